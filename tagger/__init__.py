@@ -1,0 +1,1 @@
+"""genretag: offline batch genre tagger."""

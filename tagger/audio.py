@@ -1,0 +1,86 @@
+"""Audio parameters and the log-mel frontend.
+
+The numbers themselves live in the model file (see ``model.py``): training and inference both
+read an :class:`AudioParams` from there, so there is exactly one source of truth. This module
+only knows how to turn mono float32 samples into the model's input, in torch, on the model's
+device (after openai/whisper's ``audio.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class AudioParams:
+    """What the model expects of its input.
+
+    ``window_frames`` spectrogram frames make one model window; with ``center=True`` STFT
+    framing that is ``(window_frames - 1) * hop_length`` samples.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    window_frames: int = 187
+    log_scale: float = 10000.0  # input is log10(log_scale * mel + 1), as musicnn was trained
+
+    @property
+    def window_samples(self) -> int:
+        return (self.window_frames - 1) * self.hop_length
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_samples / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AudioParams":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """librosa's Slaney mel filterbank, shape (n_mels, n_fft // 2 + 1)."""
+    import librosa  # imported lazily: librosa pulls numba, which is slow to import
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+
+
+class LogMel(torch.nn.Module):
+    """Samples (batch, samples) -> log-mel (batch, frames, n_mels), on the module's device.
+
+    Matches ``librosa.feature.melspectrogram`` (power 2, Hann window, centred frames, zero
+    padding) followed by ``log10(log_scale * mel + 1)``, computed in float32 throughout:
+    musicnn's own extractor casts to float16 first, which overflows on loud music.
+    """
+
+    def __init__(self, params: AudioParams):
+        super().__init__()
+        self.params = params
+        self.register_buffer("window", torch.hann_window(params.n_fft), persistent=False)
+        mel = _mel_basis(params.sample_rate, params.n_fft, params.n_mels)
+        self.register_buffer("mel_basis", torch.from_numpy(mel), persistent=False)
+
+    def forward(self, samples: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        spec = torch.stft(
+            samples.float(),
+            n_fft=p.n_fft,
+            hop_length=p.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()  # (batch, freqs, frames)
+        mel = torch.matmul(self.mel_basis, power)  # (batch, n_mels, frames)
+        return torch.log10(p.log_scale * mel + 1.0).transpose(1, 2)

@@ -1,0 +1,253 @@
+"""From paths to genre probabilities: decode workers feeding one batching model loop.
+
+A pool of decode threads (each drives an ffmpeg process, so they run truly in parallel) cuts
+tracks into windows and puts them, a chunk at a time, on a bounded queue. The model loop
+takes windows from whichever tracks are ready, runs them in batches that mix tracks, and adds
+each window's probabilities to its track. A track is done when its decoder has finished and
+all its windows have been through the model; its probabilities are the mean over windows.
+The queue's bound keeps memory flat however long a track is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .decode import DecodeError, decode, duration_of, stream
+from .model import Model
+from .segments import Coverage, Windower, fast_starts, pad_or_trim
+
+
+@dataclass
+class TrackResult:
+    """The model's verdict on one track (``error`` set instead when it could not be heard)."""
+
+    key: int
+    path: Path
+    probabilities: np.ndarray | None = None  # (n_labels,)
+    windows: int = 0
+    window_starts: np.ndarray | None = None  # (windows,) seconds, when kept
+    window_probabilities: np.ndarray | None = None  # (windows, n_labels), when kept
+    error: str | None = None
+    decode_seconds: float = 0.0
+
+
+@dataclass
+class Timings:
+    """Where the time went (seconds; decode is summed over the workers)."""
+
+    decode: float = 0.0
+    frontend: float = 0.0
+    cnn: float = 0.0
+    windows: int = 0
+    batches: int = 0
+
+
+@dataclass
+class _Chunk:
+    key: int
+    starts: np.ndarray  # (m,) sample offsets
+    windows: np.ndarray  # (m, window_samples)
+
+
+@dataclass
+class _End:
+    key: int
+    error: str | None = None
+    seconds: float = 0.0
+
+
+_DONE = object()  # a worker's last message
+
+
+@dataclass
+class _Track:
+    path: Path
+    total: np.ndarray | None = None
+    count: int = 0
+    pending: int = 0
+    ended: _End | None = None
+    starts: list = field(default_factory=list)
+    per_window: list = field(default_factory=list)
+
+
+class Classifier:
+    """Classifies many tracks with one model; see the module docstring."""
+
+    def __init__(self, model: Model, coverage: Coverage, batch_size: int = 64,
+                 workers: int = 2, keep_windows: bool = False,
+                 outputs: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        """``outputs`` maps log-mel windows to what is averaged per track: by default the
+        model's probabilities (training passes the backbone, to collect embeddings)."""
+        self.model = model
+        self.outputs = outputs or model.predict_mel
+        self.coverage = coverage
+        self.batch_size = max(1, batch_size)
+        self.workers = max(1, workers)
+        self.keep_windows = keep_windows
+        self.timings = Timings()
+        self._stop = threading.Event()
+
+    # -- decoding (worker threads) -------------------------------------------------------
+
+    def _windows(self, path: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(starts, windows) chunks of one track, as the coverage asks."""
+        p = self.model.params
+        if path.stat().st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        if self.coverage.mode == "fast":
+            duration = duration_of(path)
+            if duration is not None and duration > self.coverage.windows * p.window_seconds:
+                starts, windows = [], []
+                for start in fast_starts(duration, p.window_seconds, self.coverage.windows):
+                    samples = decode(path, p.sample_rate, start, p.window_seconds)
+                    if len(samples) > p.window_samples // 2:  # the headers may overstate length
+                        starts.append(int(start * p.sample_rate))
+                        windows.append(pad_or_trim(samples, p.window_samples))
+                if windows:
+                    yield np.array(starts), np.stack(windows)
+                    return
+        # full coverage, and the fallback for short tracks or unknown durations
+        cutter = Windower(p.window_samples, p.window_samples // 2)
+        for chunk in stream(path, p.sample_rate):
+            starts, windows = cutter.feed(chunk)
+            for i in range(0, len(windows), self.batch_size):
+                yield starts[i:i + self.batch_size], windows[i:i + self.batch_size]
+            if self._stop.is_set():
+                return
+        starts, windows = cutter.finish()
+        if len(windows):
+            yield starts, windows
+        elif cutter.total == 0:
+            raise DecodeError("no audio decoded")
+
+    def _worker(self, jobs: queue.Queue, out: queue.Queue) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    key, path = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                t0 = time.perf_counter()
+                end = _End(key)
+                try:
+                    for starts, windows in self._windows(path):
+                        if self._stop.is_set():
+                            break
+                        self._put(out, _Chunk(key, starts, windows))
+                except DecodeError as e:
+                    end.error = str(e)
+                except OSError as e:
+                    end.error = f"cannot read file: {e.strerror or e}"
+                except Exception as e:  # a bug must cost one file, not hang the run
+                    end.error = f"unexpected error while decoding: {type(e).__name__}: {e}"
+                end.seconds = time.perf_counter() - t0
+                self._put(out, end)
+        finally:
+            self._put(out, _DONE)
+
+    def _put(self, out: queue.Queue, item: object) -> None:
+        """Put on the bounded queue, giving up if the run is being stopped."""
+        while True:
+            try:
+                out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    return
+
+    # -- the model loop (caller's thread) ------------------------------------------------
+
+    def _run_batch(self, batch: list[_Chunk], tracks: dict[int, _Track]) -> None:
+        samples = torch.from_numpy(np.concatenate([c.windows for c in batch]))
+        model, t = self.model, self.timings
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            mel = model.frontend(samples.to(model.device, non_blocking=True))
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
+            t1 = time.perf_counter()
+            probs = self.outputs(mel).float().cpu().numpy()
+        t.frontend += t1 - t0
+        t.cnn += time.perf_counter() - t1
+        t.windows += len(probs)
+        t.batches += 1
+        i = 0
+        for c in batch:
+            part = probs[i:i + len(c.windows)]
+            i += len(c.windows)
+            tr = tracks[c.key]
+            tr.total = part.sum(0) if tr.total is None else tr.total + part.sum(0)
+            tr.count += len(part)
+            tr.pending -= len(part)
+            if self.keep_windows:
+                tr.starts.extend(c.starts / model.params.sample_rate)
+                tr.per_window.append(part)
+
+    def _result(self, key: int, tr: _Track) -> TrackResult:
+        end = tr.ended
+        res = TrackResult(key, tr.path, windows=tr.count, decode_seconds=end.seconds)
+        self.timings.decode += end.seconds
+        if end.error is not None:
+            res.error = end.error
+        elif tr.count == 0:
+            res.error = "no audio decoded"
+        else:
+            res.probabilities = tr.total / tr.count
+            if self.keep_windows:
+                res.window_starts = np.asarray(tr.starts)
+                res.window_probabilities = np.concatenate(tr.per_window)
+        return res
+
+    def classify(self, paths: Sequence[Path]) -> Iterator[TrackResult]:
+        """Yield a :class:`TrackResult` per path, in the order they finish."""
+        self._stop.clear()
+        jobs: queue.Queue = queue.Queue()
+        for key, path in enumerate(paths):
+            jobs.put((key, Path(path)))
+        tracks = {key: _Track(Path(path)) for key, path in enumerate(paths)}
+        # bounded: a few chunks per worker keeps the model fed and memory flat
+        out: queue.Queue = queue.Queue(maxsize=4 * self.workers)
+        n_workers = min(self.workers, len(paths))
+        threads = [threading.Thread(target=self._worker, args=(jobs, out), daemon=True,
+                                    name=f"decode-{i}") for i in range(n_workers)]
+        for th in threads:
+            th.start()
+        live, batch, batched = n_workers, [], 0
+        try:
+            while live or batch:
+                try:
+                    msg = out.get(timeout=0.02 if batch else 0.5) if live else None
+                except queue.Empty:
+                    msg = None
+                if msg is _DONE:
+                    live -= 1
+                    msg = None
+                elif isinstance(msg, _Chunk):
+                    batch.append(msg)
+                    batched += len(msg.windows)
+                    tracks[msg.key].pending += len(msg.windows)
+                elif isinstance(msg, _End):
+                    tracks[msg.key].ended = msg
+                # run a full batch, or whatever is there when the decoders have nothing new:
+                # the model never waits for a batch to fill while windows sit ready
+                if batch and (batched >= self.batch_size or msg is None):
+                    self._run_batch(batch, tracks)
+                    batch, batched = [], 0
+                for key in [k for k, tr in tracks.items() if tr.ended and tr.pending == 0]:
+                    yield self._result(key, tracks.pop(key))
+            for key in list(tracks):  # workers stopped early: nothing more will come
+                tr = tracks.pop(key)
+                if tr.ended:
+                    yield self._result(key, tr)
+        finally:
+            self._stop.set()
+            for th in threads:
+                th.join(timeout=5)

@@ -1,0 +1,279 @@
+"""The ``genretag`` command line (typer).
+
+Exit status: 0 when every file was handled, 1 when some failed (they are listed), 2 for usage
+errors (bad path, unreadable model or map file, unknown or missing device), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Offline genre tagger for music libraries.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class CoverageMode(str, Enum):
+    auto = "auto"
+    full = "full"
+    fast = "fast"
+
+
+def usage_error(message: str) -> typer.Exit:
+    err.print(f"genretag: error: {message}", markup=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def pick_device(device: Device):
+    import torch
+
+    if device == Device.cuda and not torch.cuda.is_available():
+        raise usage_error("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
+    if device == Device.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device.value)
+
+
+def open_model(path: Optional[Path], device: Device, threads: Optional[int] = None):
+    """Load the model on the chosen device; exits with 2 if the file is unusable."""
+    import torch
+
+    from .model import ModelFileError, default_model_path, load_model
+
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        # every core for the CNN: decoding runs in ffmpeg processes, which the OS interleaves
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+    try:
+        return load_model(path or default_model_path(), dev)
+    except ModelFileError as e:
+        raise usage_error(str(e)) from None
+
+
+def open_cache(db: Optional[Path]):
+    from .cache import Cache, default_db_path
+
+    try:
+        return Cache(db or default_db_path())
+    except Exception as e:
+        raise usage_error(f"{db or default_db_path()}: cannot open cache ({e})") from None
+
+
+@app.command()
+def scan(
+    paths: list[Path] = typer.Argument(..., help="Folders (or files) to tag."),
+    dry_run: bool = typer.Option(False, "--dry-run", "--pretend", "-n",
+                                 help="Show what would change; touch no file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing genres."),
+    merge: bool = typer.Option(False, "--merge", help="Add to existing genres."),
+    top_k: int = typer.Option(0, "--top-k", min=0, help="Up to K more genres besides the top one."),
+    min_confidence: float = typer.Option(0.3, "--min-confidence", min=0.0, max=1.0,
+                                         help="Least probability a genre needs; a track whose "
+                                              "best is lower stays untagged (unsure)."),
+    map_file: Optional[Path] = typer.Option(None, "--map", help="TOML file: label = \"Name\"."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write rows to "
+                                                                  ".json, .csv or .html."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Cache file (default: user cache dir)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: shipped)."),
+    device: Device = typer.Option(Device.auto, "--device"),
+    coverage: CoverageMode = typer.Option(CoverageMode.auto, "--coverage",
+                                          help="full: every window; fast: K windows per "
+                                               "track; auto: full on GPU, fast on CPU."),
+    windows: int = typer.Option(8, "--windows", min=1, help="K for --coverage fast."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    workers: int = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress, no table."),
+) -> None:
+    """Classify every track under PATHS and write genre tags (see --dry-run first)."""
+    from . import report as rep
+    from .genres import MapError, Vocabulary
+    from .progress import ScanProgress
+    from .scan import ScanOptions, Scanner
+    from .segments import Coverage
+
+    if overwrite and merge:
+        raise usage_error("--overwrite and --merge cannot be used together")
+    for p in paths:
+        if not p.exists():
+            raise usage_error(f"{p}: no such file or folder")
+    if report is not None and report.suffix.lower() not in rep.REPORT_SUFFIXES:
+        raise usage_error(f"{report}: report must end in .json, .csv or .html")
+    m = open_model(model, device)
+    vocab = Vocabulary.default(m.labels, m.metadata.get("display_names"))
+    if map_file is not None:
+        try:
+            vocab = vocab.with_map(map_file)
+        except MapError as e:
+            raise usage_error(str(e)) from None
+    cache = open_cache(db)
+    options = ScanOptions(
+        dry_run=dry_run, policy="overwrite" if overwrite else "merge" if merge else "fill",
+        top_k=top_k, min_confidence=min_confidence, vocab=vocab,
+        coverage=Coverage.resolve(coverage.value, m.device.type, windows),
+        batch_size=batch_size, workers=workers or os.cpu_count() or 1)
+    with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
+        scanner = Scanner(m, cache, options, on_row=progress.advance)
+        result = scanner.run(paths, on_found=progress.found)
+    cache.close()
+    if dry_run and not quiet:
+        out.print(rep.rows_table(result.rows, "what would change"))
+    if not quiet:
+        out.print(rep.summary_table(result, dry_run))
+        t = result.timings
+        out.print(f"device {m.device.type}, coverage {options.coverage.mode}; decoded "
+                  f"{result.decoded} files; time: decode {t.decode:.1f} s (all workers), "
+                  f"frontend {t.frontend:.1f} s, CNN {t.cnn:.1f} s, tags "
+                  f"{result.tag_seconds:.1f} s, cache {result.cache_seconds:.1f} s")
+    rep.print_errors(err, result)
+    if report is not None:
+        rep.write_report(report, result, dry_run)
+        if not quiet:
+            out.print(f"report written to {report}")
+    if result.interrupted:
+        err.print("interrupted: finished tracks are cached; run the same command to resume")
+        raise typer.Exit(130)
+    raise typer.Exit(1 if result.counts()["error"] else 0)
+
+
+@app.command()
+def predict(
+    file: Path = typer.Argument(..., help="One audio file."),
+    model: Optional[Path] = typer.Option(None, "--model"),
+    device: Device = typer.Option(Device.auto, "--device"),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Print a track's genre probabilities and which genre dominates where."""
+    import json
+
+    from rich.table import Table
+
+    from .classify import Classifier
+    from .segments import Coverage
+
+    if not file.is_file():
+        raise usage_error(f"{file}: no such file")
+    m = open_model(model, device)
+    (res,) = Classifier(m, Coverage("full"), keep_windows=True, workers=1).classify([file])
+    if res.error:
+        err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    labels = m.labels
+    order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
+    timeline = timeline_of(res.window_starts, res.window_probabilities, labels,
+                           m.params.window_seconds)
+    if json_out:
+        out.print_json(json.dumps({
+            "path": str(file), "probabilities": {labels[i]: float(res.probabilities[i])
+                                                  for i in order},
+            "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
+                         for s, e, g, p in timeline]}))
+        return
+    t = Table(title=str(file))
+    t.add_column("genre")
+    t.add_column("probability", justify="right")
+    for i in order:
+        t.add_row(labels[i], f"{res.probabilities[i]:.3f}")
+    out.print(t)
+    tl = Table(title="timeline")
+    tl.add_column("from")
+    tl.add_column("to")
+    tl.add_column("genre")
+    tl.add_column("mean p", justify="right")
+    for s, e, g, p in timeline:
+        tl.add_row(clock(s), clock(e), g, f"{p:.2f}")
+    out.print(tl)
+
+
+def clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def timeline_of(starts, probs, labels: list[str], window_seconds: float):
+    """Runs of consecutive windows with the same top genre: (start, end, genre, mean p)."""
+    runs: list[list] = []
+    for s, p in sorted(zip(starts, probs), key=lambda sp: sp[0]):
+        top = int(p.argmax())
+        if runs and runs[-1][2] == labels[top]:
+            runs[-1][1] = float(s) + window_seconds
+            runs[-1][3].append(float(p[top]))
+        else:
+            runs.append([float(s), float(s) + window_seconds, labels[top], [float(p[top])]])
+    return [(s, e, g, sum(ps) / len(ps)) for s, e, g, ps in runs]
+
+
+@app.command("report")
+def report_cmd(db: Optional[Path] = typer.Option(None, "--db")) -> None:
+    """Summarise what the cache knows: statuses, genres, errors, undoable writes."""
+    from rich.table import Table
+
+    if db is not None and not db.exists():
+        raise usage_error(f"{db}: no such cache file")
+    cache = open_cache(db)
+    s = cache.summary()
+    cache.close()
+    t = Table(title=f"cache {cache.path}", show_header=False)
+    t.add_column("what")
+    t.add_column("n", justify="right")
+    t.add_row("tracks", str(s["tracks"]))
+    for status, n in s["by_status"].items():
+        t.add_row(f"  {status}", str(n))
+    for genre, n in sorted(s["genres"].items(), key=lambda kv: -kv[1]):
+        t.add_row(f"  genre: {genre}", str(n))
+    t.add_row("writes that undo can restore", str(s["writes"]))
+    out.print(t)
+    for path, error in s["errors"]:
+        out.print(f"error: {path}: {error}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def undo(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders (default: all)."),
+    db: Optional[Path] = typer.Option(None, "--db"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be restored."),
+    force: bool = typer.Option(False, "--force", help="Restore even files edited since."),
+) -> None:
+    """Restore the genre each file had before genretag wrote it."""
+    from .undo import undo as run_undo
+
+    cache = open_cache(db)
+    rows = run_undo(cache, paths, dry_run=dry_run, force=force)
+    cache.close()
+    for r in rows:
+        if r.status == "error":
+            err.print(f"{r.path}: {r.error}", markup=False, soft_wrap=True)
+        else:
+            out.print(f"{r.status}: {r.path} → {'; '.join(r.restored) or '(no genre)'}",
+                      markup=False, soft_wrap=True)
+    failed = sum(r.status == "error" for r in rows)
+    out.print(f"{len(rows) - failed} restored{' (dry run)' if dry_run else ''}, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+def _load_plugins() -> None:
+    """Commands other packages add (the training package adds train and evaluate)."""
+    for ep in entry_points(group="genretag.commands"):
+        try:
+            ep.load()(app)
+        except Exception as e:  # a broken plug-in must not take the tagger down
+            print(f"genretag: warning: command plug-in {ep.name} failed to load: {e}",
+                  file=sys.stderr)
+
+
+def main() -> None:
+    _load_plugins()
+    app()

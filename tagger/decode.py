@@ -1,0 +1,126 @@
+"""Decoding: any audio file -> mono float32 samples at the model's sample rate, via ffmpeg.
+
+ffmpeg is the one pydub uses (``AudioSegment.converter``): the binary that the
+``imageio-ffmpeg`` wheel ships, or else a system ``ffmpeg`` on PATH. We call it ourselves
+rather than through ``AudioSegment.from_file`` because pydub puts ``parameters`` after the
+output name, where ffmpeg ignores them (no resampling happens), and turns ``start_second``
+into an output-side seek that still decodes everything before it. Here ffmpeg resamples and
+downmixes (``-ac 1 -ar SR -f f32le``), seeks on the input side, and streams its output in
+chunks, so memory stays bounded however long the track is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+with warnings.catch_warnings():
+    # pydub warns at import when no ffmpeg is on PATH; we point it at one below.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
+
+CHUNK_BYTES = 1 << 20  # read ffmpeg's output 1 MiB (262,144 samples) at a time
+
+
+class DecodeError(Exception):
+    """A file ffmpeg could not decode; the message is one line for the user."""
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_path() -> str:
+    """The ffmpeg binary: pip's imageio-ffmpeg first, then one on PATH. Sets pydub's too."""
+    found = None
+    try:
+        import imageio_ffmpeg
+
+        found = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # the wheel is missing or ships no binary for this platform
+        found = shutil.which("ffmpeg")
+    if not found:
+        raise DecodeError("no ffmpeg found: `pip install imageio-ffmpeg` or install ffmpeg")
+    AudioSegment.converter = found
+    return found
+
+
+def _command(path: Path, sample_rate: int, start: float | None, duration: float | None) -> list[str]:
+    cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if start is not None:
+        cmd += ["-ss", f"{start:.3f}"]  # before -i: seek in the input, decode nothing before
+    if duration is not None:
+        cmd += ["-t", f"{duration:.3f}"]
+    # "file:" stops a name that starts with "-" or contains ":" being read as an option/protocol
+    cmd += ["-i", f"file:{path}", "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    return cmd
+
+
+def stream(
+    path: Path,
+    sample_rate: int,
+    start: float | None = None,
+    duration: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield float32 mono chunks (samples,) of ``path``, resampled by ffmpeg.
+
+    Raises :class:`DecodeError` (after the chunks it could decode) if ffmpeg fails.
+    """
+    # ffmpeg's messages go to a file: a pipe could fill up on a badly damaged file and
+    # block ffmpeg while we wait on its stdout.
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(_command(path, sample_rate, start, duration),
+                                stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+        try:
+            leftover = b""
+            while True:
+                data = proc.stdout.read(CHUNK_BYTES)
+                if not data:
+                    break
+                data = leftover + data
+                usable = len(data) - len(data) % 4
+                leftover = data[usable:]
+                if usable:
+                    yield np.frombuffer(data[:usable], dtype="<f4")
+            returncode = proc.wait()
+        finally:
+            if proc.poll() is None:  # the consumer stopped early (Ctrl-C, error): stop ffmpeg
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if returncode != 0:
+            errors.seek(0)
+            raise DecodeError(_first_error(errors.read().decode("utf-8", "replace")))
+
+
+def _first_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    if not lines:
+        return "ffmpeg could not decode the file"
+    # ffmpeg prefixes the file name, which the caller already shows; keep the reason.
+    return lines[-1].split(": ")[-1] if ": " in lines[-1] else lines[-1]
+
+
+def decode(path: Path, sample_rate: int, start: float | None = None,
+           duration: float | None = None) -> np.ndarray:
+    """The whole (or a span of the) track as one float32 array (samples,)."""
+    chunks = list(stream(path, sample_rate, start, duration))
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def duration_of(path: Path) -> float | None:
+    """The track's duration in seconds from its headers (mutagen; no decoding), or None."""
+    import mutagen
+
+    try:
+        f = mutagen.File(path)
+        length = float(f.info.length) if f is not None and f.info else 0.0
+    except Exception:
+        return None
+    return length if length > 0 else None
+

@@ -1,0 +1,117 @@
+"""Finding the audio files under the folders a person names.
+
+Recursive, sorted, and safe on odd trees: hidden files and folders and macOS ``._*``
+AppleDouble files are skipped, symlinks are followed but every real folder and file is
+visited once (so a symlink loop ends, and a track linked twice is tagged once), and a folder
+that cannot be read is reported rather than fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+AUDIO_EXTENSIONS = {
+    ".mp3", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4",
+    ".aif", ".aiff", ".aifc",
+}
+
+
+def sniff(head: bytes) -> str | None:
+    """The audio container a file's first bytes announce, or None."""
+    if head.startswith(b"ID3"):
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mp3"  # an MPEG audio frame sync (also ADTS AAC, which ffmpeg decodes too)
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    return None
+
+
+@dataclass
+class Found:
+    """What a walk found: audio files in order, and what it skipped or could not read."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _is_audio(path: Path) -> bool:
+    if path.suffix.lower() in AUDIO_EXTENSIONS:
+        return True  # trust the name; a file that is not really audio is reported on decode
+    try:
+        with open(path, "rb") as f:
+            return sniff(f.read(12)) is not None
+    except OSError:
+        return False
+
+
+def find_audio(paths: Iterable[Path]) -> Found:
+    """Walk ``paths`` (files or folders) and return the audio files under them."""
+    found = Found()
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+
+    def visit_file(path: Path, st: os.stat_result, named: bool) -> None:
+        key = (st.st_dev, st.st_ino)
+        if key in seen_files:
+            found.skipped.append((path, "same file as one already found (link)"))
+            return
+        if named or _is_audio(path):
+            seen_files.add(key)
+            found.files.append(path)
+
+    def visit_dir(path: Path) -> None:
+        try:
+            st = path.stat()
+        except OSError as e:
+            found.errors.append((path, e.strerror or str(e)))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            found.skipped.append((path, "folder already visited (symlink loop or second link)"))
+            return
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as e:
+            found.errors.append((path, f"cannot read folder: {e.strerror or e}"))
+            return
+        for entry in entries:
+            child = Path(entry.path)
+            if entry.name.startswith("._"):
+                found.skipped.append((child, "macOS AppleDouble file"))
+                continue
+            if entry.name.startswith("."):
+                continue  # hidden files and folders, our own temporary files among them
+            try:
+                cst = child.stat()  # follows symlinks
+            except OSError as e:
+                found.errors.append((child, f"broken link or unreadable: {e.strerror or e}"))
+                continue
+            if stat.S_ISDIR(cst.st_mode):
+                visit_dir(child)
+            elif stat.S_ISREG(cst.st_mode):
+                visit_file(child, cst, named=False)
+
+    for p in paths:
+        p = Path(os.path.abspath(p))
+        if p.is_dir():
+            visit_dir(p)
+        elif p.is_file():
+            visit_file(p, p.stat(), named=True)
+        else:
+            found.errors.append((p, "no such file or folder"))
+    return found

@@ -1,0 +1,284 @@
+"""The CNN (a PyTorch port of musicnn) and the model file that carries it.
+
+A model file is a ``.safetensors`` file: tensors plus one JSON metadata entry holding the
+labels, the :class:`~tagger.audio.AudioParams`, the architecture sizes and a model id. It is
+loaded without pickle, so a model from anywhere cannot run code.
+
+Architecture (Pons & Serra, "musicnn", 2019), input (batch, frames, n_mels):
+- front end: batch norm, then "timbral" convolutions (7 frames x 40%/70% of the mel bands) and
+  "temporal" convolutions (128/64/32 frames x 1 band), each max-pooled over frequency;
+- mid end: three 1-D convolutions over time (kernel 7) with residual connections, densely
+  concatenated with the front end's output;
+- back end: max and mean over time, a dense layer, and the output layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .audio import AudioParams, LogMel
+
+FORMAT = "genretag-model"
+FORMAT_VERSION = 1
+BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be read or does not describe a genretag model."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Sizes of a musicnn network; the defaults are MSD_musicnn's."""
+
+    frontend_filters: float = 1.6  # multiplier: 1.6 -> 204 timbral and 51 temporal filters
+    midend_filters: int = 64
+    backend_units: int = 200
+    activation: str = "softmax"  # softmax: one genre per clip; sigmoid: independent tags
+
+    @property
+    def timbral_filters(self) -> int:
+        return int(self.frontend_filters * 128)
+
+    @property
+    def temporal_filters(self) -> int:
+        return int(self.frontend_filters * 32)
+
+    def frontend_channels(self) -> int:
+        return 2 * self.timbral_filters + 3 * self.temporal_filters
+
+    def embedding_size(self) -> int:
+        """Channels after the mid end; the pooled embedding has twice as many (max, mean)."""
+        return self.frontend_channels() + 3 * self.midend_filters
+
+
+def _pad_time(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """Zero-pad the time axis (dim 2) of a (batch, channels, time, freq) tensor."""
+    return F.pad(x, (0, 0, before, after))
+
+
+class MusiCNNBackbone(nn.Module):
+    """(batch, frames, n_mels) log-mel -> (batch, 2 * embedding_size) pooled features.
+
+    The pooled vector interleaves max and mean per channel, [max_0, mean_0, max_1, ...],
+    as musicnn's TensorFlow graph flattens them; keeping that order keeps weights portable.
+    """
+
+    def __init__(self, arch: Architecture, n_mels: int):
+        super().__init__()
+        timbral, temporal, mid = arch.timbral_filters, arch.temporal_filters, arch.midend_filters
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.timbral = nn.ModuleList(
+            [nn.Conv2d(1, timbral, (7, int(share * n_mels))) for share in (0.4, 0.7)]
+        )
+        self.timbral_bn = nn.ModuleList([nn.BatchNorm2d(timbral, eps=BN_EPS) for _ in range(2)])
+        self.temporal_kernels = (128, 64, 32)
+        self.temporal = nn.ModuleList(
+            [nn.Conv2d(1, temporal, (k, 1)) for k in self.temporal_kernels]
+        )
+        self.temporal_bn = nn.ModuleList(
+            [nn.BatchNorm2d(temporal, eps=BN_EPS) for _ in self.temporal_kernels]
+        )
+        channels = arch.frontend_channels()
+        self.mid = nn.ModuleList(
+            [nn.Conv1d(channels, mid, 7, padding=3)]
+            + [nn.Conv1d(mid, mid, 7, padding=3) for _ in range(2)]
+        )
+        self.mid_bn = nn.ModuleList([nn.BatchNorm1d(mid, eps=BN_EPS) for _ in range(3)])
+
+    def frames(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_mels) -> (batch, embedding_size, frames) per-frame features."""
+        x = self.input_bn(mel.unsqueeze(1))
+        front = []
+        for conv, bn in zip(self.timbral, self.timbral_bn):
+            front.append(bn(F.relu(conv(_pad_time(x, 3, 3)))).amax(dim=3))
+        for k, conv, bn in zip(self.temporal_kernels, self.temporal, self.temporal_bn):
+            # TensorFlow's "same" padding for an even kernel puts the extra frame after.
+            front.append(bn(F.relu(conv(_pad_time(x, (k - 1) // 2, k // 2)))).amax(dim=3))
+        features = [torch.cat(front, dim=1)]
+        h = features[0]
+        for i, (conv, bn) in enumerate(zip(self.mid, self.mid_bn)):
+            out = bn(F.relu(conv(h)))
+            h = out if i == 0 else out + h
+            features.append(h)
+        return torch.cat(features, dim=1)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        f = self.frames(mel)
+        return torch.stack([f.amax(dim=2), f.mean(dim=2)], dim=2).flatten(1)
+
+
+class Head(nn.Module):
+    """musicnn's back end: (batch, pooled) -> (batch, n_outputs) logits."""
+
+    def __init__(self, in_features: int, units: int, n_outputs: int, dropout: float = 0.5):
+        super().__init__()
+        self.bn_in = nn.BatchNorm1d(in_features, eps=BN_EPS)
+        self.dense = nn.Linear(in_features, units)
+        self.bn_dense = nn.BatchNorm1d(units, eps=BN_EPS)
+        self.out = nn.Linear(units, n_outputs)
+        self.dropout = nn.Dropout(dropout)
+
+    def hidden(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.bn_dense(F.relu(self.dense(self.dropout(self.bn_in(pooled)))))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.hidden(pooled)))
+
+
+class GenreNet(nn.Module):
+    """Log-mel windows (batch, frames, n_mels) -> logits (batch, n_labels)."""
+
+    def __init__(self, arch: Architecture, params: AudioParams, n_labels: int):
+        super().__init__()
+        self.arch = arch
+        self.backbone = MusiCNNBackbone(arch, params.n_mels)
+        self.head = Head(2 * arch.embedding_size(), arch.backend_units, n_labels)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(mel))
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.arch.activation == "sigmoid":
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1)
+
+
+@dataclass
+class Model:
+    """A loaded model: network, frontend and the metadata that came with it."""
+
+    net: GenreNet
+    frontend: LogMel
+    labels: list[str]
+    params: AudioParams
+    model_id: str
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device: torch.device | str) -> "Model":
+        self.net.to(device)
+        self.frontend.to(device)
+        return self
+
+    @torch.inference_mode()
+    def predict_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_mels) log-mel -> (batch, n_labels) probabilities.
+
+        On CUDA the CNN runs in float16 (the frontend stays float32: its log needs the range).
+        """
+        if mel.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                logits = self.net(mel)
+        else:
+            logits = self.net(mel)
+        return self.net.probabilities(logits.float())
+
+    @torch.inference_mode()
+    def predict_windows(self, samples: torch.Tensor) -> torch.Tensor:
+        """(batch, window_samples) float32 samples -> (batch, n_labels) probabilities."""
+        return self.predict_mel(self.frontend(samples.to(self.device, non_blocking=True)))
+
+
+def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
+    """A stable id from the weights and what they mean; changes whenever the model does."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: meta[k] for k in ("labels", "audio", "architecture")}, sort_keys=True).encode())
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_model(
+    path: Path,
+    net: GenreNet,
+    labels: list[str],
+    params: AudioParams,
+    extra: dict | None = None,
+) -> str:
+    """Write ``net`` with its metadata to ``path`` (safetensors); returns the model id."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
+               if not k.endswith("num_batches_tracked")}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "labels": list(labels),
+        "audio": params.to_dict(),
+        "architecture": {
+            "name": "musicnn",
+            "frontend_filters": net.arch.frontend_filters,
+            "midend_filters": net.arch.midend_filters,
+            "backend_units": net.arch.backend_units,
+            "activation": net.arch.activation,
+        },
+        **(extra or {}),
+    }
+    meta["model_id"] = model_id_of(tensors, meta)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"genretag": json.dumps(meta)})
+    return meta["model_id"]
+
+
+def read_metadata(path: Path) -> dict:
+    """The metadata of a model file, without loading its tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("genretag")
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: model file not found") from None
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise ModelFileError(f"{path}: not a readable model file ({e})") from None
+    if raw is None:
+        raise ModelFileError(f"{path}: not a genretag model (no 'genretag' metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: unknown model format {meta.get('format')!r}")
+    return meta
+
+
+def build_net(meta: dict) -> GenreNet:
+    a = meta["architecture"]
+    arch = Architecture(a["frontend_filters"], a["midend_filters"], a["backend_units"],
+                        a.get("activation", "softmax"))
+    return GenreNet(arch, AudioParams.from_dict(meta["audio"]), len(meta["labels"]))
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
+    """Load a model file onto ``device``, in evaluation mode."""
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    net = build_net(meta)
+    try:
+        state = load_file(str(path))
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except Exception as e:
+        raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from None
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ModelFileError(f"{path}: weights do not fit the architecture "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    net.eval()
+    params = AudioParams.from_dict(meta["audio"])
+    model = Model(net, LogMel(params), list(meta["labels"]), params, meta["model_id"], meta)
+    return model.to(device)
+
+
+def default_model_path() -> Path:
+    """The shipped model, in ``weights/`` beside the ``tagger`` package."""
+    return Path(__file__).resolve().parent.parent / "weights" / "genretag-gtzan.safetensors"

@@ -1,0 +1,310 @@
+"""End-to-end: genretag scan / undo / report / predict on a generated library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import GOOD, audio_hash, file_hash, make_tiny_model
+from typer.testing import CliRunner
+
+from tagger import tags
+from tagger.cli import app
+
+GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
+BAD = {"empty.mp3", "notes.mp3", "corrupt.mp3", "locked.mp3"}
+
+
+def run(*args: str):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def scan(library: Path, model: Path, db: Path, *extra: str):
+    return run("scan", library, "--model", model, "--db", db, "--min-confidence", "0.5",
+               "--workers", "2", *extra)
+
+
+def snapshot(library: Path) -> dict[str, str]:
+    return {str(p.relative_to(library)): file_hash(p) for p in library.rglob("*")
+            if p.is_file() and not p.is_symlink() and "loop" not in p.parts}
+
+
+def other_tags(path: Path) -> dict:
+    return {k: v for k, v in tags.read_all_tags(path).items()
+            if k.split(":")[0] not in GENRE_KEYS}
+
+
+def album(library: Path) -> Path:
+    return library / "Artist" / "Album"
+
+
+def test_dry_run_changes_no_byte_and_reports(library, tiny_model, db, tmp_path):
+    before = snapshot(library)
+    report = tmp_path / "report.json"
+    r = scan(library, tiny_model, db, "--dry-run", "--report", report)
+    assert r.exit_code == 1, r.output  # the bad files
+    assert snapshot(library) == before
+    rows = {Path(row["path"]).name: row for row in json.loads(report.read_text())["rows"]}
+    assert set(rows) == set(GOOD) | BAD
+    for row in rows.values():
+        assert set(row) >= {"path", "status", "genres", "probabilities", "previous", "error"}
+        assert row["status"] in {"would-tag", "kept", "unsure", "error"}
+    assert rows["plain.mp3"]["status"] == "would-tag"
+    assert rows["plain.mp3"]["genres"] == ["jazz"]
+    assert rows["plain.mp3"]["probabilities"]["jazz"] > 0.9
+    assert rows["v24.mp3"]["status"] == "kept"  # it has a genre; default policy fills only
+    assert rows["v24.mp3"]["previous"] == ["Rock", "Pop"]
+    for bad in BAD - {"locked.mp3"}:
+        assert rows[bad]["status"] == "error" and rows[bad]["error"]
+    # a dry run never writes, so the read-only file is not an error there
+    assert rows["locked.mp3"]["status"] == "would-tag"
+    # the per-track table and summary were shown
+    assert "would-tag" in r.output and "plain.mp3" in r.output
+
+
+def test_real_run_tags_every_format_and_changes_nothing_else(library, tiny_model, db):
+    files = {name: album(library) / name for name in GOOD}
+    audio = {n: audio_hash(p) for n, p in files.items()}
+    others = {n: other_tags(p) for n, p in files.items()}
+    r = scan(library, tiny_model, db, "--overwrite")
+    assert r.exit_code == 1, r.output
+    for name, path in files.items():
+        assert tags.read_genres(path) == ["jazz"], name
+        assert audio_hash(path) == audio[name], f"{name}: audio changed"
+        assert other_tags(path) == others[name], f"{name}: other tags changed"
+    # the formats' own conventions
+    assert ID3version(files["v23.mp3"]) == (2, 3, 0)
+    assert ID3version(files["v24.mp3"]) == (2, 4, 0)
+    assert open(files["v1only.mp3"], "rb").read()[-128:-125] == b"TAG"  # ID3v1 still there
+    from mutagen.apev2 import APEv2
+
+    assert APEv2(files["ape.mp3"])["Artist"] == "Ape Artist"
+    # the failures were named, one line each, and the run went on
+    for bad in BAD:
+        assert bad in r.output
+    assert "read-only" in r.output
+    assert tags.read_genres(library / "readonly" / "locked.mp3") == []
+
+
+def ID3version(path: Path):
+    from mutagen.id3 import ID3
+
+    return ID3(path).version
+
+
+def test_multiple_genres_use_each_formats_convention(library, tmp_path, db):
+    model = tmp_path / "flat.safetensors"
+    make_tiny_model(model, favourite=1, seed=3)
+    r = run("scan", album(library), "--model", model, "--db", db, "--overwrite",
+            "--top-k", "2", "--min-confidence", "0.0")
+    assert r.exit_code == 0, r.output
+    v23 = album(library) / "v23.mp3"
+    v24 = album(library) / "v24.mp3"
+    flac = album(library) / "tagged.flac"
+    assert len(tags.read_genres(v24)) == 3
+    from mutagen.flac import FLAC
+    from mutagen.id3 import ID3
+
+    assert len(ID3(v24).getall("TCON")[0].text) == 3  # v2.4: one value per genre
+    raw = open(v23, "rb").read()
+    assert ID3(v23).getall("TCON")[0].text[0].count("/") == 2  # v2.3: joined by "/"
+    assert len(tags.read_genres(v23)) == 3  # and read back as three genres
+    assert len(FLAC(flac)["GENRE"]) == 3  # one field per value
+
+
+def test_policies_fill_merge_overwrite(library, tiny_model, db, tmp_path):
+    v24 = album(library) / "v24.mp3"
+    scan(library, tiny_model, db)
+    assert tags.read_genres(v24) == ["Rock", "Pop"]  # fill: kept
+    scan(library, tiny_model, tmp_path / "b.sqlite", "--merge")
+    assert tags.read_genres(v24) == ["Rock", "Pop", "jazz"]
+    scan(library, tiny_model, tmp_path / "c.sqlite", "--overwrite")
+    assert tags.read_genres(v24) == ["jazz"]
+    assert run("scan", library, "--merge", "--overwrite").exit_code == 2
+
+
+def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
+    assert scan(library, tiny_model, db).exit_code == 1
+    import tagger.classify
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded on a re-run")
+
+    monkeypatch.setattr(tagger.classify, "stream", no_decoding)
+    monkeypatch.setattr(tagger.classify, "decode", no_decoding)
+    report = library.parent / "second.json"
+    r = scan(library, tiny_model, db, "--report", report)
+    rows = json.loads(report.read_text())["rows"]
+    statuses = {Path(x["path"]).name: x["status"] for x in rows}
+    assert all(statuses[n] == "cached" for n in GOOD), statuses
+    # files that failed are tried again (and fail again without decoding: the patch says so)
+    assert r.exit_code == 1
+
+
+def test_moved_file_is_recognised_and_new_model_reclassifies(library, tiny_model, db, tmp_path):
+    scan(library, tiny_model, db, "--dry-run")
+    src = album(library) / "plain.mp3"
+    dst = library / "moved-and-renamed.mp3"
+    src.rename(dst)
+    report = tmp_path / "r.json"
+    r = scan(library, tiny_model, db, "--dry-run", "--report", report)
+    assert "decoded 0 files" in r.output
+    rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
+    assert rows["moved-and-renamed.mp3"]["status"] == "would-tag"
+    other = tmp_path / "other.safetensors"
+    make_tiny_model(other, favourite=2, seed=1)
+    r = scan(library, other, db, "--dry-run", "--report", report)
+    assert f"decoded {len(GOOD) + len(BAD)} files" in r.output
+    rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
+    assert rows["moved-and-renamed.mp3"]["genres"] == ["rock"]
+
+
+def test_undo_restores_exactly(library, tiny_model, db):
+    files = [album(library) / n for n in GOOD]
+    states = {p: tags.read_state(p) for p in files}
+    audio = {p: audio_hash(p) for p in files}
+    scan(library, tiny_model, db, "--overwrite")
+    assert all(tags.read_genres(p) == ["jazz"] for p in files)
+    r = run("undo", "--db", db, "--dry-run")
+    assert all(tags.read_genres(p) == ["jazz"] for p in files)
+    r = run("undo", album(library), "--db", db)
+    assert r.exit_code == 0, r.output
+    for p in files:
+        assert tags.read_state(p) == states[p], p.name
+        assert audio_hash(p) == audio[p]
+    assert run("undo", "--db", db).output.strip().endswith("0 restored, 0 failed")
+
+
+def test_undo_leaves_files_edited_since(library, tiny_model, db):
+    scan(library, tiny_model, db)
+    p = album(library) / "plain.mp3"
+    tags.write_genres(p, ["Edited By Hand"])
+    r = run("undo", p, "--db", db)
+    assert r.exit_code == 1 and "changed since" in r.output
+    assert tags.read_genres(p) == ["Edited By Hand"]
+    assert run("undo", p, "--db", db, "--force").exit_code == 0
+    assert tags.read_genres(p) == []
+
+
+def test_interrupted_run_resumes(library, tiny_model, db):
+    from tagger.cache import Cache
+    from tagger.genres import Vocabulary
+    from tagger.model import load_model
+    from tagger.scan import ScanOptions, Scanner
+
+    model = load_model(tiny_model)
+    seen = []
+
+    def stop_after_three(row):
+        seen.append(row)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    cache = Cache(db)
+    opts = ScanOptions(min_confidence=0.5, vocab=Vocabulary.default(model.labels))
+    res = Scanner(model, cache, opts, on_row=stop_after_three).run([album(library)])
+    cache.close()
+    assert res.interrupted and len(res.rows) == 3
+    cache = Cache(db)
+    res = Scanner(model, cache, opts).run([album(library)])
+    assert res.decoded == len(GOOD) - 3 + sum(r.status == "error" for r in seen)
+    assert {Path(r.path).name for r in res.rows} == set(GOOD)
+
+
+def test_usage_errors_exit_2(library, tiny_model, db, tmp_path):
+    assert run("scan", tmp_path / "nope", "--db", db).exit_code == 2
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    r = run("scan", library, "--model", broken, "--db", db)
+    assert r.exit_code == 2 and "broken.safetensors" in r.output
+    import torch
+
+    if not torch.cuda.is_available():
+        assert run("scan", library, "--model", tiny_model, "--db", db,
+                   "--device", "cuda").exit_code == 2
+    assert run("scan", library, "--device", "tpu").exit_code == 2
+    bad_map = tmp_path / "map.toml"
+    bad_map.write_text('polka = "Polka"\n')
+    r = run("scan", library, "--model", tiny_model, "--db", db, "--map", bad_map)
+    assert r.exit_code == 2 and "polka" in r.output
+
+
+def test_map_renames_and_merges(library, tiny_model, db, tmp_path):
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[genres]\njazz = "Jazz & Blues"\nblues = "Jazz & Blues"\n')
+    report = tmp_path / "r.json"
+    scan(album(library), tiny_model, db, "--map", mapping, "--overwrite", "--report", report)
+    assert tags.read_genres(album(library) / "plain.mp3") == ["Jazz & Blues"]
+    row = json.loads(report.read_text())["rows"][0]
+    assert set(row["probabilities"]) == {"Jazz & Blues", "rock"}
+
+
+def test_unsure_tracks_stay_untagged(library, tiny_model, db, tmp_path):
+    report = tmp_path / "r.json"
+    r = run("scan", album(library), "--model", tiny_model, "--db", db,
+            "--min-confidence", "0.999", "--report", report)
+    assert r.exit_code == 0
+    rows = json.loads(report.read_text())["rows"]
+    assert {x["status"] for x in rows} == {"unsure"}
+    assert tags.read_genres(album(library) / "plain.mp3") == []
+
+
+def test_csv_and_html_reports(library, tiny_model, db, tmp_path):
+    scan(album(library), tiny_model, db, "--dry-run", "--report", tmp_path / "r.csv")
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert lines[0].startswith("path,status,genres") and len(lines) == 1 + len(GOOD)
+    scan(album(library), tiny_model, db, "--dry-run", "--report", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "<svg" in page and "sortBy" in page and "plain.mp3" in page
+    assert "http://" not in page and "https://" not in page  # self-contained
+    assert run("scan", library, "--report", tmp_path / "r.pdf").exit_code == 2
+
+
+def test_report_and_predict_commands(library, tiny_model, db):
+    scan(library, tiny_model, db)
+    r = run("report", "--db", db)
+    assert r.exit_code == 0 and "tagged" in r.output and "corrupt.mp3" in r.output
+    r = run("predict", album(library) / "plain.mp3", "--model", tiny_model, "--json")
+    data = json.loads(r.output)
+    assert max(data["probabilities"], key=data["probabilities"].get) == "jazz"
+    assert data["timeline"][0]["start"] == 0.0 and data["timeline"][-1]["end"] > 3.9
+    assert run("predict", library / "bad" / "notes.mp3", "--model", tiny_model).exit_code == 1
+
+
+@pytest.mark.parametrize("stage", ["replace", "save"])
+def test_killed_write_leaves_a_valid_file(library, stage, tmp_path):
+    """Kill -9 the writer mid-write: the original file must be intact and readable."""
+    import subprocess
+    import sys
+    import textwrap
+
+    target = album(library) / "tagged.flac"
+    before = file_hash(target)
+    code = textwrap.dedent(f"""
+        import os, signal, mutagen.flac
+        from pathlib import Path
+        from tagger import tags
+        def die(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if {stage!r} == "replace":
+            os.replace = die
+        else:
+            real = mutagen.flac.FLAC.save
+            def half_then_die(self, *a, **k):
+                real(self, *a, **k)
+                with open(self.filename, "r+b") as f:
+                    f.truncate(1000)  # leave the copy half-written
+                die()
+            mutagen.flac.FLAC.save = half_then_die
+        tags.write_genres(Path({str(target)!r}), ["Killed"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path)
+    assert proc.returncode == -9
+    assert file_hash(target) == before
+    assert tags.read_genres(target) == []
+    leftovers = [p for p in target.parent.iterdir() if p.name.endswith(".genretag.tmp")]
+    assert all(p.name.startswith(".") for p in leftovers)  # hidden: scans skip them

@@ -1,0 +1,80 @@
+"""Deterministic synthetic music (numpy only), for tests, benchmarks and the port check.
+
+Real recordings are copyrighted, so everything the project ships or tests with is made here:
+chords of harmonic tones with note envelopes, a bass line and noise-burst drums at a tempo,
+all derived from one seed. It is "musical content, not silence": it has onsets, pitch and
+timbre, so decoders and the CNN do real work on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # major scale, semitones
+
+
+def _tone(freq: float, n: int, sr: int, harmonics: int, decay: float) -> np.ndarray:
+    t = np.arange(n) / sr
+    wave = sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, harmonics + 1))
+    return wave * np.exp(-decay * t)
+
+
+def music(seconds: float, sr: int = 22050, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """Return float32 audio in [-1, 1], shape (samples,) or (samples, channels)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    out = np.zeros(n, dtype=np.float64)
+    bpm = rng.uniform(70, 160)
+    beat = int(sr * 60 / bpm)
+    root = 48 + int(rng.integers(0, 12))  # MIDI note of the key
+    harmonics = int(rng.integers(2, 7))
+    decay = rng.uniform(1.0, 6.0)
+    noise_level = rng.uniform(0.05, 0.4)
+    for start in range(0, n, beat):
+        step = start // beat
+        length = min(beat * 2, n - start)
+        if step % 4 == 0 or rng.random() < 0.3:  # a chord on the bar, sometimes between
+            degree = int(rng.integers(0, 7))
+            for third in (0, 2, 4):
+                note = root + 12 + _SCALE[(degree + third) % 7]
+                out[start:start + length] += 0.15 * _tone(
+                    440 * 2 ** ((note - 69) / 12), length, sr, harmonics, decay)
+        bass = root - 12 + _SCALE[int(rng.integers(0, 7))]
+        out[start:start + length] += 0.2 * _tone(440 * 2 ** ((bass - 69) / 12), length, sr, 3, 4.0)
+        hit = min(int(0.05 * sr), n - start)  # a drum: a short burst of decaying noise
+        out[start:start + hit] += noise_level * rng.standard_normal(hit) * np.exp(
+            -np.arange(hit) / (0.01 * sr))
+    out /= max(1e-9, np.abs(out).max()) / 0.8
+    if channels == 1:
+        return out.astype(np.float32)
+    # a little stereo: each channel a slightly different mix
+    pans = np.linspace(0.8, 1.0, channels)
+    return np.stack([out * p for p in pans], axis=1).astype(np.float32)
+
+
+# ffmpeg arguments that encode each format the tagger reads
+CODECS = {
+    "mp3": ["-c:a", "libmp3lame", "-b:a", "192k"],
+    "wav": ["-c:a", "pcm_s16le"],
+    "flac": ["-c:a", "flac"],
+    "ogg": ["-c:a", "libvorbis", "-q:a", "3"],
+    "opus": ["-c:a", "libopus", "-b:a", "64k"],
+    "m4a": ["-c:a", "aac", "-b:a", "128k"],
+    "alac.m4a": ["-c:a", "alac"],
+    "aiff": ["-c:a", "pcm_s16be"],
+}
+
+
+def write_audio(path, audio: np.ndarray, sr: int, fmt: str | None = None) -> None:
+    """Encode float audio (samples,) or (samples, channels) into ``path`` with ffmpeg."""
+    import subprocess
+
+    from tagger.decode import ffmpeg_path
+
+    fmt = fmt or str(path).rsplit(".", 1)[-1]
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+           "-f", "s16le", "-ar", str(sr), "-ac", str(channels), "-i", "-",
+           *CODECS[fmt], f"file:{path}"]
+    subprocess.run(cmd, input=pcm, check=True)
