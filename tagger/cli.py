@@ -172,7 +172,8 @@ def predict(
     if res.error:
         err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    labels = m.labels
+    names = m.metadata.get("display_names", {})
+    labels = [names.get(lab, lab) for lab in m.labels]
     order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
     timeline = timeline_of(res.window_starts, res.window_probabilities, labels,
                            m.params.window_seconds)
@@ -213,6 +214,8 @@ def timeline_of(starts, probs, labels: list[str], window_seconds: float):
             runs[-1][3].append(float(p[top]))
         else:
             runs.append([float(s), float(s) + window_seconds, labels[top], [float(p[top])]])
+    for this, following in zip(runs, runs[1:]):  # windows overlap: a run ends where the next begins
+        this[1] = following[0]
     return [(s, e, g, sum(ps) / len(ps)) for s, e, g, ps in runs]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,6 +230,7 @@ def save_model(
     meta["model_id"] = model_id_of(tensors, meta)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"genretag": json.dumps(meta)})
+    os.chmod(path, 0o644)  # safetensors creates it private; a model is meant to be shared
     return meta["model_id"]
 
 

@@ -1,0 +1,136 @@
+"""``genretag train`` and ``genretag evaluate``, added to the tagger's CLI as a plug-in
+(entry point group ``genretag.commands``), so that the tagger never imports training."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tagger.model import ModelFileError, load_model
+
+from .datasets import DatasetError, load
+from .embed import embed
+from .train import HeadConfig, fit_head, save_genre_model
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+BACKBONE = Path(__file__).resolve().parent.parent / "weights" / "musicnn_msd.safetensors"
+CACHE = Path(".work") / "embeddings"
+
+
+def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: str):
+    import torch
+
+    try:
+        items = load(dataset)
+    except DatasetError as e:
+        err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not items:
+        err.print(f"genretag: error: {dataset}: no audio found", markup=False)
+        raise typer.Exit(2)
+    dev = "cuda" if device == "auto" and torch.cuda.is_available() else (
+        "cpu" if device == "auto" else device)
+    try:
+        pretrained = load_model(backbone, dev)
+    except ModelFileError as e:
+        err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if dev == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("embedding windows", total=len(items))
+        emb = embed(items, pretrained, cache, workers=workers,
+                    on_done=lambda: bar.advance(task))
+    for path, why in emb.failed:  # unreadable files are listed and left out, never fatal
+        err.print(f"skipped {path}: {why}", markup=False, soft_wrap=True)
+    items = [i for i in items if i.path in emb.windows]
+    labels = sorted({i.label for i in items})
+    windows = [emb.windows[i.path] for i in items]
+    y = np.array([labels.index(i.label) for i in items])
+    return pretrained.to("cpu"), items, labels, windows, y
+
+
+def _summary(items, labels, y) -> dict:
+    return {"clips": len(items), "per_label": {lab: int((y == i).sum())
+                                               for i, lab in enumerate(labels)},
+            "groups": len({i.group for i in items})}
+
+
+def train(
+    dataset: Path = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
+    backbone: Path = typer.Option(BACKBONE, "--backbone", help="Pretrained musicnn file."),
+    epochs: int = typer.Option(HeadConfig.epochs, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    cache: Path = typer.Option(CACHE, "--cache", help="Where window embeddings are kept."),
+    workers: int = typer.Option(0, "--workers", min=0),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Fine-tune a genre model on labelled folders; use it with `scan --model OUT`."""
+    started = time.time()
+    pretrained, items, labels, windows, y = _prepare(dataset, backbone, cache,
+                                                     workers or os.cpu_count() or 1, device)
+    cfg = HeadConfig(epochs=epochs, seed=seed)
+    head, losses = fit_head(pretrained, labels, windows, y, cfg,
+                            on_epoch=lambda e, l: err.print(f"epoch {e + 1}: loss {l:.4f}"))
+    model_id = save_genre_model(out, pretrained, head, labels, cfg, _summary(items, labels, y),
+                                started=started)
+    console.print(f"wrote {out} (model id {model_id}, {len(labels)} labels, "
+                  f"{len(items)} clips, {time.time() - started:.0f} s)")
+
+
+def evaluate(
+    dataset: Path = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest."),
+    folds: int = typer.Option(5, "--folds", min=2),
+    out_dir: Path = typer.Option(Path("evaluation"), "--out-dir"),
+    backbone: Path = typer.Option(BACKBONE, "--backbone"),
+    epochs: int = typer.Option(HeadConfig.epochs, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    cache: Path = typer.Option(CACHE, "--cache"),
+    workers: int = typer.Option(0, "--workers", min=0),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Grouped k-fold cross-validation: the fine-tuned head beside a linear probe."""
+    from .evaluate import confusion_png, cross_validate, curves_png, metrics
+
+    started = time.time()
+    pretrained, items, labels, windows, y = _prepare(dataset, backbone, cache,
+                                                     workers or os.cpu_count() or 1, device)
+    res = cross_validate(pretrained, labels, windows, y, [i.group for i in items], folds,
+                         HeadConfig(epochs=epochs, seed=seed),
+                         on_fold=lambda f: err.print(f"fold {f + 1}/{folds} done"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"dataset": str(dataset), "folds": folds, "data": _summary(items, labels, y),
+              "seconds": round(time.time() - started, 1), "models": {}}
+    for name in res.probabilities:
+        m = report["models"][name] = metrics(res, name)
+        t = Table(title=f"{name}: accuracy {m['accuracy']:.3f}, macro recall "
+                        f"{m['macro_recall']:.3f} (fold accuracy "
+                        f"{min(m['fold_accuracy']):.2f}–{max(m['fold_accuracy']):.2f})")
+        for col in ("genre", "precision", "recall", "F1", "clips"):
+            t.add_column(col, justify="left" if col == "genre" else "right")
+        for lab, pc in m["per_class"].items():
+            t.add_row(lab, f"{pc['precision']:.2f}", f"{pc['recall']:.2f}", f"{pc['f1']:.2f}",
+                      str(pc["support"]))
+        console.print(t)
+        confusion_png(res, name, out_dir / f"confusion-{name.replace(' ', '-')}.png")
+    curves_png(res, out_dir / "learning-curves.png")
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
+    console.print(f"metrics, confusion matrices and learning curves in {out_dir}/ "
+                  f"({report['seconds']:.0f} s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(evaluate)
