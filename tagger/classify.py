@@ -17,12 +17,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .decode import DecodeError, decode, duration_of, stream
-from .model import Model
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
+
+
+if TYPE_CHECKING:  # torch is imported when a model runs, not when a re-scan only reads
+    import torch
+
+    from .model import Model
 
 
 @dataclass
@@ -166,6 +172,8 @@ class Classifier:
     # -- the model loop (caller's thread) ------------------------------------------------
 
     def _run_batch(self, batch: list[_Chunk], tracks: dict[int, _Track]) -> None:
+        import torch
+
         samples = torch.from_numpy(np.concatenate([c.windows for c in batch]))
         model, t = self.model, self.timings
         t0 = time.perf_counter()

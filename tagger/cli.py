@@ -39,28 +39,22 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def pick_device(device: Device):
-    import torch
+def check_device(device: Device) -> None:
+    """--device cuda on a machine without a usable GPU is a usage error, found up front."""
+    if device == Device.cuda:
+        import torch
 
-    if device == Device.cuda and not torch.cuda.is_available():
-        raise usage_error("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
-    if device == Device.auto:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device.value)
+        if not torch.cuda.is_available():
+            raise usage_error("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
 
 
-def open_model(path: Optional[Path], device: Device, threads: Optional[int] = None):
+def open_model(path: Optional[Path], device: Device):
     """Load the model on the chosen device; exits with 2 if the file is unusable."""
-    import torch
+    from .modelfile import LazyModel, ModelFileError, default_model_path
 
-    from .model import ModelFileError, default_model_path, load_model
-
-    dev = pick_device(device)
-    if dev.type == "cpu":
-        # every core for the CNN: decoding runs in ffmpeg processes, which the OS interleaves
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+    check_device(device)
     try:
-        return load_model(path or default_model_path(), dev)
+        return LazyModel(path or default_model_path(), device.value).load()
     except ModelFileError as e:
         raise usage_error(str(e)) from None
 
@@ -113,7 +107,13 @@ def scan(
             raise usage_error(f"{p}: no such file or folder")
     if report is not None and report.suffix.lower() not in rep.REPORT_SUFFIXES:
         raise usage_error(f"{report}: report must end in .json, .csv or .html")
-    m = open_model(model, device)
+    from .modelfile import LazyModel, ModelFileError, default_model_path
+
+    check_device(device)  # fail now, not after the walk
+    try:
+        m = LazyModel(model or default_model_path(), device.value)
+    except ModelFileError as e:
+        raise usage_error(str(e)) from None
     vocab = Vocabulary.default(m.labels, m.metadata.get("display_names"))
     if map_file is not None:
         try:
@@ -124,18 +124,22 @@ def scan(
     options = ScanOptions(
         dry_run=dry_run, policy="overwrite" if overwrite else "merge" if merge else "fill",
         top_k=top_k, min_confidence=min_confidence, vocab=vocab,
-        coverage=Coverage.resolve(coverage.value, m.device.type, windows),
+        coverage=Coverage(coverage.value, windows),
         batch_size=batch_size, workers=workers or os.cpu_count() or 1)
-    with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
-        scanner = Scanner(m, cache, options, on_row=progress.advance)
-        result = scanner.run(paths, on_found=progress.found)
-    cache.close()
+    try:
+        with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
+            scanner = Scanner(m, cache, options, on_row=progress.advance)
+            result = scanner.run(paths, on_found=progress.found)
+    except ModelFileError as e:
+        raise usage_error(str(e)) from None
+    finally:
+        cache.close()
     if dry_run and not quiet:
         out.print(rep.rows_table(result.rows, "what would change"))
     if not quiet:
         out.print(rep.summary_table(result, dry_run))
         t = result.timings
-        out.print(f"device {m.device.type}, coverage {options.coverage.mode}; decoded "
+        out.print(f"device {result.device}, coverage {result.coverage}; decoded "
                   f"{result.decoded} files; time: decode {t.decode:.1f} s (all workers), "
                   f"frontend {t.frontend:.1f} s, CNN {t.cnn:.1f} s, tags "
                   f"{result.tag_seconds:.1f} s, cache {result.cache_seconds:.1f} s")

@@ -25,14 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import AudioParams, LogMel
+from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_path, read_metadata
 
-FORMAT = "genretag-model"
-FORMAT_VERSION = 1
+__all__ = ["Architecture", "GenreNet", "Model", "ModelFileError", "default_model_path",
+           "load_model", "read_metadata", "save_model"]
+
 BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be read or does not describe a genretag model."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +165,10 @@ class Model:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
+    def load(self) -> "Model":
+        """A loaded model is its own loader (see ``modelfile.LazyModel``)."""
+        return self
+
     def to(self, device: torch.device | str) -> "Model":
         self.net.to(device)
         self.frontend.to(device)
@@ -234,25 +236,6 @@ def save_model(
     return meta["model_id"]
 
 
-def read_metadata(path: Path) -> dict:
-    """The metadata of a model file, without loading its tensors."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get("genretag")
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: model file not found") from None
-    except Exception as e:  # safetensors raises its own error types for bad headers
-        raise ModelFileError(f"{path}: not a readable model file ({e})") from None
-    if raw is None:
-        raise ModelFileError(f"{path}: not a genretag model (no 'genretag' metadata)")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: unknown model format {meta.get('format')!r}")
-    return meta
-
-
 def build_net(meta: dict) -> GenreNet:
     a = meta["architecture"]
     arch = Architecture(a["frontend_filters"], a["midend_filters"], a["backend_units"],
@@ -280,7 +263,3 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     model = Model(net, LogMel(params), list(meta["labels"]), params, meta["model_id"], meta)
     return model.to(device)
 
-
-def default_model_path() -> Path:
-    """The shipped model, in ``weights/`` beside the ``tagger`` package."""
-    return Path(__file__).resolve().parent.parent / "weights" / "genretag-gtzan.safetensors"

@@ -104,7 +104,14 @@ def _summary(result: ScanResult) -> dict:
     return {"tracks": len(result.rows), "statuses": result.counts(),
             "genres": dict(genre_counts(result.rows).most_common()),
             "skipped": [{"path": p, "reason": why} for p, why in result.skipped],
-            "seconds": round(result.elapsed, 3)}
+            "seconds": round(result.elapsed, 3), "decoded": result.decoded,
+            "device": result.device, "coverage": result.coverage,
+            "time_split": {"decode_all_workers": round(result.timings.decode, 3),
+                           "frontend": round(result.timings.frontend, 3),
+                           "cnn": round(result.timings.cnn, 3),
+                           "tags": round(result.tag_seconds, 3),
+                           "cache": round(result.cache_seconds, 3)},
+            "windows": result.timings.windows}
 
 
 def _html(result: ScanResult, dry_run: bool) -> str:

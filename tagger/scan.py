@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,8 +30,11 @@ from .cache import Cache, TrackRow, fingerprint
 from .classify import Classifier, Timings
 from .discover import find_audio
 from .genres import Vocabulary, choose
-from .model import Model
 from .segments import Coverage
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .modelfile import LazyModel
 
 STATUSES = ("tagged", "would-tag", "kept", "unsure", "cached", "error")
 # statuses after which an unchanged file needs no work at all on the next run
@@ -83,6 +87,8 @@ class ScanResult:
     decoded: int = 0  # files that went through the decoder this run
     elapsed: float = 0.0
     interrupted: bool = False
+    device: str = ""
+    coverage: str = ""
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATUSES}
@@ -92,12 +98,16 @@ class ScanResult:
 
 
 class Scanner:
-    def __init__(self, model: Model, cache: Cache, options: ScanOptions,
+    """``model`` is a loaded ``Model`` or a ``LazyModel``: its weights are loaded only if
+    some track has to be heard, so a re-scan of an unchanged library never pays for them."""
+
+    def __init__(self, model: Model | LazyModel, cache: Cache, options: ScanOptions,
                  on_row: Callable[[Row], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
         self.vocab = options.vocab or Vocabulary.default(model.labels)
         self.on_row = on_row or (lambda row: None)
-        self.result = ScanResult()
+        self.result = ScanResult(device="none (nothing to decode)",
+                                 coverage=options.coverage.mode)
 
     def run(self, paths: Sequence[Path], on_found: Callable[[int], None] | None = None) -> ScanResult:
         t_start = time.perf_counter()
@@ -111,8 +121,13 @@ class Scanner:
         try:
             todo = self._reuse_cached(found.files)
             res.decoded = len(todo)
-            classifier = Classifier(self.model, self.opt.coverage, self.opt.batch_size,
-                                    self.opt.workers)
+            if not todo:
+                return res
+            model = self.model.load()
+            res.device = model.device.type
+            coverage = self.opt.coverage.resolved(model.device.type)
+            res.coverage = coverage.mode
+            classifier = Classifier(model, coverage, self.opt.batch_size, self.opt.workers)
             res.timings = classifier.timings
             results = classifier.classify([p for p, _, _ in todo])
             try:
@@ -157,11 +172,15 @@ class Scanner:
                 self._emit(Row(str(path), "error", error=row.error))
                 continue
             if unchanged and row.probabilities:
-                if row.options == key and row.status in SETTLED:
-                    self._emit(Row(str(path), "cached", row.genres,
+                if row.options == key and (row.status in SETTLED or (
+                        row.status == "would-tag" and self.opt.dry_run)):
+                    # nothing changed, not even the options: the last verdict stands
+                    status = "would-tag" if row.status == "would-tag" else "cached"
+                    self._emit(Row(str(path), status, row.genres,
                                    self.vocab.merge(list(row.probabilities),
                                                     np.array(list(row.probabilities.values()))),
-                                   row.previous, confidence=None))
+                                   row.previous,
+                                   written=row.genres if status == "would-tag" else None))
                     continue
                 self._finish(path, st, row.fingerprint, row.probabilities)
                 continue

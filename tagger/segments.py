@@ -18,17 +18,16 @@ COVERAGES = ("auto", "full", "fast")
 
 @dataclass(frozen=True)
 class Coverage:
-    mode: str = "full"  # "full" or "fast" ("auto" is resolved by the caller from the device)
+    mode: str = "full"  # "full", "fast", or "auto" (see resolved)
     windows: int = 8  # K, for "fast"
 
-    @staticmethod
-    def resolve(mode: str, device_type: str, windows: int = 8) -> "Coverage":
+    def resolved(self, device_type: str) -> "Coverage":
         """``auto`` is full coverage on a GPU, where decoding sets the pace, fast on a CPU."""
-        if mode not in COVERAGES:
-            raise ValueError(f"unknown coverage {mode!r} (choose from {', '.join(COVERAGES)})")
-        if mode == "auto":
-            mode = "full" if device_type == "cuda" else "fast"
-        return Coverage(mode, max(1, windows))
+        if self.mode not in COVERAGES:
+            raise ValueError(f"unknown coverage {self.mode!r} (choose from {', '.join(COVERAGES)})")
+        if self.mode == "auto":
+            return Coverage("full" if device_type == "cuda" else "fast", self.windows)
+        return self
 
 
 def pad_or_trim(samples: np.ndarray, length: int) -> np.ndarray:
