@@ -183,7 +183,8 @@ def main() -> None:
         big = a.work / f"copies-{a.rescan_files}" / "lib"
         bdb = a.work / "copies.sqlite"
         t0 = time.perf_counter()
-        seed_copies(paths[0], big, a.rescan_files, bdb, model_args)
+        short = make_library(a.work / "short", 1, 10 / 60)[0]  # 10 s: 10,000 copies fit a disk
+        seed_copies(short, big, a.rescan_files, bdb, model_args)
         seeded = time.perf_counter() - t0
         bs, brss, summ = timed_scan([str(big), "--db", str(bdb), "--dry-run", "-q",
                                      "--report", str(a.work / "copies.json"), *model_args])

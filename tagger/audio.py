@@ -48,11 +48,12 @@ class AudioParams:
 
 
 @lru_cache(maxsize=8)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+def mel_filters(params: AudioParams) -> np.ndarray:
     """librosa's Slaney mel filterbank, shape (n_mels, n_fft // 2 + 1)."""
-    import librosa  # imported lazily: librosa pulls numba, which is slow to import
+    import librosa  # imported lazily: librosa pulls scipy and numba, slow to import
 
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    return librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft,
+                               n_mels=params.n_mels).astype(np.float32)
 
 
 class LogMel(torch.nn.Module):
@@ -63,12 +64,15 @@ class LogMel(torch.nn.Module):
     musicnn's own extractor casts to float16 first, which overflows on loud music.
     """
 
-    def __init__(self, params: AudioParams):
+    def __init__(self, params: AudioParams, mel_basis: torch.Tensor | None = None):
+        """``mel_basis`` (n_mels, n_fft // 2 + 1) comes from the model file when it carries
+        one (saving librosa's import at start-up); else librosa computes it."""
         super().__init__()
         self.params = params
         self.register_buffer("window", torch.hann_window(params.n_fft), persistent=False)
-        mel = _mel_basis(params.sample_rate, params.n_fft, params.n_mels)
-        self.register_buffer("mel_basis", torch.from_numpy(mel), persistent=False)
+        if mel_basis is None:
+            mel_basis = torch.from_numpy(mel_filters(params))
+        self.register_buffer("mel_basis", mel_basis.float(), persistent=False)
 
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         p = self.params

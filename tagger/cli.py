@@ -88,8 +88,9 @@ def scan(
     coverage: CoverageMode = typer.Option(CoverageMode.auto, "--coverage",
                                           help="full: every window; fast: K windows per "
                                                "track; auto: full on GPU, fast on CPU."),
-    windows: int = typer.Option(8, "--windows", min=1, help="K for --coverage fast."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    windows: int = typer.Option(4, "--windows", min=1, help="K for --coverage fast."),
+    batch_size: int = typer.Option(0, "--batch-size", min=0,
+                                   help="Windows per CNN batch (0: 16 on CPU, 256 on GPU)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress, no table."),
 ) -> None:

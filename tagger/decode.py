@@ -74,8 +74,11 @@ def stream(
     # ffmpeg's messages go to a file: a pipe could fill up on a badly damaged file and
     # block ffmpeg while we wait on its stdout.
     with tempfile.TemporaryFile() as errors:
+        # a session of its own: Ctrl-C in the terminal reaches genretag, which stops ffmpeg
+        # itself, rather than killing ffmpeg first and making a good file look broken
         proc = subprocess.Popen(_command(path, sample_rate, start, duration),
-                                stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
             leftover = b""
             while True:

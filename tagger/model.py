@@ -24,13 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio import AudioParams, LogMel
+from .audio import AudioParams, LogMel, mel_filters
 from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_path, read_metadata
 
 __all__ = ["Architecture", "GenreNet", "Model", "ModelFileError", "default_model_path",
            "load_model", "read_metadata", "save_model"]
 
-BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
+BN_EPS = 1e-3
+MEL_KEY = "frontend.mel_basis"  # TensorFlow's default, which musicnn was trained with
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,8 @@ def save_model(
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
                if not k.endswith("num_batches_tracked")}
+    # the mel filterbank travels with the audio parameters it was made from
+    tensors[MEL_KEY] = torch.from_numpy(mel_filters(params))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -251,6 +254,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     net = build_net(meta)
     try:
         state = load_file(str(path))
+        mel_basis = state.pop(MEL_KEY, None)
         missing, unexpected = net.load_state_dict(state, strict=False)
     except Exception as e:
         raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from None
@@ -260,6 +264,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     net.eval()
     params = AudioParams.from_dict(meta["audio"])
-    model = Model(net, LogMel(params), list(meta["labels"]), params, meta["model_id"], meta)
+    model = Model(net, LogMel(params, mel_basis), list(meta["labels"]), params,
+                  meta["model_id"], meta)
     return model.to(device)
 

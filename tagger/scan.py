@@ -49,7 +49,7 @@ class ScanOptions:
     min_confidence: float = 0.3
     vocab: Vocabulary | None = None
     coverage: Coverage = field(default_factory=Coverage)
-    batch_size: int = 64
+    batch_size: int = 0  # 0: chosen by device (see classify.Classifier)
     workers: int = 2
 
     def key(self) -> str:
@@ -135,7 +135,9 @@ class Scanner:
                     path, st, fp = todo[result.key]
                     if result.error is not None:
                         row = Row(str(path), "error", error=result.error)
-                        self._remember(path, st, fp, None, row)
+                        # a file ffmpeg cannot decode is not tried again until it changes;
+                        # one we could not read (permissions, I/O) is, next run
+                        self._remember(path, st, fp, None, row, retry=result.transient)
                         self._emit(row)
                         continue
                     probs = {lab: float(p)
@@ -240,10 +242,11 @@ class Scanner:
             raise
 
     def _remember(self, path: Path, st: os.stat_result, fp: str | None,
-                  probs: dict[str, float] | None, row: Row) -> None:
+                  probs: dict[str, float] | None, row: Row, retry: bool = False) -> None:
         t0 = time.perf_counter()
         self.cache.put(TrackRow(
-            path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns, fingerprint=fp,
+            path=str(path), size=st.st_size, mtime_ns=-1 if retry else st.st_mtime_ns,
+            fingerprint=fp,
             model_id=self.model.model_id, probabilities=probs,
             genres=row.written if row.written is not None else row.genres,
             previous=row.previous, status=row.status, error=row.error, options=self.opt.key()))

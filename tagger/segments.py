@@ -19,7 +19,7 @@ COVERAGES = ("auto", "full", "fast")
 @dataclass(frozen=True)
 class Coverage:
     mode: str = "full"  # "full", "fast", or "auto" (see resolved)
-    windows: int = 8  # K, for "fast"
+    windows: int = 4  # K, for "fast"
 
     def resolved(self, device_type: str) -> "Coverage":
         """``auto`` is full coverage on a GPU, where decoding sets the pace, fast on a CPU."""

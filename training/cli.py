@@ -67,15 +67,21 @@ def _summary(items, labels, y) -> dict:
             "groups": len({i.group for i in items})}
 
 
+# options both commands take (typer accepts one option object as default in several places)
+DATASET = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest.")
+BACKBONE_OPT = typer.Option(BACKBONE, "--backbone", help="Pretrained musicnn file.")
+EPOCHS = typer.Option(HeadConfig.epochs, "--epochs", min=1)
+SEED = typer.Option(0, "--seed")
+CACHE_OPT = typer.Option(CACHE, "--cache", help="Where window embeddings are kept.")
+WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
+DEVICE = typer.Option("auto", "--device")
+
+
 def train(
-    dataset: Path = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest."),
+    dataset: Path = DATASET,
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
-    backbone: Path = typer.Option(BACKBONE, "--backbone", help="Pretrained musicnn file."),
-    epochs: int = typer.Option(HeadConfig.epochs, "--epochs", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    cache: Path = typer.Option(CACHE, "--cache", help="Where window embeddings are kept."),
-    workers: int = typer.Option(0, "--workers", min=0),
-    device: str = typer.Option("auto", "--device"),
+    backbone: Path = BACKBONE_OPT, epochs: int = EPOCHS, seed: int = SEED,
+    cache: Path = CACHE_OPT, workers: int = WORKERS, device: str = DEVICE,
 ) -> None:
     """Fine-tune a genre model on labelled folders; use it with `scan --model OUT`."""
     started = time.time()
@@ -91,15 +97,11 @@ def train(
 
 
 def evaluate(
-    dataset: Path = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest."),
+    dataset: Path = DATASET,
     folds: int = typer.Option(5, "--folds", min=2),
     out_dir: Path = typer.Option(Path("evaluation"), "--out-dir"),
-    backbone: Path = typer.Option(BACKBONE, "--backbone"),
-    epochs: int = typer.Option(HeadConfig.epochs, "--epochs", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    cache: Path = typer.Option(CACHE, "--cache"),
-    workers: int = typer.Option(0, "--workers", min=0),
-    device: str = typer.Option("auto", "--device"),
+    backbone: Path = BACKBONE_OPT, epochs: int = EPOCHS, seed: int = SEED,
+    cache: Path = CACHE_OPT, workers: int = WORKERS, device: str = DEVICE,
 ) -> None:
     """Grouped k-fold cross-validation: the fine-tuned head beside a linear probe."""
     from .evaluate import confusion_png, cross_validate, curves_png, metrics

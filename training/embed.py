@@ -36,7 +36,7 @@ def _key(model_id: str, path: Path) -> str:
 
 
 def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
-          batch_size: int = 64, on_done=None) -> Embedded:
+          batch_size: int = 0, on_done=None) -> Embedded:
     """Embeddings of every window (full coverage) of every item; cached in ``cache_dir``."""
     out = Embedded()
     folder = Path(cache_dir) / backbone.model_id
