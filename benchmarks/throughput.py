@@ -191,7 +191,7 @@ def main() -> None:
         print(f"3. re-scan of an unchanged {a.rescan_files}-file library: {bs:.1f} s, "
               f"{a.rescan_files / bs:.0f} files/s end to end (scan's own time "
               f"{summ['seconds']:.1f} s: {a.rescan_files / summ['seconds']:.0f} files/s); "
-              f"decoded {summ['decoded']}; statuses {summ['statuses']['cached']} cached; "
+              f"decoded {summ['decoded']}; statuses { {k: v for k, v in summ['statuses'].items() if v} }; "
               f"peak RSS {brss:.0f} MB (library made and cache seeded in {seeded:.0f} s)")
 
 

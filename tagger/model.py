@@ -98,10 +98,10 @@ class MusiCNNBackbone(nn.Module):
         x = self.input_bn(mel.unsqueeze(1))
         front = []
         for conv, bn in zip(self.timbral, self.timbral_bn):
-            front.append(bn(F.relu(conv(_pad_time(x, 3, 3)))).amax(dim=3))
+            front.append(self._max_over_freq(conv(_pad_time(x, 3, 3)), bn))
         for k, conv, bn in zip(self.temporal_kernels, self.temporal, self.temporal_bn):
             # TensorFlow's "same" padding for an even kernel puts the extra frame after.
-            front.append(bn(F.relu(conv(_pad_time(x, (k - 1) // 2, k // 2)))).amax(dim=3))
+            front.append(self._max_over_freq(conv(_pad_time(x, (k - 1) // 2, k // 2)), bn))
         features = [torch.cat(front, dim=1)]
         h = features[0]
         for i, (conv, bn) in enumerate(zip(self.mid, self.mid_bn)):
@@ -109,6 +109,22 @@ class MusiCNNBackbone(nn.Module):
             h = out if i == 0 else out + h
             features.append(h)
         return torch.cat(features, dim=1)
+
+    def _max_over_freq(self, z: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+        """max over frequency of bn(relu(z)): (batch, C, time, freq) -> (batch, C, time).
+
+        In evaluation, batch norm is a per-channel map a*x + b and ReLU is monotonic, so the
+        max can be taken first, on a tensor as many times smaller as there are frequency
+        positions (about a third of the CPU time of a window): where a < 0 the max of
+        a*relu(z) + b sits at the min of z. Exactly equal; training keeps the plain order,
+        where batch statistics need the whole tensor.
+        """
+        if self.training:
+            return bn(F.relu(z)).amax(dim=3)
+        low, high = torch.aminmax(z, dim=3)
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        picked = torch.where((scale >= 0)[None, :, None], high, low)
+        return bn(F.relu(picked).unsqueeze(-1)).squeeze(-1)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         f = self.frames(mel)

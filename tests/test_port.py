@@ -39,3 +39,18 @@ def test_frontend_matches_librosa():
     ours = model.frontend(torch.from_numpy(audio)[None])[0].numpy()
     assert ours.shape == expected.shape == (187, 96)
     assert np.abs(ours - expected).max() < 1e-3
+
+
+def test_pooling_shortcut_is_exact():
+    """Evaluation pools over frequency before ReLU and batch norm; it must equal the plain
+    order (which training uses) exactly, negative batch-norm scales included."""
+    model = load_model(ROOT / "weights/musicnn_msd.safetensors")
+    backbone = model.net.backbone
+    with torch.no_grad():
+        backbone.timbral_bn[0].weight[:5] *= -1  # make sure some channels have a < 0
+        mel = model.frontend(torch.from_numpy(np.stack(
+            [reference_audio(spec) for spec in REFERENCE["inputs"][:2]])))
+        fast = backbone(mel)
+        backbone.training = True  # the plain path, with batch norm still in eval mode
+        plain = backbone(mel)
+    assert torch.allclose(fast, plain, atol=1e-5)
