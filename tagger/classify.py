@@ -147,12 +147,15 @@ class Classifier:
                 except queue.Empty:
                     break
                 t0 = time.perf_counter()
+                waited = 0.0  # time blocked on a full queue is the model's, not decoding's
                 end = _End(key)
                 try:
                     for starts, windows in self._windows(path):
                         if self._stop.is_set():
                             break
+                        t_put = time.perf_counter()
                         self._put(out, _Chunk(key, starts, windows))
+                        waited += time.perf_counter() - t_put
                 except DecodeError as e:
                     end.error = str(e)
                 except OSError as e:
@@ -160,7 +163,7 @@ class Classifier:
                 except Exception as e:  # a bug must cost one file, not hang the run
                     end.error = f"unexpected error while decoding: {type(e).__name__}: {e}"
                     end.transient = True
-                end.seconds = time.perf_counter() - t0
+                end.seconds = time.perf_counter() - t0 - waited
                 self._put(out, end)
         finally:
             self._put(out, _DONE)
