@@ -136,7 +136,7 @@ def scan(
     finally:
         cache.close()
     if dry_run and not quiet:
-        out.print(rep.rows_table(result.rows, "what would change"))
+        out.print(rep.rows_table(result.rows, "what would change", [p for p in paths if p.is_dir()]))
     if not quiet:
         out.print(rep.summary_table(result, dry_run))
         t = result.timings

@@ -29,7 +29,16 @@ def after_of(row: Row) -> list[str]:
     return row.previous if row.status != "cached" else row.genres
 
 
-def rows_table(rows: list[Row], title: str) -> Table:
+def shown_path(path: str, roots: list[Path]) -> str:
+    """A path as the person typed it: relative to the folder they named, when inside it."""
+    for root in roots:
+        root_s = str(root.resolve())
+        if path.startswith(root_s.rstrip("/") + "/"):
+            return str(root / path[len(root_s.rstrip("/")) + 1:])
+    return path
+
+
+def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> Table:
     table = Table(title=title, show_lines=False, expand=False)
     table.add_column("file", overflow="fold")
     table.add_column("status")
@@ -40,7 +49,8 @@ def rows_table(rows: list[Row], title: str) -> Table:
         proposed = r.error if r.status == "error" else _genres(r.genres)
         conf = f"{r.confidence:.2f}" if r.confidence is not None else ""
         style = STATUS_STYLE.get(r.status, "")
-        table.add_row(r.path, f"[{style}]{r.status}[/]", _genres(r.previous), proposed, conf)
+        table.add_row(shown_path(r.path, roots or []), f"[{style}]{r.status}[/]",
+                      _genres(r.previous), proposed, conf)
     return table
 
 

@@ -178,11 +178,11 @@ class Scanner:
                         row.status == "would-tag" and self.opt.dry_run)):
                     # nothing changed, not even the options: the last verdict stands
                     status = "would-tag" if row.status == "would-tag" else "cached"
-                    self._emit(Row(str(path), status, row.genres,
-                                   self.vocab.merge(list(row.probabilities),
-                                                    np.array(list(row.probabilities.values()))),
-                                   row.previous,
-                                   written=row.genres if status == "would-tag" else None))
+                    merged = self.vocab.merge(list(row.probabilities),
+                                              np.array(list(row.probabilities.values())))
+                    self._emit(Row(str(path), status, row.genres, merged, row.previous,
+                                   written=row.genres if status == "would-tag" else None,
+                                   confidence=round(max(merged.values(), default=0.0), 4)))
                     continue
                 self._finish(path, st, row.fingerprint, row.probabilities)
                 continue
