@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -14,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tagger.model import ModelFileError, load_model
+from tagger.model import Model, ModelFileError, load_model
 
-from .datasets import DatasetError, load
+from .datasets import DatasetError, Item, load
 from .embed import embed
 from .train import HeadConfig, fit_head, save_genre_model
 
@@ -26,9 +27,11 @@ BACKBONE = Path(__file__).resolve().parent.parent / "weights" / "musicnn_msd.saf
 CACHE = Path(".work") / "embeddings"
 
 
-def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: str):
+def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int,
+             device: str) -> "Labelled":
     import torch
 
+    workers = workers or os.cpu_count() or 1
     try:
         items = load(dataset)
     except DatasetError as e:
@@ -56,15 +59,24 @@ def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: s
         err.print(f"skipped {path}: {why}", markup=False, soft_wrap=True)
     items = [i for i in items if i.path in emb.windows]
     labels = sorted({i.label for i in items})
-    windows = [emb.windows[i.path] for i in items]
-    y = np.array([labels.index(i.label) for i in items])
-    return pretrained.to("cpu"), items, labels, windows, y
+    return Labelled(pretrained.to("cpu"), items, labels, [emb.windows[i.path] for i in items],
+                    np.array([labels.index(i.label) for i in items]))
 
 
-def _summary(items, labels, y) -> dict:
-    return {"clips": len(items), "per_label": {lab: int((y == i).sum())
-                                               for i, lab in enumerate(labels)},
-            "groups": len({i.group for i in items})}
+@dataclass
+class Labelled:
+    """A dataset ready for the head: window embeddings per clip and clip labels."""
+
+    pretrained: Model
+    items: list[Item]
+    labels: list[str]
+    windows: list[np.ndarray]
+    y: np.ndarray
+
+    def summary(self) -> dict:
+        return {"clips": len(self.items),
+                "per_label": {lab: int((self.y == i).sum()) for i, lab in enumerate(self.labels)},
+                "groups": len({i.group for i in self.items})}
 
 
 # options both commands take (typer accepts one option object as default in several places)
@@ -85,15 +97,14 @@ def train(
 ) -> None:
     """Fine-tune a genre model on labelled folders; use it with `scan --model OUT`."""
     started = time.time()
-    pretrained, items, labels, windows, y = _prepare(dataset, backbone, cache,
-                                                     workers or os.cpu_count() or 1, device)
+    d = _prepare(dataset, backbone, cache, workers, device)
     cfg = HeadConfig(epochs=epochs, seed=seed)
-    head, losses = fit_head(pretrained, labels, windows, y, cfg,
-                            on_epoch=lambda e, l: err.print(f"epoch {e + 1}: loss {l:.4f}"))
-    model_id = save_genre_model(out, pretrained, head, labels, cfg, _summary(items, labels, y),
+    head, _ = fit_head(d.pretrained, d.labels, d.windows, d.y, cfg,
+                       on_epoch=lambda e, loss: err.print(f"epoch {e + 1}: loss {loss:.4f}"))
+    model_id = save_genre_model(out, d.pretrained, head, d.labels, cfg, d.summary(),
                                 started=started)
-    console.print(f"wrote {out} (model id {model_id}, {len(labels)} labels, "
-                  f"{len(items)} clips, {time.time() - started:.0f} s)")
+    console.print(f"wrote {out} (model id {model_id}, {len(d.labels)} labels, "
+                  f"{len(d.items)} clips, {time.time() - started:.0f} s)")
 
 
 def evaluate(
@@ -107,13 +118,12 @@ def evaluate(
     from .evaluate import confusion_png, cross_validate, curves_png, metrics
 
     started = time.time()
-    pretrained, items, labels, windows, y = _prepare(dataset, backbone, cache,
-                                                     workers or os.cpu_count() or 1, device)
-    res = cross_validate(pretrained, labels, windows, y, [i.group for i in items], folds,
+    d = _prepare(dataset, backbone, cache, workers, device)
+    res = cross_validate(d.pretrained, d.labels, d.windows, d.y, [i.group for i in d.items], folds,
                          HeadConfig(epochs=epochs, seed=seed),
                          on_fold=lambda f: err.print(f"fold {f + 1}/{folds} done"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"dataset": str(dataset), "folds": folds, "data": _summary(items, labels, y),
+    report = {"dataset": str(dataset), "folds": folds, "data": d.summary(),
               "seconds": round(time.time() - started, 1), "models": {}}
     for name in res.probabilities:
         m = report["models"][name] = metrics(res, name)
