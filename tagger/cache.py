@@ -125,10 +125,13 @@ class Cache:
         if len(self._pending) >= 200:
             self.flush()
 
-    def forget(self, path: str) -> None:
+    def moved(self, old: str, new: str) -> None:
+        """A file was moved or renamed: drop its old row, and let its history (for undo)
+        follow it to the new place."""
         self.flush()
         with self.db.conn:
-            self.db["tracks"].delete_where("path = ?", [path])
+            self.db["tracks"].delete_where("path = ?", [old])
+            self.db.execute("update history set path = ? where path = ?", [new, old])
 
     def flush(self) -> None:
         if self._pending:

@@ -97,9 +97,9 @@ class Classifier:
         self.model = model
         self.outputs = outputs or model.predict_mel
         self.coverage = coverage
-        # 0: by device. On a CPU 16 windows a batch ran fastest per window (51 ms against
-        # 76 ms at 64) and keeps activations small (the first convolutions' outputs take
-        # ~9 MB a window); a GPU wants large batches.
+        # 0: by device. On a CPU 16 windows a batch run about as fast per window as 8 and
+        # faster than 64 (41 against 65 ms, benchmarks/cnn_speed.py), and keep activations
+        # small (the first convolutions' outputs take ~9 MB a window); a GPU wants large ones.
         self.batch_size = batch_size or (256 if model.device.type == "cuda" else 16)
         self.workers = max(1, workers)
         self.keep_windows = keep_windows

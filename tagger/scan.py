@@ -193,7 +193,7 @@ class Scanner:
                 continue
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
-                self.cache.forget(moved.path)
+                self.cache.moved(moved.path, str(path))
                 self._finish(path, st, fp, moved.probabilities)
                 continue
             todo.append((path, st, fp))

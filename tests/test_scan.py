@@ -179,6 +179,17 @@ def test_undo_restores_exactly(library, tiny_model, db):
     assert run("undo", "--db", db).output.strip().endswith("0 restored, 0 failed")
 
 
+def test_undo_follows_a_moved_file(library, tiny_model, db):
+    src = album(library) / "v24.mp3"
+    scan(library, tiny_model, db, "--overwrite")
+    dst = library / "renamed.mp3"
+    src.rename(dst)
+    scan(library, tiny_model, db)  # the next scan finds it by fingerprint
+    r = run("undo", dst, "--db", db)
+    assert r.exit_code == 0, r.output
+    assert tags.read_genres(dst) == ["Rock", "Pop"]
+
+
 def test_undo_leaves_files_edited_since(library, tiny_model, db):
     scan(library, tiny_model, db)
     p = album(library) / "plain.mp3"
