@@ -145,14 +145,20 @@ def scan(
                   f"frontend {t.frontend:.1f} s, CNN {t.cnn:.1f} s, tags "
                   f"{result.tag_seconds:.1f} s, cache {result.cache_seconds:.1f} s")
     rep.print_errors(err, result)
+    report_failed = False
     if report is not None:
-        rep.write_report(report, result, dry_run)
-        if not quiet:
-            out.print(f"report written to {report}")
+        try:
+            rep.write_report(report, result, dry_run)
+            if not quiet:
+                out.print(f"report written to {report}")
+        except OSError as e:  # the scan's work is cached; only the report is lost
+            err.print(f"{report}: cannot write report ({e.strerror or e})", markup=False,
+                      soft_wrap=True)
+            report_failed = True
     if result.interrupted:
         err.print("interrupted: finished tracks are cached; run the same command to resume")
         raise typer.Exit(130)
-    raise typer.Exit(1 if result.counts()["error"] else 0)
+    raise typer.Exit(1 if result.counts()["error"] or report_failed else 0)
 
 
 @app.command()

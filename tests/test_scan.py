@@ -273,6 +273,8 @@ def test_csv_and_html_reports(library, tiny_model, db, tmp_path):
     assert "<svg" in page and "sortBy" in page and "plain.mp3" in page
     assert "http://" not in page and "https://" not in page  # self-contained
     assert run("scan", library, "--report", tmp_path / "r.pdf").exit_code == 2
+    r = scan(album(library), tiny_model, db, "--dry-run", "--report", tmp_path / "no" / "r.json")
+    assert r.exit_code == 1 and "cannot write report" in r.output
 
 
 def test_report_and_predict_commands(library, tiny_model, db):
