@@ -99,10 +99,8 @@ def display(state: GenreState) -> list[str]:
     if state.kind == "id3":
         return TCON(encoding=3, text=list(state.values)).genres if state.values else []
     out = [v for v in state.values if v.strip()]
-    if state.kind == "mp4":
-        from mutagen.id3 import TCON as _T
-
-        out += [_T.GENRES[n - 1] for n in state.numeric if 0 < n <= len(_T.GENRES)]
+    if state.kind == "mp4":  # gnre holds an ID3v1 genre number plus one
+        out += [TCON.GENRES[n - 1] for n in state.numeric if 0 < n <= len(TCON.GENRES)]
     return out
 
 

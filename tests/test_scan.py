@@ -110,7 +110,6 @@ def test_multiple_genres_use_each_formats_convention(library, tmp_path, db):
     from mutagen.id3 import ID3
 
     assert len(ID3(v24).getall("TCON")[0].text) == 3  # v2.4: one value per genre
-    raw = open(v23, "rb").read()
     assert ID3(v23).getall("TCON")[0].text[0].count("/") == 2  # v2.3: joined by "/"
     assert len(tags.read_genres(v23)) == 3  # and read back as three genres
     assert len(FLAC(flac)["GENRE"]) == 3  # one field per value
