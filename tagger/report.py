@@ -145,7 +145,8 @@ def _html(result: ScanResult, dry_run: bool) -> str:
         trs.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     statuses = ", ".join(f"{k}: {v}" for k, v in result.counts().items() if v)
     head = "".join(f'<th onclick="sortBy({i})">{h}</th>' for i, h in enumerate(
-        ["file", "status", "genre before", "proposed", "confidence", "written", "error"]))
+        ["file", "status", "genre before", "proposed", "confidence",
+         "would write" if dry_run else "written", "error"]))
     title = "genretag dry run" if dry_run else "genretag scan"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
