@@ -20,7 +20,8 @@ class AudioParams:
     """What the model expects of its input.
 
     ``window_frames`` spectrogram frames make one model window; with ``center=True`` STFT
-    framing that is ``(window_frames - 1) * hop_length`` samples.
+    framing that is ``(window_frames - 1) * hop_length`` samples. In full coverage a new
+    window starts every ``window_hop_frames`` frames.
     """
 
     sample_rate: int = 16000
@@ -28,11 +29,16 @@ class AudioParams:
     hop_length: int = 256
     n_mels: int = 96
     window_frames: int = 187
+    window_hop_frames: int = 93  # windows start this far apart in full coverage: 50% overlap
     log_scale: float = 10000.0  # input is log10(log_scale * mel + 1), as musicnn was trained
 
     @property
     def window_samples(self) -> int:
         return (self.window_frames - 1) * self.hop_length
+
+    @property
+    def window_hop_samples(self) -> int:
+        return self.window_hop_frames * self.hop_length
 
     @property
     def window_seconds(self) -> float:

@@ -126,7 +126,7 @@ class Classifier:
                     yield np.array(starts), np.stack(windows)
                     return
         # full coverage, and the fallback for short tracks or unknown durations
-        cutter = Windower(p.window_samples, p.window_samples // 2)
+        cutter = Windower(p.window_samples, p.window_hop_samples)
         for chunk in stream(path, p.sample_rate):
             starts, windows = cutter.feed(chunk)
             for i in range(0, len(windows), self.batch_size):
