@@ -27,16 +27,17 @@ import json
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tagger.cache import Cache  # noqa: E402
 from tagger.decode import ffmpeg_path  # noqa: E402
 from training.synth import music, write_audio  # noqa: E402
 
@@ -99,18 +100,13 @@ def seed_copies(src: Path, folder: Path, n: int, db: Path, model_args: list[str]
         db.unlink()
     subprocess.run([sys.executable, "-m", "tagger", "scan", str(seed_lib), "--db", str(db),
                     "--dry-run", "-q", *model_args], check=False)
-    con = sqlite3.connect(db)
-    cols = [r[1] for r in con.execute("pragma table_info(tracks)")]
-    row = dict(zip(cols, con.execute("select * from tracks").fetchone()))
-    rows = []
+    cache = Cache(db)
+    (row,) = cache.all_tracks().values()
     for p in sorted(folder.iterdir()):
         st = p.stat()
-        rows.append({**row, "path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                     "fingerprint": None})
-    con.executemany(f"insert or replace into tracks ({', '.join(cols)}) values "
-                    f"({', '.join('?' for _ in cols)})", [tuple(r[c] for c in cols) for r in rows])
-    con.commit()
-    con.close()
+        cache.put(replace(row, path=str(p), size=st.st_size, mtime_ns=st.st_mtime_ns,
+                          fingerprint=None))
+    cache.close()
 
 
 def main() -> None:
@@ -190,7 +186,8 @@ def main() -> None:
         print(f"3. re-scan of an unchanged {a.rescan_files}-file library: {bs:.1f} s, "
               f"{a.rescan_files / bs:.0f} files/s end to end (scan's own time "
               f"{summ['seconds']:.1f} s: {a.rescan_files / summ['seconds']:.0f} files/s); "
-              f"decoded {summ['decoded']}; statuses { {k: v for k, v in summ['statuses'].items() if v} }; "
+              f"decoded {summ['decoded']}; "
+              f"statuses { {k: v for k, v in summ['statuses'].items() if v} }; "
               f"peak RSS {brss:.0f} MB (library made and cache seeded in {seeded:.0f} s)")
 
 

@@ -48,13 +48,25 @@ def check_device(device: Device) -> None:
             raise usage_error("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
 
 
-def open_model(path: Optional[Path], device: Device):
-    """Load the model on the chosen device; exits with 2 if the file is unusable."""
+def model_file(path: Optional[Path], device: Device):
+    """The model file's metadata, its weights loaded later on ``device`` (``LazyModel``);
+    exits with 2 if the file or the device is unusable."""
     from .modelfile import LazyModel, ModelFileError, default_model_path
 
     check_device(device)
     try:
-        return LazyModel(path or default_model_path(), device.value).load()
+        return LazyModel(path or default_model_path(), device.value)
+    except ModelFileError as e:
+        raise usage_error(str(e)) from None
+
+
+def open_model(path: Optional[Path], device: Device):
+    """Load the model on the chosen device; exits with 2 if the file is unusable."""
+    from .modelfile import ModelFileError
+
+    lazy = model_file(path, device)
+    try:
+        return lazy.load()
     except ModelFileError as e:
         raise usage_error(str(e)) from None
 
@@ -108,13 +120,9 @@ def scan(
             raise usage_error(f"{p}: no such file or folder")
     if report is not None and report.suffix.lower() not in rep.REPORT_SUFFIXES:
         raise usage_error(f"{report}: report must end in .json, .csv or .html")
-    from .modelfile import LazyModel, ModelFileError, default_model_path
+    from .modelfile import ModelFileError
 
-    check_device(device)  # fail now, not after the walk
-    try:
-        m = LazyModel(model or default_model_path(), device.value)
-    except ModelFileError as e:
-        raise usage_error(str(e)) from None
+    m = model_file(model, device)  # checked now, not after the walk; loaded only if needed
     vocab = Vocabulary.default(m.labels, m.metadata.get("display_names"))
     if map_file is not None:
         try:
@@ -136,7 +144,8 @@ def scan(
     finally:
         cache.close()
     if dry_run and not quiet:
-        out.print(rep.rows_table(result.rows, "what would change", [p for p in paths if p.is_dir()]))
+        folders = [p for p in paths if p.is_dir()]
+        out.print(rep.rows_table(result.rows, "what would change", folders))
     if not quiet:
         out.print(rep.summary_table(result, dry_run))
         t = result.timings

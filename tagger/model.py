@@ -30,8 +30,8 @@ from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_pat
 __all__ = ["Architecture", "GenreNet", "Model", "ModelFileError", "default_model_path",
            "load_model", "read_metadata", "save_model"]
 
-BN_EPS = 1e-3
-MEL_KEY = "frontend.mel_basis"  # TensorFlow's default, which musicnn was trained with
+BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
+MEL_KEY = "frontend.mel_basis"  # the mel filterbank's name among a model file's tensors
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,9 @@ class MusiCNNBackbone(nn.Module):
 
         In evaluation, batch norm is a per-channel map a*x + b and ReLU is monotonic, so the
         max can be taken first, on a tensor as many times smaller as there are frequency
-        positions (50 -> 41 ms a window on a 2-core CPU, benchmarks/cnn_speed.py): where a < 0 the max of
-        a*relu(z) + b sits at the min of z. Exactly equal; training keeps the plain order,
-        where batch statistics need the whole tensor.
+        positions (50 -> 41 ms a window on a 2-core CPU, benchmarks/cnn_speed.py): where
+        a < 0 the max of a*relu(z) + b sits at the min of z. Exactly equal; training keeps
+        the plain order, where batch statistics need the whole tensor.
         """
         if self.training:
             return bn(F.relu(z)).amax(dim=3)
@@ -213,7 +213,8 @@ class Model:
 def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
     """A stable id from the weights and what they mean; changes whenever the model does."""
     h = hashlib.sha256()
-    h.update(json.dumps({k: meta[k] for k in ("labels", "audio", "architecture")}, sort_keys=True).encode())
+    meaning = {k: meta[k] for k in ("labels", "audio", "architecture")}
+    h.update(json.dumps(meaning, sort_keys=True).encode())
     for name in sorted(tensors):
         h.update(name.encode())
         h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())

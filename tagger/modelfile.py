@@ -56,16 +56,12 @@ def read_metadata(path: Path) -> dict:
 class LazyModel:
     """A model file's metadata now, its network on ``load()`` (once)."""
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
-        self.path, self.device_request, self.threads = Path(path), device, threads
+    def __init__(self, path: Path, device: str = "auto"):
+        self.path, self.device_request = Path(path), device
         self.metadata = read_metadata(self.path)
         self.labels: list[str] = list(self.metadata["labels"])
         self.model_id: str = self.metadata["model_id"]
         self._model: Model | None = None
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     def load(self) -> Model:
         if self._model is None:
@@ -80,6 +76,6 @@ class LazyModel:
                 dev = "cuda" if torch.cuda.is_available() else "cpu"
             if dev == "cpu":
                 # every core for the CNN: decoding runs in ffmpeg processes beside it
-                torch.set_num_threads(self.threads or os.cpu_count() or 1)
+                torch.set_num_threads(os.cpu_count() or 1)
             self._model = load_model(self.path, dev)
         return self._model

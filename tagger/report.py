@@ -22,19 +22,13 @@ def _genres(values: list[str] | None) -> str:
     return "; ".join(values) if values else "—"
 
 
-def after_of(row: Row) -> list[str]:
-    """The genre the file has (or would have) after the run."""
-    if row.written is not None:
-        return row.written
-    return row.previous if row.status != "cached" else row.genres
-
-
 def shown_path(path: str, roots: list[Path]) -> str:
     """A path as the person typed it: relative to the folder they named, when inside it."""
     for root in roots:
-        root_s = str(root.resolve())
-        if path.startswith(root_s.rstrip("/") + "/"):
-            return str(root / path[len(root_s.rstrip("/")) + 1:])
+        try:
+            return str(root / Path(path).relative_to(root.resolve()))
+        except ValueError:
+            continue
     return path
 
 

@@ -104,12 +104,14 @@ class Scanner:
     def __init__(self, model: Model | LazyModel, cache: Cache, options: ScanOptions,
                  on_row: Callable[[Row], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
+        self.options_key = options.key()
         self.vocab = options.vocab or Vocabulary.default(model.labels)
         self.on_row = on_row or (lambda row: None)
         self.result = ScanResult(device="none (nothing to decode)",
                                  coverage=options.coverage.mode)
 
-    def run(self, paths: Sequence[Path], on_found: Callable[[int], None] | None = None) -> ScanResult:
+    def run(self, paths: Sequence[Path],
+            on_found: Callable[[int], None] | None = None) -> ScanResult:
         t_start = time.perf_counter()
         res = self.result
         found = find_audio(paths)
@@ -158,7 +160,7 @@ class Scanner:
         """Settle what the cache already knows; return (path, stat, fingerprint) to decode."""
         t0 = time.perf_counter()
         known = self.cache.all_tracks()
-        key, model_id = self.opt.key(), self.model.model_id
+        key, model_id = self.options_key, self.model.model_id
         todo = []
         for path in files:
             try:
@@ -249,7 +251,7 @@ class Scanner:
             fingerprint=fp,
             model_id=self.model.model_id, probabilities=probs,
             genres=row.written if row.written is not None else row.genres,
-            previous=row.previous, status=row.status, error=row.error, options=self.opt.key()))
+            previous=row.previous, status=row.status, error=row.error, options=self.options_key))
         self.result.cache_seconds += time.perf_counter() - t0
 
     def _emit(self, row: Row) -> None:

@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tagger.model import Model, ModelFileError, load_model
+from tagger.cli import Device, open_model, usage_error
+from tagger.model import Model
 
 from .datasets import DatasetError, Item, load
 from .embed import embed
@@ -27,27 +28,15 @@ CACHE = Path(".work") / "embeddings"
 
 
 def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int,
-             device: str) -> "Labelled":
-    import torch
-
+             device: Device) -> "Labelled":
     workers = workers or os.cpu_count() or 1
     try:
         items = load(dataset)
     except DatasetError as e:
-        err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise usage_error(str(e)) from None
     if not items:
-        err.print(f"genretag: error: {dataset}: no audio found", markup=False)
-        raise typer.Exit(2)
-    dev = "cuda" if device == "auto" and torch.cuda.is_available() else (
-        "cpu" if device == "auto" else device)
-    try:
-        pretrained = load_model(backbone, dev)
-    except ModelFileError as e:
-        err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    if dev == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        raise usage_error(f"{dataset}: no audio found")
+    pretrained = open_model(backbone, device)
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as bar:
@@ -85,14 +74,14 @@ EPOCHS = typer.Option(HeadConfig.epochs, "--epochs", min=1)
 SEED = typer.Option(0, "--seed")
 CACHE_OPT = typer.Option(CACHE, "--cache", help="Where window embeddings are kept.")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
-DEVICE = typer.Option("auto", "--device")
+DEVICE = typer.Option(Device.auto, "--device")
 
 
 def train(
     dataset: Path = DATASET,
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
     backbone: Path = BACKBONE_OPT, epochs: int = EPOCHS, seed: int = SEED,
-    cache: Path = CACHE_OPT, workers: int = WORKERS, device: str = DEVICE,
+    cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Fine-tune a genre model on labelled folders; use it with `scan --model OUT`."""
     started = time.time()
@@ -111,7 +100,7 @@ def evaluate(
     folds: int = typer.Option(5, "--folds", min=2),
     out_dir: Path = typer.Option(Path("evaluation"), "--out-dir"),
     backbone: Path = BACKBONE_OPT, epochs: int = EPOCHS, seed: int = SEED,
-    cache: Path = CACHE_OPT, workers: int = WORKERS, device: str = DEVICE,
+    cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Grouped k-fold cross-validation: the fine-tuned head beside a linear probe."""
     from .evaluate import confusion_png, cross_validate, curves_png, metrics
