@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import features
 from .decode import DecodeError, decode, duration_of, stream
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 
@@ -69,6 +70,7 @@ class _End:
     error: str | None = None
     seconds: float = 0.0
     transient: bool = False
+    features: np.ndarray | None = None  # (n_features,), for a model with a feature head
 
 
 _DONE = object()  # a worker's last message
@@ -95,6 +97,9 @@ class Classifier:
         model's probabilities (training passes the backbone, to collect embeddings)."""
         self.model = model
         self.outputs = outputs or model.predict_mel
+        # a model with a feature head also needs the track's table features (its own decode
+        # of the middle 30 s at 22.05 kHz); probabilities are then fused per track
+        self.feature_columns = model.feature_columns if outputs is None else []
         self.coverage = coverage
         # 0: by device. On a CPU 16 windows a batch run about as fast per window as 8 and
         # faster than 64 (41 against 65 ms, benchmarks/cnn_speed.py), and keep activations
@@ -107,23 +112,31 @@ class Classifier:
 
     # -- decoding (worker threads) -------------------------------------------------------
 
-    def _windows(self, path: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(starts, windows) chunks of one track, as the coverage asks."""
+    def _windows(self, path: Path, heard: list[np.ndarray]
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(starts, windows) chunks of one track, as the coverage asks. In fast coverage a
+        model with a feature head gets the windows' audio at the features' rate in
+        ``heard``, so that one decode serves both (see ``_features``)."""
         p = self.model.params
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         if self.coverage.mode == "fast":
             duration = duration_of(path)
             if duration is not None and duration > self.coverage.windows * p.window_seconds:
+                rate = features.SAMPLE_RATE if self.feature_columns else p.sample_rate
                 starts, windows = [], []
                 for start in fast_starts(duration, p.window_seconds, self.coverage.windows):
-                    samples = decode(path, p.sample_rate, start, p.window_seconds)
+                    samples = decode(path, rate, start, p.window_seconds)
+                    if rate != p.sample_rate:
+                        heard.append(samples)
+                        samples = features.resample(samples, rate, p.sample_rate)
                     if len(samples) > p.window_samples // 2:  # the headers may overstate length
                         starts.append(int(start * p.sample_rate))
                         windows.append(pad_or_trim(samples, p.window_samples))
                 if windows:
                     yield np.array(starts), np.stack(windows)
                     return
+                heard.clear()
         # full coverage, and the fallback for short tracks or unknown durations
         cutter = Windower(p.window_samples, p.window_hop_samples)
         for chunk in stream(path, p.sample_rate):
@@ -149,12 +162,15 @@ class Classifier:
                 waited = 0.0  # time blocked on a full queue is the model's, not decoding's
                 end = _End(key)
                 try:
-                    for starts, windows in self._windows(path):
+                    heard: list[np.ndarray] = []
+                    for starts, windows in self._windows(path, heard):
                         if self._stop.is_set():
                             break
                         t_put = time.perf_counter()
                         self._put(out, _Chunk(key, starts, windows))
                         waited += time.perf_counter() - t_put
+                    if self.feature_columns and not self._stop.is_set():
+                        end.features = self._features(path, heard)
                 except DecodeError as e:
                     end.error = str(e)
                 except OSError as e:
@@ -166,6 +182,17 @@ class Classifier:
                 self._put(out, end)
         finally:
             self._put(out, _DONE)
+
+    def _features(self, path: Path, heard: list[np.ndarray]) -> np.ndarray:
+        """The track's table features (n_columns,): in fast coverage from the K windows'
+        audio (~12 s, already decoded), else from its middle 30 s, as the table describes a
+        clip. The fast way needs no second decode and 12 s of audio instead of 30 s: a fast
+        scan otherwise spends more on the features than on the CNN."""
+        if heard:
+            values = features.features(np.concatenate(heard))
+        else:
+            values = features.of_file(path)
+        return features.vector(values, self.feature_columns)
 
     def _put(self, out: queue.Queue, item: object) -> None:
         """Put on the bounded queue, giving up if the run is being stopped."""
@@ -217,6 +244,9 @@ class Classifier:
             res.error = "no audio decoded"
         else:
             res.probabilities = tr.total / tr.count
+            if self.feature_columns:
+                res.probabilities = self.model.track_probabilities(res.probabilities,
+                                                                   end.features)
             if self.keep_windows:
                 res.window_starts = np.asarray(tr.starts)
                 res.window_probabilities = np.concatenate(tr.per_window)

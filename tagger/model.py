@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +28,7 @@ from torch import nn
 from .audio import AudioParams, LogMel, mel_filters
 from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_path, read_metadata
 
-__all__ = ["Architecture", "GenreNet", "Model", "ModelFileError", "default_model_path",
+__all__ = ["Architecture", "FeatureHead", "GenreNet", "Model", "ModelFileError", "default_model_path",
            "load_model", "read_metadata", "save_model"]
 
 BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
@@ -149,14 +150,36 @@ class Head(nn.Module):
         return self.out(self.dropout(self.hidden(pooled)))
 
 
-class GenreNet(nn.Module):
-    """Log-mel windows (batch, frames, n_mels) -> logits (batch, n_labels)."""
+class FeatureHead(nn.Module):
+    """A logistic regression over a track's table features (see ``tagger.features``):
+    (batch, n_features) raw values -> (batch, n_labels) logits, standardised inside."""
 
-    def __init__(self, arch: Architecture, params: AudioParams, n_labels: int):
+    def __init__(self, n_features: int, n_labels: int):
         super().__init__()
-        self.arch = arch
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.linear = nn.Linear(n_features, n_labels)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear((features - self.mean) / self.scale)
+
+
+class GenreNet(nn.Module):
+    """Log-mel windows (batch, frames, n_mels) -> logits (batch, n_labels).
+
+    A net may also carry a :class:`FeatureHead`; a track's probabilities are then the
+    normalised weighted geometric mean of the CNN's (mean over windows) and the feature
+    head's, ``cnn_weight`` giving the CNN's share (``fuse``).
+    """
+
+    def __init__(self, arch: Architecture, params: AudioParams, n_labels: int,
+                 n_features: int = 0, cnn_weight: float = 1.0):
+        super().__init__()
+        self.arch, self.params = arch, params
         self.backbone = MusiCNNBackbone(arch, params.n_mels)
         self.head = Head(2 * arch.embedding_size(), arch.backend_units, n_labels)
+        self.features = FeatureHead(n_features, n_labels) if n_features else None
+        self.cnn_weight = cnn_weight if n_features else 1.0
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(mel))
@@ -165,6 +188,21 @@ class GenreNet(nn.Module):
         if self.arch.activation == "sigmoid":
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=-1)
+
+    def attach_features(self, head: FeatureHead, cnn_weight: float) -> "GenreNet":
+        """Give the net a feature head, weighted ``1 - cnn_weight`` in ``fuse``."""
+        self.features, self.cnn_weight = head, cnn_weight
+        return self
+
+    def fuse(self, cnn: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        """(batch, n_labels) CNN probabilities and (batch, n_features) features -> fused
+        (batch, n_labels) probabilities; the CNN's alone without a feature head."""
+        if self.features is None or features is None:
+            return cnn
+        w = self.cnn_weight
+        log_p = (w * torch.log(cnn.clamp_min(1e-9))
+                 + (1 - w) * torch.log_softmax(self.features(features), dim=-1))
+        return torch.softmax(log_p, dim=-1)
 
 
 @dataclass
@@ -204,6 +242,21 @@ class Model:
             logits = self.net(mel)
         return self.net.probabilities(logits.float())
 
+    @property
+    def feature_columns(self) -> list[str]:
+        """The table features the model needs per track ([] when it has no feature head)."""
+        return list((self.metadata.get("features") or {}).get("columns", []))
+
+    @torch.inference_mode()
+    def track_probabilities(self, cnn: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """A track's CNN probabilities (n_labels,) (mean over windows), fused with its
+        features (n_features,) when the model has a feature head."""
+        if self.net.features is None or features is None:
+            return cnn
+        fused = self.net.fuse(torch.from_numpy(cnn).float()[None].to(self.device),
+                              torch.from_numpy(features).float()[None].to(self.device))
+        return fused[0].cpu().numpy()
+
     @torch.inference_mode()
     def predict_windows(self, samples: torch.Tensor) -> torch.Tensor:
         """(batch, window_samples) float32 samples -> (batch, n_labels) probabilities."""
@@ -213,7 +266,7 @@ class Model:
 def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
     """A stable id from the weights and what they mean; changes whenever the model does."""
     h = hashlib.sha256()
-    meaning = {k: meta[k] for k in ("labels", "audio", "architecture")}
+    meaning = {k: meta[k] for k in ("labels", "audio", "architecture", "features") if k in meta}
     h.update(json.dumps(meaning, sort_keys=True).encode())
     for name in sorted(tensors):
         h.update(name.encode())
@@ -249,6 +302,8 @@ def save_model(
         },
         **(extra or {}),
     }
+    if net.features is not None:
+        meta["features"] = {**meta.get("features", {}), "cnn_weight": net.cnn_weight}
     meta["model_id"] = model_id_of(tensors, meta)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"genretag": json.dumps(meta)})
@@ -260,7 +315,9 @@ def build_net(meta: dict) -> GenreNet:
     a = meta["architecture"]
     arch = Architecture(a["frontend_filters"], a["midend_filters"], a["backend_units"],
                         a.get("activation", "softmax"))
-    return GenreNet(arch, AudioParams.from_dict(meta["audio"]), len(meta["labels"]))
+    feats = meta.get("features") or {}
+    return GenreNet(arch, AudioParams.from_dict(meta["audio"]), len(meta["labels"]),
+                    len(feats.get("columns", [])), float(feats.get("cnn_weight", 1.0)))
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
@@ -279,6 +336,12 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     if missing or unexpected:
         raise ModelFileError(f"{path}: weights do not fit the architecture "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    from .features import COLUMNS
+
+    unknown = [c for c in (meta.get("features") or {}).get("columns", []) if c not in COLUMNS]
+    if unknown:
+        raise ModelFileError(f"{path}: needs features this version cannot compute "
+                             f"({', '.join(unknown[:3])})")
     net.eval()
     params = AudioParams.from_dict(meta["audio"])
     model = Model(net, LogMel(params, mel_basis), list(meta["labels"]), params,

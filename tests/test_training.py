@@ -102,3 +102,151 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
         assert set(m["per_class"]) == {"jazz", "rock"}
     for png in ("confusion-fine-tuned-head.png", "learning-curves.png"):
         assert (tmp_path / "ev" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def _table(dataset: Path, path: Path, extra_rows: int = 6) -> Path:
+    """A GTZAN-style feature table: the clips' own features, plus rows of clips without
+    audio (as the real table has), all computed by the tagger's extractor."""
+    import csv
+
+    from tagger import features
+
+    rows = []
+    for label_dir in sorted(p for p in dataset.iterdir() if p.is_dir()):
+        for f in sorted(label_dir.glob("*.flac")):
+            rows.append({"filename": f.stem + ".wav", **features.of_file(f),
+                         "label": label_dir.name})
+    for i in range(extra_rows):
+        label = ("jazz", "rock")[i % 2]
+        y = music(4.0, features.SAMPLE_RATE, seed=500 + i)
+        rows.append({"filename": f"{label}.{90 + i:05d}.wav", **features.features(y),
+                     "label": label})
+    rows.append({**rows[0], "filename": "disco.00001.wav", "label": "disco"})  # not in audio
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, ["filename", *features.COLUMNS, "label"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_features_follow_the_tables_recipe():
+    """The columns are librosa's own features with the table's settings (README of the data):
+    22.05 kHz, n_fft 2048, hop 512, centred reflect-padded frames, 20 MFCCs of 128 mels."""
+    import librosa
+    import numpy as np
+
+    from tagger import features
+
+    y = music(5.0, features.SAMPLE_RATE, seed=3)
+    v = features.features(y)
+    kw = dict(n_fft=2048, hop_length=512, center=True, pad_mode="reflect")
+    mfcc = librosa.feature.mfcc(y=y, sr=22050, n_mfcc=20, n_mels=128, **kw)
+    centroid = librosa.feature.spectral_centroid(y=y, sr=22050, **kw)
+    rolloff = librosa.feature.spectral_rolloff(y=y, sr=22050, **kw)
+    chroma = librosa.feature.chroma_stft(y=y, sr=22050, **kw)
+    rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=512, pad_mode="reflect")
+    for name, series in (("mfcc1", mfcc[0]), ("mfcc13", mfcc[12]), ("spectral_centroid", centroid),
+                         ("rolloff", rolloff), ("chroma_stft", chroma), ("rms", rms)):
+        assert np.isclose(v[f"{name}_mean"], series.mean(), rtol=1e-4), name
+        assert np.isclose(v[f"{name}_var"], series.var(), rtol=1e-3), name
+    assert list(features.vector(v, features.COLUMNS)) == [np.float32(v[c]) for c in features.COLUMNS]
+
+
+def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
+    import numpy as np
+    import torch
+
+    from tagger.model import load_model
+
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    table = _table(dataset, tmp_path / "features.csv")
+    out = tmp_path / "fused.safetensors"
+    runner = CliRunner()
+    common = ["--backbone", str(backbone), "--epochs", "2", "--cache", str(tmp_path / "emb"),
+              "--features", str(table)]
+    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), *common])
+    assert r.exit_code == 0, r.output
+    assert "left out 1 rows" in r.output  # the disco row: a label the audio does not have
+    model = load_model(out)
+    assert model.net.features is not None and model.feature_columns
+    assert model.metadata["training"]["data"]["feature_table_rows"] == 8 + 6
+    # fusion is the normalised weighted geometric mean of the two heads
+    cnn = np.array([0.2, 0.8])
+    x = np.random.default_rng(0).normal(size=len(model.feature_columns)).astype(np.float32)
+    with torch.inference_mode():
+        fp = torch.softmax(model.net.features(torch.from_numpy(x)[None]), -1)[0].numpy()
+    expect = np.sqrt(cnn * fp) / np.sqrt(cnn * fp).sum()
+    assert np.allclose(model.track_probabilities(cnn, x), expect, atol=1e-5)
+    assert np.allclose(model.track_probabilities(cnn, None), cnn)
+    r = runner.invoke(app, ["predict", str(dataset / "jazz" / "jazz.00000.flac"), "--model",
+                            str(out)])
+    assert r.exit_code == 0, r.output
+    # fast coverage: the features come from the K windows' audio, decoded once at 22.05 kHz
+    from tagger import features
+    from tagger.classify import Classifier
+    from tagger.decode import decode
+    from tagger.segments import Coverage, fast_starts
+
+    long = tmp_path / "long.flac"
+    write_audio(long, music(20.0, 44100, seed=9), 44100)
+    (fast,) = Classifier(model, Coverage("fast", 4), keep_windows=True).classify([long])
+    assert fast.error is None and fast.windows == 4
+    seconds = model.params.window_seconds
+    heard = np.concatenate([decode(long, features.SAMPLE_RATE, s, seconds)
+                            for s in fast_starts(20.0, seconds, 4)])
+    x = features.vector(features.features(heard), model.feature_columns)
+    cnn = fast.window_probabilities.mean(0)
+    assert np.allclose(fast.probabilities, model.track_probabilities(cnn, x), atol=1e-5)
+    assert not np.allclose(fast.probabilities, cnn, atol=1e-3)
+    (full,) = Classifier(model, Coverage("full")).classify([long])
+    assert full.error is None and np.isclose(full.probabilities.sum(), 1.0, atol=1e-5)
+    r = runner.invoke(app, ["evaluate", str(dataset), "--folds", "2", "--out-dir",
+                            str(tmp_path / "ev"), *common])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(report["models"]) == {"fine-tuned head", "feature head", "fused", "linear probe"}
+
+
+def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
+    import numpy as np
+
+    from training.datasets import load_feature_table
+
+    from tagger import features
+
+    cols = list(features.COLUMNS)
+    lines = ["filename," + ",".join(cols) + ",label"]
+    for name, label in (("jazz.00003.au", "jazz"), ("jazz.00030.au", "jazz"),
+                        ("mine.wav", "rock"), ("other.wav", "rock")):
+        lines.append(name + "," + ",".join("1.0" for _ in cols) + f",{label}")
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    t = load_feature_table(tmp_path / "t.csv", ["jazz", "rock"], cols)
+    assert t.groups[:2] == ["block0", "block3"] and t.names[2] == "mine"
+    assert list(t.rows_outside({"block0"}, {"mine"})) == [False, True, False, True]
+    assert np.array_equal(t.y, [0, 0, 1, 1])
+    (tmp_path / "bad.csv").write_text("filename,label\nx.au,jazz\n")
+    with pytest.raises(DatasetError):
+        load_feature_table(tmp_path / "bad.csv", ["jazz"], cols)
+
+
+@pytest.mark.parametrize("how", [["--from-scratch", "--epochs", "2", "--patience", "1"],
+                                 ["--finetune-all", "1", "--epochs", "1", "--mixup", "0.4"]])
+def test_whole_network_training(dataset, tmp_path, how):
+    from tagger.model import load_model
+
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    out = tmp_path / "net.safetensors"
+    common = ["--backbone", str(backbone), "--cache", str(tmp_path / "emb"), *how]
+    r = CliRunner().invoke(app, ["train", str(dataset), "--out", str(out), *common])
+    assert r.exit_code == 0, r.output
+    model = load_model(out)
+    assert model.labels == ["jazz", "rock"]
+    assert ("backbone" in model.metadata) == ("--from-scratch" not in how)
+    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--out-dir",
+                                 str(tmp_path / "ev"), *common])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    cnn = "from-scratch CNN" if "--from-scratch" in how else "fine-tuned whole network"
+    assert set(report["models"]) == {cnn, "linear probe"}

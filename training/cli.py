@@ -1,25 +1,31 @@
 """``genretag train`` and ``genretag evaluate``, added to the tagger's CLI as a plug-in
-(entry point group ``genretag.commands``), so that the tagger never imports training."""
+(entry point group ``genretag.commands``), so that the tagger never imports training.
+
+Both take the same recipe options (``recipe.Recipe``): ``evaluate`` cross-validates exactly
+what ``train`` with those options would build.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tagger import features
 from tagger.cli import Device, open_model, usage_error
-from tagger.model import Model
 
-from .datasets import DatasetError, Item, load
-from .embed import embed
-from .train import HeadConfig, fit_head, save_genre_model
+from .datasets import DatasetError, load, load_feature_table
+from .embed import clip_mels, embed, table_features
+from .recipe import Labelled, Recipe, fit_model
+from .train import save_genre_model
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -27,8 +33,21 @@ BACKBONE = Path(__file__).resolve().parent.parent / "weights" / "musicnn_msd.saf
 CACHE = Path(".work") / "embeddings"
 
 
-def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int,
-             device: Device) -> "Labelled":
+def steps():
+    """A rich progress display on stderr for the long steps of training."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err,
+                    transient=True)
+
+
+def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: Device,
+             table_csv: Optional[Path], recipe: Recipe, clip_features: bool) -> Labelled:
+    """Load the dataset and embed every window (cached); read the feature table if given.
+    ``clip_features`` also computes the table's columns from each clip's audio (evaluation
+    needs them for its test clips); a recipe that trains at log-mel level gets the mels."""
     workers = workers or os.cpu_count() or 1
     try:
         items = load(dataset)
@@ -37,60 +56,123 @@ def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int,
     if not items:
         raise usage_error(f"{dataset}: no audio found")
     pretrained = open_model(backbone, device)
-    from rich.progress import Progress
+    opened_on = pretrained.device.type
+    results = {}
+    with steps() as bar:
+        def run(what: str, fn, *args):
+            task = bar.add_task(what, total=len(items), info="")
+            results[what] = fn(items, *args, on_done=lambda: bar.advance(task))
 
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("embedding windows", total=len(items))
-        emb = embed(items, pretrained, cache, workers=workers,
-                    on_done=lambda: bar.advance(task))
-    for path, why in emb.failed:  # unreadable files are listed and left out, never fatal
+        run("embeddings", embed, pretrained, cache, workers)
+        if clip_features:
+            run("table features", table_features, cache, workers)
+        if recipe.needs_mels:
+            run("log-mels", clip_mels, pretrained, cache, workers)
+    failed = {}
+    for r in results.values():  # unreadable files are listed and left out, never fatal
+        failed.update({path: why for path, why in r.failed if path not in failed})
+    for path, why in failed.items():
         err.print(f"skipped {path}: {why}", markup=False, soft_wrap=True)
-    items = [i for i in items if i.path in emb.windows]
+    items = [i for i in items if i.path not in failed]
+    if not items:
+        raise usage_error(f"{dataset}: no readable audio")
     labels = sorted({i.label for i in items})
-    return Labelled(pretrained.to("cpu"), items, labels, [emb.windows[i.path] for i in items],
-                    np.array([labels.index(i.label) for i in items]))
-
-
-@dataclass
-class Labelled:
-    """A dataset ready for the head: window embeddings per clip and clip labels."""
-
-    pretrained: Model
-    items: list[Item]
-    labels: list[str]
-    windows: list[np.ndarray]
-    y: np.ndarray
-
-    def summary(self) -> dict:
-        return {"clips": len(self.items),
-                "per_label": {lab: int((self.y == i).sum()) for i, lab in enumerate(self.labels)},
-                "groups": len({i.group for i in self.items})}
+    # whole networks train where the backbone was opened; heads and the backbone's copy
+    # kept here stay on the CPU (small, and fed from numpy)
+    d = Labelled(pretrained.to("cpu"), items, labels,
+                 [results["embeddings"].windows[i.path] for i in items],
+                 np.array([labels.index(i.label) for i in items]), device=opened_on)
+    if clip_features:
+        d.clip_features = np.stack([results["table features"].windows[i.path] for i in items])
+    if recipe.needs_mels:
+        d.mels = [results["log-mels"].windows[i.path] for i in items]
+    if table_csv is not None:
+        try:
+            d.table = load_feature_table(table_csv, labels, list(features.COLUMNS))
+        except DatasetError as e:
+            raise usage_error(str(e)) from None
+        if d.table.skipped:
+            err.print(f"{table_csv}: left out {d.table.skipped} rows with labels the audio "
+                      "does not have", markup=False, soft_wrap=True)
+    return d
 
 
 # options both commands take (typer accepts one option object as default in several places)
 DATASET = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest.")
+FEATURES = typer.Option(None, "--features", help="A GTZAN-style feature table (CSV: filename, "
+                        "label, feature columns): adds a feature head fused with the CNN.")
+CNN_WEIGHT = typer.Option(0.5, "--cnn-weight", min=0.0, max=1.0,
+                          help="The CNN's share in the fused probabilities.")
 BACKBONE_OPT = typer.Option(BACKBONE, "--backbone", help="Pretrained musicnn file.")
-EPOCHS = typer.Option(HeadConfig.epochs, "--epochs", min=1)
+EPOCHS = typer.Option(None, "--epochs", min=1, help="Head epochs (8), or from-scratch (30).")
+MIXUP = typer.Option(0.0, "--mixup", min=0.0, help="mixup alpha for the head (0: off).")
+PATIENCE = typer.Option(0, "--patience", min=0, help="Early stopping: epochs without a better "
+                        "loss on a grouped validation split (0: off, train all epochs).")
+FINETUNE = typer.Option(0, "--finetune-all", min=0, help="Then fine-tune the whole network "
+                        "this many epochs at a low rate (0: head only).")
+FINETUNE_LR = typer.Option(1e-5, "--finetune-lr", min=0.0)
+SCRATCH = typer.Option(False, "--from-scratch", help="Train a CNN from random weights "
+                       "instead of fine-tuning the pretrained one (for large datasets).")
+AUGMENT = typer.Option(True, "--augment/--no-augment", help="Augment log-mel windows when "
+                       "training a whole network (shift, stretch, pitch, gain, SpecAugment, "
+                       "mixup).")
 SEED = typer.Option(0, "--seed")
-CACHE_OPT = typer.Option(CACHE, "--cache", help="Where window embeddings are kept.")
+CACHE_OPT = typer.Option(CACHE, "--cache", help="Where embeddings and features are kept.")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
 DEVICE = typer.Option(Device.auto, "--device")
+
+
+def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,
+                finetune_lr: float, from_scratch: bool, augment: bool,
+                cnn_weight: float) -> Recipe:
+    r = Recipe(cnn_weight=cnn_weight, from_scratch=from_scratch, finetune_epochs=finetune)
+    r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience,
+                     epochs=epochs if epochs and not from_scratch else r.head.epochs)
+    aug = {} if augment else {"augment": None, "mixup": 0.0}
+    r.scratch = replace(r.scratch, seed=seed, patience=patience,
+                        epochs=epochs if epochs and from_scratch else r.scratch.epochs, **aug)
+    r.finetune = replace(r.finetune, seed=seed, patience=patience, lr=finetune_lr, **aug)
+    return r
+
+
+def epoch_reporter(bar, total: int):
+    """An ``on_epoch`` callback that moves a progress bar and shows the losses."""
+    task = bar.add_task("training", total=total, info="")
+
+    def on_epoch(epoch: int, loss: float, val_loss: Optional[float]) -> None:
+        info = f"loss {loss:.3f}" + (f", validation {val_loss:.3f}" if val_loss is not None else "")
+        bar.update(task, completed=epoch + 1, info=info)
+        if epoch + 1 == total:
+            bar.reset(task, total=total)
+    return on_epoch
+
+
+def _epochs(r: Recipe) -> int:
+    return r.scratch.epochs if r.from_scratch else r.head.epochs + r.finetune_epochs
 
 
 def train(
     dataset: Path = DATASET,
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
-    backbone: Path = BACKBONE_OPT, epochs: int = EPOCHS, seed: int = SEED,
+    table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
+    backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
+    patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
+    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED,
     cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
-    """Fine-tune a genre model on labelled folders; use it with `scan --model OUT`."""
+    """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     started = time.time()
-    d = _prepare(dataset, backbone, cache, workers, device)
-    cfg = HeadConfig(epochs=epochs, seed=seed)
-    head, _ = fit_head(d.pretrained, d.labels, d.windows, d.y, cfg,
-                       on_epoch=lambda e, loss: err.print(f"epoch {e + 1}: loss {loss:.4f}"))
-    model_id = save_genre_model(out, d.pretrained, head, d.labels, cfg, d.summary(),
-                                started=started)
+    recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
+                         from_scratch, augment, cnn_weight)
+    d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False)
+    with steps() as bar:
+        built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
+    for e, loss in enumerate(built.losses):
+        err.print(f"epoch {e + 1}: training loss {loss:.4f}")
+    model_id = save_genre_model(out, built.net.cpu(), d.labels, recipe.describe(),
+                                recipe.to_dict(), d.summary(),
+                                backbone=None if from_scratch else d.pretrained,
+                                feature_table=table.name if table else None, started=started)
     console.print(f"wrote {out} (model id {model_id}, {len(d.labels)} labels, "
                   f"{len(d.items)} clips, {time.time() - started:.0f} s)")
 
@@ -99,19 +181,28 @@ def evaluate(
     dataset: Path = DATASET,
     folds: int = typer.Option(5, "--folds", min=2),
     out_dir: Path = typer.Option(Path("evaluation"), "--out-dir"),
-    backbone: Path = BACKBONE_OPT, epochs: int = EPOCHS, seed: int = SEED,
+    table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
+    backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
+    patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
+    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED,
     cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
-    """Grouped k-fold cross-validation: the fine-tuned head beside a linear probe."""
+    """Grouped k-fold cross-validation of what `train` builds with the same options, beside
+    a linear probe on the frozen backbone (and the feature head alone, with --features)."""
     from .evaluate import confusion_png, cross_validate, curves_png, metrics
 
     started = time.time()
-    d = _prepare(dataset, backbone, cache, workers, device)
-    res = cross_validate(d.pretrained, d.labels, d.windows, d.y, [i.group for i in d.items], folds,
-                         HeadConfig(epochs=epochs, seed=seed),
-                         on_fold=lambda f: err.print(f"fold {f + 1}/{folds} done"))
+    recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
+                         from_scratch, augment, cnn_weight)
+    d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
+                 clip_features=table is not None)
+    with steps() as bar:
+        fold_task = bar.add_task("folds", total=folds, info="")
+        res = cross_validate(d, folds, recipe, on_fold=lambda f: bar.advance(fold_task),
+                             on_epoch=epoch_reporter(bar, _epochs(recipe)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"dataset": str(dataset), "folds": folds, "data": d.summary(),
+    report = {"dataset": str(dataset), "feature_table": str(table) if table else None,
+              "folds": folds, "recipe": recipe.to_dict(), "data": d.summary(),
               "seconds": round(time.time() - started, 1), "models": {}}
     for name in res.probabilities:
         m = report["models"][name] = metrics(res, name)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tagger.discover import find_audio
 
 # GTZAN clip-number blocks (inclusive ends): neighbours inside a block often share an artist.
@@ -116,3 +118,54 @@ def load(spec: Path) -> list[Item]:
     if spec.is_dir():
         return from_folders(spec)
     raise DatasetError(f"{spec}: not a dataset folder, FMA tree or CSV manifest")
+
+
+@dataclass
+class FeatureTable:
+    """Rows of a GTZAN-style feature table (``filename,...,label``): values (rows, columns)
+    of the named columns, label indices and groups, for the labels of the audio dataset."""
+
+    names: list[str]
+    X: np.ndarray
+    y: np.ndarray
+    groups: list[str]
+    skipped: int = 0  # rows whose label the audio dataset does not have
+
+    def rows_outside(self, groups: set[str], names: set[str]) -> np.ndarray:
+        """A mask (rows,) of the rows neither in ``groups`` nor named in ``names``: what may
+        train when those are a fold's test side (a test clip's own row included)."""
+        return np.array([g not in groups and n not in names
+                         for g, n in zip(self.groups, self.names)], dtype=bool)
+
+
+def load_feature_table(path: Path, labels: list[str], columns: list[str]) -> FeatureTable:
+    """Read ``path`` (CSV with ``filename``, ``label`` and ``columns``). A GTZAN file name
+    gets its clip-number block as group, like the audio, so folds keep both sides apart."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"filename", "label", *columns} - set(reader.fieldnames or [])
+            if missing:
+                raise DatasetError(f"{path}: feature table lacks columns "
+                                   f"{', '.join(sorted(missing)[:4])}")
+            rows = list(reader)
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read feature table ({e.strerror or e})") from None
+    names, X, y, groups, skipped = [], [], [], [], 0
+    for row in rows:
+        label = row["label"].strip()
+        if label not in labels:
+            skipped += 1
+            continue
+        try:
+            X.append([float(row[c]) for c in columns])
+        except ValueError:
+            raise DatasetError(f"{path}: row {row['filename']!r} has a non-numeric value"
+                               ) from None
+        stem = Path(row["filename"]).stem  # 'blues.00000.au' -> 'blues.00000'
+        names.append(stem)
+        y.append(labels.index(label))
+        groups.append(gtzan_group(f"{stem}.x") or stem)
+    return FeatureTable(names, np.array(X, dtype=np.float64).reshape(len(X), len(columns)),
+                        np.array(y, dtype=np.int64), groups, skipped)

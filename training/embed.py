@@ -9,6 +9,7 @@ the backbone's model id and the file's size and mtime, so re-runs and folds reus
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,3 +69,77 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
         if on_done:
             on_done()
     return out
+
+
+def _per_file(items: list[Item], folder: Path, tag: str, compute, workers: int,
+              on_done=None) -> Embedded:
+    """``compute(path) -> array`` for every item's file, in threads, each result cached in
+    ``folder``; a file that cannot be decoded or read is listed in ``failed``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tagger.decode import DecodeError
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = Embedded()
+
+    def one(path: Path) -> tuple[Path, np.ndarray | None, str | None]:
+        try:
+            cached = folder / f"{_key(tag, path)}.npy"
+            if cached.exists():
+                return path, np.load(cached), None
+            value = compute(path)
+            np.save(cached, value)
+            return path, value, None
+        except DecodeError as e:
+            return path, None, str(e)
+        except OSError as e:
+            return path, None, e.strerror or str(e)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for path, value, why in pool.map(one, dict.fromkeys(i.path for i in items)):
+            if value is None:
+                out.failed.append((path, why or "no result"))
+            else:
+                out.windows[path] = value
+            if on_done:
+                on_done()
+    return out
+
+
+def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2,
+              on_done=None) -> Embedded:
+    """The log-mel spectrogram (frames, n_mels) of every item's middle 30 s (the whole clip
+    when shorter), through the tagger's decoder and ``model``'s frontend; kept as float16 in
+    the cache, keyed by the audio parameters. ``windows`` then holds one per item."""
+    import torch
+
+    from tagger.decode import DecodeError, decode, duration_of
+    from tagger.features import clip_span
+
+    p = model.params
+    tag = hashlib.sha1(json.dumps(p.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def compute(path: Path) -> np.ndarray:
+        start, length = clip_span(duration_of(path))
+        samples = decode(path, p.sample_rate, start, length)
+        if len(samples) == 0:
+            raise DecodeError("no audio decoded")
+        with torch.inference_mode():
+            mel = model.frontend(torch.from_numpy(samples)[None].to(model.device))[0]
+        return mel.cpu().numpy().astype(np.float16)
+
+    return _per_file(items, Path(cache_dir) / f"mels-{tag}", tag, compute, workers, on_done)
+
+
+def table_features(items: list[Item], cache_dir: Path, workers: int = 2,
+                   on_done=None) -> Embedded:
+    """The feature table's columns (``tagger.features``) of every item, computed from its
+    audio as the tagger does at tagging time; cached like the embeddings. ``windows`` then
+    holds one vector (n_columns,) per item."""
+    from tagger import features
+
+    def compute(path: Path) -> np.ndarray:
+        return features.vector(features.of_file(path), features.COLUMNS)
+
+    return _per_file(items, Path(cache_dir) / features.EXTRACTOR, features.EXTRACTOR, compute,
+                     workers, on_done)

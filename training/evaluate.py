@@ -1,7 +1,7 @@
-"""Grouped k-fold cross-validation of the fine-tuned head, and of a linear probe beside it.
+"""Grouped k-fold cross-validation of what ``train`` builds, and of a linear probe beside it.
 
 Folds are made of whole groups (GTZAN clip-number blocks, artists, albums or files), so that
-no recording or near-duplicate sits on both sides. Both models see exactly the same folds.
+no recording or near-duplicate sits on both sides. All models see exactly the same folds.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.model import Model
-
-from .train import HeadConfig, fit_head, predict_clips
+from .recipe import Labelled, Recipe, fit_model, predict_cnn, predict_fused
+from .train import fit_feature_head
 
 
 @dataclass
@@ -44,37 +43,45 @@ def make_folds(groups: list[str], k: int) -> np.ndarray:
 
 def probe_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                   n_classes: int) -> np.ndarray:
-    """Logistic regression on mean window embeddings, balanced class weights."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    """A linear probe: class-balanced logistic regression on standardised mean window
+    embeddings (the same fit as the feature head's, on other inputs)."""
+    import torch
 
-    scaler = StandardScaler().fit(train_x)
-    clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=3000)
-    clf.fit(scaler.transform(train_x), train_y)
-    out = np.zeros((len(test_x), n_classes))
-    out[:, clf.classes_] = clf.predict_proba(scaler.transform(test_x))
-    return out
+    probe = fit_feature_head(train_x, train_y, n_classes, c=0.1)
+    with torch.inference_mode():
+        return torch.softmax(probe(torch.from_numpy(test_x).float()), -1).numpy()
 
 
-def cross_validate(pretrained: Model, labels: list[str], windows: list[np.ndarray],
-                   y: np.ndarray, groups: list[str], k: int, cfg: HeadConfig,
-                   on_fold=None) -> CVResult:
-    folds = make_folds(groups, k)
-    res = CVResult(labels, y, folds)
-    head_p = np.zeros((len(y), len(labels)))
-    probe_p = np.zeros((len(y), len(labels)))
-    means = np.stack([w.mean(0) for w in windows])
+def cross_validate(d: Labelled, k: int, recipe: Recipe, on_fold=None,
+                   on_epoch=None) -> CVResult:
+    """Out-of-fold probabilities of the recipe's CNN and of a linear probe on the frozen
+    backbone's embeddings; with a feature table also of the feature head alone and of the
+    fused model (what ``train`` ships). The test side of a fold (its groups, and its clips'
+    own table rows) never reaches training."""
+    folds = make_folds(d.groups, k)
+    res = CVResult(d.labels, d.y, folds)
+    n, c = len(d.y), len(d.labels)
+    names = [recipe.cnn_name, "linear probe"]
+    if d.table is not None:
+        names[1:1] = ["feature head", "fused"]
+    p = {name: np.zeros((n, c)) for name in names}
+    means = np.stack([w.mean(0) for w in d.windows])
     for f in range(k):
         test, train = np.where(folds == f)[0], np.where(folds != f)[0]
         if len(test) == 0:
             continue
-        head, losses = fit_head(pretrained, labels, [windows[i] for i in train], y[train], cfg)
-        res.curves.append(losses)
-        head_p[test] = predict_clips(head, [windows[i] for i in test])
-        probe_p[test] = probe_predict(means[train], y[train], means[test], len(labels))
+        built = fit_model(d, train, recipe, on_epoch,
+                          exclude_names={d.names[i] for i in test},
+                          exclude_groups={d.groups[i] for i in test})
+        res.curves.append(built.losses)
+        p[recipe.cnn_name][test] = predict_cnn(built, d, test)
+        p["linear probe"][test] = probe_predict(means[train], d.y[train], means[test], c)
+        if d.table is not None:
+            p["feature head"][test], p["fused"][test] = predict_fused(
+                built, p[recipe.cnn_name][test], d.clip_features[test])
         if on_fold:
             on_fold(f)
-    res.probabilities = {"fine-tuned head": head_p, "linear probe": probe_p}
+    res.probabilities = p
     return res
 
 

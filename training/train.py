@@ -12,14 +12,15 @@ knew about them rather than being fitted to one artist.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tagger.model import GenreNet, Head, Model, save_model
+from tagger import features
+from tagger.model import FeatureHead, GenreNet, Head, Model, save_model
 
 # GTZAN genre -> MSD tags of the pretrained tagger that name it (reggae has none).
 ZERO_SHOT = {
@@ -45,6 +46,86 @@ class HeadConfig:
     l2sp: float = 1.0  # pull toward the pretrained / zero-shot initialisation
     batch_size: int = 128
     seed: int = 0
+    mixup: float = 0.0  # Beta(a, a) mixing of window embeddings and their labels; 0: off
+    patience: int = 0  # early stopping on a grouped validation split; 0: off
+
+
+class EarlyStopping:
+    """Keeps the weights of the epoch with the lowest validation loss, and says when
+    ``patience`` epochs have gone by without a better one."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.best_epoch, self.state = patience, float("inf"), -1, None
+
+    def update(self, epoch: int, loss: float, module: torch.nn.Module) -> bool:
+        """Record an epoch; True when training should stop."""
+        if loss < self.best:
+            self.best, self.best_epoch = loss, epoch
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def epoch_done(self, epoch: int, loss: float, validate, module: torch.nn.Module,
+                   on_epoch=None) -> bool:
+        """Close an epoch: validate (``validate() -> loss``, or None without a validation
+        split), report ``on_epoch(epoch, loss, val_loss)``; True when training should stop."""
+        val_loss = validate() if validate is not None else None
+        if on_epoch:
+            on_epoch(epoch, loss, val_loss)
+        return val_loss is not None and self.update(epoch, val_loss, module)
+
+    def restore(self, module: torch.nn.Module) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
+def validation_split(groups: list[str], y: np.ndarray, seed: int, share: float = 0.2
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices with whole groups on one side: about ``share`` of the
+    clips, drawn so that every label keeps at least one group for training."""
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups))
+    rng.shuffle(names)
+    val: set[str] = set()
+    target = share * len(groups)
+    for g in names:
+        members = [i for i, gi in enumerate(groups) if gi == g]
+        rest = [i for i, gi in enumerate(groups) if gi != g and gi not in val]
+        if set(y[members]) - set(y[rest]):
+            continue  # would take a label's last training group
+        val.add(g)
+        if sum(gi in val for gi in groups) >= target:
+            break
+    is_val = np.array([g in val for g in groups])
+    return np.where(~is_val)[0], np.where(is_val)[0]
+
+
+def mix(x: torch.Tensor, y: torch.Tensor, n_labels: int, alpha: float,
+        gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """mixup (Zhang et al. 2018): (batch, ...) inputs and label indices -> mixed inputs and
+    soft targets (batch, n_labels). ``alpha`` 0 returns one-hot targets."""
+    target = F.one_hot(y, n_labels).float()
+    if alpha <= 0 or len(x) < 2:
+        return x, target
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(len(x), generator=gen)
+    return lam * x + (1 - lam) * x[perm], lam * target + (1 - lam) * target[perm]
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                       class_weight: torch.Tensor) -> torch.Tensor:
+    """Class-weighted cross-entropy against soft targets (batch, n_labels), normalised by
+    the batch's total weight as ``F.cross_entropy(weight=...)`` is."""
+    w = target @ class_weight
+    return -(w * (target * F.log_softmax(logits, -1)).sum(-1) / target.sum(-1)).sum() / w.sum()
+
+
+def class_weights(y: np.ndarray, n_labels: int) -> torch.Tensor:
+    """Per-class weights (n_labels,) that give every present class the same total weight
+    over the samples ``y`` (absent classes get 0)."""
+    count = np.bincount(y, minlength=n_labels).astype(np.float64)
+    weight = np.where(count > 0, 1.0 / np.maximum(count, 1), 0.0)
+    weight *= len(y) / max(1, (count > 0).sum())
+    return torch.tensor(weight, dtype=torch.float32)
 
 
 def zero_shot_tags(label: str, tags: list[str]) -> list[str]:
@@ -73,52 +154,92 @@ def init_head(pretrained: Model, labels: list[str]) -> Head:
 
 
 def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y: np.ndarray,
-             cfg: HeadConfig, on_epoch=None) -> tuple[Head, list[float]]:
+             cfg: HeadConfig, on_epoch=None, groups: list[str] | None = None
+             ) -> tuple[Head, list[float]]:
     """Train a head on ``windows[i]`` (n_i, features) of clips labelled ``y[i]``.
 
-    Classes are weighted by the inverse of their clip counts, so that 8 blues clips weigh as
-    much as 75 rock clips. Returns the head and the mean loss of each epoch.
+    Classes are weighted by the inverse of their window counts, so that 8 blues clips weigh
+    as much as 75 rock clips. With ``cfg.patience`` (and ``groups``), a grouped fifth of the
+    clips is held out and the epoch with the lowest validation loss is kept. Returns the head
+    and the mean training loss of each epoch; ``on_epoch(epoch, loss, val_loss)``.
     """
     torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    val_idx = np.array([], dtype=int)
+    if cfg.patience and groups is not None:
+        train_idx, val_idx = validation_split(groups, y, cfg.seed)
+        windows, y, val_windows, val_y = ([windows[i] for i in train_idx], y[train_idx],
+                                          [windows[i] for i in val_idx], y[val_idx])
     head = init_head(pretrained, labels)
     anchor = {n: p.detach().clone() for n, p in head.named_parameters()}
     X = torch.from_numpy(np.concatenate(windows)).float()
     Y = torch.from_numpy(np.concatenate([np.full(len(w), c) for w, c in zip(windows, y)]))
-    clips = np.bincount(y, minlength=len(labels)).astype(np.float64)
-    per_window = np.bincount(Y.numpy(), minlength=len(labels)).astype(np.float64)
-    # weight per window: a class's windows share its weight, which is the same for all classes
-    weight = np.where(per_window > 0, 1.0 / np.maximum(per_window, 1), 0.0)
-    weight *= len(Y) / max(1, (clips > 0).sum())
-    class_weight = torch.tensor(weight, dtype=torch.float32)
+    class_weight = class_weights(Y.numpy(), len(labels))
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    stopper = EarlyStopping(cfg.patience)
     losses = []
     for epoch in range(cfg.epochs):
         head.train()
         total, n = 0.0, 0
         for batch in torch.randperm(len(X), generator=gen).split(cfg.batch_size):
-            loss = F.cross_entropy(head(X[batch]), Y[batch], weight=class_weight)
+            x, target = mix(X[batch], Y[batch], len(labels), cfg.mixup, gen)
+            loss = soft_cross_entropy(head(x), target, class_weight)
             pull = sum(((p - anchor[name]) ** 2).sum() for name, p in head.named_parameters())
             opt.zero_grad()
             (loss + cfg.l2sp * pull).backward()
             opt.step()
             total, n = total + float(loss.detach()) * len(batch), n + len(batch)
         losses.append(total / max(n, 1))
-        if on_epoch:
-            on_epoch(epoch, losses[-1])
+        validate = None
+        if len(val_idx):
+            validate = lambda: clip_loss(predict_clips(head, val_windows), val_y,  # noqa: E731
+                                         len(labels))
+        if stopper.epoch_done(epoch, losses[-1], validate, head, on_epoch):
+            break
+    stopper.restore(head)
     head.eval()
     return head, losses
+
+
+def clip_loss(probabilities: np.ndarray, y: np.ndarray, n_labels: int) -> float:
+    """Class-balanced negative log-likelihood of clip probabilities (clips, n_labels)."""
+    w = class_weights(y, n_labels).numpy()[y]
+    nll = -np.log(np.clip(probabilities[np.arange(len(y)), y], 1e-9, None))
+    return float((w * nll).sum() / w.sum())
+
+
+def fit_feature_head(X: np.ndarray, y: np.ndarray, n_labels: int, c: float = 0.1
+                     ) -> FeatureHead:
+    """A class-balanced logistic regression over standardised table features (rows, columns),
+    as a :class:`FeatureHead` the tagger runs without scikit-learn."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(X)
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+    clf.fit(scaler.transform(X), y)
+    fh = FeatureHead(X.shape[1], n_labels)
+    with torch.no_grad():
+        fh.mean.copy_(torch.from_numpy(scaler.mean_))
+        fh.scale.copy_(torch.from_numpy(scaler.scale_))
+        fh.linear.weight.zero_()
+        fh.linear.bias.fill_(-30.0)  # a label without rows is never predicted by this head
+        fh.linear.weight[clf.classes_] = torch.from_numpy(clf.coef_).float()
+        fh.linear.bias[clf.classes_] = torch.from_numpy(clf.intercept_).float()
+    return fh.eval()
 
 
 @torch.inference_mode()
 def predict_clips(head: Head, windows: list[np.ndarray]) -> np.ndarray:
     """Track probabilities: the mean of window softmaxes, as the tagger computes them."""
-    return np.stack([torch.softmax(head(torch.from_numpy(w).float()), -1).mean(0).numpy()
-                     for w in windows])
+    head.eval()
+    dev = next(head.parameters()).device
+    return np.stack([torch.softmax(head(torch.from_numpy(w).float().to(dev)), -1).mean(0).cpu()
+                     .numpy() for w in windows])
 
 
 def assemble(pretrained: Model, head: Head, labels: list[str]) -> GenreNet:
-    """The pretrained backbone with the new head, as one network for a model file."""
+    """The pretrained backbone with the new head, as one network."""
     from dataclasses import replace
 
     arch = replace(pretrained.net.arch, activation="softmax")
@@ -128,19 +249,20 @@ def assemble(pretrained: Model, head: Head, labels: list[str]) -> GenreNet:
     return net.eval()
 
 
-def save_genre_model(out: Path, pretrained: Model, head: Head, labels: list[str],
-                     cfg: HeadConfig, data_summary: dict, metrics: dict | None = None,
-                     started: float | None = None) -> str:
-    net = assemble(pretrained, head, labels)
+def save_genre_model(out: Path, net: GenreNet, labels: list[str], method: str, config: dict,
+                     data_summary: dict, backbone: Model | None = None,
+                     feature_table: str | None = None, started: float | None = None) -> str:
+    """Write a trained net (with its feature head, if any) and what made it."""
     extra = {
         "name": "genretag genre model",
-        "backbone": {"model_id": pretrained.model_id,
-                     "name": pretrained.metadata.get("name", "musicnn MSD")},
         "display_names": {lab: DISPLAY_NAMES.get(lab, lab) for lab in labels},
-        "training": {"method": "frozen musicnn backbone, fine-tuned back end, zero-shot "
-                               "initialised output, class-balanced loss, L2-SP",
-                     "config": asdict(cfg), "data": data_summary,
+        "training": {"method": method, "config": config, "data": data_summary,
                      "seconds": round(time.time() - started, 1) if started else None},
-        "metrics": metrics or {},
     }
-    return save_model(out, net, labels, pretrained.params, extra=extra)
+    if backbone is not None:
+        extra["backbone"] = {"model_id": backbone.model_id,
+                             "name": backbone.metadata.get("name", "musicnn MSD")}
+    if net.features is not None:
+        extra["features"] = {"columns": list(features.COLUMNS), "extractor": features.EXTRACTOR,
+                             "table": feature_table}
+    return save_model(out, net, labels, net.params, extra=extra)
