@@ -183,7 +183,7 @@ class Classifier:
         finally:
             self._put(out, _DONE)
 
-    def _features(self, path: Path, heard: list[np.ndarray]) -> np.ndarray:
+    def _features(self, path: Path, heard: list[np.ndarray]) -> np.ndarray | None:
         """The track's table features (n_columns,): in fast coverage from the K windows'
         audio (~12 s, already decoded), else from its middle 30 s, as the table describes a
         clip. The fast way needs no second decode and 12 s of audio instead of 30 s: a fast
@@ -192,7 +192,8 @@ class Classifier:
             values = features.features(np.concatenate(heard))
         else:
             values = features.of_file(path)
-        return features.vector(values, self.feature_columns)
+        v = features.vector(values, self.feature_columns)
+        return v if np.isfinite(v).all() else None  # the CNN alone rather than NaN genres
 
     def _put(self, out: queue.Queue, item: object) -> None:
         """Put on the bounded queue, giving up if the run is being stopped."""
