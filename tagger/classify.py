@@ -97,8 +97,8 @@ class Classifier:
         model's probabilities (training passes the backbone, to collect embeddings)."""
         self.model = model
         self.outputs = outputs or model.predict_mel
-        # a model with a feature head also needs the track's table features (its own decode
-        # of the middle 30 s at 22.05 kHz); probabilities are then fused per track
+        # a model with a feature head also needs the track's table features (see _features);
+        # its probabilities are then fused per track
         self.feature_columns = model.feature_columns if outputs is None else []
         self.coverage = coverage
         # 0: by device. On a CPU 16 windows a batch run about as fast per window as 8 and

@@ -1,7 +1,8 @@
 """The CNN (a PyTorch port of musicnn) and the model file that carries it.
 
 A model file is a ``.safetensors`` file: tensors plus one JSON metadata entry holding the
-labels, the :class:`~tagger.audio.AudioParams`, the architecture sizes and a model id. It is
+labels, the :class:`~tagger.audio.AudioParams`, the architecture sizes, the columns of an
+optional feature head (``FeatureHead``, fused with the CNN per track) and a model id. It is
 loaded without pickle, so a model from anywhere cannot run code.
 
 Architecture (Pons & Serra, "musicnn", 2019), input (batch, frames, n_mels):

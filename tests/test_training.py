@@ -250,3 +250,18 @@ def test_whole_network_training(dataset, tmp_path, how):
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     cnn = "from-scratch CNN" if "--from-scratch" in how else "fine-tuned whole network"
     assert set(report["models"]) == {cnn, "linear probe"}
+
+
+def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, tmp_path):
+    from tagger import features
+
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    cols = list(features.COLUMNS)
+    (tmp_path / "t.csv").write_text("filename," + ",".join(cols) + ",label\n"
+                                    + "x.wav," + ",".join("1" for _ in cols) + ",disco\n")
+    r = CliRunner().invoke(app, ["train", str(dataset), "--out", str(tmp_path / "m.safetensors"),
+                                 "--backbone", str(backbone), "--cache", str(tmp_path / "emb"),
+                                 "--features", str(tmp_path / "t.csv")])
+    assert r.exit_code == 2 and "at least two of the dataset's labels" in r.output
+    assert not (tmp_path / "m.safetensors").exists()

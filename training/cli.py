@@ -91,6 +91,9 @@ def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: D
             d.table = load_feature_table(table_csv, labels, list(features.COLUMNS))
         except DatasetError as e:
             raise usage_error(str(e)) from None
+        if len(set(d.table.y.tolist())) < 2:
+            raise usage_error(f"{table_csv}: needs rows of at least two of the dataset's "
+                              f"labels ({', '.join(labels)})")
         if d.table.skipped:
             err.print(f"{table_csv}: left out {d.table.skipped} rows with labels the audio "
                       "does not have", markup=False, soft_wrap=True)
