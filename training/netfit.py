@@ -22,7 +22,8 @@ import torch
 from tagger.model import GenreNet
 
 from .augment import Augment, augment, crop, random_windows
-from .train import EarlyStopping, class_weights, clip_loss, mix, soft_cross_entropy
+from .train import (EarlyStopping, class_weights, clip_loss, mix, soft_cross_entropy,
+                    validation_split)
 
 # a from-scratch musicnn an eighth as wide: trainable on a CPU, and data this size does
 # not feed more (the pretrained one is 1.6 / 64 / 200)
@@ -68,10 +69,16 @@ def predict_mels(net: GenreNet, mels: list[np.ndarray], frames: int, hop: int,
 
 
 def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
-            cfg: NetConfig, val: tuple[list[np.ndarray], np.ndarray] | None = None,
-            on_epoch=None) -> list[float]:
+            cfg: NetConfig, on_epoch=None, groups: list[str] | None = None) -> list[float]:
     """Train ``net`` on clips' log-mels (frames, n_mels) labelled ``y``; returns the mean
-    training loss per epoch. ``on_epoch(epoch, loss, val_loss)``."""
+    training loss per epoch. With ``cfg.patience`` (and ``groups``), a grouped fifth of the
+    clips is held out and the best epoch kept, as in ``train.fit_head``;
+    ``on_epoch(epoch, loss, val_loss)``."""
+    val = None
+    if cfg.patience and groups is not None:
+        tr, va = validation_split(groups, y, cfg.seed)
+        val = ([mels[i] for i in va], y[va])
+        mels, y = [mels[i] for i in tr], y[tr]
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     frames, hop = net.params.window_frames, net.params.window_hop_frames

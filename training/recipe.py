@@ -22,8 +22,7 @@ from tagger.model import Architecture, GenreNet, Model
 
 from .datasets import FeatureTable, Item
 from .netfit import SCRATCH_SIZES, NetConfig, fit_net, predict_mels
-from .train import (HeadConfig, assemble, fit_feature_head, fit_head, predict_clips,
-                    validation_split)
+from .train import HeadConfig, assemble, fit_feature_head, fit_head, predict_clips
 
 
 @dataclass
@@ -112,7 +111,8 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
     if recipe.from_scratch:
         torch.manual_seed(recipe.scratch.seed)
         net = GenreNet(Architecture(**SCRATCH_SIZES), d.pretrained.params, n).to(d.device)
-        losses = _fit_mels(net, d, idx, groups, recipe.scratch, on_epoch)
+        losses = fit_net(net, [d.mels[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch,
+                         groups)
         built = Built(net, losses, on_embeddings=False)
     else:
         head, losses = fit_head(d.pretrained, labels, [d.windows[i] for i in idx], d.y[idx],
@@ -121,7 +121,8 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
         built = Built(net, losses, on_embeddings=True)
         if recipe.finetune_epochs:
             cfg = replace(recipe.finetune, epochs=recipe.finetune_epochs)
-            built.losses += _fit_mels(net.to(d.device), d, idx, groups, cfg, on_epoch)
+            built.losses += fit_net(net.to(d.device), [d.mels[i] for i in idx], d.y[idx], n,
+                                    cfg, on_epoch, groups)
             built.on_embeddings = False
     if d.table is not None:
         rows = d.table.rows_outside(exclude_groups, exclude_names)
@@ -129,17 +130,6 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
         built.net.attach_features(fh.to(next(built.net.parameters()).device), recipe.cnn_weight)
     built.net.eval()
     return built
-
-
-def _fit_mels(net: GenreNet, d: Labelled, idx: np.ndarray, groups: list[str], cfg: NetConfig,
-              on_epoch) -> list[float]:
-    mels, y = [d.mels[i] for i in idx], d.y[idx]
-    val = None
-    if cfg.patience:
-        tr, va = validation_split(groups, y, cfg.seed)
-        val = ([mels[i] for i in va], y[va])
-        mels, y = [mels[i] for i in tr], y[tr]
-    return fit_net(net, mels, y, len(d.labels), cfg, val, on_epoch)
 
 
 def predict_cnn(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
