@@ -1,4 +1,7 @@
-"""One-off converter: musicnn's MSD_musicnn TensorFlow checkpoint -> our PyTorch model file.
+"""One-off converter: musicnn's TensorFlow checkpoints -> our PyTorch model files.
+
+The musicnn 0.1.0 wheel ships MSD_musicnn, MTT_musicnn, MSD_vgg and MTT_vgg; the two musicnn
+ones share our architecture and are converted here (``--checkpoint``).
 
 The project never depends on TensorFlow. The conversion runs in two steps:
 
@@ -11,12 +14,16 @@ The project never depends on TensorFlow. The conversion runs in two steps:
        unzip -q /tmp/mn/musicnn-0.1.0-py3-none-any.whl -d /tmp/mn/src
        TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python -m training.convert_musicnn dump /tmp/mn/src /tmp/mn/msd.npz \\
            --reference tests/fixtures/musicnn_reference.json
+       TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python -m training.convert_musicnn dump /tmp/mn/src /tmp/mn/mtt.npz \\
+           --checkpoint MTT_musicnn --reference tests/fixtures/musicnn_mtt_reference.json
 
-2. In the project's environment, write the model file::
+2. In the project's environment, write the model files::
 
        python -m training.convert_musicnn write /tmp/mn/msd.npz weights/musicnn_msd.safetensors
+       python -m training.convert_musicnn write /tmp/mn/mtt.npz weights/musicnn_mtt.safetensors \\
+           --checkpoint MTT_musicnn
 
-``tests/test_port.py`` then checks, without TensorFlow, that our port reproduces the recorded
+``tests/test_port.py`` then checks, without TensorFlow, that each port reproduces the recorded
 50 tag probabilities within 1e-3.
 """
 
@@ -37,6 +44,18 @@ MSD_LABELS = ['rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocal
               'Hip-Hop', '70s', 'party', 'country', 'easy listening', 'sexy', 'catchy', 'funk',
               'electro', 'heavy metal', 'Progressive rock', '60s', 'rnb', 'indie pop', 'sad',
               'House', 'happy']
+MTT_LABELS = ['guitar', 'classical', 'slow', 'techno', 'strings', 'drums', 'electronic', 'rock',
+              'fast', 'piano', 'ambient', 'beat', 'violin', 'vocal', 'synth', 'female', 'indian',
+              'opera', 'male', 'singing', 'vocals', 'no vocals', 'harpsichord', 'loud', 'quiet',
+              'flute', 'woman', 'male vocal', 'no vocal', 'pop', 'soft', 'sitar', 'solo', 'man',
+              'classic', 'choir', 'voice', 'new age', 'dance', 'male voice', 'female vocal',
+              'beats', 'harp', 'cello', 'no voice', 'weird', 'country', 'metal', 'female voice',
+              'choral']
+# checkpoint -> (tags, what the model file calls it, the dataset its tags come from)
+CHECKPOINTS = {
+    "MSD_musicnn": (MSD_LABELS, "musicnn MSD (PyTorch port)", "Million Song Dataset"),
+    "MTT_musicnn": (MTT_LABELS, "musicnn MTT (PyTorch port)", "MagnaTagATune"),
+}
 
 # Reference inputs: one model window each (47616 samples at 16 kHz = 187 frames), so that
 # musicnn's whole-clip spectrogram and our per-window one are the same frames.
@@ -98,12 +117,13 @@ def tf_to_torch(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 
-def dump(src: Path, npz: Path, reference: Path | None) -> None:
+def dump(src: Path, npz: Path, reference: Path | None, checkpoint: str = "MSD_musicnn") -> None:
     """Step 1 (TensorFlow venv): checkpoint -> npz, and musicnn's outputs -> reference JSON."""
     import librosa
     import tensorflow as tf
 
-    ckpt = str(src / "musicnn" / "MSD_musicnn") + "/"
+    tags = CHECKPOINTS[checkpoint][0]
+    ckpt = str(src / "musicnn" / checkpoint) + "/"
     reader = tf.compat.v1.train.NewCheckpointReader(ckpt)
     variables = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
                  if "Adam" not in k and "power" not in k}
@@ -119,7 +139,7 @@ def dump(src: Path, npz: Path, reference: Path | None) -> None:
     tf.compat.v1.reset_default_graph()
     x = tf.compat.v1.placeholder(tf.float32, [None, 187, 96])
     with tf.name_scope("model"):
-        logits = models.define_model(x, False, "MSD_musicnn", 50)[0]
+        logits = models.define_model(x, False, checkpoint, len(tags))[0]
     probs = tf.nn.sigmoid(logits)
     sess = tf.compat.v1.Session()
     tf.compat.v1.train.Saver().restore(sess, ckpt)
@@ -133,34 +153,35 @@ def dump(src: Path, npz: Path, reference: Path | None) -> None:
         out = sess.run(probs, feed_dict={x: rep[None, :187]})[0]
         rows.append({**spec, "probabilities": [round(float(p), 7) for p in out]})
     reference.write_text(json.dumps({
-        "model": "MSD_musicnn (musicnn 0.1.0)",
+        "model": f"{checkpoint} (musicnn 0.1.0)",
         "note": "musicnn's TensorFlow graph on log10(10000*mel+1) of training.synth inputs, "
                 "written by training/convert_musicnn.py dump",
-        "tags": MSD_LABELS,
+        "tags": tags,
         "inputs": rows,
     }, indent=1))
     print(f"wrote reference outputs for {len(rows)} inputs to {reference}")
 
 
-def write(npz: Path, out: Path) -> None:
+def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
     """Step 2 (project env): npz -> safetensors model file with genretag metadata."""
     import torch
 
     from tagger.audio import AudioParams
     from tagger.model import Architecture, GenreNet, save_model
 
+    tags, name, dataset = CHECKPOINTS[checkpoint]
     variables = dict(np.load(npz))
     state = {k: torch.from_numpy(v) for k, v in tf_to_torch(variables).items()}
     params = AudioParams()
-    net = GenreNet(Architecture(activation="sigmoid"), params, len(MSD_LABELS))
+    net = GenreNet(Architecture(activation="sigmoid"), params, len(tags))
     net.load_state_dict(state, strict=False)
     missing = [k for k in net.state_dict() if k not in state and "num_batches" not in k]
     if missing:
         raise SystemExit(f"converter left parameters unset: {missing}")
-    model_id = save_model(out, net, MSD_LABELS, params, extra={
-        "name": "musicnn MSD (PyTorch port)",
-        "source": "musicnn 0.1.0 MSD_musicnn checkpoint, (c) Music Technology Group, "
-                  "Universitat Pompeu Fabra 2019, ISC licence",
+    model_id = save_model(out, net, tags, params, extra={
+        "name": name,
+        "source": f"musicnn 0.1.0 {checkpoint} checkpoint (tags of the {dataset}), "
+                  "(c) Music Technology Group, Universitat Pompeu Fabra 2019, ISC licence",
     })
     print(f"wrote {out} (model id {model_id})")
 
@@ -175,11 +196,13 @@ def main() -> None:
     w = sub.add_parser("write")
     w.add_argument("npz", type=Path)
     w.add_argument("out", type=Path)
+    for p in (d, w):
+        p.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="MSD_musicnn")
     a = ap.parse_args()
     if a.step == "dump":
-        dump(a.src, a.npz, a.reference)
+        dump(a.src, a.npz, a.reference, a.checkpoint)
     else:
-        write(a.npz, a.out)
+        write(a.npz, a.out, a.checkpoint)
 
 
 if __name__ == "__main__":
