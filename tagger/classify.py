@@ -2,10 +2,11 @@
 
 A pool of decode threads (each drives an ffmpeg process, so they run truly in parallel) cuts
 tracks into windows and puts them, a chunk at a time, on a bounded queue. The model loop
-takes windows from whichever tracks are ready, runs them in batches that mix tracks, and adds
-each window's probabilities to its track. A track is done when its decoder has finished and
-all its windows have been through the model; its probabilities are the mean over windows.
-The queue's bound keeps memory flat however long a track is.
+takes windows from whichever tracks are ready, runs them in batches that mix tracks, and pools
+each window's outputs into its track (``pooling.WindowPool``). A track is done when its
+decoder has finished and all its windows have been through the model; the model then turns
+its pool into the track's probabilities (``Model.track_probabilities``). The queue's bound
+keeps memory flat however long a track is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,12 +23,11 @@ import numpy as np
 
 from . import features
 from .decode import DecodeError, decode, duration_of, stream
+from .pooling import WindowPool
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 
 
 if TYPE_CHECKING:  # torch is imported when a model runs, not when a re-scan only reads
-    import torch
-
     from .model import Model
 
 
@@ -40,7 +40,7 @@ class TrackResult:
     probabilities: np.ndarray | None = None  # (n_labels,)
     windows: int = 0
     window_starts: np.ndarray | None = None  # (windows,) seconds, when kept
-    window_probabilities: np.ndarray | None = None  # (windows, n_labels), when kept
+    window_outputs: np.ndarray | None = None  # (windows, dim), when kept
     error: str | None = None
     transient: bool = False  # the error may go away by itself (permissions, I/O)
     decode_seconds: float = 0.0
@@ -79,8 +79,7 @@ _DONE = object()  # a worker's last message
 @dataclass
 class _Track:
     path: Path
-    total: np.ndarray | None = None
-    count: int = 0
+    pool: WindowPool | None = None
     pending: int = 0
     ended: _End | None = None
     starts: list = field(default_factory=list)
@@ -91,15 +90,16 @@ class Classifier:
     """Classifies many tracks with one model; see the module docstring."""
 
     def __init__(self, model: Model, coverage: Coverage, batch_size: int = 0,
-                 workers: int = 2, keep_windows: bool = False,
-                 outputs: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        """``outputs`` maps log-mel windows to what is averaged per track: by default the
-        model's probabilities (training passes the backbone, to collect embeddings)."""
+                 workers: int = 2, keep_windows: bool = False, embeddings: bool = False):
+        """``keep_windows`` keeps every window's start and outputs in the result;
+        ``embeddings`` makes the outputs the backbone's embeddings and no probabilities
+        (training caches them, and pools them with ``Model.outputs_of_embeddings``)."""
         self.model = model
-        self.outputs = outputs or model.predict_mel
+        self.embeddings = embeddings
+        self.outputs = model.embeddings if embeddings else model.window_outputs
         # a model with a feature head also needs the track's table features (see _features);
         # its probabilities are then fused per track
-        self.feature_columns = model.feature_columns if outputs is None else []
+        self.feature_columns = [] if embeddings else model.feature_columns
         self.coverage = coverage
         # 0: by device. On a CPU 16 windows a batch run about as fast per window as 8 and
         # faster than 64 (41 against 65 ms, benchmarks/cnn_speed.py), and keep activations
@@ -218,18 +218,18 @@ class Classifier:
             if model.device.type == "cuda":
                 torch.cuda.synchronize()
             t1 = time.perf_counter()
-            probs = self.outputs(mel).float().cpu().numpy()
+            outputs = self.outputs(mel).cpu().numpy()
         t.frontend += t1 - t0
         t.cnn += time.perf_counter() - t1
-        t.windows += len(probs)
+        t.windows += len(outputs)
         t.batches += 1
         i = 0
         for c in batch:
-            part = probs[i:i + len(c.windows)]
+            part = outputs[i:i + len(c.windows)]
             i += len(c.windows)
             tr = tracks[c.key]
-            tr.total = part.sum(0) if tr.total is None else tr.total + part.sum(0)
-            tr.count += len(part)
+            tr.pool = tr.pool or WindowPool(part.shape[1])
+            tr.pool.add(part)
             tr.pending -= len(part)
             if self.keep_windows:
                 tr.starts.extend(c.starts / model.params.sample_rate)
@@ -237,20 +237,19 @@ class Classifier:
 
     def _result(self, key: int, tr: _Track) -> TrackResult:
         end = tr.ended
-        res = TrackResult(key, tr.path, windows=tr.count, decode_seconds=end.seconds)
+        res = TrackResult(key, tr.path, windows=tr.pool.count if tr.pool else 0,
+                          decode_seconds=end.seconds)
         self.timings.decode += end.seconds
         if end.error is not None:
             res.error, res.transient = end.error, end.transient
-        elif tr.count == 0:
+        elif tr.pool is None:
             res.error = "no audio decoded"
         else:
-            res.probabilities = tr.total / tr.count
-            if self.feature_columns:
-                res.probabilities = self.model.track_probabilities(res.probabilities,
-                                                                   end.features)
+            if not self.embeddings:
+                res.probabilities = self.model.track_probabilities(tr.pool, end.features)
             if self.keep_windows:
                 res.window_starts = np.asarray(tr.starts)
-                res.window_probabilities = np.concatenate(tr.per_window)
+                res.window_outputs = np.concatenate(tr.per_window)
         return res
 
     def classify(self, paths: Sequence[Path]) -> Iterator[TrackResult]:

@@ -92,6 +92,10 @@ def scan(
                                          help="Least probability a genre needs; a track whose "
                                               "best is lower stays untagged (unsure)."),
     map_file: Optional[Path] = typer.Option(None, "--map", help="TOML file: label = \"Name\"."),
+    parents: bool = typer.Option(False, "--parents", help="Also write the parent genres of "
+                                 "each chosen one (House -> Dance -> Electronic)."),
+    labels: str = typer.Option("all", "--labels", help="Which of the model's genres may be "
+                               "written: all, or a set it names (gtzan: the ten GTZAN genres)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write rows to "
                                                                   ".json, .csv or .html."),
     db: Optional[Path] = typer.Option(None, "--db", help="Cache file (default: user cache dir)."),
@@ -123,7 +127,13 @@ def scan(
     from .modelfile import ModelFileError
 
     m = model_file(model, device)  # checked now, not after the walk; loaded only if needed
-    vocab = Vocabulary.default(m.labels, m.metadata.get("display_names"))
+    vocab = Vocabulary.of_model(m.labels, m.metadata)
+    if labels != "all":
+        sets = m.metadata.get("label_sets") or {}
+        if labels not in sets:
+            raise usage_error(f"--labels {labels}: this model names the sets "
+                              f"{', '.join(['all', *sets])}")
+        vocab = vocab.only(sets[labels])
     if map_file is not None:
         try:
             vocab = vocab.with_map(map_file)
@@ -132,7 +142,7 @@ def scan(
     cache = open_cache(db)
     options = ScanOptions(
         dry_run=dry_run, policy="overwrite" if overwrite else "merge" if merge else "fill",
-        top_k=top_k, min_confidence=min_confidence, vocab=vocab,
+        top_k=top_k, min_confidence=min_confidence, vocab=vocab, parents=parents,
         coverage=Coverage(coverage.value, windows),
         batch_size=batch_size, workers=workers or os.cpu_count() or 1)
     try:
@@ -195,8 +205,8 @@ def predict(
     names = m.metadata.get("display_names", {})
     labels = [names.get(lab, lab) for lab in m.labels]
     order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
-    timeline = timeline_of(res.window_starts, res.window_probabilities, labels,
-                           m.params.window_seconds)
+    timeline = timeline_of(res.window_starts, m.window_probabilities(res.window_outputs),
+                           labels, m.params.window_seconds)
     if json_out:
         out.print_json(json.dumps({
             "path": str(file), "probabilities": {labels[i]: float(res.probabilities[i])

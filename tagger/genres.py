@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +28,40 @@ class Choice:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Model labels -> the names written into files. Labels mapped to one name are merged
-    (their probabilities add up); a label mapped to "" is never written."""
+    """Model labels -> the names written into files. Labels mapped to one name are merged;
+    a label mapped to "" is never written.
+
+    A model's labels are exclusive (one genre of several, their probabilities add up to
+    one) or ``independent`` (a probability of its own: a track can be Rock and Indie).
+    Merged exclusive labels add up; the result and any independent labels of the same name
+    combine as independent events (noisy-or). ``parents`` (label -> parent labels) is the
+    model's genre hierarchy, for ``with_parents``.
+    """
 
     names: dict[str, str]
+    independent: frozenset[str] = frozenset()
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def default(cls, labels: list[str], display: dict[str, str] | None = None) -> "Vocabulary":
+    def default(cls, labels: list[str], display: dict[str, str] | None = None,
+                independent: list[str] | None = None,
+                parents: dict[str, list[str]] | None = None) -> "Vocabulary":
         display = display or {}
-        return cls({lab: display.get(lab, lab) for lab in labels})
+        return cls({lab: display.get(lab, lab) for lab in labels},
+                   frozenset(independent or []),
+                   {lab: tuple(ps) for lab, ps in (parents or {}).items()})
+
+    @classmethod
+    def of_model(cls, labels: list[str], metadata: dict) -> "Vocabulary":
+        """The vocabulary a model file describes (display names, independent labels, parents)."""
+        return cls.default(labels, metadata.get("display_names"),
+                           list(metadata.get("tag_genres") or {}), metadata.get("parents"))
+
+    def only(self, labels: list[str]) -> "Vocabulary":
+        """The same vocabulary with every label outside ``labels`` never written."""
+        keep = set(labels)
+        return replace(self, names={lab: name if lab in keep else ""
+                                    for lab, name in self.names.items()})
 
     def with_map(self, path: Path) -> "Vocabulary":
         """Apply a TOML map: ``label = "Name"`` lines, at the top level or under [genres]."""
@@ -55,20 +80,47 @@ class Vocabulary:
             if not isinstance(name, str):
                 raise MapError(f"{path}: the name for {label!r} must be a string")
             names[label] = name.strip()
-        return Vocabulary(names)
+        return replace(self, names=names)
 
     def merge(self, labels: list[str], probs: np.ndarray) -> dict[str, float]:
-        out: dict[str, float] = {}
+        exclusive: dict[str, float] = {}
+        unlikely: dict[str, float] = {}  # name -> probability that no independent label holds
         for label, p in zip(labels, probs):
             name = self.names.get(label, label)
+            if not name:
+                continue
+            if label in self.independent:
+                unlikely[name] = unlikely.get(name, 1.0) * (1.0 - float(p))
+            else:
+                exclusive[name] = exclusive.get(name, 0.0) + float(p)
+        out = {}
+        for name in dict.fromkeys([*exclusive, *unlikely]):
+            none = (1.0 - min(1.0, exclusive.get(name, 0.0))) * unlikely.get(name, 1.0)
+            out[name] = 1.0 - none
+        return out
+
+    def with_parents(self, genres: list[str]) -> list[str]:
+        """``genres`` (written names) followed by their ancestors' names, each once."""
+        by_name: dict[str, list[str]] = {}
+        for label, name in self.names.items():
             if name:
-                out[name] = out.get(name, 0.0) + float(p)
+                by_name.setdefault(name, []).append(label)
+        out = list(genres)
+        todo = list(genres)
+        while todo:
+            for label in by_name.get(todo.pop(0), []):
+                for parent in self.parents.get(label, ()):
+                    name = self.names.get(parent, "")
+                    if name and name not in out:
+                        out.append(name)
+                        todo.append(name)
         return out
 
 
 def choose(probs: np.ndarray, labels: list[str], vocab: Vocabulary, top_k: int = 0,
-           min_confidence: float = 0.3) -> Choice:
-    """The best genre, plus up to ``top_k`` more at or above ``min_confidence``.
+           min_confidence: float = 0.3, parents: bool = False) -> Choice:
+    """The best genre, plus up to ``top_k`` more at or above ``min_confidence``, and with
+    ``parents`` their parent genres after them.
 
     If even the best is below ``min_confidence`` the track is "unsure" and gets no genre.
     """
@@ -80,4 +132,5 @@ def choose(probs: np.ndarray, labels: list[str], vocab: Vocabulary, top_k: int =
     if best < min_confidence:
         return Choice([], best, True, merged)
     extra = [name for name, p in ranked[1:1 + max(0, top_k)] if p >= min_confidence]
-    return Choice([best_name, *extra], best, False, merged)
+    genres = [best_name, *extra]
+    return Choice(vocab.with_parents(genres) if parents else genres, best, False, merged)

@@ -2,7 +2,8 @@
 
 A model file is a ``.safetensors`` file: tensors plus one JSON metadata entry holding the
 labels, the :class:`~tagger.audio.AudioParams`, the architecture sizes, the columns of an
-optional feature head (``FeatureHead``, fused with the CNN per track) and a model id. It is
+optional feature head (``LinearHead`` over ``tagger.features``, fused per track), the
+pretrained tagger's tags and the genres named by them (``TagGenres``) and a model id. It is
 loaded without pickle, so a model from anywhere cannot run code.
 
 Architecture (Pons & Serra, "musicnn", 2019), input (batch, frames, n_mels):
@@ -27,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import AudioParams, LogMel, mel_filters
+from .pooling import WindowPool
 from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_path, read_metadata
 
-__all__ = ["Architecture", "FeatureHead", "GenreNet", "Model", "ModelFileError", "default_model_path",
+__all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError", "default_model_path",
            "load_model", "read_metadata", "save_model"]
 
 BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
@@ -44,6 +46,7 @@ class Architecture:
     midend_filters: int = 64
     backend_units: int = 200
     activation: str = "softmax"  # softmax: one genre per clip; sigmoid: independent tags
+    head: str = "window"  # window: classify windows, average; track: classify pooled windows
 
     @property
     def timbral_filters(self) -> int:
@@ -151,35 +154,99 @@ class Head(nn.Module):
         return self.out(self.dropout(self.hidden(pooled)))
 
 
-class FeatureHead(nn.Module):
-    """A logistic regression over a track's table features (see ``tagger.features``):
-    (batch, n_features) raw values -> (batch, n_labels) logits, standardised inside."""
+class LinearHead(nn.Module):
+    """A logistic regression over standardised inputs: (batch, n_in) raw values ->
+    (batch, n_out) logits (trained with scikit-learn, run without it)."""
 
-    def __init__(self, n_features: int, n_labels: int):
+    def __init__(self, n_in: int, n_out: int):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(n_features))
-        self.linear = nn.Linear(n_features, n_labels)
+        self.register_buffer("mean", torch.zeros(n_in))
+        self.register_buffer("scale", torch.ones(n_in))
+        self.linear = nn.Linear(n_in, n_out)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.scale)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear((x - self.mean) / self.scale)
+
+
+class TrackHead(nn.Module):
+    """A track's exclusive genres from its pooled window outputs (a GTZAN clip has one genre).
+
+    Two linear heads, fused as a weighted geometric mean and temperature-scaled:
+    - on the backbone's embeddings, their mean and max over windows (batch, 2 * emb);
+    - on the pretrained tagger's tag logits, their mean over windows (batch, n_tags): the
+      tagger learned its tags from far more artists than a genre dataset has.
+    """
+
+    def __init__(self, emb: int, n_tags: int, n_labels: int):
+        super().__init__()
+        self.embedding = LinearHead(2 * emb, n_labels)
+        self.tags = LinearHead(n_tags, n_labels)
+        self.register_buffer("embedding_weight", torch.tensor(0.5))
+        self.register_buffer("temperature", torch.tensor(1.0))
+
+    def forward(self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor,
+                temperature: bool = True) -> torch.Tensor:
+        """-> (batch, n_labels) log-probabilities up to a constant (softmax them)."""
+        w = self.embedding_weight
+        log_p = (w * torch.log_softmax(self.embedding(torch.cat([emb_mean, emb_max], -1)), -1)
+                 + (1 - w) * torch.log_softmax(self.tags(tag_mean), -1))
+        return log_p / self.temperature if temperature else log_p
+
+
+class TagGenres(nn.Module):
+    """Genres the pretrained tagger names and the genre dataset lacks (Electronic, Folk...),
+    each an independent probability: the highest mean logit among the genre's tags, through
+    one logistic calibration ``sigmoid(a * logit + b)`` shared by all of them.
+
+    (batch, n_tags) mean tag logits -> (batch, n_genres) probabilities.
+    """
+
+    def __init__(self, n_genres: int, n_tags: int):
+        super().__init__()
+        self.register_buffer("members", torch.zeros(n_genres, n_tags))  # 1 where a tag names it
+        self.register_buffer("scale", torch.tensor(1.0))
+        self.register_buffer("bias", torch.tensor(0.0))
+
+    def scores(self, tag_mean: torch.Tensor) -> torch.Tensor:
+        masked = tag_mean[:, None, :].masked_fill(self.members[None] == 0, float("-inf"))
+        return masked.amax(-1)
+
+    def forward(self, tag_mean: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.scale * self.scores(tag_mean) + self.bias)
 
 
 class GenreNet(nn.Module):
-    """Log-mel windows (batch, frames, n_mels) -> logits (batch, n_labels).
+    """The musicnn backbone with one of two kinds of genre head (``Architecture.head``).
 
-    A net may also carry a :class:`FeatureHead`; a track's probabilities are then the
-    normalised weighted geometric mean of the CNN's (mean over windows) and the feature
-    head's, ``cnn_weight`` giving the CNN's share (``fuse``).
+    - ``window``: musicnn's back end classifies each log-mel window (batch, frames, n_mels);
+      a track's probabilities are the mean over its windows. It may carry a feature head
+      (:class:`LinearHead` over ``tagger.features``), fused per track as the normalised
+      weighted geometric mean, ``cnn_weight`` giving the CNN's share (``fuse``).
+    - ``track``: each window yields its embedding and the pretrained tagger's tag logits;
+      a :class:`TrackHead` classifies the track from their pooled statistics into the
+      exclusive labels, and :class:`TagGenres` adds independent genres from the tags.
+
+    Either way a window's outputs (``window_outputs``) are pooled per track
+    (``tagger.pooling.WindowPool``) and ``track_probabilities`` turns the pool into the
+    track's probabilities: the one path from windows to a track, for scans and evaluation.
     """
 
     def __init__(self, arch: Architecture, params: AudioParams, n_labels: int,
-                 n_features: int = 0, cnn_weight: float = 1.0):
+                 n_features: int = 0, cnn_weight: float = 1.0, n_tags: int = 0,
+                 n_tag_genres: int = 0):
         super().__init__()
         self.arch, self.params = arch, params
         self.backbone = MusiCNNBackbone(arch, params.n_mels)
-        self.head = Head(2 * arch.embedding_size(), arch.backend_units, n_labels)
-        self.features = FeatureHead(n_features, n_labels) if n_features else None
+        emb = arch.embedding_size()
+        if arch.head == "track":
+            n_exclusive = n_labels - n_tag_genres
+            self.head = Head(2 * emb, arch.backend_units, n_tags)  # the pretrained tagger
+            self.track: TrackHead | None = TrackHead(2 * emb, n_tags, n_exclusive)
+            self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
+        else:
+            self.head = Head(2 * emb, arch.backend_units, n_labels)
+            self.track, self.tag_genres = None, None
+        self.features = LinearHead(n_features, n_labels - n_tag_genres) if n_features else None
         self.cnn_weight = cnn_weight if n_features else 1.0
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -190,14 +257,35 @@ class GenreNet(nn.Module):
             return torch.sigmoid(logits)
         return torch.softmax(logits, dim=-1)
 
-    def attach_features(self, head: FeatureHead, cnn_weight: float) -> "GenreNet":
+    def window_outputs(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, embedding) backbone outputs -> what a track pools of each window:
+        (batch, n_labels) probabilities for a ``window`` head; the embedding and the
+        tagger's tag logits, (batch, embedding + n_tags), for a ``track`` head."""
+        if self.track is None:
+            return self.probabilities(self.head(embeddings))
+        return torch.cat([embeddings, self.head(embeddings)], dim=-1)
+
+    def track_probabilities(self, mean: torch.Tensor, maximum: torch.Tensor,
+                            features: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled window outputs, their mean and max over windows (batch, dim), and the
+        tracks' table features (batch, n_features) or None -> (batch, n_labels)."""
+        if self.track is None:
+            return self.fuse(mean, features)
+        emb = mean.shape[-1] - self.head.out.out_features
+        exclusive = self.fuse(torch.softmax(self.track(mean[:, :emb], maximum[:, :emb],
+                                                       mean[:, emb:]), -1), features)
+        if self.tag_genres is None:
+            return exclusive
+        return torch.cat([exclusive, self.tag_genres(mean[:, emb:])], dim=-1)
+
+    def attach_features(self, head: LinearHead, cnn_weight: float) -> "GenreNet":
         """Give the net a feature head, weighted ``1 - cnn_weight`` in ``fuse``."""
         self.features, self.cnn_weight = head, cnn_weight
         return self
 
     def fuse(self, cnn: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
-        """(batch, n_labels) CNN probabilities and (batch, n_features) features -> fused
-        (batch, n_labels) probabilities; the CNN's alone without a feature head."""
+        """(batch, n) CNN probabilities and (batch, n_features) features -> fused (batch, n)
+        probabilities; the CNN's alone without a feature head."""
         if self.features is None or features is None:
             return cnn
         w = self.cnn_weight
@@ -230,44 +318,86 @@ class Model:
         self.frontend.to(device)
         return self
 
+    def _autocast(self, mel: torch.Tensor):
+        """On CUDA the CNN runs in float16 (the frontend stays float32: its log needs the
+        range); elsewhere in float32."""
+        import contextlib
+
+        if mel.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
     @torch.inference_mode()
     def predict_mel(self, mel: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, n_mels) log-mel -> (batch, n_labels) probabilities.
-
-        On CUDA the CNN runs in float16 (the frontend stays float32: its log needs the range).
-        """
-        if mel.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                logits = self.net(mel)
-        else:
+        """(batch, frames, n_mels) log-mel -> (batch, n_outputs) probabilities of the
+        network's own output layer, window by window (a tagger's tags)."""
+        with self._autocast(mel):
             logits = self.net(mel)
         return self.net.probabilities(logits.float())
+
+    @torch.inference_mode()
+    def embeddings(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_mels) log-mel -> (batch, embedding) backbone outputs."""
+        with self._autocast(mel):
+            return self.net.backbone(mel).float()
+
+    @torch.inference_mode()
+    def window_outputs(self, mel: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, n_mels) log-mel -> (batch, dim) what a track pools of each
+        window (``GenreNet.window_outputs``)."""
+        with self._autocast(mel):
+            return self.net.window_outputs(self.net.backbone(mel)).float()
+
+    @torch.inference_mode()
+    def outputs_of_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cached backbone outputs (windows, embedding) -> window outputs (windows, dim),
+        as ``window_outputs`` computes them from audio (training caches embeddings)."""
+        x = torch.from_numpy(embeddings).float().to(self.device)
+        return self.net.window_outputs(x).cpu().numpy()
 
     @property
     def feature_columns(self) -> list[str]:
         """The table features the model needs per track ([] when it has no feature head)."""
         return list((self.metadata.get("features") or {}).get("columns", []))
 
+    @property
+    def independent(self) -> list[str]:
+        """Labels whose probability stands alone (a track can have several); the others
+        are exclusive (their probabilities add up to one)."""
+        return list(self.metadata.get("tag_genres") or {})
+
     @torch.inference_mode()
-    def track_probabilities(self, cnn: np.ndarray, features: np.ndarray | None) -> np.ndarray:
-        """A track's CNN probabilities (n_labels,) (mean over windows), fused with its
-        features (n_features,) when the model has a feature head."""
-        if self.net.features is None or features is None:
-            return cnn
-        fused = self.net.fuse(torch.from_numpy(cnn).float()[None].to(self.device),
-                              torch.from_numpy(features).float()[None].to(self.device))
-        return fused[0].cpu().numpy()
+    def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
+                            ) -> np.ndarray:
+        """A track's probabilities (n_labels,) from its pooled window outputs and, for a
+        model with a feature head, its table features (n_features,)."""
+        dev = self.device
+
+        def tensor(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(x, dtype=np.float32))[None].to(dev)
+
+        fx = tensor(features) if self.net.features is not None and features is not None \
+            else None
+        return self.net.track_probabilities(tensor(pool.mean), tensor(pool.max), fx)[0] \
+            .cpu().numpy()
+
+    def window_probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """Each window heard alone, as if it were a whole track: window outputs
+        (windows, dim) -> (windows, n_labels), for a timeline."""
+        return np.stack([self.track_probabilities(WindowPool.of(o[None])) for o in outputs])
 
     @torch.inference_mode()
     def predict_windows(self, samples: torch.Tensor) -> torch.Tensor:
-        """(batch, window_samples) float32 samples -> (batch, n_labels) probabilities."""
+        """(batch, window_samples) float32 samples -> (batch, n_outputs) per-window
+        probabilities of the network's output layer (``predict_mel``)."""
         return self.predict_mel(self.frontend(samples.to(self.device, non_blocking=True)))
 
 
 def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
     """A stable id from the weights and what they mean; changes whenever the model does."""
     h = hashlib.sha256()
-    meaning = {k: meta[k] for k in ("labels", "audio", "architecture", "features") if k in meta}
+    meaning = {k: meta[k] for k in ("labels", "audio", "architecture", "features", "tags",
+                                     "tag_genres") if k in meta}
     h.update(json.dumps(meaning, sort_keys=True).encode())
     for name in sorted(tensors):
         h.update(name.encode())
@@ -300,6 +430,7 @@ def save_model(
             "midend_filters": net.arch.midend_filters,
             "backend_units": net.arch.backend_units,
             "activation": net.arch.activation,
+            "head": net.arch.head,
         },
         **(extra or {}),
     }
@@ -315,10 +446,13 @@ def save_model(
 def build_net(meta: dict) -> GenreNet:
     a = meta["architecture"]
     arch = Architecture(a["frontend_filters"], a["midend_filters"], a["backend_units"],
-                        a.get("activation", "softmax"))
+                        a.get("activation", "softmax"), a.get("head", "window"))
+    if arch.head not in ("window", "track"):
+        raise ModelFileError(f"unknown genre head {arch.head!r}")
     feats = meta.get("features") or {}
     return GenreNet(arch, AudioParams.from_dict(meta["audio"]), len(meta["labels"]),
-                    len(feats.get("columns", [])), float(feats.get("cnn_weight", 1.0)))
+                    len(feats.get("columns", [])), float(feats.get("cnn_weight", 1.0)),
+                    len(meta.get("tags") or []), len(meta.get("tag_genres") or {}))
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
@@ -326,7 +460,10 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     from safetensors.torch import load_file
 
     meta = read_metadata(path)
-    net = build_net(meta)
+    try:
+        net = build_net(meta)
+    except (KeyError, TypeError, ValueError, ModelFileError) as e:
+        raise ModelFileError(f"{path}: not a usable genretag model ({e})") from None
     try:
         state = load_file(str(path))
         mel_basis = state.pop(MEL_KEY, None)

@@ -48,6 +48,7 @@ class ScanOptions:
     top_k: int = 0
     min_confidence: float = 0.3
     vocab: Vocabulary | None = None
+    parents: bool = False  # also write the parent genres of the chosen ones
     coverage: Coverage = field(default_factory=Coverage)
     batch_size: int = 0  # 0: chosen by device (see classify.Classifier)
     workers: int = 2
@@ -56,7 +57,8 @@ class ScanOptions:
         """What decides the outcome besides the audio and model (cached results must match)."""
         names = sorted((self.vocab.names if self.vocab else {}).items())
         blob = json.dumps([self.policy, self.top_k, self.min_confidence, names,
-                           self.coverage.mode, self.coverage.windows])
+                           self.coverage.mode, self.coverage.windows]
+                          + ([True] if self.parents else []))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -105,7 +107,7 @@ class Scanner:
                  on_row: Callable[[Row], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
         self.options_key = options.key()
-        self.vocab = options.vocab or Vocabulary.default(model.labels)
+        self.vocab = options.vocab or Vocabulary.of_model(model.labels, model.metadata)
         self.on_row = on_row or (lambda row: None)
         self.result = ScanResult(device="none (nothing to decode)",
                                  coverage=options.coverage.mode)
@@ -208,7 +210,7 @@ class Scanner:
         t0 = time.perf_counter()
         labels = list(probs)
         choice = choose(np.array([probs[lab] for lab in labels]), labels, self.vocab,
-                        self.opt.top_k, self.opt.min_confidence)
+                        self.opt.top_k, self.opt.min_confidence, self.opt.parents)
         row = Row(str(path), "unsure", choice.genres, choice.probabilities,
                   confidence=round(choice.confidence, 4))
         try:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import GOOD, audio_hash, file_hash, make_tiny_model
+from helpers import GOOD, audio_hash, file_hash, make_tiny_model
 from typer.testing import CliRunner
 
 from tagger import tags

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_tiny_model
+from helpers import make_tiny_model
 from typer.testing import CliRunner
 
 from tagger.cli import app
@@ -19,19 +19,60 @@ register(app)
 
 
 def test_gtzan_blocks_keep_neighbours_together():
-    assert gtzan_group("blues.00000.opus") == gtzan_group("blues.00007.opus") == "block0"
+    assert gtzan_group("blues.00000.opus") == gtzan_group("blues.00007.opus") == "blues:block0"
     assert gtzan_group("rock.00013.wav") == gtzan_group("rock.00029.wav") != gtzan_group(
         "rock.00030.wav")
+    assert gtzan_group("jazz.00000.wav") != gtzan_group("blues.00000.wav")
     assert gtzan_group("my song.mp3") is None
 
 
-def test_folds_never_split_a_group():
-    groups = [f"g{i % 7}" for i in range(70)]
-    folds = make_folds(groups, 3)
-    for g in set(groups):
-        assert len({f for f, gg in zip(folds, groups) if gg == g}) == 1
-    assert set(folds) == {0, 1, 2}
-    assert list(make_folds(["a", "b", "a", "c"], 3)) == [0, 1, 0, 2]
+def test_folds_keep_artists_whole_and_spread_genres():
+    import numpy as np
+
+    # 3 genres, each with 6 artists of 1-3 clips
+    groups, y = [], []
+    for genre in range(3):
+        for artist in range(6):
+            for _ in range(1 + artist % 3):
+                groups.append(f"{genre}-{artist}")
+                y.append(genre)
+    y = np.array(y)
+    for seed in (0, 1):
+        folds = make_folds(y, groups, 3, seed)
+        for g in set(groups):
+            assert len({f for f, gg in zip(folds, groups) if gg == g}) == 1
+        for genre in range(3):  # stratified: every fold tests every genre
+            assert set(folds[y == genre]) == {0, 1, 2}
+    assert not np.array_equal(make_folds(y, groups, 3, 0), make_folds(y, groups, 3, 1))
+
+
+def test_artist_groups_from_csv_tags_or_folders(tmp_path):
+    from mutagen.flac import FLAC
+
+    from training.datasets import from_folders
+
+    gtzan = tmp_path / "gtzan"
+    (gtzan / "reggae").mkdir(parents=True)
+    for name in ("reggae.00000", "reggae.00001", "reggae.00002"):
+        write_audio(gtzan / "reggae" / f"{name}.flac", music(0.5, 22050, seed=1), 22050)
+    (gtzan / "artists.csv").write_text("clip,genre,artist,title\n"
+                                       "reggae.00000,reggae,Bob Marley,a\n"
+                                       "reggae.00001,reggae,Bob Marley,b\n"
+                                       "reggae.00002,reggae,,c\n")
+    groups = {i.path.stem: i.group for i in from_folders(gtzan)}
+    assert groups["reggae.00000"] == groups["reggae.00001"] == "artist:Bob Marley"
+    assert groups["reggae.00002"] == "clip:reggae.00002"  # unknown artist: its own group
+    mine = tmp_path / "mine"
+    (mine / "rock" / "Band").mkdir(parents=True)
+    write_audio(mine / "rock" / "Band" / "one.flac", music(0.5, 22050, seed=2), 22050)
+    write_audio(mine / "rock" / "loose.flac", music(0.5, 22050, seed=3), 22050)
+    write_audio(mine / "rock" / "tagged.flac", music(0.5, 22050, seed=4), 22050)
+    f = FLAC(mine / "rock" / "tagged.flac")
+    f["ARTIST"] = "The Tagged"
+    f.save()
+    groups = {i.path.stem: i.group for i in from_folders(mine)}
+    assert groups == {"one": "folder:rock/Band", "loose": "file:rock/loose.flac",
+                      "tagged": "artist:the tagged"}
 
 
 def test_manifest_and_fma_layouts(tmp_path):
@@ -91,17 +132,96 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
 def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
-    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--backbone",
-                                 str(backbone), "--epochs", "2", "--out-dir",
-                                 str(tmp_path / "ev"), "--cache", str(tmp_path / "emb")])
+    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "2",
+                                 "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
+                                 "--cache", str(tmp_path / "emb")])
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    for name in ("fine-tuned head", "linear probe"):
-        m = report["models"][name]
-        assert 0.0 <= m["accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
+    assert report["seeds"] == [0, 1] and report["grouping"].startswith("artist")
+    assert set(report["models"]) == {"track head", "embedding probe (part)", "tag probe (part)",
+                                     "linear probe"}
+    assert len(report["chosen"]) == 2 * 2  # nested choices, one per fold and seed
+    for m in report["models"].values():
         assert set(m["per_class"]) == {"jazz", "rock"}
-    for png in ("confusion-fine-tuned-head.png", "learning-curves.png"):
+        assert sum(map(sum, m["confusion"])) == 2 * 8  # every clip once per seed
+        assert sum(b["clips"] for b in m["reliability"]) == 2 * 8
+        acc = sum(m["confusion"][i][i] for i in range(2)) / 16
+        assert abs(m["accuracy"]["mean"] - acc) < 1e-9
+    for png in ("confusion-track-head.png", "reliability.png", "learning-curves.png"):
         assert (tmp_path / "ev" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_expected_calibration_error_and_temperature():
+    import numpy as np
+
+    from training.evaluate import expected_calibration_error
+    from training.probe import fit_temperature
+
+    # 10 clips at confidence 0.9 of which 6 are right, 10 at 0.6 of which 6 are right
+    probs = np.array([[0.9, 0.1]] * 10 + [[0.6, 0.4]] * 10)
+    y = np.array([0] * 6 + [1] * 4 + [0] * 6 + [1] * 4)
+    assert np.isclose(expected_calibration_error(probs, y), 0.5 * 0.3 + 0.5 * 0.0)
+    # labels drawn from softmax(z / 2): the fitted temperature finds about 2
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=3.0, size=(4000, 4))
+    p = np.exp(z / 2) / np.exp(z / 2).sum(1, keepdims=True)
+    y = np.array([rng.choice(4, p=row) for row in p])
+    lp = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+    assert 1.8 < fit_temperature(lp, y) < 2.2
+
+
+def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path):
+    """recipe.predict (what evaluate measures) from cached embeddings equals the tagger's
+    own Classifier on the file, for the track head with its independent genres."""
+    import numpy as np
+
+    from tagger.classify import Classifier
+    from tagger.segments import Coverage
+    from training.cli import _prepare
+    from training.recipe import Recipe, fit_model, predict
+    from tagger.cli import Device
+
+    backbone = tmp_path / "tagger.safetensors"
+    make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"],
+                    activation="sigmoid")
+    d = _prepare(dataset, backbone, tmp_path / "emb", 1, Device.cpu, None, Recipe(), False)
+    built = fit_model(d, np.arange(len(d.y)), Recipe())
+    model = built.model
+    assert model.labels[:2] == ["jazz", "rock"] and model.independent == ["electronic", "dance",
+                                                                          "house"]
+    idx = np.array([0, len(d.y) - 1])
+    ours = predict(built, d, idx)
+    heard = {r.key: r.probabilities for r in Classifier(model, Coverage("full"), workers=1)
+             .classify([d.items[i].path for i in idx])}
+    assert np.allclose(ours, np.stack([heard[0], heard[1]]), atol=1e-4)
+    assert np.allclose(ours[:, :2].sum(1), 1.0, atol=1e-5)  # exclusive genres add up to one
+    # the model file keeps all of it: saved, loaded, it hears the same
+    from tagger.model import load_model
+    from training.train import save_genre_model
+
+    path = tmp_path / "track.safetensors"
+    save_genre_model(path, model, "test", {}, d.summary(), backbone=d.pretrained)
+    loaded = load_model(path)
+    assert loaded.metadata["parents"] == {"dance": ["electronic"], "house": ["dance"]}
+    assert loaded.metadata["display_names"]["house"] == "House"
+    (again,) = Classifier(loaded, Coverage("full"), workers=1).classify([d.items[0].path])
+    assert np.allclose(again.probabilities, ours[0], atol=1e-4)
+
+
+def test_tag_genres_take_their_best_tag_through_one_calibration():
+    import torch
+
+    from tagger.model import TagGenres
+
+    tg = TagGenres(2, 3)
+    with torch.no_grad():
+        tg.members[0, [0, 2]] = 1  # genre 0 named by tags 0 and 2; genre 1 by tag 1
+        tg.members[1, 1] = 1
+        tg.scale.fill_(2.0)
+        tg.bias.fill_(-1.0)
+    logits = torch.tensor([[0.5, -3.0, 1.5]])
+    expect = torch.sigmoid(torch.tensor([[2 * 1.5 - 1, 2 * -3.0 - 1]]))
+    assert torch.allclose(tg(logits), expect)
 
 
 def _table(dataset: Path, path: Path, extra_rows: int = 6) -> Path:
@@ -157,13 +277,14 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     import torch
 
     from tagger.model import load_model
+    from tagger.pooling import WindowPool
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
     table = _table(dataset, tmp_path / "features.csv")
     out = tmp_path / "fused.safetensors"
     runner = CliRunner()
-    common = ["--backbone", str(backbone), "--epochs", "2", "--cache", str(tmp_path / "emb"),
+    common = ["--backbone", str(backbone), "--cache", str(tmp_path / "emb"),
               "--features", str(table)]
     r = runner.invoke(app, ["train", str(dataset), "--out", str(out), *common])
     assert r.exit_code == 0, r.output
@@ -172,13 +293,13 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     assert model.net.features is not None and model.feature_columns
     assert model.metadata["training"]["data"]["feature_table_rows"] == 8 + 6
     # fusion is the normalised weighted geometric mean of the two heads
-    cnn = np.array([0.2, 0.8])
+    cnn = torch.tensor([[0.2, 0.8]])
     x = np.random.default_rng(0).normal(size=len(model.feature_columns)).astype(np.float32)
     with torch.inference_mode():
         fp = torch.softmax(model.net.features(torch.from_numpy(x)[None]), -1)[0].numpy()
-    expect = np.sqrt(cnn * fp) / np.sqrt(cnn * fp).sum()
-    assert np.allclose(model.track_probabilities(cnn, x), expect, atol=1e-5)
-    assert np.allclose(model.track_probabilities(cnn, None), cnn)
+        fused = model.net.fuse(cnn, torch.from_numpy(x)[None])[0].numpy()
+    expect = np.sqrt(cnn[0].numpy() * fp) / np.sqrt(cnn[0].numpy() * fp).sum()
+    assert np.allclose(fused, expect, atol=1e-5)
     r = runner.invoke(app, ["predict", str(dataset / "jazz" / "jazz.00000.flac"), "--model",
                             str(out)])
     assert r.exit_code == 0, r.output
@@ -196,16 +317,17 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     heard = np.concatenate([decode(long, features.SAMPLE_RATE, s, seconds)
                             for s in fast_starts(20.0, seconds, 4)])
     x = features.vector(features.features(heard), model.feature_columns)
-    cnn = fast.window_probabilities.mean(0)
-    assert np.allclose(fast.probabilities, model.track_probabilities(cnn, x), atol=1e-5)
-    assert not np.allclose(fast.probabilities, cnn, atol=1e-3)
+    pool = WindowPool.of(fast.window_outputs)
+    assert np.allclose(fast.probabilities, model.track_probabilities(pool, x), atol=1e-5)
+    assert not np.allclose(fast.probabilities, model.track_probabilities(pool), atol=1e-3)
     (full,) = Classifier(model, Coverage("full")).classify([long])
     assert full.error is None and np.isclose(full.probabilities.sum(), 1.0, atol=1e-5)
-    r = runner.invoke(app, ["evaluate", str(dataset), "--folds", "2", "--out-dir",
-                            str(tmp_path / "ev"), *common])
+    r = runner.invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
+                            "--out-dir", str(tmp_path / "ev"), *common])
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert set(report["models"]) == {"fine-tuned head", "feature head", "fused", "linear probe"}
+    assert set(report["models"]) == {"track head + feature head", "feature head", "linear probe",
+                                     "embedding probe (part)", "tag probe (part)"}
 
 
 def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
@@ -221,9 +343,14 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
                         ("mine.wav", "rock"), ("other.wav", "rock")):
         lines.append(name + "," + ",".join("1.0" for _ in cols) + f",{label}")
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
-    t = load_feature_table(tmp_path / "t.csv", ["jazz", "rock"], cols)
-    assert t.groups[:2] == ["block0", "block3"] and t.names[2] == "mine"
-    assert list(t.rows_outside({"block0"}, {"mine"})) == [False, True, False, True]
+    t = load_feature_table(tmp_path / "t.csv", ["jazz", "rock"], cols,
+                           artists={"jazz.00030": "Miles"})
+    assert t.groups[:2] == ["jazz:block0", "artist:Miles"] and t.names[2] == "mine"
+    assert list(t.rows_outside({"jazz:block0"}, {"mine"})) == [False, True, False, True]
+    assert list(t.rows_outside({"artist:Miles"}, set())) == [True, False, True, True]
+    # a test clip's unlisted neighbours (GTZAN keeps an artist's clips in runs) stay out
+    assert list(t.rows_outside(set(), {"jazz.00010"})) == [False, True, True, True]
+    assert list(t.rows_outside(set(), {"rock.00010"})) == [True, True, True, True]
     assert np.array_equal(t.y, [0, 0, 1, 1])
     (tmp_path / "bad.csv").write_text("filename,label\nx.au,jazz\n")
     with pytest.raises(DatasetError):

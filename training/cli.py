@@ -22,7 +22,7 @@ from rich.table import Table
 from tagger import features
 from tagger.cli import Device, open_model, usage_error
 
-from .datasets import DatasetError, load, load_feature_table
+from .datasets import DatasetError, load, load_feature_table, read_artists
 from .embed import clip_mels, embed, table_features
 from .recipe import Labelled, Recipe, fit_model
 from .train import save_genre_model
@@ -81,14 +81,17 @@ def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: D
     # kept here stay on the CPU (small, and fed from numpy)
     d = Labelled(pretrained.to("cpu"), items, labels,
                  [results["embeddings"].windows[i.path] for i in items],
-                 np.array([labels.index(i.label) for i in items]), device=opened_on)
+                 np.array([labels.index(i.label) for i in items]), device=opened_on,
+                 workers=workers)
     if clip_features:
         d.clip_features = np.stack([results["table features"].windows[i.path] for i in items])
     if recipe.needs_mels:
         d.mels = [results["log-mels"].windows[i.path] for i in items]
     if table_csv is not None:
         try:
-            d.table = load_feature_table(table_csv, labels, list(features.COLUMNS))
+            artists = dataset / "artists.csv"
+            d.table = load_feature_table(table_csv, labels, list(features.COLUMNS),
+                                         read_artists(artists) if artists.is_file() else None)
         except DatasetError as e:
             raise usage_error(str(e)) from None
         if len(set(d.table.y.tolist())) < 2:
@@ -120,6 +123,9 @@ AUGMENT = typer.Option(True, "--augment/--no-augment", help="Augment log-mel win
                        "training a whole network (shift, stretch, pitch, gain, SpecAugment, "
                        "mixup).")
 SEED = typer.Option(0, "--seed")
+HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen tagger's "
+                    "pooled windows, plus the genres its tags name (default); window: "
+                    "musicnn's back end fine-tuned per window.")
 CACHE_OPT = typer.Option(CACHE, "--cache", help="Where embeddings and features are kept.")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
 DEVICE = typer.Option(Device.auto, "--device")
@@ -127,8 +133,12 @@ DEVICE = typer.Option(Device.auto, "--device")
 
 def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,
                 finetune_lr: float, from_scratch: bool, augment: bool,
-                cnn_weight: float) -> Recipe:
-    r = Recipe(cnn_weight=cnn_weight, from_scratch=from_scratch, finetune_epochs=finetune)
+                cnn_weight: float, head: str = "track") -> Recipe:
+    if head not in ("track", "window"):
+        raise usage_error(f"--head {head}: choose track or window")
+    r = Recipe(head_kind=head, cnn_weight=cnn_weight, from_scratch=from_scratch,
+               finetune_epochs=finetune)
+    r.probe = replace(r.probe, seed=seed)
     r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience,
                      epochs=epochs if epochs and not from_scratch else r.head.epochs)
     aug = {} if augment else {"augment": None, "mixup": 0.0}
@@ -151,6 +161,8 @@ def epoch_reporter(bar, total: int):
 
 
 def _epochs(r: Recipe) -> int:
+    if r.track:
+        return 1
     return r.scratch.epochs if r.from_scratch else r.head.epochs + r.finetune_epochs
 
 
@@ -160,69 +172,108 @@ def train(
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
-    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED,
+    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
     cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight)
+                         from_scratch, augment, cnn_weight, head)
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False)
     with steps() as bar:
         built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
     for e, loss in enumerate(built.losses):
         err.print(f"epoch {e + 1}: training loss {loss:.4f}")
-    model_id = save_genre_model(out, built.net.cpu(), d.labels, recipe.describe(),
-                                recipe.to_dict(), d.summary(),
+    config = recipe.to_dict()
+    if built.chosen is not None:
+        c = built.chosen
+        config["chosen"] = {"embedding_c": c.embedding_c, "tag_c": c.tag_c,
+                            "weight": c.weight, "temperature": c.temperature,
+                            "inner_macro_recall": c.inner_macro_recall}
+        err.print(f"chosen inside the training clips: embedding C {c.embedding_c}, tag C "
+                  f"{c.tag_c}, embedding weight {c.weight}, temperature {c.temperature:.3f}")
+    built.model.to("cpu")
+    model_id = save_genre_model(out, built.model, recipe.describe(), config, d.summary(),
                                 backbone=None if from_scratch else d.pretrained,
                                 feature_table=table.name if table else None, started=started)
-    console.print(f"wrote {out} (model id {model_id}, {len(d.labels)} labels, "
+    console.print(f"wrote {out} (model id {model_id}, {len(built.model.labels)} labels, "
                   f"{len(d.items)} clips, {time.time() - started:.0f} s)")
 
 
 def evaluate(
     dataset: Path = DATASET,
     folds: int = typer.Option(5, "--folds", min=2),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Repeat the folds with this many "
+                              "shuffles (seeds SEED, SEED+1, ...), for a spread."),
     out_dir: Path = typer.Option(Path("evaluation"), "--out-dir"),
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
-    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED,
+    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
     cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
-    """Grouped k-fold cross-validation of what `train` builds with the same options, beside
-    a linear probe on the frozen backbone (and the feature head alone, with --features)."""
-    from .evaluate import confusion_png, cross_validate, curves_png, metrics
+    """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
+    the same options, repeated over seeds, beside a linear probe on the same folds."""
+    from .evaluate import (confusion_png, cross_validate, curves_png, metrics,
+                           reliability_png, tag_genre_report)
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight)
+                         from_scratch, augment, cnn_weight, head)
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None)
+    seed_list = list(range(seed, seed + seeds))
     with steps() as bar:
-        fold_task = bar.add_task("folds", total=folds, info="")
-        res = cross_validate(d, folds, recipe, on_fold=lambda f: bar.advance(fold_task),
+        fold_task = bar.add_task("folds", total=folds * seeds, info="")
+        res = cross_validate(d, folds, recipe, seed_list,
+                             on_fold=lambda f: bar.advance(fold_task),
                              on_epoch=epoch_reporter(bar, _epochs(recipe)))
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"dataset": str(dataset), "feature_table": str(table) if table else None,
-              "folds": folds, "recipe": recipe.to_dict(), "data": d.summary(),
-              "seconds": round(time.time() - started, 1), "models": {}}
+              "folds": folds, "seeds": seed_list, "grouping": "artist, stratified by genre",
+              "recipe": recipe.to_dict(), "data": d.summary(), "models": {},
+              "chosen": res.chosen}
+    shipped = next(iter(res.probabilities))
+    cands = Table(title=f"candidates: artist-grouped {folds}-fold CV x {seeds} seeds "
+                        "(mean ± std over seeds)")
+    for col in ("model", "accuracy", "macro recall", "ECE"):
+        cands.add_column(col, justify="left" if col == "model" else "right")
     for name in res.probabilities:
         m = report["models"][name] = metrics(res, name)
-        t = Table(title=f"{name}: accuracy {m['accuracy']:.3f}, macro recall "
-                        f"{m['macro_recall']:.3f} (fold accuracy "
-                        f"{min(m['fold_accuracy']):.2f}–{max(m['fold_accuracy']):.2f})")
+        cands.add_row(name + (" (shipped)" if name == shipped else ""),
+                      *(f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}"
+                        for k in ("accuracy", "macro_recall", "ece")))
+        confusion_png(res, name, out_dir / f"confusion-{name.replace(' ', '-')}.png")
+    console.print(cands)
+    for name in (shipped, "linear probe"):
+        m = report["models"][name]
+        t = Table(title=f"{name}: per genre, all seeds")
         for col in ("genre", "precision", "recall", "F1", "clips"):
             t.add_column(col, justify="left" if col == "genre" else "right")
         for lab, pc in m["per_class"].items():
             t.add_row(lab, f"{pc['precision']:.2f}", f"{pc['recall']:.2f}", f"{pc['f1']:.2f}",
                       str(pc["support"]))
         console.print(t)
-        confusion_png(res, name, out_dir / f"confusion-{name.replace(' ', '-')}.png")
+    tg = report["tag_genres"] = tag_genre_report(res, d)
+    if tg["written_share"]:
+        t = Table(title=f"independent genres: share of test clips given each at p >= "
+                        f"{tg['threshold']} (none of them is labelled so)")
+        t.add_column("genre")
+        t.add_column("all", justify="right")
+        for lab in d.labels:
+            t.add_column(lab[:7], justify="right")
+        for genre, share in tg["written_share"].items():
+            t.add_row(genre, *(f"{share[k]:.2f}" for k in ["all", *d.labels]))
+        console.print(t)
+    if "held_out_genre_ece" in tg:
+        console.print(f"independent genres' calibration, fitted without the genre it is "
+                      f"tested on: ECE {tg['held_out_genre_ece']:.3f}")
+    reliability_png(res, [shipped, "linear probe"], out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")
+    report["seconds"] = round(time.time() - started, 1)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
-    console.print(f"metrics, confusion matrices and learning curves in {out_dir}/ "
-                  f"({report['seconds']:.0f} s)")
+    console.print(f"metrics, confusion matrices, reliability plot and learning curves in "
+                  f"{out_dir}/ ({report['seconds']:.0f} s)")
 
 
 def register(app: typer.Typer) -> None:

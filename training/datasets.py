@@ -1,14 +1,17 @@
 """Labelled audio for training and evaluation, from the layouts people have.
 
-- a folder per genre: ``DATASET/<label>/*.{mp3,flac,wav,...}`` (nested folders allowed);
-- GTZAN: the same layout with ``<genre>.NNNNN.<ext>`` names; clips with neighbouring numbers
-  often share an artist or album, so the group of a clip is its block of clip numbers;
+- a folder per genre: ``DATASET/<label>/*.{mp3,flac,wav,...}`` (nested folders allowed); a
+  track's group is its artist: the ``artists.csv`` beside the label folders (columns
+  ``clip,artist``, as for GTZAN), else the file's album-artist or artist tag, else its first
+  folder below the label folder;
+- GTZAN: the same layout with ``<genre>.NNNNN.<ext>`` names and its ``artists.csv``; without
+  one, clips with neighbouring numbers (which often share an artist) are grouped by block;
 - FMA: ``fma_metadata/tracks.csv`` (``genre_top`` and FMA's own training/validation/test
   split) with the ``fma_*/NNN/NNNNNN.mp3`` tree;
 - a CSV manifest with the columns ``path,label[,group]`` (paths relative to the manifest).
 
-Every item has a group (artist, album or block; else the file itself), so that windows of one
-recording, or near-duplicate recordings, never sit on both sides of a split.
+Every item has a group (its artist where it can be known; else the file itself), so that
+evaluation measures music by artists the model never heard.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tagger.discover import find_audio
 
 # GTZAN clip-number blocks (inclusive ends): neighbours inside a block often share an artist.
 GTZAN_BLOCKS = ((0, 7), (8, 12), (13, 29), (30, 49), (50, 69), (70, 79), (80, 99))
+GTZAN_NEIGHBOURS = 15  # clip numbers either side of a test clip kept out of table training
 _GTZAN_NAME = re.compile(r"^([a-z]+)\.(\d{5})\.[A-Za-z0-9]+$")
 
 
@@ -47,22 +51,72 @@ def gtzan_block(number: int) -> int:
 
 
 def gtzan_group(name: str) -> str | None:
-    """'blues.00012.opus' -> 'block2' (the block's index), or None for another name."""
+    """'blues.00012.opus' -> 'blues:block2' (the block's index), or None for another name."""
     m = _GTZAN_NAME.match(name)
-    return f"block{gtzan_block(int(m.group(2)))}" if m else None
+    return f"{m.group(1)}:block{gtzan_block(int(m.group(2)))}" if m else None
+
+
+def gtzan_number(name: str) -> tuple[str, int] | None:
+    """'blues.00012' or 'blues.00012.au' -> ('blues', 12); None for another name."""
+    m = _GTZAN_NAME.match(name if name.count(".") >= 2 else f"{name}.x")
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def read_artists(path: Path) -> dict[str, str]:
+    """``artists.csv`` (clip, artist[, ...]): clip name -> artist, for the clips whose
+    artist is known."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror or e})") from None
+    if rows and not {"clip", "artist"} <= set(rows[0]):
+        raise DatasetError(f"{path}: needs the columns clip,artist")
+    return {r["clip"].strip(): r["artist"].strip() for r in rows if (r["artist"] or "").strip()}
+
+
+def tagged_artist(path: Path) -> str | None:
+    """The album artist, else the artist, of a file's tags (None when it has neither)."""
+    import mutagen
+
+    try:
+        f = mutagen.File(path, easy=True)
+    except Exception:  # an unreadable tag is no artist; decoding will report the file
+        return None
+    if f is None or f.tags is None:
+        return None
+    for key in ("albumartist", "artist"):
+        values = f.tags.get(key) or []
+        if values and str(values[0]).strip():
+            return str(values[0]).strip()
+    return None
+
+
+def artist_group(root: Path, label: str, path: Path, artists: dict[str, str]) -> str:
+    """Who made ``path``, as well as can be known: see the module docstring."""
+    if artists:
+        return f"artist:{artists[path.stem]}" if path.stem in artists else f"clip:{path.stem}"
+    block = gtzan_group(path.name)
+    if block:
+        return block
+    artist = tagged_artist(path)
+    if artist:
+        return f"artist:{artist.casefold()}"
+    rel = path.relative_to(root / label)
+    return f"folder:{label}/{rel.parts[0]}" if len(rel.parts) > 1 else f"file:{label}/{rel}"
 
 
 def from_folders(root: Path) -> list[Item]:
-    """A folder per label; GTZAN-named files are grouped by block, others by file."""
+    """A folder per label, each item grouped by artist (see the module docstring)."""
     root = Path(root)
     labels = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not labels:
         raise DatasetError(f"{root}: no label folders found")
+    artists = read_artists(root / "artists.csv") if (root / "artists.csv").is_file() else {}
     items = []
     for label in labels:
         for path in find_audio([root / label]).files:
-            group = gtzan_group(path.name) or str(path.relative_to(root))
-            items.append(Item(path, label, group))
+            items.append(Item(path, label, artist_group(root, label, path, artists)))
     return items
 
 
@@ -132,15 +186,29 @@ class FeatureTable:
     skipped: int = 0  # rows whose label the audio dataset does not have
 
     def rows_outside(self, groups: set[str], names: set[str]) -> np.ndarray:
-        """A mask (rows,) of the rows neither in ``groups`` nor named in ``names``: what may
-        train when those are a fold's test side (a test clip's own row included)."""
-        return np.array([g not in groups and n not in names
-                         for g, n in zip(self.groups, self.names)], dtype=bool)
+        """A mask (rows,) of the rows that may train when ``groups`` and the clips ``names``
+        are a fold's test side: not in those groups, not those clips' own rows, and, for
+        GTZAN names, not within ``GTZAN_NEIGHBOURS`` clip numbers of a test clip of the same
+        genre. GTZAN keeps an artist's clips in runs, and the table holds rows of clips
+        whose artist is not known here: this keeps a test artist's unlisted clips out."""
+        near: dict[str, list[int]] = {}
+        for n in names:
+            if (g := gtzan_number(n)) is not None:
+                near.setdefault(g[0], []).append(g[1])
+        keep = []
+        for g, n in zip(self.groups, self.names):
+            num = gtzan_number(n)
+            close = num is not None and any(abs(num[1] - t) <= GTZAN_NEIGHBOURS
+                                             for t in near.get(num[0], []))
+            keep.append(g not in groups and n not in names and not close)
+        return np.array(keep, dtype=bool)
 
 
-def load_feature_table(path: Path, labels: list[str], columns: list[str]) -> FeatureTable:
-    """Read ``path`` (CSV with ``filename``, ``label`` and ``columns``). A GTZAN file name
-    gets its clip-number block as group, like the audio, so folds keep both sides apart."""
+def load_feature_table(path: Path, labels: list[str], columns: list[str],
+                       artists: dict[str, str] | None = None) -> FeatureTable:
+    """Read ``path`` (CSV with ``filename``, ``label`` and ``columns``). A row's group is
+    its artist when ``artists`` knows the clip, as the audio's is, else its GTZAN block, so
+    folds keep both sides apart."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -166,6 +234,7 @@ def load_feature_table(path: Path, labels: list[str], columns: list[str]) -> Fea
         stem = Path(row["filename"]).stem  # 'blues.00000.au' -> 'blues.00000'
         names.append(stem)
         y.append(labels.index(label))
-        groups.append(gtzan_group(f"{stem}.x") or stem)
+        artist = (artists or {}).get(stem)
+        groups.append(f"artist:{artist}" if artist else gtzan_group(f"{stem}.x") or stem)
     return FeatureTable(names, np.array(X, dtype=np.float64).reshape(len(X), len(columns)),
                         np.array(y, dtype=np.int64), groups, skipped)

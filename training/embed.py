@@ -56,14 +56,14 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
         else:
             todo.append((item, cached))
     classifier = Classifier(backbone, Coverage("full"), batch_size, workers, keep_windows=True,
-                            outputs=backbone.net.backbone)
+                            embeddings=True)
     for res in classifier.classify([p for p, _ in todo]):
         path, cached = todo[res.key]
         if res.error:
             out.failed.append((path, res.error))
         else:
             order = np.argsort(res.window_starts, kind="stable")
-            emb = res.window_probabilities[order].astype(np.float32)
+            emb = res.window_outputs[order].astype(np.float32)
             np.save(cached, emb)
             out.windows[path] = emb
         if on_done:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from tagger.model import GenreNet
+from tagger.pooling import WindowPool
 
 from .augment import Augment, augment, crop, random_windows
 from .train import (EarlyStopping, class_weights, clip_loss, mix, soft_cross_entropy,
@@ -52,8 +53,9 @@ def balanced_draw(y: np.ndarray, n: int, gen: torch.Generator) -> torch.Tensor:
 @torch.inference_mode()
 def predict_mels(net: GenreNet, mels: list[np.ndarray], frames: int, hop: int,
                  batch_size: int = 16) -> np.ndarray:
-    """Clip probabilities (clips, n_labels): the mean over windows at ``hop`` frames, as the
-    tagger's full coverage reads a track."""
+    """Clip probabilities (clips, n_labels) from cached log-mels, windows every ``hop``
+    frames pooled as the tagger pools a track: the validation loss while a net trains
+    (evaluation hears the files through the tagger itself, ``recipe.predict``)."""
     net.eval()
     device = next(net.parameters()).device
     out = []
@@ -62,9 +64,12 @@ def predict_mels(net: GenreNet, mels: list[np.ndarray], frames: int, hop: int,
         if len(mel) > frames and starts[-1] != len(mel) - frames:
             starts.append(len(mel) - frames)  # the tail too, flush with the end
         windows = torch.stack([crop(mel, s, frames) for s in starts])
-        probs = torch.cat([net.probabilities(net(w.to(device)))
-                           for w in windows.split(batch_size)])
-        out.append(probs.mean(0).cpu().numpy())
+        outputs = torch.cat([net.window_outputs(net.backbone(w.to(device)))
+                             for w in windows.split(batch_size)]).cpu().numpy()
+        pool = WindowPool.of(outputs)
+        probs = net.track_probabilities(torch.from_numpy(pool.mean).float()[None].to(device),
+                                        torch.from_numpy(pool.max).float()[None].to(device))
+        out.append(probs[0].cpu().numpy())
     return np.stack(out)
 
 

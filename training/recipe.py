@@ -1,14 +1,19 @@
 """What ``genretag train`` builds, as one function that ``evaluate`` runs per fold.
 
 A model is made of
-1. a CNN: by default the pretrained musicnn with a fine-tuned head (``train.fit_head`` on
-   cached embeddings), optionally fine-tuned whole afterwards (``--finetune-all``); or a
+1. by default (``head="track"``), the pretrained musicnn kept whole and frozen, with a track
+   head fitted on its pooled window outputs (``probe.fit_track_head``, nested choices) and
+   the independent genres its tags name (``probe.fit_tag_genres``); or
+2. a window head (``head="window"``): musicnn's back end fine-tuned per window
+   (``train.fit_head``), optionally fine-tuned whole afterwards (``--finetune-all``); or a
    smaller musicnn trained from scratch (``--from-scratch``);
-2. optionally a feature head (``--features TABLE``): a logistic regression on the GTZAN-style
-   feature table, fused with the CNN per track (``GenreNet.fuse``).
+3. optionally a feature head (``--features TABLE``): a logistic regression on the GTZAN-style
+   feature table, fused per track (``GenreNet.fuse``).
 
-``fit_model`` trains exactly that on a subset of clips, so cross-validation measures the very
-recipe that produced a shipped model.
+``fit_model`` trains exactly that on a subset of clips, and ``predict`` hears the other clips
+through the tagger's own path (``Model.track_probabilities`` on pooled window outputs, or the
+tagger's ``Classifier`` on the files when the backbone itself was trained), so
+cross-validation measures the very recipe and code that ship.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
+from tagger import features
 from tagger.model import Architecture, GenreNet, Model
+from tagger.pooling import WindowPool
 
 from .datasets import FeatureTable, Item
-from .netfit import SCRATCH_SIZES, NetConfig, fit_net, predict_mels
-from .train import HeadConfig, assemble, fit_feature_head, fit_head, predict_clips
+from .netfit import SCRATCH_SIZES, NetConfig, fit_net
+from .probe import Chosen, ProbeConfig, Pooled, fit_linear, fit_tag_genres, fit_track_head
+from .train import HeadConfig, assemble, fit_head
 
 
 @dataclass
@@ -40,6 +48,8 @@ class Labelled:
     clip_features: np.ndarray | None = None  # (clips, columns)
     mels: list[np.ndarray] | None = None
     device: str = "cpu"  # where whole networks train (heads train on the CPU: they are small)
+    workers: int = 2  # decoders, when clips are heard again through the tagger
+    _pooled: Pooled | None = None
 
     @property
     def groups(self) -> list[str]:
@@ -50,10 +60,26 @@ class Labelled:
         """File stems ('blues.00000'), which is how a feature table names its rows."""
         return [i.path.stem for i in self.items]
 
+    @property
+    def tags(self) -> list[str]:
+        """The pretrained tagger's own labels."""
+        return self.pretrained.labels
+
+    def pooled(self) -> Pooled:
+        """Every clip pooled as the tagger pools a track, through the pretrained tagger
+        taken as a track model (its window outputs: embeddings and tag logits)."""
+        if self._pooled is None:
+            tagger = track_model(self.pretrained, None, None, self.labels, {})
+            emb = self.pretrained.net.arch.embedding_size() * 2
+            self._pooled = Pooled.of([tagger.outputs_of_embeddings(w) for w in self.windows], emb)
+        return self._pooled
+
     def summary(self) -> dict:
         out = {"clips": len(self.items),
                "per_label": {lab: int((self.y == i).sum()) for i, lab in enumerate(self.labels)},
-               "groups": len(set(self.groups))}
+               "groups": len(set(self.groups)),
+               "groups_per_label": {lab: len({i.group for i in self.items if i.label == lab})
+                                    for lab in self.labels}}
         if self.table is not None:
             out["feature_table_rows"] = len(self.table.y)
             out["feature_table_per_label"] = {lab: int((self.table.y == i).sum())
@@ -63,6 +89,8 @@ class Labelled:
 
 @dataclass
 class Recipe:
+    head_kind: str = "track"  # track: probes on pooled windows; window: fine-tuned back end
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     from_scratch: bool = False
     scratch: NetConfig = field(default_factory=NetConfig)
@@ -72,6 +100,10 @@ class Recipe:
     feature_c: float = 0.1  # inverse regularisation of the feature head
 
     @property
+    def track(self) -> bool:
+        return self.head_kind == "track" and not self.from_scratch and not self.finetune_epochs
+
+    @property
     def needs_mels(self) -> bool:
         return self.from_scratch or self.finetune_epochs > 0
 
@@ -79,11 +111,18 @@ class Recipe:
     def cnn_name(self) -> str:
         if self.from_scratch:
             return "from-scratch CNN"
+        if self.track:
+            return "track head"
         return "fine-tuned whole network" if self.finetune_epochs else "fine-tuned head"
 
     def describe(self) -> str:
         if self.from_scratch:
             return "musicnn architecture (narrow) trained from random weights on augmented log-mel windows"
+        if self.track:
+            return ("frozen musicnn tagger; class-balanced linear probes on its pooled "
+                    "embeddings (mean, max) and tag logits (mean), fused and temperature-"
+                    "scaled, every choice nested in artist-grouped folds; independent genres "
+                    "from its tags, calibrated on the dataset's genres it names")
         out = ("frozen musicnn backbone, fine-tuned back end, zero-shot initialised output, "
                "class-balanced loss, L2-SP")
         if self.finetune_epochs:
@@ -96,9 +135,44 @@ class Recipe:
 
 @dataclass
 class Built:
-    net: GenreNet
+    model: Model
     losses: list[float]
-    on_embeddings: bool  # the net's backbone is the pretrained one: predict from embeddings
+    on_embeddings: bool  # the backbone is the pretrained one: predict from cached windows
+    chosen: Chosen | None = None  # the track head's nested choices
+
+    @property
+    def net(self) -> GenreNet:
+        return self.model.net
+
+
+def track_model(pretrained: Model, head, tag_genres, labels: list[str],
+                genres: dict[str, list[str]], feature_head=None, cnn_weight: float = 1.0
+                ) -> Model:
+    """The pretrained tagger whole (backbone and tag layer) with a track head over
+    ``labels`` and the independent ``genres`` after them, as one model."""
+    src = pretrained.net
+    arch = replace(src.arch, head="track", activation="softmax")
+    all_labels = list(labels) + list(genres)
+    net = GenreNet(arch, pretrained.params, len(all_labels), n_tags=len(pretrained.labels),
+                   n_tag_genres=len(genres))
+    net.backbone.load_state_dict(src.backbone.state_dict())
+    net.head.load_state_dict(src.head.state_dict())
+    if head is not None:
+        net.track.load_state_dict(head.state_dict())
+    if tag_genres is not None:
+        net.tag_genres.load_state_dict(tag_genres.state_dict())
+    if feature_head is not None:
+        net.attach_features(feature_head, cnn_weight)
+    return as_model(net.eval(), pretrained, all_labels, {"tags": list(pretrained.labels),
+                                                         "tag_genres": genres})
+
+
+def as_model(net: GenreNet, pretrained: Model, labels: list[str], meta: dict) -> Model:
+    """A trained network as a :class:`Model`, before it is saved (id "unsaved")."""
+    if net.features is not None:
+        meta = {**meta, "features": {"columns": list(features.COLUMNS)}}
+    frontend = pretrained.frontend
+    return Model(net, frontend, list(labels), pretrained.params, "unsaved", meta)
 
 
 def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
@@ -108,46 +182,56 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
     in ``exclude_groups`` and not named in ``exclude_names`` (a fold's test side)."""
     labels, n = d.labels, len(d.labels)
     groups = [d.groups[i] for i in idx]
+    feature_head = None
+    if d.table is not None:
+        rows = d.table.rows_outside(exclude_groups, exclude_names)
+        feature_head = fit_linear(d.table.X[rows], d.table.y[rows], n, recipe.feature_c)
+    if recipe.track:
+        x = d.pooled().take(idx)
+        head, chosen = fit_track_head(x, d.y[idx], groups, n, replace(recipe.probe))
+        fitted = fit_tag_genres(x.tags, d.y[idx], labels, d.tags)
+        tag_genres, genres = fitted if fitted else (None, {})
+        model = track_model(d.pretrained, head, tag_genres, labels, genres, feature_head,
+                            recipe.cnn_weight)
+        return Built(model, [], on_embeddings=True, chosen=chosen)
     if recipe.from_scratch:
         torch.manual_seed(recipe.scratch.seed)
         net = GenreNet(Architecture(**SCRATCH_SIZES), d.pretrained.params, n).to(d.device)
         losses = fit_net(net, [d.mels[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch,
                          groups)
-        built = Built(net, losses, on_embeddings=False)
+        on_embeddings = False
     else:
         head, losses = fit_head(d.pretrained, labels, [d.windows[i] for i in idx], d.y[idx],
                                 recipe.head, on_epoch, groups)
         net = assemble(d.pretrained, head, labels)
-        built = Built(net, losses, on_embeddings=True)
+        on_embeddings = True
         if recipe.finetune_epochs:
             cfg = replace(recipe.finetune, epochs=recipe.finetune_epochs)
-            built.losses += fit_net(net.to(d.device), [d.mels[i] for i in idx], d.y[idx], n,
-                                    cfg, on_epoch, groups)
-            built.on_embeddings = False
-    if d.table is not None:
-        rows = d.table.rows_outside(exclude_groups, exclude_names)
-        fh = fit_feature_head(d.table.X[rows], d.table.y[rows], n, recipe.feature_c)
-        built.net.attach_features(fh.to(next(built.net.parameters()).device), recipe.cnn_weight)
-    built.net.eval()
-    return built
+            losses += fit_net(net.to(d.device), [d.mels[i] for i in idx], d.y[idx], n,
+                              cfg, on_epoch, groups)
+            on_embeddings = False
+    if feature_head is not None:
+        net.attach_features(feature_head.to(next(net.parameters()).device), recipe.cnn_weight)
+    return Built(as_model(net.eval(), d.pretrained, labels, {}), losses, on_embeddings)
 
 
-def predict_cnn(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
-    """The CNN's clip probabilities (len(idx), n_labels), as the tagger's full coverage."""
+def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
+    """Track probabilities (len(idx), n_labels) of the clips ``idx``, through the tagger's
+    own path at full coverage: the cached window embeddings when the backbone is the
+    pretrained one, else the tagger's ``Classifier`` on the files."""
+    model = built.model.to("cpu") if built.on_embeddings else built.model
     if built.on_embeddings:
-        return predict_clips(built.net.head, [d.windows[i] for i in idx])
-    p = d.pretrained.params
-    return predict_mels(built.net, [d.mels[i] for i in idx], p.window_frames, p.window_hop_frames)
+        feats = d.clip_features if model.feature_columns else None
+        return np.stack([model.track_probabilities(
+            WindowPool.of(model.outputs_of_embeddings(d.windows[i])),
+            None if feats is None else feats[i]) for i in idx])
+    from tagger.classify import Classifier
+    from tagger.segments import Coverage
 
-
-@torch.inference_mode()
-def predict_fused(built: Built, cnn: np.ndarray, features: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(feature head, fused) probabilities (clips, n_labels) from the CNN's probabilities
-    (clips, n_labels) and the clips' table features (clips, columns)."""
-    net = built.net
-    dev = next(net.parameters()).device
-    x = torch.from_numpy(features).float().to(dev)
-    alone = torch.softmax(net.features(x), -1)
-    fused = net.fuse(torch.from_numpy(cnn).float().to(dev), x)
-    return alone.cpu().numpy(), fused.cpu().numpy()
+    out = np.zeros((len(idx), len(model.labels)))
+    paths = [d.items[i].path for i in idx]
+    for res in Classifier(model, Coverage("full"), workers=d.workers).classify(paths):
+        if res.error:
+            raise RuntimeError(f"{paths[res.key]}: {res.error}")
+        out[res.key] = res.probabilities
+    return out

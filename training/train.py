@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from tagger import features
-from tagger.model import FeatureHead, GenreNet, Head, Model, save_model
+from tagger.model import GenreNet, Head, Model, save_model
+from tagger.pooling import WindowPool
 
 # GTZAN genre -> MSD tags of the pretrained tagger that name it (reggae has none).
 ZERO_SHOT = {
@@ -192,7 +193,7 @@ def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y:
         losses.append(total / max(n, 1))
         validate = None
         if len(val_idx):
-            validate = lambda: clip_loss(predict_clips(head, val_windows), val_y,  # noqa: E731
+            validate = lambda: clip_loss(head_probabilities(head, val_windows), val_y,  # noqa: E731
                                          len(labels))
         if stopper.epoch_done(epoch, losses[-1], validate, head, on_epoch):
             break
@@ -208,34 +209,14 @@ def clip_loss(probabilities: np.ndarray, y: np.ndarray, n_labels: int) -> float:
     return float((w * nll).sum() / w.sum())
 
 
-def fit_feature_head(X: np.ndarray, y: np.ndarray, n_labels: int, c: float = 0.1
-                     ) -> FeatureHead:
-    """A class-balanced logistic regression over standardised table features (rows, columns),
-    as a :class:`FeatureHead` the tagger runs without scikit-learn."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(X)
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
-    clf.fit(scaler.transform(X), y)
-    fh = FeatureHead(X.shape[1], n_labels)
-    with torch.no_grad():
-        fh.mean.copy_(torch.from_numpy(scaler.mean_))
-        fh.scale.copy_(torch.from_numpy(scaler.scale_))
-        fh.linear.weight.zero_()
-        fh.linear.bias.fill_(-30.0)  # a label without rows is never predicted by this head
-        fh.linear.weight[clf.classes_] = torch.from_numpy(clf.coef_).float()
-        fh.linear.bias[clf.classes_] = torch.from_numpy(clf.intercept_).float()
-    return fh.eval()
-
-
 @torch.inference_mode()
-def predict_clips(head: Head, windows: list[np.ndarray]) -> np.ndarray:
-    """Track probabilities: the mean of window softmaxes, as the tagger computes them."""
+def head_probabilities(head: Head, windows: list[np.ndarray]) -> np.ndarray:
+    """Clip probabilities (clips, n_labels) of a window head on cached embeddings, pooled as
+    the tagger pools a track (for the validation loss while the head trains)."""
     head.eval()
     dev = next(head.parameters()).device
-    return np.stack([torch.softmax(head(torch.from_numpy(w).float().to(dev)), -1).mean(0).cpu()
-                     .numpy() for w in windows])
+    return np.stack([WindowPool.of(torch.softmax(head(torch.from_numpy(w).float().to(dev)), -1)
+                                   .cpu().numpy()).mean for w in windows])
 
 
 def assemble(pretrained: Model, head: Head, labels: list[str]) -> GenreNet:
@@ -249,16 +230,34 @@ def assemble(pretrained: Model, head: Head, labels: list[str]) -> GenreNet:
     return net.eval()
 
 
-def save_genre_model(out: Path, net: GenreNet, labels: list[str], method: str, config: dict,
-                     data_summary: dict, backbone: Model | None = None,
-                     feature_table: str | None = None, started: float | None = None) -> str:
-    """Write a trained net (with its feature head, if any) and what made it."""
+def save_genre_model(out: Path, model: Model, method: str, config: dict, data_summary: dict,
+                     backbone: Model | None = None, feature_table: str | None = None,
+                     started: float | None = None, evaluation: dict | None = None) -> str:
+    """Write a trained model (with its feature head, tags and independent genres, if any)
+    and what made it."""
+    from .probe import PARENTS, TAG_GENRE_NAMES
+
+    labels, net = model.labels, model.net
+    genres = model.metadata.get("tag_genres") or {}
+    exclusive = [lab for lab in labels if lab not in genres]
+    names = {**DISPLAY_NAMES, **TAG_GENRE_NAMES}
     extra = {
         "name": "genretag genre model",
-        "display_names": {lab: DISPLAY_NAMES.get(lab, lab) for lab in labels},
+        "display_names": {lab: names.get(lab, lab) for lab in labels},
+        "label_sets": {"dataset": exclusive},
+        "parents": {lab: [p for p in PARENTS.get(lab, []) if p in labels] for lab in labels
+                    if any(p in labels for p in PARENTS.get(lab, []))},
         "training": {"method": method, "config": config, "data": data_summary,
                      "seconds": round(time.time() - started, 1) if started else None},
     }
+    if set(exclusive) <= set(DISPLAY_NAMES):
+        extra["label_sets"]["gtzan"] = exclusive
+    if model.metadata.get("tags"):  # a track head: the tagger's tags size its tag layer
+        extra["tags"] = model.metadata["tags"]
+    if genres:
+        extra["tag_genres"] = genres
+    if evaluation:
+        extra["evaluation"] = evaluation
     if backbone is not None:
         extra["backbone"] = {"model_id": backbone.model_id,
                              "name": backbone.metadata.get("name", "musicnn MSD")}

@@ -1,0 +1,49 @@
+"""A track's window outputs, pooled as they arrive.
+
+The model loop hears a track a batch of windows at a time, mixed with other tracks' windows,
+and a long track has hundreds of them. :class:`WindowPool` keeps only running statistics of
+each track's window outputs (count, sum, sum of squares, maximum), so memory stays flat, and
+the model turns those statistics into the track's probabilities (``Model.track_probabilities``).
+Training pools its cached windows with the same class, so what is measured is what ships.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class WindowPool:
+    """Running statistics over window outputs of one track, each (dim,)."""
+
+    def __init__(self, dim: int):
+        self.count = 0
+        self.total = np.zeros(dim, dtype=np.float64)
+        self.squares = np.zeros(dim, dtype=np.float64)
+        self.max = np.full(dim, -np.inf, dtype=np.float64)
+
+    @classmethod
+    def of(cls, outputs: np.ndarray) -> "WindowPool":
+        """The pool of a whole track's window outputs (windows, dim)."""
+        pool = cls(outputs.shape[1])
+        pool.add(outputs)
+        return pool
+
+    def add(self, outputs: np.ndarray) -> None:
+        """Add window outputs (m, dim)."""
+        if len(outputs) == 0:
+            return
+        x = outputs.astype(np.float64, copy=False)
+        self.count += len(x)
+        self.total += x.sum(0)
+        self.squares += np.square(x).sum(0)
+        self.max = np.maximum(self.max, x.max(0))
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.total / max(self.count, 1)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation over windows (0 for a single window)."""
+        var = self.squares / max(self.count, 1) - np.square(self.mean)
+        return np.sqrt(np.clip(var, 0.0, None))

@@ -1,0 +1,119 @@
+"""Helpers the tests share: a tiny model, tagging a generated library in every format, hashes.
+
+All audio is synthesised (training.synth) and encoded with the ffmpeg that pip installed;
+nothing copyrighted is used. The library is built once per session and copied per test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import torch
+from mutagen.apev2 import APEv2
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TIT2, TPE1
+from mutagen.mp4 import MP4, MP4Cover
+
+from tagger.audio import AudioParams
+from tagger.decode import ffmpeg_path
+from tagger.model import Architecture, GenreNet, save_model
+
+LABELS = ["blues", "jazz", "rock"]
+COVER = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                      "0000000d4944415478da63f8cfc0f01f0005000201a2f2f9b30000000049454e44ae426082")
+
+# name -> (format, how its tags are prepared)
+GOOD = {
+    "plain.mp3": "mp3",
+    "v23.mp3": "mp3",
+    "v24.mp3": "mp3",
+    "v1only.mp3": "mp3",
+    "ape.mp3": "mp3",
+    "tagged.flac": "flac",
+    "vorbis.ogg": "ogg",
+    "voice.opus": "opus",
+    "aac.m4a": "m4a",
+    "alac.m4a": "alac.m4a",
+    "pcm.wav": "wav",
+    "pcm.aiff": "aiff",
+    "ünïcødé ♫.mp3": "mp3",
+    "-leading-dash.flac": "flac",
+}
+
+
+def make_tiny_model(path: Path, favourite: int = 1, seed: int = 0,
+                    labels: list[str] = LABELS, activation: str = "softmax") -> str:
+    """A small random musicnn whose output is biased to ``labels[favourite]``."""
+    torch.manual_seed(seed)
+    net = GenreNet(Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16,
+                                activation=activation), AudioParams(), len(labels))
+    with torch.no_grad():
+        net.head.out.bias.zero_()
+        net.head.out.bias[favourite] = 6.0
+    net.eval()
+    return save_model(path, net, labels, AudioParams(), extra={"name": f"tiny-{seed}"})
+
+
+def audio_hash(path: Path) -> str:
+    """sha256 of the decoded audio at its own rate and channels: tags don't enter it."""
+    pcm = subprocess.run([ffmpeg_path(), "-nostdin", "-loglevel", "error", "-i", f"file:{path}",
+                          "-map", "0:a:0", "-f", "s16le", "-"], capture_output=True, check=True)
+    return hashlib.sha256(pcm.stdout).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tag_as_named(path: Path, name: str) -> None:
+    if name == "v23.mp3":
+        t = ID3()
+        t.add(TIT2(encoding=1, text="Vee Two Three"))
+        t.add(TPE1(encoding=1, text="Ärtist"))
+        t.add(TALB(encoding=1, text="Album"))
+        t.add(APIC(encoding=0, mime="image/png", type=3, desc="cover", data=COVER))
+        t.add(COMM(encoding=1, lang="eng", desc="", text="keep me"))
+        t.save(path, v2_version=3)
+    elif name == "v24.mp3":
+        t = ID3()
+        t.add(TIT2(encoding=3, text="Vee Two Four"))
+        t.add(TPE1(encoding=3, text="Artist"))
+        t.add(TCON(encoding=3, text=["Rock", "Pop"]))
+        t.add(APIC(encoding=3, mime="image/png", type=3, desc="cover", data=COVER))
+        t.save(path, v2_version=4)
+    elif name == "v1only.mp3":
+        with open(path, "r+b") as f:  # strip ffmpeg's ID3v2 header, then append a v1 tag
+            data = f.read()
+        size = 10 + int.from_bytes(bytes(b & 0x7F for b in data[6:10]), "big") \
+            if data[:3] == b"ID3" else 0
+        v1 = b"TAG" + b"Only Vee One".ljust(30, b"\0") + b"Old Artist".ljust(30, b"\0") + \
+            b"".ljust(30, b"\0") + b"1999" + b"".ljust(30, b"\0") + bytes([255])
+        path.write_bytes(data[size:] + v1)
+    elif name == "ape.mp3":
+        ape = APEv2()
+        ape["Title"] = "With APE"
+        ape["Artist"] = "Ape Artist"
+        ape.save(path)
+    elif name in ("tagged.flac", "-leading-dash.flac"):
+        f = FLAC(path)
+        f["TITLE"] = "Flac Title"
+        f["ARTIST"] = "Flac Artist"
+        pic = Picture()
+        pic.type, pic.mime, pic.data = 3, "image/png", COVER
+        f.add_picture(pic)
+        f.save()
+    elif name == "aac.m4a":
+        f = MP4(path)
+        f["\xa9nam"] = ["Mp4 Title"]
+        f["\xa9ART"] = ["Mp4 Artist"]
+        f["covr"] = [MP4Cover(COVER, imageformat=MP4Cover.FORMAT_PNG)]
+        f.save()
+    elif name == "vorbis.ogg":
+        from mutagen.oggvorbis import OggVorbis
+
+        f = OggVorbis(path)
+        f["TITLE"] = "Ogg"
+        f["Genre"] = "Folk"  # an existing genre, with its key spelt unusually
+        f.save()

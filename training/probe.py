@@ -1,0 +1,260 @@
+"""Fitting the track head: linear probes on pooled window outputs of the frozen tagger.
+
+Each clip is pooled exactly as the tagger pools a track (``tagger.pooling.WindowPool`` over
+``Model.outputs_of_embeddings``): the backbone's embeddings (mean and max over windows) and
+the pretrained tagger's tag logits (mean). Two class-balanced, strongly regularised logistic
+regressions classify them; their weighted geometric mean is temperature-scaled
+(``tagger.model.TrackHead``).
+
+Every choice is made inside the training clips (nested): the regularisation of each probe and
+the weight between them by artist-grouped inner cross-validation (best macro recall, then
+lowest log loss), the temperature by the lowest log loss of those inner out-of-fold
+predictions. A test fold never chooses anything.
+
+The genres the tagger names and the dataset lacks (``TAG_GENRES``) get independent
+probabilities. They have no labelled audio here, so their calibration is borrowed: one
+logistic map from a genre's tag logit to "the track is of that genre" is fitted on the
+dataset's own genres that the tagger also names (``GENRE_TAGS``), and applied to all.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from tagger.model import LinearHead, TagGenres, TrackHead
+from tagger.pooling import WindowPool
+
+# dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)
+GENRE_TAGS = {
+    "blues": ["blues"], "country": ["country"], "hiphop": ["Hip-Hop"], "jazz": ["jazz"],
+    "metal": ["metal", "heavy metal"], "pop": ["pop"], "rock": ["rock", "classic rock"],
+}
+# genres GTZAN lacks -> the MSD tags that name them
+TAG_GENRES = {
+    "electronic": ["electronic", "electronica", "electro"],
+    "dance": ["dance", "House"],
+    "house": ["House"],
+    "ambient": ["ambient", "chillout"],
+    "folk": ["folk"],
+    "punk": ["punk"],
+    "soul": ["soul", "rnb"],
+    "funk": ["funk"],
+    "indie": ["indie", "alternative", "alternative rock", "indie rock", "indie pop"],
+    "indie-rock": ["indie rock"],
+    "hard-rock": ["hard rock"],
+    "heavy-metal": ["heavy metal"],
+}
+TAG_GENRE_NAMES = {"electronic": "Electronic", "dance": "Dance", "house": "House",
+                   "ambient": "Ambient", "folk": "Folk", "punk": "Punk", "soul": "Soul",
+                   "funk": "Funk", "indie": "Indie", "indie-rock": "Indie Rock",
+                   "hard-rock": "Hard Rock", "heavy-metal": "Heavy Metal"}
+# label -> its parent labels, written too with --parents
+PARENTS = {"dance": ["electronic"], "house": ["dance"], "ambient": ["electronic"],
+           "punk": ["rock"], "indie-rock": ["rock", "indie"], "hard-rock": ["rock"],
+           "heavy-metal": ["metal"]}
+
+
+@dataclass
+class ProbeConfig:
+    embedding_c: tuple[float, ...] = (0.001, 0.003, 0.01)
+    tag_c: tuple[float, ...] = (0.003, 0.01, 0.03)
+    weights: tuple[float, ...] = (0.3, 0.5, 0.7)  # the embedding probe's share
+    inner_folds: int = 4
+    seed: int = 0
+
+
+@dataclass
+class Pooled:
+    """Clips pooled as the tagger pools tracks: embedding stats (clips, 2 * emb) and mean
+    tag logits (clips, n_tags)."""
+
+    embedding: np.ndarray
+    tags: np.ndarray
+
+    @classmethod
+    def of(cls, outputs: list[np.ndarray], emb: int) -> "Pooled":
+        """From each clip's window outputs (windows, emb + n_tags)."""
+        pools = [WindowPool.of(o) for o in outputs]
+        return cls(np.stack([np.concatenate([p.mean[:emb], p.max[:emb]]) for p in pools]),
+                   np.stack([p.mean[emb:] for p in pools]))
+
+    def take(self, idx: np.ndarray) -> "Pooled":
+        return Pooled(self.embedding[idx], self.tags[idx])
+
+
+@dataclass
+class Chosen:
+    """What the nested selection chose, and how it scored inside the training clips."""
+
+    embedding_c: float
+    tag_c: float
+    weight: float
+    temperature: float
+    inner_macro_recall: float | None = None
+    grid: list[dict] = field(default_factory=list)
+
+
+def fit_linear(X: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> LinearHead:
+    """A class-balanced logistic regression over standardised columns (rows, columns), as a
+    :class:`LinearHead` the tagger runs without scikit-learn. A label without rows gets a
+    bias so low that it is never predicted."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(X)
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+    clf.fit(scaler.transform(X), y)
+    head = LinearHead(X.shape[1], n_labels)
+    with torch.no_grad():
+        head.mean.copy_(torch.from_numpy(scaler.mean_))
+        head.scale.copy_(torch.from_numpy(scaler.scale_))
+        head.linear.weight.zero_()
+        head.linear.bias.fill_(-30.0)
+        coef, intercept = clf.coef_, clf.intercept_
+        if len(clf.classes_) == 2:  # scikit-learn keeps one row for two classes
+            coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+        head.linear.weight[clf.classes_] = torch.from_numpy(coef).float()
+        head.linear.bias[clf.classes_] = torch.from_numpy(intercept).float()
+    return head.eval()
+
+
+@torch.inference_mode()
+def log_proba(head: LinearHead, X: np.ndarray) -> np.ndarray:
+    return torch.log_softmax(head(torch.from_numpy(X).float()), -1).numpy()
+
+
+def _fuse(emb_lp: np.ndarray, tag_lp: np.ndarray, w: float, t: float = 1.0) -> np.ndarray:
+    """Log-probabilities (clips, n) of the temperature-scaled weighted geometric mean."""
+    z = (w * emb_lp + (1 - w) * tag_lp) / t
+    return z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+
+
+def macro_recall(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def log_loss(lp: np.ndarray, y: np.ndarray) -> float:
+    return float(-lp[np.arange(len(y)), y].mean())
+
+
+def fit_temperature(lp: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the log loss of log-probabilities (clips, n)."""
+    grid = np.exp(np.linspace(np.log(0.05), np.log(5.0), 121))
+    losses = [log_loss(_fuse(lp, lp, 1.0, t), y) for t in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def inner_splits(y: np.ndarray, groups: list[str], k: int, seed: int):
+    """Artist-grouped, genre-stratified inner folds; none when the clips are too few."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    per_label = [len({g for g, yi in zip(groups, y) if yi == c}) for c in np.unique(y)]
+    k = min(k, len(set(groups)), max(per_label))
+    if k < 2:
+        return []
+    with warnings.catch_warnings():  # a genre with fewer artists than folds is expected here
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups))
+    return [(tr, te) for tr, te in splits if len(tr) and len(te)]
+
+
+def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
+           cfg: ProbeConfig) -> Chosen:
+    """Nested selection of the probes' regularisation, their weights and the temperature."""
+    splits = inner_splits(y, groups, cfg.inner_folds, cfg.seed)
+    if not splits:  # too few clips to choose: the middle of each grid, no temperature
+        mid = lambda g: g[len(g) // 2]  # noqa: E731
+        return Chosen(mid(cfg.embedding_c), mid(cfg.tag_c), mid(cfg.weights), 1.0)
+    held = np.concatenate([te for _, te in splits])
+    oof = {}  # (which, C) -> out-of-fold log-probabilities of the held clips
+    for which, cs, X in (("embedding", cfg.embedding_c, x.embedding),
+                         ("tags", cfg.tag_c, x.tags)):
+        for c in cs:
+            parts = [log_proba(fit_linear(X[tr], y[tr], n_labels, c), X[te]) for tr, te in splits]
+            oof[which, c] = np.concatenate(parts)
+    yh = y[held]
+    grid, best = [], None
+    for ce in cfg.embedding_c:
+        for ct in cfg.tag_c:
+            for w in cfg.weights:
+                lp = _fuse(oof["embedding", ce], oof["tags", ct], w)
+                row = {"embedding_c": ce, "tag_c": ct, "weight": w,
+                       "macro_recall": macro_recall(lp.argmax(1), yh), "log_loss": log_loss(lp, yh)}
+                grid.append(row)
+                key = (round(row["macro_recall"], 6), -row["log_loss"])
+                if best is None or key > best[0]:
+                    best = (key, row, lp)
+    _, row, lp = best
+    return Chosen(row["embedding_c"], row["tag_c"], row["weight"], fit_temperature(lp, yh),
+                  row["macro_recall"], grid)
+
+
+def fit_track_head(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
+                   cfg: ProbeConfig) -> tuple[TrackHead, Chosen]:
+    """Choose (nested) and fit the track head on clips pooled as ``x``, labelled ``y``."""
+    chosen = choose(x, y, groups, n_labels, cfg)
+    head = TrackHead(x.embedding.shape[1] // 2, x.tags.shape[1], n_labels)
+    with torch.no_grad():
+        head.embedding.load_state_dict(
+            fit_linear(x.embedding, y, n_labels, chosen.embedding_c).state_dict())
+        head.tags.load_state_dict(fit_linear(x.tags, y, n_labels, chosen.tag_c).state_dict())
+        head.embedding_weight.fill_(chosen.weight)
+        head.temperature.fill_(chosen.temperature)
+    return head.eval(), chosen
+
+
+def tag_scores(tag_means: np.ndarray, tags: list[str], members: list[str]) -> np.ndarray:
+    """The highest mean logit (clips,) among ``members`` of the tagger's ``tags``."""
+    idx = [tags.index(t) for t in members if t in tags]
+    return tag_means[:, idx].max(1)
+
+
+def calibration_pairs(tag_means: np.ndarray, y: np.ndarray, labels: list[str],
+                      tags: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each clip and each dataset genre the tagger names: its tag score, whether the
+    clip is of that genre, and which genre it was (all (pairs,))."""
+    scores, hits, which = [], [], []
+    for c, label in enumerate(labels):
+        if not [t for t in GENRE_TAGS.get(label, []) if t in tags]:
+            continue
+        scores.append(tag_scores(tag_means, tags, GENRE_TAGS[label]))
+        hits.append(y == c)
+        which.append(np.full(len(y), c))
+    if not scores:
+        return np.zeros(0), np.zeros(0, bool), np.zeros(0, int)
+    return np.concatenate(scores), np.concatenate(hits), np.concatenate(which)
+
+
+def fit_calibration(scores: np.ndarray, hits: np.ndarray) -> tuple[float, float]:
+    """(a, b) of P(genre) = sigmoid(a * score + b), by logistic regression; (1, 0), the
+    tagger's own scale, when the pairs hold no positive or no negative."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(hits.tolist())) < 2:
+        return 1.0, 0.0
+    clf = LogisticRegression(C=100.0).fit(scores[:, None], hits)
+    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
+
+
+def fit_tag_genres(tag_means: np.ndarray, y: np.ndarray, labels: list[str], tags: list[str]
+                   ) -> tuple[TagGenres, dict[str, list[str]]] | None:
+    """The independent genres the tagger can name, calibrated on the dataset's own genres
+    (see the module docstring); None when the tagger names none of them."""
+    genres = {g: [t for t in members if t in tags] for g, members in TAG_GENRES.items()
+              if g not in labels}
+    genres = {g: m for g, m in genres.items() if m}
+    if not genres:
+        return None
+    a, b = fit_calibration(*calibration_pairs(tag_means, y, labels, tags)[:2])
+    module = TagGenres(len(genres), len(tags))
+    with torch.no_grad():
+        for i, members in enumerate(genres.values()):
+            for t in members:
+                module.members[i, tags.index(t)] = 1.0
+        module.scale.fill_(a)
+        module.bias.fill_(b)
+    return module.eval(), genres
