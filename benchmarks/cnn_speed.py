@@ -25,13 +25,14 @@ from tagger.modelfile import LazyModel, default_model_path  # noqa: E402
 
 
 def per_window_ms(model, mel: torch.Tensor, repeats: int = 3) -> float:
+    """What a scan runs per window: ``Model.window_outputs`` (backbone and head)."""
     with torch.inference_mode():
-        model.net(mel)  # warm-up
+        model.window_outputs(mel)  # warm-up
         if mel.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for _ in range(repeats):
-            model.net(mel)
+            model.window_outputs(mel)
         if mel.device.type == "cuda":
             torch.cuda.synchronize()
     return (time.perf_counter() - t0) / repeats / len(mel) * 1000

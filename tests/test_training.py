@@ -392,3 +392,39 @@ def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, t
                                  "--features", str(tmp_path / "t.csv")])
     assert r.exit_code == 2 and "at least two of the dataset's labels" in r.output
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
+    """The default recipe from the CLI: a track model with tag genres; --parents writes each
+    chosen genre's ancestors, --labels gtzan keeps to the dataset's genres."""
+    from tagger.genres import Vocabulary
+    from tagger.model import load_model
+
+    backbone = tmp_path / "tagger.safetensors"
+    make_tiny_model(backbone, favourite=1, labels=["electronic", "House", "jazz", "rock"],
+                    activation="sigmoid")
+    out = tmp_path / "track.safetensors"
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--backbone",
+                            str(backbone), "--cache", str(tmp_path / "emb")])
+    assert r.exit_code == 0, r.output
+    model = load_model(out)
+    assert model.metadata["label_sets"]["gtzan"] == ["jazz", "rock"]
+    assert model.labels == ["jazz", "rock", "electronic", "dance", "house"]
+
+    def scan(*args):
+        report = tmp_path / "r.json"
+        r = runner.invoke(app, ["scan", str(dataset), "--model", str(out), "--db",
+                                str(tmp_path / "db.sqlite"), "--dry-run", "--report",
+                                str(report), *args])
+        assert r.exit_code == 1, r.output  # broken.mp3 is an error row; the rest is handled
+        return [row for row in json.loads(report.read_text())["rows"] if not row["error"]]
+
+    rows = scan("--top-k", "4", "--min-confidence", "0", "--labels", "gtzan")
+    assert rows and all(set(row["genres"]) == {"Jazz", "Rock"} for row in rows)
+    vocab = Vocabulary.of_model(model.labels, model.metadata)
+    for row in scan("--min-confidence", "0", "--parents"):
+        assert row["genres"] == vocab.with_parents(row["genres"][:1])
+    r = runner.invoke(app, ["scan", str(dataset), "--model", str(out), "--labels", "nope",
+                            "--db", str(tmp_path / "db.sqlite"), "--dry-run"])
+    assert r.exit_code == 2 and "--labels nope" in r.output

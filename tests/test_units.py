@@ -52,6 +52,30 @@ def test_choose_top_k_threshold_and_merge():
     assert c.genres == ["X"] and c.probabilities == {"X": pytest.approx(0.6)}
 
 
+def test_independent_genres_merge_as_independent_events_and_bring_parents():
+    labels = ["rock", "pop", "indie", "indie-rock", "house", "dance", "electronic"]
+    vocab = Vocabulary.default(
+        labels, {"rock": "Rock", "pop": "Pop", "indie": "Indie", "indie-rock": "Indie Rock",
+                 "house": "House", "dance": "Dance", "electronic": "Electronic"},
+        independent=["indie", "indie-rock", "house", "dance", "electronic"],
+        parents={"indie-rock": ["rock", "indie"], "house": ["dance"], "dance": ["electronic"]})
+    probs = np.array([0.7, 0.3, 0.6, 0.5, 0.1, 0.2, 0.4])
+    c = choose(probs, labels, vocab, top_k=2, min_confidence=0.45)
+    assert c.genres == ["Rock", "Indie", "Indie Rock"]  # a track can be Rock and Indie
+    c = choose(probs, labels, vocab, top_k=2, min_confidence=0.45, parents=True)
+    assert c.genres == ["Rock", "Indie", "Indie Rock"]  # its parents are already there
+    assert vocab.with_parents(["House"]) == ["House", "Dance", "Electronic"]
+    # mapped together: exclusive labels add up, independent ones combine as noisy-or
+    both = Vocabulary({**vocab.names, "pop": "Rock", "indie": "Rock"}, vocab.independent,
+                      vocab.parents)
+    merged = both.merge(labels, probs)
+    assert merged["Rock"] == pytest.approx(1 - (1 - 1.0) * (1 - 0.6))
+    assert vocab.merge(labels, probs)["Indie"] == pytest.approx(0.6)
+    # --labels: a set of the model's labels, the others never written
+    only = vocab.only(["rock", "pop"])
+    assert choose(probs, labels, only, top_k=5, min_confidence=0.0).genres == ["Rock", "Pop"]
+
+
 def test_policies():
     assert decide([], ["Jazz"], "fill") == ["Jazz"]
     assert decide(["Rock"], ["Jazz"], "fill") is None

@@ -210,6 +210,9 @@ def evaluate(
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
+    compare: Optional[list[Path]] = typer.Option(
+        None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
+        "pretrained musicnn's embeddings, on the same folds (repeatable)."),
     cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
@@ -222,12 +225,18 @@ def evaluate(
                          from_scratch, augment, cnn_weight, head)
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None)
+    others = {}
+    for other in compare or []:
+        o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False)
+        if [i.path for i in o.items] != [i.path for i in d.items]:
+            raise usage_error(f"{other}: not every clip could be heard by both backbones")
+        others[other.stem] = o
     seed_list = list(range(seed, seed + seeds))
     with steps() as bar:
         fold_task = bar.add_task("folds", total=folds * seeds, info="")
         res = cross_validate(d, folds, recipe, seed_list,
                              on_fold=lambda f: bar.advance(fold_task),
-                             on_epoch=epoch_reporter(bar, _epochs(recipe)))
+                             on_epoch=epoch_reporter(bar, _epochs(recipe)), others=others)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"dataset": str(dataset), "feature_table": str(table) if table else None,
               "folds": folds, "seeds": seed_list, "grouping": "artist, stratified by genre",
@@ -243,7 +252,8 @@ def evaluate(
         cands.add_row(name + (" (shipped)" if name == shipped else ""),
                       *(f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}"
                         for k in ("accuracy", "macro_recall", "ece")))
-        confusion_png(res, name, out_dir / f"confusion-{name.replace(' ', '-')}.png")
+        slug = "".join(ch if ch.isalnum() or ch in "_-" else "-" for ch in name).strip("-")
+        confusion_png(res, name, out_dir / f"confusion-{slug.replace('--', '-')}.png")
     console.print(cands)
     for name in (shipped, "linear probe"):
         m = report["models"][name]
@@ -257,13 +267,13 @@ def evaluate(
     tg = report["tag_genres"] = tag_genre_report(res, d)
     if tg["written_share"]:
         t = Table(title=f"independent genres: share of test clips given each at p >= "
-                        f"{tg['threshold']} (none of them is labelled so)")
+                        f"{tg['threshold']} (no clip is labelled with them)")
         t.add_column("genre")
-        t.add_column("all", justify="right")
-        for lab in d.labels:
-            t.add_column(lab[:7], justify="right")
+        t.add_column("all clips", justify="right")
+        t.add_column("by true genre (where > 0)")
         for genre, share in tg["written_share"].items():
-            t.add_row(genre, *(f"{share[k]:.2f}" for k in ["all", *d.labels]))
+            t.add_row(genre, f"{share['all']:.3f}", ", ".join(
+                f"{lab} {share[lab]:.2f}" for lab in d.labels if share[lab] > 0) or "none")
         console.print(t)
     if "held_out_genre_ece" in tg:
         console.print(f"independent genres' calibration, fitted without the genre it is "

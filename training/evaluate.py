@@ -59,9 +59,11 @@ def _softmax(head, X: np.ndarray) -> np.ndarray:
 
 
 def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fold=None,
-                   on_epoch=None) -> CVResult:
+                   on_epoch=None, others: dict[str, Labelled] | None = None) -> CVResult:
     """Out-of-fold probabilities of what ``train`` builds (and of its parts), beside the
-    linear probe baseline, for every seed's artist-grouped folds."""
+    linear probe baseline, for every seed's artist-grouped folds. ``others`` are the same
+    clips embedded by other backbones (name -> data): the recipe and the probe run on each
+    of them too, on the same folds."""
     from dataclasses import replace
 
     res = CVResult(d.labels, d.y)
@@ -105,6 +107,12 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                 fit_linear(x.embedding[train], d.y[train], c, BASELINE_C), x.embedding[test]))
             if d.table is not None and d.clip_features is not None:
                 put("feature head", test, _softmax(built.net.features, d.clip_features[test]))
+            for name, other in (others or {}).items():
+                put(f"{recipe.cnn_name} on {name}", test,
+                    predict(fit_model(other, train, r), other, test)[:, :c])
+                ox = other.pooled()
+                put(f"linear probe on {name}", test, _softmax(
+                    fit_linear(ox.embedding[train], d.y[train], c, BASELINE_C), ox.embedding[test]))
             if on_fold:
                 on_fold(f)
         for name, value in p.items():
