@@ -61,3 +61,35 @@ def test_pooling_shortcut_is_exact():
         backbone.training = True  # the plain path, with batch norm still in eval mode
         plain = backbone(mel)
     assert torch.allclose(fast, plain, atol=1e-5)
+
+
+def test_shipped_model_names_a_modern_library():
+    """The default model: small, with the genres a modern library needs, a hierarchy, the
+    GTZAN label set, and the model card describing this very file."""
+    from tagger.genres import Vocabulary
+    from tagger.modelfile import default_model_path
+
+    path = default_model_path()
+    assert path.stat().st_size < 25 * 2**20
+    model = load_model(path)
+    names = set(model.metadata["display_names"].values())
+    assert {"Electronic", "Folk", "Punk", "Soul", "Funk", "Ambient", "Dance", "House",
+            "Indie"} <= names
+    assert model.metadata["label_sets"]["gtzan"] == ["blues", "classical", "country", "disco",
+                                                     "hiphop", "jazz", "metal", "pop",
+                                                     "reggae", "rock"]
+    vocab = Vocabulary.of_model(model.labels, model.metadata)
+    assert vocab.with_parents(["House"]) == ["House", "Dance", "Electronic"]
+    assert vocab.with_parents(["Indie Rock"]) == ["Indie Rock", "Rock", "Indie"]
+    card = (ROOT / "weights" / "README.md").read_text()
+    assert f"model id `{model.model_id}`" in card
+    # a window of the tagger's reference input: exclusive genres add up to one, the others
+    # are probabilities of their own
+    audio = torch.from_numpy(reference_audio(REFERENCE["inputs"][0]))[None]
+    from tagger.pooling import WindowPool
+
+    outputs = model.window_outputs(model.frontend(audio)).numpy()
+    probs = model.track_probabilities(WindowPool.of(outputs))
+    n = len(model.metadata["label_sets"]["gtzan"])
+    assert np.isclose(probs[:n].sum(), 1.0, atol=1e-5)
+    assert ((probs[n:] >= 0) & (probs[n:] <= 1)).all() and not np.isclose(probs[n:].sum(), 1.0)
