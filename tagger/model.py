@@ -47,6 +47,7 @@ class Architecture:
     backend_units: int = 200
     activation: str = "softmax"  # softmax: one genre per clip; sigmoid: independent tags
     head: str = "window"  # window: classify windows, average; track: classify pooled windows
+    name: str = "musicnn"  # or "vgg": musicnn's VGG baseline (5 conv layers, frontend_filters*80 wide)
 
     @property
     def timbral_filters(self) -> int:
@@ -134,6 +135,48 @@ class MusiCNNBackbone(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         f = self.frames(mel)
         return torch.stack([f.amax(dim=2), f.mean(dim=2)], dim=2).flatten(1)
+
+
+class VGGBackbone(nn.Module):
+    """musicnn's VGG baseline: (batch, frames, n_mels) log-mel -> (batch, embedding) the
+    flattened last pooling (time, frequency, channel order, as TensorFlow flattens it).
+
+    Five 3x3 convolutions, each followed by ReLU, batch norm and a max pooling ((4, 1) then
+    (2, 2) three times, strides 2, then (4, 4) stride 4; TensorFlow's "valid" pooling).
+    """
+
+    POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)),
+             ((4, 4), (4, 4)))
+
+    def __init__(self, filters: int):
+        super().__init__()
+        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.convs = nn.ModuleList([nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1)
+                                    for i in range(5)])
+        self.bns = nn.ModuleList([nn.BatchNorm2d(filters, eps=BN_EPS) for _ in range(5)])
+
+    @classmethod
+    def embedding_size(cls, filters: int, frames: int, n_mels: int) -> int:
+        for (kt, kf), (st, sf) in cls.POOLS:
+            frames, n_mels = (frames - kt) // st + 1, (n_mels - kf) // sf + 1
+        return filters * frames * n_mels
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.input_bn(mel.unsqueeze(1))
+        for conv, bn, (kernel, stride) in zip(self.convs, self.bns, self.POOLS):
+            x = F.max_pool2d(bn(F.relu(conv(x))), kernel, stride)
+        return x.permute(0, 2, 3, 1).flatten(1)
+
+
+class OutputLayer(nn.Module):
+    """The VGG baseline's back end: one dense layer, (batch, embedding) -> (batch, n)."""
+
+    def __init__(self, in_features: int, n_outputs: int):
+        super().__init__()
+        self.out = nn.Linear(in_features, n_outputs)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.out(pooled)
 
 
 class Head(nn.Module):
@@ -236,15 +279,27 @@ class GenreNet(nn.Module):
                  n_tag_genres: int = 0):
         super().__init__()
         self.arch, self.params = arch, params
-        self.backbone = MusiCNNBackbone(arch, params.n_mels)
-        emb = arch.embedding_size()
+        if arch.name == "vgg":
+            filters = int(arch.frontend_filters * 80)
+            self.backbone: nn.Module = VGGBackbone(filters)
+            self.embedding_dim = VGGBackbone.embedding_size(filters, params.window_frames,
+                                                            params.n_mels)
+        else:
+            self.backbone = MusiCNNBackbone(arch, params.n_mels)
+            self.embedding_dim = 2 * arch.embedding_size()  # max and mean over time
+
+        def back_end(n_outputs: int) -> nn.Module:
+            if arch.name == "vgg":
+                return OutputLayer(self.embedding_dim, n_outputs)
+            return Head(self.embedding_dim, arch.backend_units, n_outputs)
+
         if arch.head == "track":
             n_exclusive = n_labels - n_tag_genres
-            self.head = Head(2 * emb, arch.backend_units, n_tags)  # the pretrained tagger
-            self.track: TrackHead | None = TrackHead(2 * emb, n_tags, n_exclusive)
+            self.head = back_end(n_tags)  # the pretrained tagger
+            self.track: TrackHead | None = TrackHead(self.embedding_dim, n_tags, n_exclusive)
             self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
         else:
-            self.head = Head(2 * emb, arch.backend_units, n_labels)
+            self.head = back_end(n_labels)
             self.track, self.tag_genres = None, None
         self.features = LinearHead(n_features, n_labels - n_tag_genres) if n_features else None
         self.cnn_weight = cnn_weight if n_features else 1.0
@@ -425,7 +480,7 @@ def save_model(
         "labels": list(labels),
         "audio": params.to_dict(),
         "architecture": {
-            "name": "musicnn",
+            "name": net.arch.name,
             "frontend_filters": net.arch.frontend_filters,
             "midend_filters": net.arch.midend_filters,
             "backend_units": net.arch.backend_units,
@@ -446,9 +501,12 @@ def save_model(
 def build_net(meta: dict) -> GenreNet:
     a = meta["architecture"]
     arch = Architecture(a["frontend_filters"], a["midend_filters"], a["backend_units"],
-                        a.get("activation", "softmax"), a.get("head", "window"))
+                        a.get("activation", "softmax"), a.get("head", "window"),
+                        a.get("name", "musicnn"))
     if arch.head not in ("window", "track"):
         raise ModelFileError(f"unknown genre head {arch.head!r}")
+    if arch.name not in ("musicnn", "vgg"):
+        raise ModelFileError(f"unknown architecture {arch.name!r}")
     feats = meta.get("features") or {}
     return GenreNet(arch, AudioParams.from_dict(meta["audio"]), len(meta["labels"]),
                     len(feats.get("columns", [])), float(feats.get("cnn_weight", 1.0)),

@@ -19,6 +19,8 @@ REFERENCE = json.loads((ROOT / "tests/fixtures/musicnn_reference.json").read_tex
 PORTS = {  # model file -> musicnn's own outputs for it
     "musicnn_msd.safetensors": "musicnn_reference.json",
     "musicnn_mtt.safetensors": "musicnn_mtt_reference.json",
+    "vgg_msd.safetensors": "musicnn_vgg_msd_reference.json",
+    "vgg_mtt.safetensors": "musicnn_vgg_mtt_reference.json",
 }
 
 

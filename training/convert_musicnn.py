@@ -1,7 +1,8 @@
 """One-off converter: musicnn's TensorFlow checkpoints -> our PyTorch model files.
 
-The musicnn 0.1.0 wheel ships MSD_musicnn, MTT_musicnn, MSD_vgg and MTT_vgg; the two musicnn
-ones share our architecture and are converted here (``--checkpoint``).
+The musicnn 0.1.0 wheel ships MSD_musicnn, MTT_musicnn, MSD_vgg and MTT_vgg; all four are
+converted here (``--checkpoint``): the musicnn ones to our musicnn port, the VGG ones to
+``tagger.model.VGGBackbone``. (MSD_musicnn_big is not in the wheel.)
 
 The project never depends on TensorFlow. The conversion runs in two steps:
 
@@ -55,6 +56,8 @@ MTT_LABELS = ['guitar', 'classical', 'slow', 'techno', 'strings', 'drums', 'elec
 CHECKPOINTS = {
     "MSD_musicnn": (MSD_LABELS, "musicnn MSD (PyTorch port)", "Million Song Dataset"),
     "MTT_musicnn": (MTT_LABELS, "musicnn MTT (PyTorch port)", "MagnaTagATune"),
+    "MSD_vgg": (MSD_LABELS, "musicnn's VGG, MSD (PyTorch port)", "Million Song Dataset"),
+    "MTT_vgg": (MTT_LABELS, "musicnn's VGG, MTT (PyTorch port)", "MagnaTagATune"),
 }
 
 # Reference inputs: one model window each (47616 samples at 16 kHz = 187 frames), so that
@@ -79,8 +82,14 @@ def reference_audio(spec: dict) -> np.ndarray:
 
 
 # TensorFlow variable scope -> our parameter prefix, in musicnn's graph-building order.
-def _layer_map() -> dict[str, str]:
+def _layer_map(vgg: bool = False) -> dict[str, str]:
     m = {"batch_normalization": "backbone.input_bn"}
+    if vgg:
+        for i in range(5):
+            m[f"{i + 1}CNN"] = f"backbone.convs.{i}"
+            m[f"batch_normalization_{i + 1}"] = f"backbone.bns.{i}"
+        m["dense"] = "head.out"
+        return m
     for i, name in enumerate(["timbral.0", "timbral.1", "temporal.0", "temporal.1",
                               "temporal.2"]):
         m["conv2d" if i == 0 else f"conv2d_{i}"] = f"backbone.{name}"
@@ -96,12 +105,12 @@ def _layer_map() -> dict[str, str]:
     return m
 
 
-def tf_to_torch(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def tf_to_torch(variables: dict[str, np.ndarray], vgg: bool = False) -> dict[str, np.ndarray]:
     """Rename and transpose TensorFlow variables into our state-dict layout."""
     out = {}
     bn_names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
                 "moving_variance": "running_var"}
-    for scope, prefix in _layer_map().items():
+    for scope, prefix in _layer_map(vgg).items():
         if scope.startswith("batch_normalization"):
             for tf_name, pt_name in bn_names.items():
                 out[f"{prefix}.{pt_name}"] = variables[f"{scope}/{tf_name}"]
@@ -171,9 +180,11 @@ def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
 
     tags, name, dataset = CHECKPOINTS[checkpoint]
     variables = dict(np.load(npz))
-    state = {k: torch.from_numpy(v) for k, v in tf_to_torch(variables).items()}
+    vgg = checkpoint.endswith("_vgg")
+    state = {k: torch.from_numpy(v) for k, v in tf_to_torch(variables, vgg).items()}
     params = AudioParams()
-    net = GenreNet(Architecture(activation="sigmoid"), params, len(tags))
+    arch = Architecture(activation="sigmoid", name="vgg" if vgg else "musicnn")
+    net = GenreNet(arch, params, len(tags))
     net.load_state_dict(state, strict=False)
     missing = [k for k in net.state_dict() if k not in state and "num_batches" not in k]
     if missing:

@@ -70,7 +70,7 @@ class Labelled:
         taken as a track model (its window outputs: embeddings and tag logits)."""
         if self._pooled is None:
             tagger = track_model(self.pretrained, None, None, self.labels, {})
-            emb = self.pretrained.net.arch.embedding_size() * 2
+            emb = self.pretrained.net.embedding_dim
             self._pooled = Pooled.of([tagger.outputs_of_embeddings(w) for w in self.windows], emb)
         return self._pooled
 
