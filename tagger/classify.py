@@ -102,8 +102,8 @@ class Classifier:
         self.feature_columns = [] if embeddings else model.feature_columns
         self.coverage = coverage
         # 0: by device. On a CPU 16 windows a batch run about as fast per window as 8 and
-        # faster than 64 (41 against 65 ms, benchmarks/cnn_speed.py), and keep activations
-        # small (the first convolutions' outputs take ~9 MB a window); a GPU wants large ones.
+        # faster than 64 (README, Performance; benchmarks/cnn_speed.py), and keep the first
+        # convolutions' large activations small; a GPU wants large ones.
         self.batch_size = batch_size or (256 if model.device.type == "cuda" else 16)
         self.workers = max(1, workers)
         self.keep_windows = keep_windows

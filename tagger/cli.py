@@ -16,8 +16,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Offline genre tagger for music libraries.")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -80,7 +78,6 @@ def open_cache(db: Optional[Path]):
         raise usage_error(f"{db or default_db_path()}: cannot open cache ({e})") from None
 
 
-@app.command()
 def scan(
     paths: list[Path] = typer.Argument(..., help="Folders (or files) to tag."),
     dry_run: bool = typer.Option(False, "--dry-run", "--pretend", "-n",
@@ -180,7 +177,6 @@ def scan(
     raise typer.Exit(1 if result.counts()["error"] or report_failed else 0)
 
 
-@app.command()
 def predict(
     file: Path = typer.Argument(..., help="One audio file."),
     model: Optional[Path] = typer.Option(None, "--model"),
@@ -249,7 +245,6 @@ def timeline_of(starts, probs, labels: list[str], window_seconds: float):
     return [(s, e, g, sum(ps) / len(ps)) for s, e, g, ps in runs]
 
 
-@app.command("report")
 def report_cmd(db: Optional[Path] = typer.Option(None, "--db")) -> None:
     """Summarise what the cache knows: statuses, genres, errors, undoable writes."""
     from rich.table import Table
@@ -273,7 +268,6 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db")) -> None:
         out.print(f"error: {path}: {error}", markup=False, soft_wrap=True)
 
 
-@app.command()
 def undo(
     paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders (default: all)."),
     db: Optional[Path] = typer.Option(None, "--db"),
@@ -297,7 +291,7 @@ def undo(
     raise typer.Exit(1 if failed else 0)
 
 
-def _load_plugins() -> None:
+def _load_plugins(app: typer.Typer) -> None:
     """Commands other packages add (the training package adds train and evaluate)."""
     for ep in entry_points(group="genretag.commands"):
         try:
@@ -307,6 +301,27 @@ def _load_plugins() -> None:
                   file=sys.stderr)
 
 
+def build_app(plugins: bool = True) -> typer.Typer:
+    """The command line: the tagger's commands, then those the plug-ins add. Each call
+    builds a new one, so nothing is registered into shared state at import time."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True,
+                      help="Offline genre tagger for music libraries.")
+    app.command()(scan)
+    app.command()(predict)
+    app.command("report")(report_cmd)
+    app.command()(undo)
+    if plugins:
+        _load_plugins(app)
+    return app
+
+
+def set_thread_policy() -> None:
+    """Once, at the entry point: every core for torch's CNN (decoding runs in ffmpeg
+    processes beside it), without importing torch here (start-up stays light). torch reads
+    this when it starts; a user's own setting wins."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+
 def main() -> None:
-    _load_plugins()
-    app()
+    set_thread_policy()
+    build_app()()

@@ -65,8 +65,6 @@ class LazyModel:
 
     def load(self) -> Model:
         if self._model is None:
-            import os
-
             import torch
 
             from .model import load_model
@@ -74,8 +72,5 @@ class LazyModel:
             dev = self.device_request
             if dev == "auto":
                 dev = "cuda" if torch.cuda.is_available() else "cpu"
-            if dev == "cpu":
-                # every core for the CNN: decoding runs in ffmpeg processes beside it
-                torch.set_num_threads(os.cpu_count() or 1)
             self._model = load_model(self.path, dev)
         return self._model

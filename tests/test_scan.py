@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,12 @@ from helpers import GOOD, audio_hash, file_hash, make_tiny_model
 from typer.testing import CliRunner
 
 from tagger import tags
-from tagger.cli import app
+from tagger.cli import build_app
 
 GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
 BAD = {"empty.mp3", "notes.mp3", "corrupt.mp3", "locked.mp3"}
+
+app = build_app()
 
 
 def run(*args: str):
@@ -320,3 +323,24 @@ def test_killed_write_leaves_a_valid_file(library, stage, tmp_path):
     assert tags.read_genres(target) == []
     leftovers = [p for p in target.parent.iterdir() if p.name.endswith(".genretag.tmp")]
     assert all(p.name.startswith(".") for p in leftovers)  # hidden: scans skip them
+
+
+def test_entry_point_main_loads_plugins_and_reports_usage_errors(tmp_path):
+    """Through main(), as the console script runs: the training plug-in's commands are
+    there, and a bad path is one line and exit status 2."""
+    import subprocess
+    import sys
+
+    def main(*args):
+        return subprocess.run([sys.executable, "-m", "tagger", *args], capture_output=True,
+                              text=True, env={**os.environ, "COLUMNS": "120"}, timeout=120)
+
+    r = main("--help")
+    assert r.returncode == 0
+    for command in ("scan", "predict", "report", "undo", "train", "evaluate"):
+        assert command in r.stdout
+    r = main("evaluate", "--help")
+    assert r.returncode == 0 and "--seeds" in r.stdout and "--compare-backbone" in r.stdout
+    r = main("scan", str(tmp_path / "nowhere"), "--db", str(tmp_path / "db.sqlite"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"genretag: error: {tmp_path / 'nowhere'}: no such file or folder"

@@ -9,13 +9,12 @@ import pytest
 from helpers import make_tiny_model
 from typer.testing import CliRunner
 
-from tagger.cli import app
-from training.cli import register
+from tagger.cli import build_app
 from training.datasets import DatasetError, from_fma, gtzan_group, load
 from training.evaluate import make_folds
 from training.synth import music, write_audio
 
-register(app)
+app = build_app()  # the tagger's commands and the training plug-in's
 
 
 def test_gtzan_blocks_keep_neighbours_together():
@@ -371,8 +370,18 @@ def test_whole_network_training(dataset, tmp_path, how):
     model = load_model(out)
     assert model.labels == ["jazz", "rock"]
     assert ("backbone" in model.metadata) == ("--from-scratch" not in how)
-    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--out-dir",
-                                 str(tmp_path / "ev"), *common])
+    if "--finetune-all" in how:  # the whole network moved; what is frozen did not
+        import torch
+
+        before = load_model(backbone).net.backbone.state_dict()
+        after = model.net.backbone.state_dict()
+        for name in ("timbral.0.weight", "temporal.2.weight", "mid.1.weight"):
+            assert not torch.equal(before[name], after[name]), name
+        frozen = [k for k in before if k.startswith("input_bn.") or "running_" in k]
+        assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
+                                 "--head", "window", "--out-dir", str(tmp_path / "ev"),
+                                 *common])
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     cnn = "from-scratch CNN" if "--from-scratch" in how else "fine-tuned whole network"

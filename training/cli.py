@@ -30,7 +30,13 @@ from .train import save_genre_model
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 BACKBONE = Path(__file__).resolve().parent.parent / "weights" / "musicnn_msd.safetensors"
-CACHE = Path(".work") / "embeddings"
+def default_cache() -> Path:
+    """Embeddings, features and log-mels live in the user cache folder, wherever the
+    command runs (~/.cache/genretag/embeddings on Linux)."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("genretag")) / "embeddings"
+
 
 
 def steps():
@@ -43,12 +49,13 @@ def steps():
                     transient=True)
 
 
-def _prepare(dataset: Path, backbone: Path, cache: Path, workers: int, device: Device,
+def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int, device: Device,
              table_csv: Optional[Path], recipe: Recipe, clip_features: bool) -> Labelled:
     """Load the dataset and embed every window (cached); read the feature table if given.
     ``clip_features`` also computes the table's columns from each clip's audio (evaluation
     needs them for its test clips); a recipe that trains at log-mel level gets the mels."""
     workers = workers or os.cpu_count() or 1
+    cache = cache or default_cache()
     try:
         items = load(dataset)
     except DatasetError as e:
@@ -126,7 +133,8 @@ SEED = typer.Option(0, "--seed")
 HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen tagger's "
                     "pooled windows, plus the genres its tags name (default); window: "
                     "musicnn's back end fine-tuned per window.")
-CACHE_OPT = typer.Option(CACHE, "--cache", help="Where embeddings and features are kept.")
+CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
+                         "(default: the user cache folder).")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
 DEVICE = typer.Option(Device.auto, "--device")
 
@@ -173,7 +181,7 @@ def train(
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
-    cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
+    cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     started = time.time()
@@ -213,7 +221,7 @@ def evaluate(
     compare: Optional[list[Path]] = typer.Option(
         None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
         "pretrained musicnn's embeddings, on the same folds (repeatable)."),
-    cache: Path = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
+    cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
