@@ -8,6 +8,11 @@ it, the probabilities, the genres chosen, the status and error of the last run.
 ``genretag undo`` can put back what was there. A history row is committed *before* its write
 happens and removed if the write fails, so a crash between the two can never lose the
 original: undo then finds the file unchanged and says so.
+
+The schema is versioned (``PRAGMA user_version``): opening a cache runs the numbered steps in
+``MIGRATIONS`` it has not had yet, each in its own transaction with the version it reaches,
+so a user's cache and undo history survive every release. A cache written by a newer
+release is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -75,6 +80,47 @@ class TrackRow:
         return cls(**d)
 
 
+class CacheError(Exception):
+    """A cache file this release cannot use; the message names the file."""
+
+
+def _v1_tables(db: sqlite_utils.Database) -> None:
+    """Version 1, the schema of release 0.1 (which wrote no version): create what is
+    missing, keep what is there."""
+    tracks = db["tracks"]
+    if not tracks.exists():
+        tracks.create({"path": str, "size": int, "mtime_ns": int, "fingerprint": str,
+                       "model_id": str, "probabilities": str, "genres": str,
+                       "previous": str, "status": str, "error": str, "options": str,
+                       "updated": float}, pk="path")
+    db.execute("create index if not exists idx_tracks_fingerprint on tracks (fingerprint)")
+    history = db["history"]
+    if not history.exists():
+        history.create({"id": int, "path": str, "time": float, "model_id": str,
+                        "before": str, "after": str, "undone": int}, pk="id")
+    db.execute("create index if not exists idx_history_path on history (path)")
+
+
+# MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
+# A step must be safe to run again (create ... if not exists; copy before drop): a crash
+# between its statements leaves the old version number, and the next open runs it again.
+MIGRATIONS = [_v1_tables]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database, path: Path) -> int:
+    """Bring ``db`` to ``SCHEMA_VERSION``; returns the version it had."""
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise CacheError(f"{path}: written by a newer genretag (cache version {found}, this "
+                         f"release reads up to {SCHEMA_VERSION}); use --db for another file")
+    for version in range(found, SCHEMA_VERSION):
+        with db.conn:
+            MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version = {version + 1}")  # only once the step is done
+    return found
+
+
 class Cache:
     """The SQLite cache; rows are written in batches inside transactions."""
 
@@ -84,18 +130,7 @@ class Cache:
         self.db = sqlite_utils.Database(str(self.path))
         self.db.execute("PRAGMA journal_mode=WAL")  # readers (genretag report) never block a scan
         self.db.execute("PRAGMA synchronous=NORMAL")
-        tracks = self.db["tracks"]
-        if not tracks.exists():
-            tracks.create({"path": str, "size": int, "mtime_ns": int, "fingerprint": str,
-                           "model_id": str, "probabilities": str, "genres": str,
-                           "previous": str, "status": str, "error": str, "options": str,
-                           "updated": float}, pk="path")
-            tracks.create_index(["fingerprint"])
-        history = self.db["history"]
-        if not history.exists():
-            history.create({"id": int, "path": str, "time": float, "model_id": str,
-                            "before": str, "after": str, "undone": int}, pk="id")
-            history.create_index(["path"])
+        migrate(self.db, self.path)
         self._pending: list[dict] = []
 
     def close(self) -> None:

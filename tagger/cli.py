@@ -70,10 +70,12 @@ def open_model(path: Optional[Path], device: Device):
 
 
 def open_cache(db: Optional[Path]):
-    from .cache import Cache, default_db_path
+    from .cache import Cache, CacheError, default_db_path
 
     try:
         return Cache(db or default_db_path())
+    except CacheError as e:
+        raise usage_error(str(e)) from None
     except Exception as e:
         raise usage_error(f"{db or default_db_path()}: cannot open cache ({e})") from None
 

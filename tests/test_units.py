@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,33 @@ def test_early_stopping_keeps_the_best_epoch():
     tr, va = validation_split(groups, y, seed=0, share=0.4)
     assert not {groups[i] for i in tr} & {groups[i] for i in va}
     assert set(y[tr]) == {0, 1} and len(va) >= 2
+
+
+def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path):
+    """tests/fixtures/cache-release-0.1.sqlite was written by release 0.1's Cache (no schema
+    version): opening it migrates it, and every track row and history entry survives."""
+    import shutil
+    import sqlite3
+
+    from tagger.cache import SCHEMA_VERSION, Cache, CacheError
+
+    path = tmp_path / "cache.sqlite"
+    shutil.copy(Path(__file__).parent / "fixtures" / "cache-release-0.1.sqlite", path)
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 0
+        before_tracks = con.execute("select * from tracks order by path").fetchall()
+        before_history = con.execute("select * from history order by id").fetchall()
+    cache = Cache(path)
+    rows = cache.all_tracks()
+    assert rows["/music/Artist/Album/02 Two.flac"].previous == ["Jazz"]
+    assert rows["/music/Artist/Album/01 One.mp3"].probabilities == {"rock": 0.8, "pop": 0.2}
+    (entry,) = cache.writes()["/music/Artist/Album/01 One.mp3"]
+    assert entry["before"]["values"] == ["Ünïcode Genre"] and entry["after"] == ["Rock"]
+    cache.close()
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert con.execute("select * from tracks order by path").fetchall() == before_tracks
+        assert con.execute("select * from history order by id").fetchall() == before_history
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # a newer release's cache
+    with pytest.raises(CacheError, match="newer genretag"):
+        Cache(path)
