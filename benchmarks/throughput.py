@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from tagger.cache import Cache  # noqa: E402
 from tagger.decode import ffmpeg_path  # noqa: E402
+from tagger.states import CoverageMode  # noqa: E402
 from training.synth import music, write_audio  # noqa: E402
 
 
@@ -114,7 +115,7 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=24)
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--coverage", default="auto", choices=["auto", "full", "fast"])
+    ap.add_argument("--coverage", default=CoverageMode.AUTO, choices=list(CoverageMode))
     ap.add_argument("--windows", type=int, default=None, help="K for --coverage fast")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", type=Path, default=None)
@@ -166,7 +167,7 @@ def main() -> None:
         hour = make_hour(paths[0], a.work / "hour" / "one-hour.mp3")
         hdb = a.work / "hour.sqlite"
         hdb.unlink(missing_ok=True)
-        for cov in ("full", "fast"):
+        for cov in (CoverageMode.FULL, CoverageMode.FAST):
             hs, hrss, _ = timed_scan([str(hour.parent), "--db", str(hdb), "--dry-run", "-q",
                                       "--report", str(a.work / "hour.json"), *model_args,
                                       "--coverage", cov])

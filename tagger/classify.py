@@ -25,6 +25,7 @@ from . import features
 from .decode import DecodeError, decode, duration_of, stream
 from .pooling import WindowPool
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
+from .states import CoverageMode
 
 
 if TYPE_CHECKING:  # torch is imported when a model runs, not when a re-scan only reads
@@ -120,7 +121,7 @@ class Classifier:
         p = self.model.params
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
-        if self.coverage.mode == "fast":
+        if self.coverage.mode == CoverageMode.FAST:
             duration = duration_of(path)
             if duration is not None and duration > self.coverage.windows * p.window_seconds:
                 rate = features.SAMPLE_RATE if self.feature_columns else p.sample_rate

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Optional
@@ -16,20 +15,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from .states import CoverageMode, Device, Policy, Status, UndoStatus
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class CoverageMode(str, Enum):
-    auto = "auto"
-    full = "full"
-    fast = "fast"
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -39,7 +28,7 @@ def usage_error(message: str) -> typer.Exit:
 
 def check_device(device: Device) -> None:
     """--device cuda on a machine without a usable GPU is a usage error, found up front."""
-    if device == Device.cuda:
+    if device == Device.CUDA:
         import torch
 
         if not torch.cuda.is_available():
@@ -99,8 +88,8 @@ def scan(
                                                                   ".json, .csv or .html."),
     db: Optional[Path] = typer.Option(None, "--db", help="Cache file (default: user cache dir)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: shipped)."),
-    device: Device = typer.Option(Device.auto, "--device"),
-    coverage: CoverageMode = typer.Option(CoverageMode.auto, "--coverage",
+    device: Device = typer.Option(Device.AUTO, "--device"),
+    coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
                                           help="full: every window; fast: K windows per "
                                                "track; auto: full on GPU, fast on CPU."),
     windows: int = typer.Option(4, "--windows", min=1, help="K for --coverage fast."),
@@ -140,9 +129,10 @@ def scan(
             raise usage_error(str(e)) from None
     cache = open_cache(db)
     options = ScanOptions(
-        dry_run=dry_run, policy="overwrite" if overwrite else "merge" if merge else "fill",
+        dry_run=dry_run,
+        policy=Policy.OVERWRITE if overwrite else Policy.MERGE if merge else Policy.FILL,
         top_k=top_k, min_confidence=min_confidence, vocab=vocab, parents=parents,
-        coverage=Coverage(coverage.value, windows),
+        coverage=Coverage(coverage, windows),
         batch_size=batch_size, workers=workers or os.cpu_count() or 1)
     try:
         with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
@@ -176,13 +166,13 @@ def scan(
     if result.interrupted:
         err.print("interrupted: finished tracks are cached; run the same command to resume")
         raise typer.Exit(130)
-    raise typer.Exit(1 if result.counts()["error"] or report_failed else 0)
+    raise typer.Exit(1 if result.counts()[Status.ERROR] or report_failed else 0)
 
 
 def predict(
     file: Path = typer.Argument(..., help="One audio file."),
     model: Optional[Path] = typer.Option(None, "--model"),
-    device: Device = typer.Option(Device.auto, "--device"),
+    device: Device = typer.Option(Device.AUTO, "--device"),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Print a track's genre probabilities and which genre dominates where."""
@@ -196,7 +186,8 @@ def predict(
     if not file.is_file():
         raise usage_error(f"{file}: no such file")
     m = open_model(model, device)
-    (res,) = Classifier(m, Coverage("full"), keep_windows=True, workers=1).classify([file])
+    (res,) = Classifier(m, Coverage(CoverageMode.FULL), keep_windows=True,
+                        workers=1).classify([file])
     if res.error:
         err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -283,12 +274,12 @@ def undo(
     rows = run_undo(cache, paths, dry_run=dry_run, force=force)
     cache.close()
     for r in rows:
-        if r.status == "error":
+        if r.status == UndoStatus.ERROR:
             err.print(f"{r.path}: {r.error}", markup=False, soft_wrap=True)
         else:
             out.print(f"{r.status}: {r.path} → {'; '.join(r.restored) or '(no genre)'}",
                       markup=False, soft_wrap=True)
-    failed = sum(r.status == "error" for r in rows)
+    failed = sum(r.status == UndoStatus.ERROR for r in rows)
     out.print(f"{len(rows) - failed} restored{' (dry run)' if dry_run else ''}, {failed} failed")
     raise typer.Exit(1 if failed else 0)
 

@@ -56,7 +56,7 @@ def read_metadata(path: Path) -> dict:
 class LazyModel:
     """A model file's metadata now, its network on ``load()`` (once)."""
 
-    def __init__(self, path: Path, device: str = "auto"):
+    def __init__(self, path: Path, device: str = "auto"):  # a states.Device
         self.path, self.device_request = Path(path), device
         self.metadata = read_metadata(self.path)
         self.labels: list[str] = list(self.metadata["labels"])

@@ -11,11 +11,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .scan import STATUSES, Row, ScanResult
+from .scan import Row, ScanResult
+from .states import SCAN_STATUSES, Status
 
 REPORT_SUFFIXES = (".json", ".csv", ".html")
-STATUS_STYLE = {"tagged": "green", "would-tag": "cyan", "kept": "dim", "unsure": "yellow",
-                "cached": "dim", "error": "red"}
+STATUS_STYLE = {Status.TAGGED: "green", Status.WOULD_TAG: "cyan", Status.KEPT: "dim",
+                Status.UNSURE: "yellow", Status.CACHED: "dim", Status.ERROR: "red"}
+WITH_GENRES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT, Status.CACHED)
 
 
 def _genres(values: list[str] | None) -> str:
@@ -40,7 +42,7 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> 
     table.add_column("→ proposed")
     table.add_column("conf.", justify="right")
     for r in rows:
-        proposed = r.error if r.status == "error" else _genres(r.genres)
+        proposed = r.error if r.status == Status.ERROR else _genres(r.genres)
         conf = f"{r.confidence:.2f}" if r.confidence is not None else ""
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(shown_path(r.path, roots or []), f"[{style}]{r.status}[/]",
@@ -51,7 +53,7 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> 
 def genre_counts(rows: list[Row]) -> Counter:
     counts: Counter = Counter()
     for r in rows:
-        if r.status in ("tagged", "would-tag", "kept", "cached"):
+        if r.status in WITH_GENRES:
             counts.update(r.genres)
     return counts
 
@@ -63,7 +65,7 @@ def summary_table(result: ScanResult, dry_run: bool) -> Table:
     t.add_column("what")
     t.add_column("n", justify="right")
     t.add_row("tracks", str(total))
-    for status in STATUSES:
+    for status in SCAN_STATUSES:
         if counts[status]:
             t.add_row(f"  {status}", str(counts[status]))
     t.add_row("skipped", str(len(result.skipped)))
@@ -75,7 +77,7 @@ def summary_table(result: ScanResult, dry_run: bool) -> Table:
 
 
 def print_errors(console: Console, result: ScanResult) -> None:
-    errors = [r for r in result.rows if r.status == "error"]
+    errors = [r for r in result.rows if r.status == Status.ERROR]
     if errors:
         console.print(f"[red]{len(errors)} file(s) failed:[/]")
         for r in errors:

@@ -31,20 +31,18 @@ from .classify import Classifier, Timings
 from .discover import find_audio
 from .genres import Vocabulary, choose
 from .segments import Coverage
+from .states import SCAN_STATUSES, SETTLED, Policy, Status
 
 if TYPE_CHECKING:
     from .model import Model
     from .modelfile import LazyModel
 
-STATUSES = ("tagged", "would-tag", "kept", "unsure", "cached", "error")
-# statuses after which an unchanged file needs no work at all on the next run
-SETTLED = {"tagged", "kept", "unsure", "cached"}
 
 
 @dataclass
 class ScanOptions:
     dry_run: bool = False
-    policy: str = "fill"
+    policy: Policy = Policy.FILL
     top_k: int = 0
     min_confidence: float = 0.3
     vocab: Vocabulary | None = None
@@ -67,7 +65,7 @@ class Row:
     """One file's line in the report."""
 
     path: str
-    status: str
+    status: Status
     genres: list[str] = field(default_factory=list)  # what the model proposes
     probabilities: dict[str, float] = field(default_factory=dict)
     previous: list[str] = field(default_factory=list)  # genre in the file before
@@ -93,7 +91,7 @@ class ScanResult:
     coverage: str = ""
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in STATUSES}
+        out = {s: 0 for s in SCAN_STATUSES}
         for r in self.rows:
             out[r.status] += 1
         return out
@@ -121,7 +119,7 @@ class Scanner:
         if on_found:
             on_found(len(found.files) + len(found.errors))
         for p, why in found.errors:
-            self._emit(Row(str(p), "error", error=why))
+            self._emit(Row(str(p), Status.ERROR, error=why))
         try:
             todo = self._reuse_cached(found.files)
             res.decoded = len(todo)
@@ -138,7 +136,7 @@ class Scanner:
                 for result in results:
                     path, st, fp = todo[result.key]
                     if result.error is not None:
-                        row = Row(str(path), "error", error=result.error)
+                        row = Row(str(path), Status.ERROR, error=result.error)
                         # a file ffmpeg cannot decode is not tried again until it changes;
                         # one we could not read (permissions, I/O) is, next run
                         self._remember(path, st, fp, None, row, retry=result.transient)
@@ -168,24 +166,25 @@ class Scanner:
             try:
                 st = path.stat()
             except OSError as e:
-                self._emit(Row(str(path), "error", error=f"cannot read file: {e.strerror or e}"))
+                self._emit(Row(str(path), Status.ERROR,
+                               error=f"cannot read file: {e.strerror or e}"))
                 continue
             row = known.get(str(path))
             unchanged = (row is not None and row.size == st.st_size
                          and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
-            if unchanged and row.probabilities is None and row.status == "error":
+            if unchanged and row.probabilities is None and row.status == Status.ERROR:
                 # it could not be decoded last time and has not changed: don't try again
-                self._emit(Row(str(path), "error", error=row.error))
+                self._emit(Row(str(path), Status.ERROR, error=row.error))
                 continue
             if unchanged and row.probabilities:
                 if row.options == key and (row.status in SETTLED or (
-                        row.status == "would-tag" and self.opt.dry_run)):
+                        row.status == Status.WOULD_TAG and self.opt.dry_run)):
                     # nothing changed, not even the options: the last verdict stands
-                    status = "would-tag" if row.status == "would-tag" else "cached"
+                    status = Status.WOULD_TAG if row.status == Status.WOULD_TAG else Status.CACHED
                     merged = self.vocab.merge(list(row.probabilities),
                                               np.array(list(row.probabilities.values())))
                     self._emit(Row(str(path), status, row.genres, merged, row.previous,
-                                   written=row.genres if status == "would-tag" else None,
+                                   written=row.genres if status == Status.WOULD_TAG else None,
                                    confidence=round(max(merged.values(), default=0.0), 4)))
                     continue
                 self._finish(path, st, row.fingerprint, row.probabilities)
@@ -193,7 +192,8 @@ class Scanner:
             try:
                 fp = fingerprint(path, st.st_size) if st.st_size else None
             except OSError as e:
-                self._emit(Row(str(path), "error", error=f"cannot read file: {e.strerror or e}"))
+                self._emit(Row(str(path), Status.ERROR,
+                               error=f"cannot read file: {e.strerror or e}"))
                 continue
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
@@ -211,7 +211,7 @@ class Scanner:
         labels = list(probs)
         choice = choose(np.array([probs[lab] for lab in labels]), labels, self.vocab,
                         self.opt.top_k, self.opt.min_confidence, self.opt.parents)
-        row = Row(str(path), "unsure", choice.genres, choice.probabilities,
+        row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
                   confidence=round(choice.confidence, 4))
         try:
             state = tags.read_state(path)
@@ -219,20 +219,20 @@ class Scanner:
             new = None if choice.unsure else tags.decide(row.previous, choice.genres,
                                                           self.opt.policy)
             if choice.unsure:
-                row.status = "unsure"
+                row.status = Status.UNSURE
             elif new is None:
-                row.status = "kept"
+                row.status = Status.KEPT
             elif self.opt.dry_run:
-                row.status, row.written = "would-tag", new
+                row.status, row.written = Status.WOULD_TAG, new
             else:
                 self._write(path, state, new)
-                row.status, row.written = "tagged", new
+                row.status, row.written = Status.TAGGED, new
                 st = path.stat()  # the write changed size and mtime; remember the new ones
                 fp = fingerprint(path, st.st_size)
         except tags.TagError as e:
-            row.status, row.error = "error", str(e)
+            row.status, row.error = Status.ERROR, str(e)
         except OSError as e:
-            row.status, row.error = "error", f"{e.strerror or e}"
+            row.status, row.error = Status.ERROR, f"{e.strerror or e}"
         self.result.tag_seconds += time.perf_counter() - t0
         self._remember(path, st, fp, probs, row)  # remembered first: Ctrl-C may come in emit
         self._emit(row)

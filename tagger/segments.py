@@ -13,21 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COVERAGES = ("auto", "full", "fast")
+from .states import CoverageMode
+
 
 
 @dataclass(frozen=True)
 class Coverage:
-    mode: str = "full"  # "full", "fast", or "auto" (see resolved)
+    mode: CoverageMode = CoverageMode.FULL  # AUTO: see resolved
     windows: int = 4  # K, for "fast"
 
     def resolved(self, device_type: str) -> "Coverage":
         """``auto`` is full coverage on a GPU, where decoding sets the pace, fast on a CPU."""
-        if self.mode not in COVERAGES:
-            raise ValueError(f"unknown coverage {self.mode!r} (choose from {', '.join(COVERAGES)})")
-        if self.mode == "auto":
-            return Coverage("full" if device_type == "cuda" else "fast", self.windows)
-        return self
+        mode = CoverageMode(self.mode)  # a ValueError for an unknown one
+        if mode == CoverageMode.AUTO:
+            return Coverage(CoverageMode.FULL if device_type == "cuda" else CoverageMode.FAST,
+                            self.windows)
+        return Coverage(mode, self.windows)
 
 
 def pad_or_trim(samples: np.ndarray, length: int) -> np.ndarray:

@@ -27,7 +27,8 @@ import mutagen
 from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4, MP4Tags
 
-POLICIES = ("fill", "overwrite", "merge")
+from .states import Policy
+
 
 
 class TagError(Exception):
@@ -139,13 +140,12 @@ def decide(existing: list[str], proposed: list[str], policy: str) -> list[str] |
     ``fill`` writes only where there is no genre; ``overwrite`` replaces; ``merge`` appends the
     proposed genres that are not already there (case-insensitively).
     """
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}")
+    policy = Policy(policy)  # a ValueError for an unknown one
     if not proposed:
         return None
-    if policy == "fill":
+    if policy == Policy.FILL:
         new = None if existing else list(proposed)
-    elif policy == "overwrite":
+    elif policy == Policy.OVERWRITE:
         new = list(proposed)
     else:
         have = {g.casefold() for g in existing}

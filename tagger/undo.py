@@ -9,12 +9,13 @@ from pathlib import Path
 
 from . import tags
 from .cache import Cache, fingerprint
+from .states import Status, UndoStatus
 
 
 @dataclass
 class UndoRow:
     path: str
-    status: str  # "restored", "would-restore", "error"
+    status: UndoStatus
     restored: list[str]
     error: str | None = None
 
@@ -30,7 +31,8 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
     for path, writes in sorted(cache.writes([str(p) for p in paths] if paths else None).items()):
         before = tags.GenreState.from_dict(writes[0]["before"])
         last_written = writes[-1]["after"]
-        row = UndoRow(path, "would-restore" if dry_run else "restored", tags.display(before))
+        row = UndoRow(path, UndoStatus.WOULD_RESTORE if dry_run else UndoStatus.RESTORED,
+                      tags.display(before))
         try:
             now = tags.read_genres(Path(path))
             if now != last_written and not force:
@@ -41,11 +43,11 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
                 cache.mark_undone([w["id"] for w in writes])
                 _refresh(cache, Path(path))
         except FileNotFoundError:
-            row.status, row.error = "error", "file no longer exists"
+            row.status, row.error = UndoStatus.ERROR, "file no longer exists"
         except tags.TagError as e:
-            row.status, row.error = "error", str(e)
+            row.status, row.error = UndoStatus.ERROR, str(e)
         except OSError as e:
-            row.status, row.error = "error", e.strerror or str(e)
+            row.status, row.error = UndoStatus.ERROR, e.strerror or str(e)
         rows.append(row)
     return rows
 
@@ -58,6 +60,6 @@ def _refresh(cache: Cache, path: Path) -> None:
     st = os.stat(path)
     known.size, known.mtime_ns = st.st_size, st.st_mtime_ns
     known.fingerprint = fingerprint(path, st.st_size)
-    known.status, known.genres, known.updated = "undone", known.previous, 0.0
+    known.status, known.genres, known.updated = Status.UNDONE, known.previous, 0.0
     cache.put(known)
     cache.flush()

@@ -178,12 +178,12 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     from tagger.segments import Coverage
     from training.cli import _prepare
     from training.recipe import Recipe, fit_model, predict
-    from tagger.cli import Device
+    from tagger.states import Device
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"],
                     activation="sigmoid")
-    d = _prepare(dataset, backbone, tmp_path / "emb", 1, Device.cpu, None, Recipe(), False)
+    d = _prepare(dataset, backbone, tmp_path / "emb", 1, Device.CPU, None, Recipe(), False)
     built = fit_model(d, np.arange(len(d.y)), Recipe())
     model = built.model
     assert model.labels[:2] == ["jazz", "rock"] and model.independent == ["electronic", "dance",

@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tagger import features
-from tagger.cli import Device, open_model, usage_error
+from tagger.cli import open_model, usage_error
+from tagger.states import Device
 
 from .datasets import DatasetError, load, load_feature_table, read_artists
 from .embed import clip_mels, embed, table_features
@@ -136,7 +137,7 @@ HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen 
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
-DEVICE = typer.Option(Device.auto, "--device")
+DEVICE = typer.Option(Device.AUTO, "--device")
 
 
 def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,

@@ -18,6 +18,7 @@ import numpy as np
 from tagger.classify import Classifier
 from tagger.model import Model
 from tagger.segments import Coverage
+from tagger.states import CoverageMode
 
 from .datasets import Item
 
@@ -55,7 +56,7 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
                 on_done()
         else:
             todo.append((item, cached))
-    classifier = Classifier(backbone, Coverage("full"), batch_size, workers, keep_windows=True,
+    classifier = Classifier(backbone, Coverage(CoverageMode.FULL), batch_size, workers, keep_windows=True,
                             embeddings=True)
     for res in classifier.classify([p for p, _ in todo]):
         path, cached = todo[res.key]

@@ -227,10 +227,11 @@ def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
             None if feats is None else feats[i]) for i in idx])
     from tagger.classify import Classifier
     from tagger.segments import Coverage
+    from tagger.states import CoverageMode
 
     out = np.zeros((len(idx), len(model.labels)))
     paths = [d.items[i].path for i in idx]
-    for res in Classifier(model, Coverage("full"), workers=d.workers).classify(paths):
+    for res in Classifier(model, Coverage(CoverageMode.FULL), workers=d.workers).classify(paths):
         if res.error:
             raise RuntimeError(f"{paths[res.key]}: {res.error}")
         out[res.key] = res.probabilities

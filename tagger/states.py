@@ -1,0 +1,67 @@
+"""The vocabulary of states and choices, one enum each, used everywhere (reports included).
+
+Each is a string enum: its members compare equal to, and serialise as, their values, so
+the cache, the reports and the command line keep the same words.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return str(self.value).__format__(spec)
+
+
+class Status(StrEnum):
+    """What happened to a file in a scan (and ``undone``: a write undo put back)."""
+
+    TAGGED = "tagged"
+    WOULD_TAG = "would-tag"
+    KEPT = "kept"
+    UNSURE = "unsure"
+    CACHED = "cached"
+    ERROR = "error"
+    UNDONE = "undone"
+
+
+# statuses after which an unchanged file needs no work at all on the next run
+SETTLED = frozenset({Status.TAGGED, Status.KEPT, Status.UNSURE, Status.CACHED})
+# statuses a scan reports, in the order its tables list them
+SCAN_STATUSES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT, Status.UNSURE, Status.CACHED,
+                 Status.ERROR)
+
+
+class UndoStatus(StrEnum):
+    RESTORED = "restored"
+    WOULD_RESTORE = "would-restore"
+    ERROR = "error"
+
+
+class CoverageMode(StrEnum):
+    """full: every window; fast: K windows spread over the track; auto: by device."""
+
+    AUTO = "auto"
+    FULL = "full"
+    FAST = "fast"
+
+
+class Device(StrEnum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Policy(StrEnum):
+    """What to do with a file that already has a genre."""
+
+    FILL = "fill"  # write only where there is none
+    OVERWRITE = "overwrite"
+    MERGE = "merge"  # add to what is there
