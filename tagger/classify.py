@@ -77,6 +77,23 @@ class _End:
 _DONE = object()  # a worker's last message
 
 
+def _fixed(chunks: Iterator[tuple[np.ndarray, np.ndarray]], size: int
+           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The same (starts, windows) re-cut into chunks of exactly ``size`` windows (the last
+    one shorter), whatever sizes the decoder produced."""
+    starts, windows = [], []
+    for s, w in chunks:
+        starts.append(s)
+        windows.append(w)
+        have = sum(len(x) for x in windows)
+        while have >= size:
+            all_s, all_w = np.concatenate(starts), np.concatenate(windows)
+            yield all_s[:size], all_w[:size]
+            starts, windows, have = [all_s[size:]], [all_w[size:]], have - size
+    if windows and sum(len(x) for x in windows):
+        yield np.concatenate(starts), np.concatenate(windows)
+
+
 @dataclass
 class _Track:
     path: Path
@@ -94,7 +111,10 @@ class Classifier:
                  workers: int = 2, keep_windows: bool = False, embeddings: bool = False):
         """``keep_windows`` keeps every window's start and outputs in the result;
         ``embeddings`` makes the outputs the backbone's embeddings and no probabilities
-        (training caches them, and pools them with ``Model.outputs_of_embeddings``)."""
+        (training caches them, and pools them with ``Model.outputs_of_embeddings``). Those
+        are computed in batches of one track's windows at fixed offsets, never mixed with
+        other tracks: a window's numbers then do not depend on which windows shared its
+        batch, so training from scratch reproduces a model bit for bit."""
         self.model = model
         self.embeddings = embeddings
         self.outputs = model.embeddings if embeddings else model.window_outputs
@@ -164,7 +184,9 @@ class Classifier:
                 end = _End(key)
                 try:
                     heard: list[np.ndarray] = []
-                    for starts, windows in self._windows(path, heard):
+                    chunks = self._windows(path, heard)
+                    for starts, windows in (_fixed(chunks, self.batch_size)
+                                            if self.embeddings else chunks):
                         if self._stop.is_set():
                             break
                         t_put = time.perf_counter()
@@ -285,7 +307,7 @@ class Classifier:
                     tracks[msg.key].ended = msg
                 # run a full batch, or whatever is there when the decoders have nothing new:
                 # the model never waits for a batch to fill while windows sit ready
-                if batch and (batched >= self.batch_size or msg is None):
+                if batch and (batched >= self.batch_size or msg is None or self.embeddings):
                     self._run_batch(batch, tracks)
                     batch, batched = [], 0
                 for key in [k for k, tr in tracks.items() if tr.ended and tr.pending == 0]:
