@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from tagger.classify import Classifier  # noqa: E402
 from tagger.decode import ffmpeg_path  # noqa: E402
-from tagger.modelfile import LazyModel, default_model_path  # noqa: E402
+from tagger.loader import LazyModel  # noqa: E402
+from tagger.modelfile import default_model_path  # noqa: E402
 from tagger.segments import Coverage  # noqa: E402
 from training.datasets import load  # noqa: E402
 

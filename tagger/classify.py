@@ -24,6 +24,7 @@ import numpy as np
 from . import features
 from .decode import DecodeError, decode, duration_of, stream
 from .pooling import WindowPool
+from .prediction import Prediction
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 from .states import CoverageMode
 
@@ -38,13 +39,18 @@ class TrackResult:
 
     key: int
     path: Path
-    probabilities: np.ndarray | None = None  # (n_labels,)
+    prediction: Prediction | None = None
     windows: int = 0
     window_starts: np.ndarray | None = None  # (windows,) seconds, when kept
     window_outputs: np.ndarray | None = None  # (windows, dim), when kept
     error: str | None = None
     transient: bool = False  # the error may go away by itself (permissions, I/O)
     decode_seconds: float = 0.0
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """(n_labels,), in the model's label order."""
+        return None if self.prediction is None else self.prediction.probabilities
 
 
 @dataclass
@@ -269,7 +275,8 @@ class Classifier:
             res.error = "no audio decoded"
         else:
             if not self.embeddings:
-                res.probabilities = self.model.track_probabilities(tr.pool, end.features)
+                res.prediction = Prediction(tuple(self.model.labels),
+                                            self.model.track_probabilities(tr.pool, end.features))
             if self.keep_windows:
                 res.window_starts = np.asarray(tr.starts)
                 res.window_outputs = np.concatenate(tr.per_window)

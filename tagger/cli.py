@@ -38,7 +38,8 @@ def check_device(device: Device) -> None:
 def model_file(path: Optional[Path], device: Device):
     """The model file's metadata, its weights loaded later on ``device`` (``LazyModel``);
     exits with 2 if the file or the device is unusable."""
-    from .modelfile import LazyModel, ModelFileError, default_model_path
+    from .loader import LazyModel
+    from .modelfile import ModelFileError, default_model_path
 
     check_device(device)
     try:

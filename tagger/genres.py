@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
+from .prediction import Prediction
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,7 +82,9 @@ class Vocabulary:
             names[label] = name.strip()
         return replace(self, names=names)
 
-    def merge(self, labels: list[str], probs: np.ndarray) -> dict[str, float]:
+    def merge(self, prediction: Prediction) -> dict[str, float]:
+        """The prediction in the written names: name -> probability."""
+        labels, probs = prediction.labels, prediction.probabilities
         exclusive: dict[str, float] = {}
         unlikely: dict[str, float] = {}  # name -> probability that no independent label holds
         for label, p in zip(labels, probs):
@@ -117,14 +119,14 @@ class Vocabulary:
         return out
 
 
-def choose(probs: np.ndarray, labels: list[str], vocab: Vocabulary, top_k: int = 0,
+def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 0,
            min_confidence: float = 0.3, parents: bool = False) -> Choice:
     """The best genre, plus up to ``top_k`` more at or above ``min_confidence``, and with
     ``parents`` their parent genres after them.
 
     If even the best is below ``min_confidence`` the track is "unsure" and gets no genre.
     """
-    merged = vocab.merge(labels, probs)
+    merged = vocab.merge(prediction)
     ranked = sorted(merged.items(), key=lambda kv: -kv[1])
     if not ranked:
         return Choice([], 0.0, True, merged)

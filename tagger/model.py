@@ -364,10 +364,6 @@ class Model:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def load(self) -> "Model":
-        """A loaded model is its own loader (see ``modelfile.LazyModel``)."""
-        return self
-
     def to(self, device: torch.device | str) -> "Model":
         self.net.to(device)
         self.frontend.to(device)

@@ -2,7 +2,8 @@
 
 A re-scan of an unchanged library needs only the model's id and labels; reading them from
 the safetensors header (8 bytes of length, then JSON) keeps such a run free of torch's
-start-up cost. The weights are loaded (``LazyModel.load``) only when a track must be heard.
+start-up cost. The weights are loaded (``loader.LazyModel.load``) only when a track must be
+heard. This module imports nothing of genretag's: ``model`` and ``loader`` build on it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,6 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .model import Model
 
 FORMAT = "genretag-model"
 FORMAT_VERSION = 1
@@ -51,26 +48,3 @@ def read_metadata(path: Path) -> dict:
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: unknown model format {meta.get('format')!r}")
     return meta
-
-
-class LazyModel:
-    """A model file's metadata now, its network on ``load()`` (once)."""
-
-    def __init__(self, path: Path, device: str = "auto"):  # a states.Device
-        self.path, self.device_request = Path(path), device
-        self.metadata = read_metadata(self.path)
-        self.labels: list[str] = list(self.metadata["labels"])
-        self.model_id: str = self.metadata["model_id"]
-        self._model: Model | None = None
-
-    def load(self) -> Model:
-        if self._model is None:
-            import torch
-
-            from .model import load_model
-
-            dev = self.device_request
-            if dev == "auto":
-                dev = "cuda" if torch.cuda.is_available() else "cpu"
-            self._model = load_model(self.path, dev)
-        return self._model

@@ -23,19 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 from . import tags
 from .cache import Cache, TrackRow, fingerprint
 from .classify import Classifier, Timings
 from .discover import find_audio
 from .genres import Vocabulary, choose
+from .prediction import Prediction
 from .segments import Coverage
 from .states import SCAN_STATUSES, SETTLED, Policy, Status
 
 if TYPE_CHECKING:
-    from .model import Model
-    from .modelfile import LazyModel
+    from .loader import LazyModel
 
 
 
@@ -98,10 +97,10 @@ class ScanResult:
 
 
 class Scanner:
-    """``model`` is a loaded ``Model`` or a ``LazyModel``: its weights are loaded only if
-    some track has to be heard, so a re-scan of an unchanged library never pays for them."""
+    """``model``'s weights are loaded only if some track has to be heard, so a re-scan of an
+    unchanged library never pays for them."""
 
-    def __init__(self, model: Model | LazyModel, cache: Cache, options: ScanOptions,
+    def __init__(self, model: LazyModel, cache: Cache, options: ScanOptions,
                  on_row: Callable[[Row], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
         self.options_key = options.key()
@@ -142,9 +141,7 @@ class Scanner:
                         self._remember(path, st, fp, None, row, retry=result.transient)
                         self._emit(row)
                         continue
-                    probs = {lab: float(p)
-                             for lab, p in zip(self.model.labels, result.probabilities)}
-                    self._finish(path, st, fp, probs)
+                    self._finish(path, st, fp, result.prediction)
             finally:
                 results.close()  # stops the decoders and their ffmpeg processes at once
         except KeyboardInterrupt:
@@ -181,13 +178,12 @@ class Scanner:
                         row.status == Status.WOULD_TAG and self.opt.dry_run)):
                     # nothing changed, not even the options: the last verdict stands
                     status = Status.WOULD_TAG if row.status == Status.WOULD_TAG else Status.CACHED
-                    merged = self.vocab.merge(list(row.probabilities),
-                                              np.array(list(row.probabilities.values())))
+                    merged = self.vocab.merge(Prediction.from_dict(row.probabilities))
                     self._emit(Row(str(path), status, row.genres, merged, row.previous,
                                    written=row.genres if status == Status.WOULD_TAG else None,
                                    confidence=round(max(merged.values(), default=0.0), 4)))
                     continue
-                self._finish(path, st, row.fingerprint, row.probabilities)
+                self._finish(path, st, row.fingerprint, Prediction.from_dict(row.probabilities))
                 continue
             try:
                 fp = fingerprint(path, st.st_size) if st.st_size else None
@@ -198,19 +194,18 @@ class Scanner:
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
                 self.cache.moved(moved.path, str(path))
-                self._finish(path, st, fp, moved.probabilities)
+                self._finish(path, st, fp, Prediction.from_dict(moved.probabilities))
                 continue
             todo.append((path, st, fp))
         self.result.cache_seconds += time.perf_counter() - t0
         return todo
 
     def _finish(self, path: Path, st: os.stat_result, fp: str | None,
-                probs: dict[str, float]) -> None:
+                prediction: Prediction) -> None:
         """Choose, decide and (unless dry) write the genre of one heard track."""
         t0 = time.perf_counter()
-        labels = list(probs)
-        choice = choose(np.array([probs[lab] for lab in labels]), labels, self.vocab,
-                        self.opt.top_k, self.opt.min_confidence, self.opt.parents)
+        choice = choose(prediction, self.vocab, self.opt.top_k, self.opt.min_confidence,
+                        self.opt.parents)
         row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
                   confidence=round(choice.confidence, 4))
         try:
@@ -234,7 +229,7 @@ class Scanner:
         except OSError as e:
             row.status, row.error = Status.ERROR, f"{e.strerror or e}"
         self.result.tag_seconds += time.perf_counter() - t0
-        self._remember(path, st, fp, probs, row)  # remembered first: Ctrl-C may come in emit
+        self._remember(path, st, fp, prediction, row)  # remembered first: Ctrl-C may come in emit
         self._emit(row)
 
     def _write(self, path: Path, state: tags.GenreState, new: list[str]) -> None:
@@ -246,12 +241,13 @@ class Scanner:
             raise
 
     def _remember(self, path: Path, st: os.stat_result, fp: str | None,
-                  probs: dict[str, float] | None, row: Row, retry: bool = False) -> None:
+                  prediction: Prediction | None, row: Row, retry: bool = False) -> None:
         t0 = time.perf_counter()
         self.cache.put(TrackRow(
             path=str(path), size=st.st_size, mtime_ns=-1 if retry else st.st_mtime_ns,
             fingerprint=fp,
-            model_id=self.model.model_id, probabilities=probs,
+            model_id=self.model.model_id,
+            probabilities=prediction.as_dict() if prediction is not None else None,
             genres=row.written if row.written is not None else row.genres,
             previous=row.previous, status=row.status, error=row.error, options=self.options_key))
         self.result.cache_seconds += time.perf_counter() - t0

@@ -206,10 +206,10 @@ def test_undo_leaves_files_edited_since(library, tiny_model, db):
 def test_interrupted_run_resumes(library, tiny_model, db):
     from tagger.cache import Cache
     from tagger.genres import Vocabulary
-    from tagger.model import load_model
+    from tagger.loader import LazyModel
     from tagger.scan import ScanOptions, Scanner
 
-    model = load_model(tiny_model)
+    model = LazyModel(tiny_model, "cpu")
     seen = []
 
     def stop_after_three(row):

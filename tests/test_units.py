@@ -10,6 +10,7 @@ import pytest
 
 from tagger.discover import find_audio, sniff
 from tagger.genres import Vocabulary, choose
+from tagger.prediction import Prediction
 from tagger.segments import Windower, fast_starts
 from tagger.tags import decide
 
@@ -41,15 +42,19 @@ def test_fast_starts_spread_over_the_track():
     assert len(fast_starts(10.0, 3.0, 8)) == 3
 
 
+def P(labels: list[str], probabilities: list[float]) -> Prediction:
+    return Prediction(tuple(labels), np.array(probabilities))
+
+
 def test_choose_top_k_threshold_and_merge():
     labels = ["a", "b", "c"]
     vocab = Vocabulary.default(labels)
-    c = choose(np.array([0.5, 0.35, 0.15]), labels, vocab, top_k=2, min_confidence=0.3)
+    c = choose(P(labels, [0.5, 0.35, 0.15]), vocab, top_k=2, min_confidence=0.3)
     assert c.genres == ["a", "b"] and not c.unsure
-    c = choose(np.array([0.25, 0.4, 0.35]), labels, vocab, top_k=0, min_confidence=0.5)
+    c = choose(P(labels, [0.25, 0.4, 0.35]), vocab, top_k=0, min_confidence=0.5)
     assert c.unsure and c.genres == []
     merged = Vocabulary({"a": "X", "b": "X", "c": ""})
-    c = choose(np.array([0.3, 0.3, 0.4]), labels, merged, min_confidence=0.5)
+    c = choose(P(labels, [0.3, 0.3, 0.4]), merged, min_confidence=0.5)
     assert c.genres == ["X"] and c.probabilities == {"X": pytest.approx(0.6)}
 
 
@@ -60,21 +65,21 @@ def test_independent_genres_merge_as_independent_events_and_bring_parents():
                  "house": "House", "dance": "Dance", "electronic": "Electronic"},
         independent=["indie", "indie-rock", "house", "dance", "electronic"],
         parents={"indie-rock": ["rock", "indie"], "house": ["dance"], "dance": ["electronic"]})
-    probs = np.array([0.7, 0.3, 0.6, 0.5, 0.1, 0.2, 0.4])
-    c = choose(probs, labels, vocab, top_k=2, min_confidence=0.45)
+    probs = P(labels, [0.7, 0.3, 0.6, 0.5, 0.1, 0.2, 0.4])
+    c = choose(probs, vocab, top_k=2, min_confidence=0.45)
     assert c.genres == ["Rock", "Indie", "Indie Rock"]  # a track can be Rock and Indie
-    c = choose(probs, labels, vocab, top_k=2, min_confidence=0.45, parents=True)
+    c = choose(probs, vocab, top_k=2, min_confidence=0.45, parents=True)
     assert c.genres == ["Rock", "Indie", "Indie Rock"]  # its parents are already there
     assert vocab.with_parents(["House"]) == ["House", "Dance", "Electronic"]
     # mapped together: exclusive labels add up, independent ones combine as noisy-or
     both = Vocabulary({**vocab.names, "pop": "Rock", "indie": "Rock"}, vocab.independent,
                       vocab.parents)
-    merged = both.merge(labels, probs)
+    merged = both.merge(probs)
     assert merged["Rock"] == pytest.approx(1 - (1 - 1.0) * (1 - 0.6))
-    assert vocab.merge(labels, probs)["Indie"] == pytest.approx(0.6)
+    assert vocab.merge(probs)["Indie"] == pytest.approx(0.6)
     # --labels: a set of the model's labels, the others never written
     only = vocab.only(["rock", "pop"])
-    assert choose(probs, labels, only, top_k=5, min_confidence=0.0).genres == ["Rock", "Pop"]
+    assert choose(probs, only, top_k=5, min_confidence=0.0).genres == ["Rock", "Pop"]
 
 
 def test_policies():
