@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagger.classify import Classifier  # noqa: E402
+from tagger.predictor import Predictor  # noqa: E402
 from tagger.decode import ffmpeg_path  # noqa: E402
 from tagger.loader import LazyModel  # noqa: E402
 from tagger.modelfile import default_model_path  # noqa: E402
@@ -69,9 +69,9 @@ def main() -> None:
     for name, cov in [("full", Coverage("full"))] + [
             (f"fast K={k}", Coverage("fast", k)) for k in a.windows]:
         t0 = time.perf_counter()
-        clf = Classifier(model, cov, workers=a.workers)
+        clf = Predictor(model, cov, workers=a.workers)
         out = [None] * len(tracks)
-        for res in clf.classify([p for p, _ in tracks]):
+        for res in clf.predict([p for p, _ in tracks]):
             out[res.key] = int(res.probabilities.argmax())
         preds[name] = out
         seconds = time.perf_counter() - t0

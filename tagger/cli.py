@@ -181,14 +181,14 @@ def predict(
 
     from rich.table import Table
 
-    from .classify import Classifier
+    from .predictor import Predictor
     from .segments import Coverage
 
     if not file.is_file():
         raise usage_error(f"{file}: no such file")
     m = open_model(model, device)
-    (res,) = Classifier(m, Coverage(CoverageMode.FULL), keep_windows=True,
-                        workers=1).classify([file])
+    (res,) = Predictor(m, Coverage(CoverageMode.FULL), keep_windows=True,
+                        workers=1).predict([file])
     if res.error:
         err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
         raise typer.Exit(1)

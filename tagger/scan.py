@@ -4,7 +4,7 @@
 2. The cache says which are unchanged since the last run (same size, mtime and model): their
    probabilities are reused and they are not decoded. A file the cache does not know by path
    is fingerprinted, and a moved or renamed file is recognised by its fingerprint.
-3. ``classify.Classifier`` decodes the rest in parallel and runs the CNN on their windows.
+3. ``predictor.Predictor`` decodes the rest in parallel and runs the CNN on their windows.
 4. ``genres.choose`` picks genres from the probabilities; ``tags.decide`` applies the policy
    for existing genres (fill / overwrite / merge).
 5. ``tags.write_state`` writes them (unless this is a dry run), safely, after the cache has
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import tags
 from .cache import Cache, TrackRow, fingerprint
-from .classify import Classifier, Timings
+from .predictor import Predictor, Timings
 from .discover import find_audio
 from .genres import Vocabulary, choose
 from .prediction import Prediction
@@ -47,7 +47,7 @@ class ScanOptions:
     vocab: Vocabulary | None = None
     parents: bool = False  # also write the parent genres of the chosen ones
     coverage: Coverage = field(default_factory=Coverage)
-    batch_size: int = 0  # 0: chosen by device (see classify.Classifier)
+    batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
     workers: int = 2
 
     def key(self) -> str:
@@ -128,9 +128,9 @@ class Scanner:
             res.device = model.device.type
             coverage = self.opt.coverage.resolved(model.device.type)
             res.coverage = coverage.mode
-            classifier = Classifier(model, coverage, self.opt.batch_size, self.opt.workers)
-            res.timings = classifier.timings
-            results = classifier.classify([p for p, _, _ in todo])
+            predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
+            res.timings = predictor.timings
+            results = predictor.predict([p for p, _, _ in todo])
             try:
                 for result in results:
                     path, st, fp = todo[result.key]

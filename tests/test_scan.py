@@ -131,13 +131,13 @@ def test_policies_fill_merge_overwrite(library, tiny_model, db, tmp_path):
 
 def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
     assert scan(library, tiny_model, db).exit_code == 1
-    import tagger.classify
+    import tagger.source
 
     def no_decoding(*a, **k):
         raise AssertionError("decoded on a re-run")
 
-    monkeypatch.setattr(tagger.classify, "stream", no_decoding)
-    monkeypatch.setattr(tagger.classify, "decode", no_decoding)
+    monkeypatch.setattr(tagger.source, "stream", no_decoding)
+    monkeypatch.setattr(tagger.source, "decode", no_decoding)
     report = library.parent / "second.json"
     r = scan(library, tiny_model, db, "--report", report)
     rows = json.loads(report.read_text())["rows"]

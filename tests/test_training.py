@@ -174,7 +174,7 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     own Classifier on the file, for the track head with its independent genres."""
     import numpy as np
 
-    from tagger.classify import Classifier
+    from tagger.predictor import Predictor
     from tagger.segments import Coverage
     from training.cli import _prepare
     from training.recipe import Recipe, fit_model, predict
@@ -190,8 +190,8 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
                                                                           "house"]
     idx = np.array([0, len(d.y) - 1])
     ours = predict(built, d, idx)
-    heard = {r.key: r.probabilities for r in Classifier(model, Coverage("full"), workers=1)
-             .classify([d.items[i].path for i in idx])}
+    heard = {r.key: r.probabilities for r in Predictor(model, Coverage("full"), workers=1)
+             .predict([d.items[i].path for i in idx])}
     assert np.allclose(ours, np.stack([heard[0], heard[1]]), atol=1e-4)
     assert np.allclose(ours[:, :2].sum(1), 1.0, atol=1e-5)  # exclusive genres add up to one
     # the model file keeps all of it: saved, loaded, it hears the same
@@ -203,7 +203,7 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     loaded = load_model(path)
     assert loaded.metadata["parents"] == {"dance": ["electronic"], "house": ["dance"]}
     assert loaded.metadata["display_names"]["house"] == "House"
-    (again,) = Classifier(loaded, Coverage("full"), workers=1).classify([d.items[0].path])
+    (again,) = Predictor(loaded, Coverage("full"), workers=1).predict([d.items[0].path])
     assert np.allclose(again.probabilities, ours[0], atol=1e-4)
 
 
@@ -304,13 +304,13 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     assert r.exit_code == 0, r.output
     # fast coverage: the features come from the K windows' audio, decoded once at 22.05 kHz
     from tagger import features
-    from tagger.classify import Classifier
+    from tagger.predictor import Predictor
     from tagger.decode import decode
     from tagger.segments import Coverage, fast_starts
 
     long = tmp_path / "long.flac"
     write_audio(long, music(20.0, 44100, seed=9), 44100)
-    (fast,) = Classifier(model, Coverage("fast", 4), keep_windows=True).classify([long])
+    (fast,) = Predictor(model, Coverage("fast", 4), keep_windows=True).predict([long])
     assert fast.error is None and fast.windows == 4
     seconds = model.params.window_seconds
     heard = np.concatenate([decode(long, features.SAMPLE_RATE, s, seconds)
@@ -319,7 +319,7 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     pool = WindowPool.of(fast.window_outputs)
     assert np.allclose(fast.probabilities, model.track_probabilities(pool, x), atol=1e-5)
     assert not np.allclose(fast.probabilities, model.track_probabilities(pool), atol=1e-3)
-    (full,) = Classifier(model, Coverage("full")).classify([long])
+    (full,) = Predictor(model, Coverage("full")).predict([long])
     assert full.error is None and np.isclose(full.probabilities.sum(), 1.0, atol=1e-5)
     r = runner.invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
                             "--out-dir", str(tmp_path / "ev"), *common])
@@ -446,7 +446,7 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 
     import numpy as np
 
-    from tagger.classify import Classifier
+    from tagger.predictor import Predictor
     from tagger.model import load_model
     from tagger.segments import Coverage
 
@@ -461,8 +461,8 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 
     def embed(order, workers):
         out = {}
-        for r in Classifier(model, Coverage("full"), batch_size=4, workers=workers,
-                            keep_windows=True, embeddings=True).classify(order):
+        for r in Predictor(model, Coverage("full"), batch_size=4, workers=workers,
+                            keep_windows=True, embeddings=True).predict(order):
             out[order[r.key].name] = r.window_outputs[np.argsort(r.window_starts, kind="stable")]
         return out
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.classify import Classifier
+from tagger.predictor import Predictor
 from tagger.model import Model
 from tagger.segments import Coverage
 from tagger.states import CoverageMode
@@ -56,9 +56,9 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
                 on_done()
         else:
             todo.append((item, cached))
-    classifier = Classifier(backbone, Coverage(CoverageMode.FULL), batch_size, workers, keep_windows=True,
-                            embeddings=True)
-    for res in classifier.classify([p for p, _ in todo]):
+    predictor = Predictor(backbone, Coverage(CoverageMode.FULL), batch_size, workers,
+                          keep_windows=True, embeddings=True)
+    for res in predictor.predict([p for p, _ in todo]):
         path, cached = todo[res.key]
         if res.error:
             out.failed.append((path, res.error))

@@ -12,7 +12,7 @@ A model is made of
 
 ``fit_model`` trains exactly that on a subset of clips, and ``predict`` hears the other clips
 through the tagger's own path (``Model.track_probabilities`` on pooled window outputs, or the
-tagger's ``Classifier`` on the files when the backbone itself was trained), so
+tagger's ``Predictor`` on the files when the backbone itself was trained), so
 cross-validation measures the very recipe and code that ship.
 """
 
@@ -218,20 +218,20 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
 def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
     """Track probabilities (len(idx), n_labels) of the clips ``idx``, through the tagger's
     own path at full coverage: the cached window embeddings when the backbone is the
-    pretrained one, else the tagger's ``Classifier`` on the files."""
+    pretrained one, else the tagger's ``Predictor`` on the files."""
     model = built.model.to("cpu") if built.on_embeddings else built.model
     if built.on_embeddings:
         feats = d.clip_features if model.feature_columns else None
         return np.stack([model.track_probabilities(
             WindowPool.of(model.outputs_of_embeddings(d.windows[i])),
             None if feats is None else feats[i]) for i in idx])
-    from tagger.classify import Classifier
+    from tagger.predictor import Predictor
     from tagger.segments import Coverage
     from tagger.states import CoverageMode
 
     out = np.zeros((len(idx), len(model.labels)))
     paths = [d.items[i].path for i in idx]
-    for res in Classifier(model, Coverage(CoverageMode.FULL), workers=d.workers).classify(paths):
+    for res in Predictor(model, Coverage(CoverageMode.FULL), workers=d.workers).predict(paths):
         if res.error:
             raise RuntimeError(f"{paths[res.key]}: {res.error}")
         out[res.key] = res.probabilities

@@ -1,7 +1,7 @@
-"""From paths to genre probabilities: decode workers feeding one batching model loop.
+"""Stage 2 of a track's way: from windows to a :class:`Prediction`, for many tracks at once.
 
-A pool of decode threads (each drives an ffmpeg process, so they run truly in parallel) cuts
-tracks into windows and puts them, a chunk at a time, on a bounded queue. The model loop
+A pool of decode threads (each drives an ffmpeg process, so they run truly in parallel) opens
+tracks (``source.TrackSource``) and puts their windows, a chunk at a time, on a bounded queue. The model loop
 takes windows from whichever tracks are ready, runs them in batches that mix tracks, and pools
 each window's outputs into its track (``pooling.WindowPool``). A track is done when its
 decoder has finished and all its windows have been through the model; the model then turns
@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import features
-from .decode import DecodeError, decode, duration_of, stream
+from .decode import DecodeError
 from .pooling import WindowPool
 from .prediction import Prediction
-from .segments import Coverage, Windower, fast_starts, pad_or_trim
-from .states import CoverageMode
+from .segments import Coverage
+from .source import TrackSource
 
 
 if TYPE_CHECKING:  # torch is imported when a model runs, not when a re-scan only reads
@@ -83,23 +82,6 @@ class _End:
 _DONE = object()  # a worker's last message
 
 
-def _fixed(chunks: Iterator[tuple[np.ndarray, np.ndarray]], size: int
-           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The same (starts, windows) re-cut into chunks of exactly ``size`` windows (the last
-    one shorter), whatever sizes the decoder produced."""
-    starts, windows = [], []
-    for s, w in chunks:
-        starts.append(s)
-        windows.append(w)
-        have = sum(len(x) for x in windows)
-        while have >= size:
-            all_s, all_w = np.concatenate(starts), np.concatenate(windows)
-            yield all_s[:size], all_w[:size]
-            starts, windows, have = [all_s[size:]], [all_w[size:]], have - size
-    if windows and sum(len(x) for x in windows):
-        yield np.concatenate(starts), np.concatenate(windows)
-
-
 @dataclass
 class _Track:
     path: Path
@@ -110,8 +92,9 @@ class _Track:
     per_window: list = field(default_factory=list)
 
 
-class Classifier:
-    """Classifies many tracks with one model; see the module docstring."""
+class Predictor:
+    """Predicts many tracks with one model; see the module docstring. The only place where
+    window outputs become a track's :class:`Prediction` (through ``Model``)."""
 
     def __init__(self, model: Model, coverage: Coverage, batch_size: int = 0,
                  workers: int = 2, keep_windows: bool = False, embeddings: bool = False):
@@ -136,47 +119,11 @@ class Classifier:
         self.keep_windows = keep_windows
         self.timings = Timings()
         self._stop = threading.Event()
+        self.source = TrackSource(model.params, coverage, self.batch_size,
+                                  feature_rate=bool(self.feature_columns),
+                                  fixed_chunks=embeddings, stopped=self._stop.is_set)
 
     # -- decoding (worker threads) -------------------------------------------------------
-
-    def _windows(self, path: Path, heard: list[np.ndarray]
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(starts, windows) chunks of one track, as the coverage asks. In fast coverage a
-        model with a feature head gets the windows' audio at the features' rate in
-        ``heard``, so that one decode serves both (see ``_features``)."""
-        p = self.model.params
-        if path.stat().st_size == 0:
-            raise DecodeError("empty file (0 bytes)")
-        if self.coverage.mode == CoverageMode.FAST:
-            duration = duration_of(path)
-            if duration is not None and duration > self.coverage.windows * p.window_seconds:
-                rate = features.SAMPLE_RATE if self.feature_columns else p.sample_rate
-                starts, windows = [], []
-                for start in fast_starts(duration, p.window_seconds, self.coverage.windows):
-                    samples = decode(path, rate, start, p.window_seconds)
-                    if rate != p.sample_rate:
-                        heard.append(samples)
-                        samples = features.resample(samples, rate, p.sample_rate)
-                    if len(samples) > p.window_samples // 2:  # the headers may overstate length
-                        starts.append(int(start * p.sample_rate))
-                        windows.append(pad_or_trim(samples, p.window_samples))
-                if windows:
-                    yield np.array(starts), np.stack(windows)
-                    return
-                heard.clear()
-        # full coverage, and the fallback for short tracks or unknown durations
-        cutter = Windower(p.window_samples, p.window_hop_samples)
-        for chunk in stream(path, p.sample_rate):
-            starts, windows = cutter.feed(chunk)
-            for i in range(0, len(windows), self.batch_size):
-                yield starts[i:i + self.batch_size], windows[i:i + self.batch_size]
-            if self._stop.is_set():
-                return
-        starts, windows = cutter.finish()
-        if len(windows):
-            yield starts, windows
-        elif cutter.total == 0:
-            raise DecodeError("no audio decoded")
 
     def _worker(self, jobs: queue.Queue, out: queue.Queue) -> None:
         try:
@@ -189,17 +136,15 @@ class Classifier:
                 waited = 0.0  # time blocked on a full queue is the model's, not decoding's
                 end = _End(key)
                 try:
-                    heard: list[np.ndarray] = []
-                    chunks = self._windows(path, heard)
-                    for starts, windows in (_fixed(chunks, self.batch_size)
-                                            if self.embeddings else chunks):
+                    audio = self.source.open(path)
+                    for starts, windows in audio.chunks:
                         if self._stop.is_set():
                             break
                         t_put = time.perf_counter()
                         self._put(out, _Chunk(key, starts, windows))
                         waited += time.perf_counter() - t_put
                     if self.feature_columns and not self._stop.is_set():
-                        end.features = self._features(path, heard)
+                        end.features = audio.features(self.feature_columns)
                 except DecodeError as e:
                     end.error = str(e)
                 except OSError as e:
@@ -211,18 +156,6 @@ class Classifier:
                 self._put(out, end)
         finally:
             self._put(out, _DONE)
-
-    def _features(self, path: Path, heard: list[np.ndarray]) -> np.ndarray | None:
-        """The track's table features (n_columns,): in fast coverage from the K windows'
-        audio (~12 s, already decoded), else from its middle 30 s, as the table describes a
-        clip. The fast way needs no second decode and 12 s of audio instead of 30 s: a fast
-        scan otherwise spends more on the features than on the CNN."""
-        if heard:
-            values = features.features(np.concatenate(heard))
-        else:
-            values = features.of_file(path)
-        v = features.vector(values, self.feature_columns)
-        return v if np.isfinite(v).all() else None  # the CNN alone rather than NaN genres
 
     def _put(self, out: queue.Queue, item: object) -> None:
         """Put on the bounded queue, giving up if the run is being stopped."""
@@ -282,7 +215,7 @@ class Classifier:
                 res.window_outputs = np.concatenate(tr.per_window)
         return res
 
-    def classify(self, paths: Sequence[Path]) -> Iterator[TrackResult]:
+    def predict(self, paths: Sequence[Path]) -> Iterator[TrackResult]:
         """Yield a :class:`TrackResult` per path, in the order they finish."""
         self._stop.clear()
         jobs: queue.Queue = queue.Queue()

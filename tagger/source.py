@@ -1,0 +1,121 @@
+"""Stage 1 of a track's way: from a path to the model's windows, as the coverage asks.
+
+- ``fast``: K windows spread over the track, each decoded on its own by seeking in the input;
+  a model with a feature head gets their audio at the features' rate, so one decode serves
+  both;
+- ``full`` (and the fallback for short tracks or unknown durations): every window at the
+  model's hop, streamed, so memory stays flat however long the track is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import features
+from .audio import AudioParams
+from .decode import DecodeError, decode, duration_of, stream
+from .segments import Coverage, Windower, fast_starts, pad_or_trim
+from .states import CoverageMode
+
+Chunk = tuple[np.ndarray, np.ndarray]  # starts (m,) sample offsets, windows (m, window_samples)
+
+
+@dataclass
+class TrackAudio:
+    """One track ready for the model: its windows, a chunk at a time, and the audio its table
+    features come from (``feature_audio`` (samples,) at ``features.SAMPLE_RATE``; None: the
+    file's middle 30 s, decoded when asked)."""
+
+    path: Path
+    chunks: Iterator[Chunk]
+    feature_audio: np.ndarray | None = None
+
+    def features(self, columns: list[str]) -> np.ndarray | None:
+        """The track's table features (n_columns,), None where one is not finite (the CNN
+        alone then, rather than NaN genres). Ask after the chunks are consumed."""
+        if self.feature_audio is not None:
+            values = features.features(self.feature_audio)
+        else:
+            values = features.of_file(self.path)
+        v = features.vector(values, columns)
+        return v if np.isfinite(v).all() else None
+
+
+class TrackSource:
+    """Opens tracks for one model: ``params`` from its file, ``coverage`` resolved."""
+
+    def __init__(self, params: AudioParams, coverage: Coverage, chunk: int,
+                 feature_rate: bool = False, fixed_chunks: bool = False,
+                 stopped: Callable[[], bool] = lambda: False):
+        """``chunk``: the most windows a chunk holds; ``fixed_chunks``: exactly that many,
+        at fixed offsets in the track (the last chunk shorter), whatever the decoder gives;
+        ``feature_rate``: fast coverage decodes at the features' rate too."""
+        self.params, self.coverage, self.chunk = params, coverage, chunk
+        self.feature_rate, self.fixed_chunks, self.stopped = feature_rate, fixed_chunks, stopped
+
+    def open(self, path: Path) -> TrackAudio:
+        if path.stat().st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        audio = self._fast(path) if self.coverage.mode == CoverageMode.FAST else None
+        if audio is None:
+            audio = TrackAudio(path, self._full(path))
+        if self.fixed_chunks:
+            audio.chunks = fixed(audio.chunks, self.chunk)
+        return audio
+
+    def _fast(self, path: Path) -> TrackAudio | None:
+        """K windows, each decoded by seeking; None when the track is too short for them or
+        its duration unknown."""
+        p, k = self.params, self.coverage.windows
+        duration = duration_of(path)
+        if duration is None or duration <= k * p.window_seconds:
+            return None
+        rate = features.SAMPLE_RATE if self.feature_rate else p.sample_rate
+        starts, windows, heard = [], [], []
+        for start in fast_starts(duration, p.window_seconds, k):
+            samples = decode(path, rate, start, p.window_seconds)
+            if rate != p.sample_rate:
+                heard.append(samples)
+                samples = features.resample(samples, rate, p.sample_rate)
+            if len(samples) > p.window_samples // 2:  # the headers may overstate length
+                starts.append(int(start * p.sample_rate))
+                windows.append(pad_or_trim(samples, p.window_samples))
+        if not windows:
+            return None
+        return TrackAudio(path, iter([(np.array(starts), np.stack(windows))]),
+                          np.concatenate(heard) if heard else None)
+
+    def _full(self, path: Path) -> Iterator[Chunk]:
+        p = self.params
+        cutter = Windower(p.window_samples, p.window_hop_samples)
+        for samples in stream(path, p.sample_rate):
+            starts, windows = cutter.feed(samples)
+            for i in range(0, len(windows), self.chunk):
+                yield starts[i:i + self.chunk], windows[i:i + self.chunk]
+            if self.stopped():
+                return
+        starts, windows = cutter.finish()
+        if len(windows):
+            yield starts, windows
+        elif cutter.total == 0:
+            raise DecodeError("no audio decoded")
+
+
+def fixed(chunks: Iterator[Chunk], size: int) -> Iterator[Chunk]:
+    """The same (starts, windows) re-cut into chunks of exactly ``size`` windows (the last
+    one shorter), whatever sizes came in."""
+    starts, windows = [], []
+    for s, w in chunks:
+        starts.append(s)
+        windows.append(w)
+        have = sum(len(x) for x in windows)
+        while have >= size:
+            all_s, all_w = np.concatenate(starts), np.concatenate(windows)
+            yield all_s[:size], all_w[:size]
+            starts, windows, have = [all_s[size:]], [all_w[size:]], have - size
+    if windows and sum(len(x) for x in windows):
+        yield np.concatenate(starts), np.concatenate(windows)
