@@ -11,8 +11,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .scan import Row, ScanResult
+from .scan import ScanResult
 from .states import SCAN_STATUSES, Status
+from .tagging import Row
 
 REPORT_SUFFIXES = (".json", ".csv", ".html")
 STATUS_STYLE = {Status.TAGGED: "green", Status.WOULD_TAG: "cyan", Status.KEPT: "dim",

@@ -1,79 +1,36 @@
-"""``genretag scan``: a track's whole way from path to tag, in one walk.
+"""``genretag scan``: a thin loop over a track's way from path to tag.
 
 1. ``discover.find_audio`` lists the audio files under the given folders.
 2. The cache says which are unchanged since the last run (same size, mtime and model): their
-   probabilities are reused and they are not decoded. A file the cache does not know by path
+   predictions are reused and they are not decoded. A file the cache does not know by path
    is fingerprinted, and a moved or renamed file is recognised by its fingerprint.
-3. ``predictor.Predictor`` decodes the rest in parallel and runs the CNN on their windows.
-4. ``genres.choose`` picks genres from the probabilities; ``tags.decide`` applies the policy
-   for existing genres (fill / overwrite / merge).
-5. ``tags.write_state`` writes them (unless this is a dry run), safely, after the cache has
-   recorded what was there before, so ``genretag undo`` can put it back.
-6. Every file ends as one :class:`Row` of the report, whatever happened to it.
+3. The rest are heard: ``source.TrackSource`` opens each as windows (stage 1), and
+   ``predictor.Predictor`` batches them through the model into a ``Prediction`` (stage 2).
+4. ``tagging.Tagger`` turns each prediction into a row, writes the genre unless this is a
+   dry run, and fills the cache (stage 3).
+5. Every file ends as one :class:`Row` of the report, whatever happened to it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
-from . import tags
-from .cache import Cache, TrackRow, fingerprint
-from .predictor import Predictor, Timings
+from .cache import Cache, fingerprint
 from .discover import find_audio
-from .genres import Vocabulary, choose
+from .genres import Vocabulary
 from .prediction import Prediction
-from .segments import Coverage
-from .states import SCAN_STATUSES, SETTLED, Policy, Status
+from .predictor import Predictor, Timings
+from .states import SCAN_STATUSES, SETTLED, Status
+from .tagging import Found, Row, ScanOptions, Tagger
 
 if TYPE_CHECKING:
     from .loader import LazyModel
 
-
-
-@dataclass
-class ScanOptions:
-    dry_run: bool = False
-    policy: Policy = Policy.FILL
-    top_k: int = 0
-    min_confidence: float = 0.3
-    vocab: Vocabulary | None = None
-    parents: bool = False  # also write the parent genres of the chosen ones
-    coverage: Coverage = field(default_factory=Coverage)
-    batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
-    workers: int = 2
-
-    def key(self) -> str:
-        """What decides the outcome besides the audio and model (cached results must match)."""
-        names = sorted((self.vocab.names if self.vocab else {}).items())
-        blob = json.dumps([self.policy, self.top_k, self.min_confidence, names,
-                           self.coverage.mode, self.coverage.windows]
-                          + ([True] if self.parents else []))
-        return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-@dataclass
-class Row:
-    """One file's line in the report."""
-
-    path: str
-    status: Status
-    genres: list[str] = field(default_factory=list)  # what the model proposes
-    probabilities: dict[str, float] = field(default_factory=dict)
-    previous: list[str] = field(default_factory=list)  # genre in the file before
-    written: list[str] | None = None  # the file's genre after this run, when it changed
-    confidence: float | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+__all__ = ["Row", "ScanOptions", "ScanResult", "Scanner"]
 
 
 @dataclass
@@ -103,8 +60,8 @@ class Scanner:
     def __init__(self, model: LazyModel, cache: Cache, options: ScanOptions,
                  on_row: Callable[[Row], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
-        self.options_key = options.key()
         self.vocab = options.vocab or Vocabulary.of_model(model.labels, model.metadata)
+        self.tagger = Tagger(cache, options, self.vocab, model.model_id)
         self.on_row = on_row or (lambda row: None)
         self.result = ScanResult(device="none (nothing to decode)",
                                  coverage=options.coverage.mode)
@@ -130,18 +87,14 @@ class Scanner:
             res.coverage = coverage.mode
             predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
             res.timings = predictor.timings
-            results = predictor.predict([p for p, _, _ in todo])
+            results = predictor.predict([f.path for f in todo])
             try:
                 for result in results:
-                    path, st, fp = todo[result.key]
+                    found = todo[result.key]
                     if result.error is not None:
-                        row = Row(str(path), Status.ERROR, error=result.error)
-                        # a file ffmpeg cannot decode is not tried again until it changes;
-                        # one we could not read (permissions, I/O) is, next run
-                        self._remember(path, st, fp, None, row, retry=result.transient)
-                        self._emit(row)
-                        continue
-                    self._finish(path, st, fp, result.prediction)
+                        self._emit(self.tagger.failed(found, result.error, result.transient))
+                    else:
+                        self._emit(self.tagger.tag(found, result.prediction))
             finally:
                 results.close()  # stops the decoders and their ffmpeg processes at once
         except KeyboardInterrupt:
@@ -149,15 +102,16 @@ class Scanner:
         finally:
             t0 = time.perf_counter()
             self.cache.flush()
-            res.cache_seconds += time.perf_counter() - t0
+            res.cache_seconds += time.perf_counter() - t0 + self.tagger.cache_seconds
+            res.tag_seconds = self.tagger.tag_seconds
             res.elapsed = time.perf_counter() - t_start
         return res
 
-    def _reuse_cached(self, files: list[Path]) -> list[tuple[Path, os.stat_result, str | None]]:
-        """Settle what the cache already knows; return (path, stat, fingerprint) to decode."""
+    def _reuse_cached(self, files: list[Path]) -> list[Found]:
+        """Settle what the cache already knows; return the files to decode."""
         t0 = time.perf_counter()
         known = self.cache.all_tracks()
-        key, model_id = self.options_key, self.model.model_id
+        key, model_id = self.tagger.options_key, self.model.model_id
         todo = []
         for path in files:
             try:
@@ -183,7 +137,8 @@ class Scanner:
                                    written=row.genres if status == Status.WOULD_TAG else None,
                                    confidence=round(max(merged.values(), default=0.0), 4)))
                     continue
-                self._finish(path, st, row.fingerprint, Prediction.from_dict(row.probabilities))
+                self._emit(self.tagger.tag(Found(path, st, row.fingerprint),
+                                           Prediction.from_dict(row.probabilities)))
                 continue
             try:
                 fp = fingerprint(path, st.st_size) if st.st_size else None
@@ -194,63 +149,12 @@ class Scanner:
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
                 self.cache.moved(moved.path, str(path))
-                self._finish(path, st, fp, Prediction.from_dict(moved.probabilities))
+                self._emit(self.tagger.tag(Found(path, st, fp),
+                                           Prediction.from_dict(moved.probabilities)))
                 continue
-            todo.append((path, st, fp))
+            todo.append(Found(path, st, fp))
         self.result.cache_seconds += time.perf_counter() - t0
         return todo
-
-    def _finish(self, path: Path, st: os.stat_result, fp: str | None,
-                prediction: Prediction) -> None:
-        """Choose, decide and (unless dry) write the genre of one heard track."""
-        t0 = time.perf_counter()
-        choice = choose(prediction, self.vocab, self.opt.top_k, self.opt.min_confidence,
-                        self.opt.parents)
-        row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
-                  confidence=round(choice.confidence, 4))
-        try:
-            state = tags.read_state(path)
-            row.previous = tags.display(state)
-            new = None if choice.unsure else tags.decide(row.previous, choice.genres,
-                                                          self.opt.policy)
-            if choice.unsure:
-                row.status = Status.UNSURE
-            elif new is None:
-                row.status = Status.KEPT
-            elif self.opt.dry_run:
-                row.status, row.written = Status.WOULD_TAG, new
-            else:
-                self._write(path, state, new)
-                row.status, row.written = Status.TAGGED, new
-                st = path.stat()  # the write changed size and mtime; remember the new ones
-                fp = fingerprint(path, st.st_size)
-        except tags.TagError as e:
-            row.status, row.error = Status.ERROR, str(e)
-        except OSError as e:
-            row.status, row.error = Status.ERROR, f"{e.strerror or e}"
-        self.result.tag_seconds += time.perf_counter() - t0
-        self._remember(path, st, fp, prediction, row)  # remembered first: Ctrl-C may come in emit
-        self._emit(row)
-
-    def _write(self, path: Path, state: tags.GenreState, new: list[str]) -> None:
-        hid = self.cache.begin_write(str(path), self.model.model_id, state.to_dict(), new)
-        try:
-            tags.write_state(path, tags.GenreState(state.kind, tuple(new)))
-        except BaseException:
-            self.cache.cancel_write(hid)
-            raise
-
-    def _remember(self, path: Path, st: os.stat_result, fp: str | None,
-                  prediction: Prediction | None, row: Row, retry: bool = False) -> None:
-        t0 = time.perf_counter()
-        self.cache.put(TrackRow(
-            path=str(path), size=st.st_size, mtime_ns=-1 if retry else st.st_mtime_ns,
-            fingerprint=fp,
-            model_id=self.model.model_id,
-            probabilities=prediction.as_dict() if prediction is not None else None,
-            genres=row.written if row.written is not None else row.genres,
-            previous=row.previous, status=row.status, error=row.error, options=self.options_key))
-        self.result.cache_seconds += time.perf_counter() - t0
 
     def _emit(self, row: Row) -> None:
         self.result.rows.append(row)
