@@ -31,8 +31,8 @@ from .audio import AudioParams, LogMel, mel_filters
 from .pooling import WindowPool
 from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_path, read_metadata
 
-__all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError", "default_model_path",
-           "load_model", "read_metadata", "save_model"]
+__all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",
+           "default_model_path", "load_model", "read_metadata", "save_model"]
 
 BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
 MEL_KEY = "frontend.mel_basis"  # the mel filterbank's name among a model file's tensors
@@ -47,7 +47,7 @@ class Architecture:
     backend_units: int = 200
     activation: str = "softmax"  # softmax: one genre per clip; sigmoid: independent tags
     head: str = "window"  # window: classify windows, average; track: classify pooled windows
-    name: str = "musicnn"  # or "vgg": musicnn's VGG baseline (5 conv layers, frontend_filters*80 wide)
+    name: str = "musicnn"  # or "vgg": musicnn's VGG baseline (5 convolutions, 80x filters wide)
 
     @property
     def timbral_filters(self) -> int:

@@ -121,7 +121,8 @@ def fit_linear(X: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> LinearH
         head.linear.bias.fill_(-30.0)
         coef, intercept = clf.coef_, clf.intercept_
         if len(clf.classes_) == 2:  # scikit-learn keeps one row for two classes
-            coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+            coef = np.vstack([-coef, coef]) / 2
+            intercept = np.array([-intercept[0], intercept[0]]) / 2
         head.linear.weight[clf.classes_] = torch.from_numpy(coef).float()
         head.linear.bias[clf.classes_] = torch.from_numpy(intercept).float()
     return head.eval()
