@@ -211,6 +211,14 @@ class LinearHead(nn.Module):
         return self.linear((x - self.mean) / self.scale)
 
 
+def geometric_mix(log_a: torch.Tensor, log_b: torch.Tensor, weight: float | torch.Tensor,
+                  temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Two distributions' log-probabilities (..., n) -> the log-probabilities of their
+    normalised weighted geometric mean, ``weight`` giving the first one's share, sharpened or
+    flattened by ``temperature``. Every fusion of two heads goes through here."""
+    return torch.log_softmax((weight * log_a + (1 - weight) * log_b) / temperature, dim=-1)
+
+
 class TrackHead(nn.Module):
     """A track's exclusive genres from its pooled window outputs (a GTZAN clip has one genre).
 
@@ -227,13 +235,12 @@ class TrackHead(nn.Module):
         self.register_buffer("embedding_weight", torch.tensor(0.5))
         self.register_buffer("temperature", torch.tensor(1.0))
 
-    def forward(self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor,
-                temperature: bool = True) -> torch.Tensor:
-        """-> (batch, n_labels) log-probabilities up to a constant (softmax them)."""
-        w = self.embedding_weight
-        log_p = (w * torch.log_softmax(self.embedding(torch.cat([emb_mean, emb_max], -1)), -1)
-                 + (1 - w) * torch.log_softmax(self.tags(tag_mean), -1))
-        return log_p / self.temperature if temperature else log_p
+    def forward(self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor
+                ) -> torch.Tensor:
+        """-> (batch, n_labels) log-probabilities."""
+        return geometric_mix(
+            torch.log_softmax(self.embedding(torch.cat([emb_mean, emb_max], -1)), -1),
+            torch.log_softmax(self.tags(tag_mean), -1), self.embedding_weight, self.temperature)
 
 
 class TagGenres(nn.Module):
@@ -343,10 +350,9 @@ class GenreNet(nn.Module):
         probabilities; the CNN's alone without a feature head."""
         if self.features is None or features is None:
             return cnn
-        w = self.cnn_weight
-        log_p = (w * torch.log(cnn.clamp_min(1e-9))
-                 + (1 - w) * torch.log_softmax(self.features(features), dim=-1))
-        return torch.softmax(log_p, dim=-1)
+        return torch.exp(geometric_mix(torch.log(cnn.clamp_min(1e-9)),
+                                       torch.log_softmax(self.features(features), dim=-1),
+                                       self.cnn_weight))
 
 
 @dataclass

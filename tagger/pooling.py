@@ -2,7 +2,7 @@
 
 The model loop hears a track a batch of windows at a time, mixed with other tracks' windows,
 and a long track has hundreds of them. :class:`WindowPool` keeps only running statistics of
-each track's window outputs (count, sum, sum of squares, maximum), so memory stays flat, and
+each track's window outputs (count, sum, maximum), so memory stays flat, and
 the model turns those statistics into the track's probabilities (``Model.track_probabilities``).
 Training pools its cached windows with the same class, so what is measured is what ships.
 """
@@ -18,7 +18,6 @@ class WindowPool:
     def __init__(self, dim: int):
         self.count = 0
         self.total = np.zeros(dim, dtype=np.float64)
-        self.squares = np.zeros(dim, dtype=np.float64)
         self.max = np.full(dim, -np.inf, dtype=np.float64)
 
     @classmethod
@@ -35,15 +34,8 @@ class WindowPool:
         x = outputs.astype(np.float64, copy=False)
         self.count += len(x)
         self.total += x.sum(0)
-        self.squares += np.square(x).sum(0)
         self.max = np.maximum(self.max, x.max(0))
 
     @property
     def mean(self) -> np.ndarray:
         return self.total / max(self.count, 1)
-
-    @property
-    def std(self) -> np.ndarray:
-        """Population standard deviation over windows (0 for a single window)."""
-        var = self.squares / max(self.count, 1) - np.square(self.mean)
-        return np.sqrt(np.clip(var, 0.0, None))

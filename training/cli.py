@@ -262,7 +262,7 @@ def evaluate(
                       *(f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}"
                         for k in ("accuracy", "macro_recall", "ece")))
         slug = "".join(ch if ch.isalnum() or ch in "_-" else "-" for ch in name).strip("-")
-        confusion_png(res, name, out_dir / f"confusion-{slug.replace('--', '-')}.png")
+        confusion_png(res, name, m, out_dir / f"confusion-{slug.replace('--', '-')}.png")
     console.print(cands)
     for name in (shipped, "linear probe"):
         m = report["models"][name]
@@ -287,7 +287,8 @@ def evaluate(
     if "held_out_genre_ece" in tg:
         console.print(f"independent genres' calibration, fitted without the genre it is "
                       f"tested on: ECE {tg['held_out_genre_ece']:.3f}")
-    reliability_png(res, [shipped, "linear probe"], out_dir / "reliability.png")
+    reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},
+                    out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))

@@ -216,13 +216,14 @@ def tag_genre_report(res: CVResult, d: Labelled) -> dict:
     return out
 
 
-def confusion_png(res: CVResult, name: str, path: Path) -> None:
+def confusion_png(res: CVResult, name: str, m: dict, path: Path) -> None:
+    """The confusion matrix of ``name``, whose ``metrics`` are ``m``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cm = np.array(metrics(res, name)["confusion"])
+    cm = np.array(m["confusion"])
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(res.labels)), res.labels, rotation=45, ha="right")
@@ -240,7 +241,8 @@ def confusion_png(res: CVResult, name: str, path: Path) -> None:
     plt.close(fig)
 
 
-def reliability_png(res: CVResult, names: list[str], path: Path) -> None:
+def reliability_png(models: dict[str, dict], path: Path) -> None:
+    """The reliability diagram of each model (name -> its ``metrics``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,8 +250,7 @@ def reliability_png(res: CVResult, names: list[str], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
-    for name in names:
-        m = metrics(res, name)
+    for name, m in models.items():
         pts = [(b["confidence"], b["accuracy"]) for b in m["reliability"] if b["clips"]]
         ax.plot(*zip(*pts), marker="o", label=f"{name} (ECE {m['ece']['mean']:.3f})")
     ax.set_xlabel("confidence (top genre's probability)")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tagger.model import LinearHead, TagGenres, TrackHead
+from tagger.model import LinearHead, TagGenres, TrackHead, geometric_mix
 from tagger.pooling import WindowPool
 
 # dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)
@@ -134,9 +134,8 @@ def log_proba(head: LinearHead, X: np.ndarray) -> np.ndarray:
 
 
 def _fuse(emb_lp: np.ndarray, tag_lp: np.ndarray, w: float, t: float = 1.0) -> np.ndarray:
-    """Log-probabilities (clips, n) of the temperature-scaled weighted geometric mean."""
-    z = (w * emb_lp + (1 - w) * tag_lp) / t
-    return z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+    """Log-probabilities (clips, n) fused as the shipped ``TrackHead`` fuses them."""
+    return geometric_mix(torch.from_numpy(emb_lp), torch.from_numpy(tag_lp), w, t).numpy()
 
 
 def macro_recall(pred: np.ndarray, y: np.ndarray) -> float:

@@ -171,8 +171,7 @@ def as_model(net: GenreNet, pretrained: Model, labels: list[str], meta: dict) ->
     """A trained network as a :class:`Model`, before it is saved (id "unsaved")."""
     if net.features is not None:
         meta = {**meta, "features": {"columns": list(features.COLUMNS)}}
-    frontend = pretrained.frontend
-    return Model(net, frontend, list(labels), pretrained.params, "unsaved", meta)
+    return Model(net, pretrained.frontend, list(labels), pretrained.params, "unsaved", meta)
 
 
 def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
@@ -188,7 +187,7 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
         feature_head = fit_linear(d.table.X[rows], d.table.y[rows], n, recipe.feature_c)
     if recipe.track:
         x = d.pooled().take(idx)
-        head, chosen = fit_track_head(x, d.y[idx], groups, n, replace(recipe.probe))
+        head, chosen = fit_track_head(x, d.y[idx], groups, n, recipe.probe)
         fitted = fit_tag_genres(x.tags, d.y[idx], labels, d.tags)
         tag_genres, genres = fitted if fitted else (None, {})
         model = track_model(d.pretrained, head, tag_genres, labels, genres, feature_head,
