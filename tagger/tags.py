@@ -1,25 +1,34 @@
-"""Reading and writing genre tags, safely, with mutagen.
+"""Reading and writing genre tags, changing nothing else in the file.
 
 Per format:
-- MP3, WAV, AIFF: ID3v2 ``TCON``. ID3v2.4 files get one text value per genre; ID3v2.3 files
-  stay v2.3 and get genres joined with "/" (the v2.3 convention); a file with no ID3v2 tag
-  (or only ID3v1) gets a v2.4 tag, and an ID3v1 tag that was there is kept in step.
-- FLAC, Ogg Vorbis, Opus: one ``GENRE`` Vorbis comment per genre.
+- MP3, WAV, AIFF: the ID3v2 genre frame (``TCON``, ``TCO`` in v2.2), spliced into the raw
+  tag by ``id3splice``: the tag keeps its version (2.2, 2.3 or 2.4), its flags and every
+  other frame byte for byte, including frames mutagen cannot parse. Several genres are one
+  frame with NUL-separated values in every version (the form mutagen, beets and Picard read
+  back as a list, and one in which "R&B/Soul" stays one genre). An ID3v1 block keeps every
+  byte but its genre byte. A file with no ID3v2 tag gets a v2.4 tag holding only the genre.
+- FLAC, Ogg Vorbis, Opus: one ``GENRE`` Vorbis comment per genre, where the first one was.
 - MP4/M4A: ``©gen`` (a numeric ``gnre`` atom counts as a genre too).
 
-Nothing but the genre changes. Every write goes to a temporary copy in the same folder
-(hidden, so scans skip it), is re-opened and checked, and then atomically replaces the
-original: a crash or kill at any point leaves either the old file or the new one. The file
-keeps its permission bits (and owner, where allowed); its mtime becomes the time of the
-write, since its content changed, so backup and sync tools notice it.
+Every write goes to a temporary copy in the same folder as the file (hidden, locked while
+in use, so scans skip it and clean it up only after a crash), is re-opened and checked
+(genre, audio length, every other tag), and then atomically replaces the original: a crash
+or kill at any point leaves either the old file or the new one. Just before the replace,
+the original must still be the file that was copied (same inode, size, mtime and ctime);
+if another program changed it meanwhile, nothing is written. The file keeps its permission
+bits, owner (where allowed) and extended attributes; its mtime becomes the time of the
+write. A symlink is written through: its target changes, the link stays a link. A file with
+several hard links is refused, since replacing it would split the links.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +36,19 @@ import mutagen
 from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4, MP4Tags
 
+from . import id3splice
 from .states import Policy
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: leftovers are told apart by age alone
+    fcntl = None
+
+TEMP_SUFFIX = ".genretag.tmp"
+TEMP_NAME_BYTES = 120  # of the file's own name inside a temporary name (names: 255 bytes)
+LEFTOVER_AGE = 3600  # seconds; only where no lock can say whether a writer is alive
+_TEMP_NAME = re.compile(r"\..*\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + r"\Z", re.S)
+CHANGED = "changed by another program while genretag was writing it; not changed (run again)"
 
 
 class TagError(Exception):
@@ -37,26 +57,33 @@ class TagError(Exception):
 
 @dataclass(frozen=True)
 class GenreState:
-    """Exactly what a file held as genre, enough to put it back byte for byte in meaning.
+    """Exactly what a file held as genre, enough to put it back.
 
-    ``kind`` is "id3", "vorbis" or "mp4"; ``values`` the raw text values (ID3 TCON text,
+    ``kind`` is "id3", "vorbis" or "mp4"; ``values`` the raw text values (ID3 genre frame,
     Vorbis comment values, MP4 ©gen); ``keys`` the Vorbis comment keys as spelt in the file;
-    ``numeric`` MP4 ``gnre`` numbers.
+    ``numeric`` MP4 ``gnre`` numbers. For ID3: ``frame`` the genre frame's exact bytes (hex),
+    ``v1`` the ID3v1 genre byte where there is an ID3v1 block, ``tagless`` when the file had
+    no ID3v2 tag at all. A state made to be written leaves those three empty.
     """
 
     kind: str
     values: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
     numeric: tuple[int, ...] = ()
+    frame: str = ""
+    v1: int | None = None
+    tagless: bool = False
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "values": list(self.values), "keys": list(self.keys),
-                "numeric": list(self.numeric)}
+                "numeric": list(self.numeric), "frame": self.frame, "v1": self.v1,
+                "tagless": self.tagless}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GenreState":
         return cls(d["kind"], tuple(d["values"]), tuple(d.get("keys", ())),
-                   tuple(d.get("numeric", ())))
+                   tuple(d.get("numeric", ())), d.get("frame", ""), d.get("v1"),
+                   bool(d.get("tagless", False)))
 
 
 def _open(path: Path) -> mutagen.FileType:
@@ -80,15 +107,64 @@ def _kind(f: mutagen.FileType) -> str:
     raise TagError(f"genre tags are not supported for {type(f).__name__} files")
 
 
-def _state(f: mutagen.FileType) -> GenreState:
+def _is_mp3(f: mutagen.FileType) -> bool:
+    """An ID3 file whose tag sits at its start (and whose ID3v1 block, if any, at its end),
+    rather than in a chunk (WAV, AIFF)."""
+    return type(f).__name__ in ("MP3", "EasyMP3")
+
+
+def _raw_tag(f: mutagen.FileType, path: Path) -> bytes | None:
+    """The raw ID3v2 tag (header to padding) of ``path``, or None when it has none."""
+    with open(path, "rb") as fh:
+        if not _is_mp3(f):
+            if f.tags is None:
+                return None
+            f.tags._pre_load_header(fh)  # mutagen's own way to the ID3 chunk of a WAV/AIFF
+        head = fh.read(id3splice.HEADER_SIZE)
+        size = id3splice.tag_size(head)
+        return head + fh.read(size - len(head)) if size else None
+
+
+def _v1_block(f: mutagen.FileType, path: Path) -> bytes | None:
+    if not _is_mp3(f):
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < id3splice.V1_SIZE:
+            return None
+        fh.seek(-id3splice.V1_SIZE, os.SEEK_END)
+        block = fh.read(id3splice.V1_SIZE)
+    return block if id3splice.v1_genre(block) is not None else None
+
+
+def _parse(raw: bytes) -> id3splice.RawTag:
+    try:
+        return id3splice.parse(raw)
+    except id3splice.SpliceError as e:
+        raise TagError(str(e)) from None
+
+
+def _id3_state(f: mutagen.FileType, path: Path) -> GenreState:
+    v1_block = _v1_block(f, path)
+    v1 = id3splice.v1_genre(v1_block) if v1_block else None
+    raw = _raw_tag(f, path)
+    if raw is None:
+        return GenreState("id3", v1=v1, tagless=True)
+    frames = _parse(raw).genre_frames()
+    if not frames:
+        return GenreState("id3", v1=v1)
+    # the text as mutagen decodes it, from the v2 tag alone (not merged with ID3v1)
+    tags = ID3(path, load_v1=False) if _is_mp3(f) else f.tags
+    values = tuple(v for fr in tags.getall("TCON") for v in fr.text)
+    return GenreState("id3", values, frame=frames[0].hex(), v1=v1)
+
+
+def _state(f: mutagen.FileType, path: Path) -> GenreState:
     kind, tags = _kind(f), f.tags
+    if kind == "id3":
+        return _id3_state(f, path)
     if tags is None:
         return GenreState(kind)
-    if kind == "id3":
-        values = [v for fr in tags.getall("TCON") for v in fr.text]
-        if tags.version[:2] == (2, 3):  # v2.3 joins several genres with "/"
-            values = [part for v in values for part in v.split("/")]
-        return GenreState(kind, tuple(values))
     if kind == "vorbis":
         pairs = [(k, v) for k, v in tags if k.lower() == "genre"]
         return GenreState(kind, tuple(v for _, v in pairs), tuple(k for k, _ in pairs))
@@ -96,9 +172,13 @@ def _state(f: mutagen.FileType) -> GenreState:
 
 
 def display(state: GenreState) -> list[str]:
-    """The genres a person sees in ``state`` (ID3 "(17)" and MP4 numbers resolved)."""
+    """The genres a person sees in ``state`` (ID3 "(17)", ID3v1 and MP4 numbers resolved)."""
     if state.kind == "id3":
-        return TCON(encoding=3, text=list(state.values)).genres if state.values else []
+        if state.values:
+            return TCON(encoding=3, text=list(state.values)).genres
+        if state.v1 is not None and state.v1 < len(TCON.GENRES):
+            return [TCON.GENRES[state.v1]]  # a v2 genre hides the v1 one, as in every player
+        return []
     out = [v for v in state.values if v.strip()]
     if state.kind == "mp4":  # gnre holds an ID3v1 genre number plus one
         out += [TCON.GENRES[n - 1] for n in state.numeric if 0 < n <= len(TCON.GENRES)]
@@ -106,7 +186,8 @@ def display(state: GenreState) -> list[str]:
 
 
 def read_state(path: Path) -> GenreState:
-    return _state(_open(path))
+    path = Path(path)
+    return _state(_open(path), path)
 
 
 def read_genres(path: Path) -> list[str]:
@@ -134,6 +215,9 @@ def read_all_tags(path: Path) -> dict[str, list[str]]:
     return out
 
 
+GENRE_KEYS = ("TCON", "GENRE", "\xa9gen", "gnre")
+
+
 def decide(existing: list[str], proposed: list[str], policy: str) -> list[str] | None:
     """The genres to write under ``policy``, or None when the file should be left alone.
 
@@ -155,31 +239,92 @@ def decide(existing: list[str], proposed: list[str], policy: str) -> list[str] |
     return new
 
 
-def _apply(f: mutagen.FileType, state: GenreState) -> dict:
-    """Set ``state`` as ``f``'s genre (in memory); return the keyword arguments for save()."""
-    kind = _kind(f)
+# -- writing -----------------------------------------------------------------------------
+
+def _v1_byte(state: GenreState) -> int:
+    """The ID3v1 genre byte for ``state``: what the file had, when undo restores it; else
+    the first genre's ID3v1 number, or "none"."""
+    if state.v1 is not None:
+        return state.v1
+    folded = [g.casefold() for g in TCON.GENRES]
+    for genre in display(state):
+        if genre.casefold() in folded:
+            return folded.index(genre.casefold())
+    return id3splice.V1_NO_GENRE
+
+
+def _spliced(raw: bytes | None, state: GenreState) -> bytes | None:
+    """The raw ID3v2 tag with ``state`` as its genre; None when the file should have none
+    (undo of a file that had no ID3v2 tag, and whose tag now holds nothing else)."""
+    tag = _parse(raw) if raw else id3splice.new_tag()
+    frame = bytes.fromhex(state.frame) if state.frame else None
+    if frame is None or not tag.is_genre(frame):
+        frame = id3splice.genre_frame(tag.major, list(state.values)) if state.values else None
+    new = id3splice.with_genre(tag, frame)
+    if not new.frames and (state.tagless or raw is None):
+        return None
+    return id3splice.render(new)
+
+
+def _write_mp3(src_path: Path, out, f: mutagen.FileType, state: GenreState) -> None:
+    """Write ``src_path`` to ``out`` with a new ID3v2 tag and ID3v1 genre byte; every other
+    byte (audio, APE tags, the rest of the ID3v1 block) is copied as it is."""
+    raw = _raw_tag(f, src_path)
+    v1 = _v1_block(f, src_path)
+    tag = _spliced(raw, state)
+    size = os.path.getsize(src_path)
+    with open(src_path, "rb") as src:
+        src.seek(len(raw) if raw else 0)
+        out.write(tag or b"")
+        remaining = size - src.tell() - (len(v1) if v1 else 0)
+        while remaining > 0:
+            chunk = src.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise TagError("file shrank while it was being copied")
+            out.write(chunk)
+            remaining -= len(chunk)
+        if v1:
+            out.write(id3splice.with_v1_genre(v1, _v1_byte(state)))
+
+
+def _write_chunked_id3(tmp: Path, state: GenreState) -> None:
+    """WAV/AIFF: mutagen moves and resizes the ID3 chunk; the tag inside it is ours."""
+    f = _open(tmp)
+    tag = _spliced(_raw_tag(f, tmp), state)
+    if tag is None:
+        f.delete()
+        return
+    if f.tags is None:
+        f.add_tags()
+    f.tags._prepare_data = lambda *args, **kwargs: tag  # mutagen's hook for the tag bytes
+    f.save()
+
+
+def _apply(f: mutagen.FileType, state: GenreState) -> None:
+    """Set ``state`` as the genre of a Vorbis-comment or MP4 file (in memory)."""
     if f.tags is None:
         f.add_tags()
     tags = f.tags
-    if kind == "id3":
-        version = 3 if tags.version[:2] == (2, 3) else 4
-        tags.delall("TCON")
-        if state.values:
-            tags.add(TCON(encoding=1 if version == 3 else 3, text=list(state.values)))
-        return {"v2_version": version, "v23_sep": "/"}
-    if kind == "vorbis":
-        kept = [(k, v) for k, v in tags if k.lower() != "genre"]
-        keys = state.keys or ("GENRE",) * len(state.values)
+    if _kind(f) == "vorbis":
+        new = list(zip(state.keys or ("GENRE",) * len(state.values), state.values))
+        out, placed = [], False
+        for k, v in list(tags):
+            if k.lower() != "genre":
+                out.append((k, v))
+            elif not placed:  # the genre goes where it was, the other comments stay in order
+                out.extend(new)
+                placed = True
+        if not placed:
+            out.extend(new)
         tags.clear()
-        tags.extend(kept + list(zip(keys, state.values)))
-        return {}
+        tags.extend(out)
+        return
     for key in ("\xa9gen", "gnre"):
         tags.pop(key, None)
     if state.values:
         tags["\xa9gen"] = list(state.values)
     if state.numeric:
         tags["gnre"] = list(state.numeric)
-    return {}
 
 
 def check_writable(path: Path) -> None:
@@ -189,33 +334,57 @@ def check_writable(path: Path) -> None:
         raise TagError("read-only file, not changed")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise TagError("folder is not writable, file not changed")
+    if st.st_nlink > 1:
+        raise TagError(f"file has {st.st_nlink} hard links; not changed (replacing it would "
+                       "split them: give each link its own copy first)")
 
 
-def write_state(path: Path, state: GenreState) -> None:
-    """Make ``state`` the file's genre, atomically (see the module docstring)."""
-    path = Path(path)
-    check_writable(path)
-    before = _open(path)
-    expected = display(state)
-    st = os.stat(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name[:60]}.", suffix=".genretag.tmp",
-                                    dir=path.parent)
-    tmp = Path(tmp_name)
+def _identity(st: os.stat_result) -> tuple:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _temp_file(target: Path) -> tuple[int, Path]:
+    """A new hidden temporary file beside ``target``, locked while this process uses it."""
+    stem = target.name
+    while len(os.fsencode(stem)) > TEMP_NAME_BYTES:  # the name's bytes, not its characters
+        stem = stem[:-1]
+    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the fd closes: a cleaner leaves it alone
+    return fd, Path(name)
+
+
+def write_state(path: Path, state: GenreState, expect: GenreState | None = None) -> None:
+    """Make ``state`` the file's genre, atomically (see the module docstring). With
+    ``expect``, the file's genre must still be that, else nothing is written."""
+    target = Path(os.path.realpath(path))  # a symlink is written through to its target
+    check_writable(target)
+    st = os.stat(target)
+    before = _open(target)
+    if expect is not None and _state(before, target) != expect:
+        raise TagError(CHANGED)
+    fd, tmp = _temp_file(target)
     try:
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        f = _open(tmp)
-        f.save(**_apply(f, state))
-        _verify(tmp, before, expected)
+        with os.fdopen(os.dup(fd), "wb") as out:
+            if _kind(before) == "id3" and _is_mp3(before):
+                _write_mp3(target, out, before, state)
+            else:
+                with open(target, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        if _kind(before) == "id3" and not _is_mp3(before):
+            _write_chunked_id3(tmp, state)
+        elif _kind(before) != "id3":
+            f = _open(tmp)
+            _apply(f, state)
+            f.save()
+        _verify(target, tmp, before, state)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        try:
-            os.chown(tmp, st.st_uid, st.st_gid)
-        except OSError:
-            pass  # only root may give files away; the copy is then ours, as any editor's
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        _keep_attributes(st, target, tmp)
+        if _identity(os.stat(target)) != _identity(st):
+            raise TagError(CHANGED)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
     except BaseException as e:  # KeyboardInterrupt too: never leave a half-made temp file
         tmp.unlink(missing_ok=True)
         if isinstance(e, TagError) or not isinstance(e, Exception):
@@ -223,16 +392,56 @@ def write_state(path: Path, state: GenreState) -> None:
         if isinstance(e, PermissionError):
             raise TagError(f"permission denied: {e.strerror}") from None
         raise TagError(f"could not write tags: {e}") from None
+    finally:
+        os.close(fd)
 
 
-def _verify(tmp: Path, before: mutagen.FileType, expected: list[str]) -> None:
-    """The edited copy must re-open, hold the expected genre and the same audio."""
+def _keep_attributes(st: os.stat_result, target: Path, tmp: Path) -> None:
+    """Mode, owner (where allowed) and extended attributes pass to the new file."""
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    try:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    except OSError:
+        pass  # only root may give files away; the copy is then ours, as any editor's
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(target)
+    except OSError:
+        return  # a file system without extended attributes
+    for name in names:
+        try:
+            os.setxattr(tmp, name, os.getxattr(target, name))
+        except OSError as e:
+            if name.startswith("user."):  # the user's own: keep it or write nothing
+                raise TagError(f"cannot keep extended attribute {name} "
+                               f"({e.strerror or e}); not changed") from None
+            # security.* and system.* are the system's to set (SELinux labels, ACLs)
+
+
+def _verify(original: Path, tmp: Path, before: mutagen.FileType, state: GenreState) -> None:
+    """The edited copy must re-open, hold the expected genre, the same audio and the same
+    other tags; ID3 tags are compared frame by frame as raw bytes."""
     after = _open(tmp)
-    got = display(_state(after))
+    expected, got = display(state), display(_state(after, tmp))
     if got != expected:
         raise TagError(f"tag check failed: wrote {expected}, read back {got}")
     if type(after) is not type(before) or abs(after.info.length - before.info.length) > 0.05:
         raise TagError("tag check failed: the audio changed while writing tags")
+    if _kind(before) == "id3":
+        old, new = _raw_tag(before, original), _raw_tag(after, tmp)
+        old_frames = _parse(old).other_frames() if old else []
+        new_frames = _parse(new).other_frames() if new else []
+        if old_frames != new_frames:
+            raise TagError("tag check failed: a frame other than the genre would change")
+        v1_old, v1_new = _v1_block(before, original), _v1_block(after, tmp)
+        if (v1_old or b"")[:127] != (v1_new or b"")[:127]:
+            raise TagError("tag check failed: the ID3v1 tag would change beyond its genre")
+        return
+    others_before = {k: v for k, v in read_all_tags(original).items() if k not in GENRE_KEYS}
+    others_after = {k: v for k, v in read_all_tags(tmp).items() if k not in GENRE_KEYS}
+    if others_before != others_after:
+        raise TagError("tag check failed: a tag other than the genre would change")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -251,5 +460,38 @@ def _fsync_dir(folder: Path) -> None:
 def write_genres(path: Path, genres: list[str]) -> GenreState:
     """Replace the file's genre by ``genres``; returns the state that was there before."""
     previous = read_state(path)
-    write_state(path, GenreState(previous.kind, tuple(genres)))
+    write_state(path, GenreState(previous.kind, tuple(genres)), expect=previous)
     return previous
+
+
+# -- leftovers of crashed writes -------------------------------------------------------------
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one genretag gives its temporary files."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def remove_leftover(path: Path) -> bool:
+    """Remove a temporary file of genretag's that no running write holds (a crash left
+    it); returns whether it was removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # a write in progress, in this process or another
+        elif time.time() - st.st_mtime < LEFTOVER_AGE:
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
