@@ -5,14 +5,19 @@ without reading them), a content fingerprint (to recognise a moved file), which 
 it, the probabilities, the genres chosen, the status and error of the last run.
 
 ``history``: one row per genre write, holding the exact genre state it replaced, so that
-``genretag undo`` can put back what was there. A history row is committed *before* its write
-happens and removed if the write fails, so a crash between the two can never lose the
-original: undo then finds the file unchanged and says so.
+``genretag undo`` can put back what was there. A row is committed as ``pending`` *before*
+its write happens, and marked ``done`` after it. A crash between the two leaves it pending:
+the next scan or undo looks at the file (``undo.settle_pending``) and keeps the row if the
+write happened, or drops it if it did not, so undo restores exactly what the file held
+before the write it reverses. A write whose history row cannot be stored is not made.
 
 The schema is versioned (``PRAGMA user_version``): opening a cache runs the numbered steps in
-``MIGRATIONS`` it has not had yet, each in its own transaction with the version it reaches,
-so a user's cache and undo history survive every release. A cache written by a newer
-release is refused rather than guessed at.
+``MIGRATIONS`` it has not had yet, each in its own ``BEGIN IMMEDIATE`` transaction with the
+version it reaches, so a user's cache and undo history survive every release, and two
+processes opening a new cache at once do not trip over each other (the second waits, then
+finds the work done). A cache written by a newer release is refused rather than guessed at.
+Every SQLite failure (a full disk, a locked or damaged file) becomes a ``CacheError`` that
+names the file.
 """
 
 from __future__ import annotations
@@ -20,14 +25,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
+from .discover import resolve
+
 FINGERPRINT_BLOCK = 1 << 16
+BUSY_TIMEOUT = 60.0  # seconds another process may hold the write lock before we give up
+PENDING, DONE, GONE = "pending", "done", "gone"  # history.state
 
 
 def default_db_path() -> Path:
@@ -101,24 +112,43 @@ def _v1_tables(db: sqlite_utils.Database) -> None:
     db.execute("create index if not exists idx_history_path on history (path)")
 
 
+def _v2_history_state(db: sqlite_utils.Database) -> None:
+    """Version 2: history rows are ``pending`` until their write is confirmed; rows of
+    earlier releases were written after their files and count as ``done``."""
+    if "state" not in db["history"].columns_dict:
+        db.execute(f"alter table history add column state text not null default '{DONE}'")
+
+
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
-MIGRATIONS = [_v1_tables]
+MIGRATIONS = [_v1_tables, _v2_history_state]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(db: sqlite_utils.Database, path: Path) -> int:
-    """Bring ``db`` to ``SCHEMA_VERSION``; returns the version it had."""
-    found = db.execute("PRAGMA user_version").fetchone()[0]
-    if found > SCHEMA_VERSION:
-        raise CacheError(f"{path}: written by a newer genretag (cache version {found}, this "
-                         f"release reads up to {SCHEMA_VERSION}); use --db for another file")
-    for version in range(found, SCHEMA_VERSION):
-        with db.conn:
-            MIGRATIONS[version](db)
-            db.execute(f"PRAGMA user_version = {version + 1}")  # only once the step is done
-    return found
+    """Bring ``db`` to ``SCHEMA_VERSION``; returns the version it had. Each step runs in an
+    immediate transaction that re-reads the version, so of two processes opening a new
+    cache at once, one creates the schema and the other finds it made."""
+    first = None
+    while True:
+        db.conn.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for a concurrent creator
+        try:
+            found = db.execute("PRAGMA user_version").fetchone()[0]
+            first = found if first is None else first
+            if found > SCHEMA_VERSION:
+                raise CacheError(f"{path}: written by a newer genretag (cache version {found}, "
+                                 f"this release reads up to {SCHEMA_VERSION}); use --db for "
+                                 "another file")
+            if found == SCHEMA_VERSION:
+                db.conn.commit()
+                return first
+            MIGRATIONS[found](db)
+            db.execute(f"PRAGMA user_version = {found + 1}")  # only once the step is done
+            db.conn.commit()
+        except BaseException:
+            db.conn.rollback()
+            raise
 
 
 class Cache:
@@ -126,16 +156,29 @@ class Cache:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(str(self.path))
-        self.db.execute("PRAGMA journal_mode=WAL")  # readers (genretag report) never block a scan
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        migrate(self.db, self.path)
         self._pending: list[dict] = []
+        with self._sqlite("cannot open cache"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT)
+            self.db = sqlite_utils.Database(conn)
+            # readers (genretag report) never block a scan
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            migrate(self.db, self.path)
+
+    @contextmanager
+    def _sqlite(self, what: str) -> Iterator[None]:
+        """SQLite and file-system failures become one-line ``CacheError``s naming the file."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as e:
+            raise CacheError(f"{self.path}: {what} ({e})") from None
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
+        try:
+            self.flush()
+        finally:
+            self.db.close()
 
     # -- tracks ------------------------------------------------------------------------
 
@@ -161,37 +204,62 @@ class Cache:
             self.flush()
 
     def moved(self, old: str, new: str) -> None:
-        """A file was moved or renamed: drop its old row, and let its history (for undo)
-        follow it to the new place."""
+        """A file was moved, renamed or copied (its old path is gone for now): drop its old
+        row, and give the new place a copy of its history for undo. The old path keeps its
+        own, since it may be a library that is only away (an unmounted drive) and comes
+        back; undo of either restores that file."""
         self.flush()
-        with self.db.conn:
+        with self._sqlite("cannot record a moved file"), self.db.conn:
             self.db["tracks"].delete_where("path = ?", [old])
-            self.db.execute("update history set path = ? where path = ?", [new, old])
+            self.db.execute(
+                "insert into history (path, time, model_id, before, after, undone, state) "
+                "select ?, time, model_id, before, after, undone, state from history "
+                "where path = ? and undone = 0 and state = ? order by id", [new, old, DONE])
 
     def flush(self) -> None:
         if self._pending:
-            with self.db.conn:
+            with self._sqlite("cannot store scan results"), self.db.conn:
                 self.db["tracks"].upsert_all(self._pending, pk="path")
             self._pending = []
 
     # -- history -----------------------------------------------------------------------
 
     def begin_write(self, path: str, model_id: str, before: dict, after: list[str]) -> int:
-        """Record a write about to happen; committed at once (see the module docstring)."""
-        with self.db.conn:
+        """Record a write about to happen, as pending; committed at once (see the module
+        docstring). A ``CacheError`` here means the write must not happen."""
+        with self._sqlite("cannot record the write in the undo history"), self.db.conn:
             table = self.db["history"].insert({
                 "path": path, "time": time.time(), "model_id": model_id,
-                "before": json.dumps(before), "after": json.dumps(after), "undone": 0})
+                "before": json.dumps(before), "after": json.dumps(after), "undone": 0,
+                "state": PENDING})
         return table.last_pk
 
+    def confirm_write(self, history_id: int) -> None:
+        self._set_state([history_id], DONE)
+
     def cancel_write(self, history_id: int) -> None:
-        with self.db.conn:
+        with self._sqlite("cannot update the undo history"), self.db.conn:
             self.db["history"].delete(history_id)
 
+    def mark_gone(self, ids: list[int]) -> None:
+        """Writes to a file that was deleted: undo reported it once and forgets it."""
+        self._set_state(ids, GONE)
+
+    def _set_state(self, ids: list[int], state: str) -> None:
+        with self._sqlite("cannot update the undo history"), self.db.conn:
+            for i in ids:
+                self.db["history"].update(i, {"state": state})
+
+    def pending_writes(self) -> list[dict]:
+        """History rows whose writes a crash may have interrupted."""
+        return [dict(r, after=json.loads(r["after"]))
+                for r in self.db["history"].rows_where("state = ?", [PENDING], order_by="id")]
+
     def writes(self, paths: Iterable[str] | None = None) -> dict[str, list[dict]]:
-        """Not-yet-undone writes per path, oldest first; under ``paths`` (files or folders)."""
-        rows = self.db["history"].rows_where("undone = 0", order_by="id")
-        wanted = [os.path.abspath(p) for p in paths] if paths else None
+        """Confirmed, not-yet-undone writes per path, oldest first; under ``paths`` (files
+        or folders, resolved as scan resolves them)."""
+        rows = self.db["history"].rows_where("undone = 0 and state = ?", [DONE], order_by="id")
+        wanted = [resolve(p) for p in paths] if paths else None
         out: dict[str, list[dict]] = {}
         for r in rows:
             if wanted and not any(r["path"] == w or r["path"].startswith(w.rstrip(os.sep) + os.sep)
@@ -201,8 +269,19 @@ class Cache:
             out.setdefault(r["path"], []).append(r)
         return out
 
+    def knows(self, path: str) -> bool:
+        """Whether any track or write is recorded at or under ``path`` (resolved)."""
+        p = resolve(path)
+        under = p.rstrip(os.sep) + os.sep
+        for table in ("tracks", "history"):
+            if self.db.execute(f"select 1 from {table} where path = ? or "
+                               "substr(path, 1, length(?)) = ? limit 1",
+                               [p, under, under]).fetchone():
+                return True
+        return False
+
     def mark_undone(self, ids: list[int]) -> None:
-        with self.db.conn:
+        with self._sqlite("cannot update the undo history"), self.db.conn:
             for i in ids:
                 self.db["history"].update(i, {"undone": 1})
 
@@ -218,6 +297,7 @@ class Cache:
                 genres[g] = genres.get(g, 0) + 1
         errors = [(r["path"], r["error"]) for r in t.rows_where("status = 'error'",
                                                                   select="path, error")]
-        writes = self.db.execute("select count(*) from history where undone = 0").fetchone()[0]
+        writes = self.db.execute("select count(*) from history where undone = 0 and state = ?",
+                                 [DONE]).fetchone()[0]
         return {"tracks": t.count, "by_status": by_status, "genres": genres,
                 "errors": errors, "writes": writes}

@@ -1,7 +1,9 @@
 """The ``genretag`` command line (typer).
 
 Exit status: 0 when every file was handled, 1 when some failed (they are listed), 2 for usage
-errors (bad path, unreadable model or map file, unknown or missing device), 130 on Ctrl-C.
+errors (bad path, unreadable model or map file, unknown or missing device, missing cache)
+and for a cache that cannot be written (the scan stops before writing more files), 130 on
+Ctrl-C. Every text that comes from files or users is printed with rich markup off.
 """
 
 from __future__ import annotations
@@ -59,15 +61,18 @@ def open_model(path: Optional[Path], device: Device):
         raise usage_error(str(e)) from None
 
 
-def open_cache(db: Optional[Path]):
+def open_cache(db: Optional[Path], must_exist: bool = False):
+    """The cache; with ``must_exist`` (report, undo), a missing file is a usage error
+    rather than a new, empty cache."""
     from .cache import Cache, CacheError, default_db_path
 
+    path = db or default_db_path()
+    if must_exist and not path.is_file():
+        raise usage_error(f"{path}: no such cache file")
     try:
-        return Cache(db or default_db_path())
+        return Cache(path)
     except CacheError as e:
         raise usage_error(str(e)) from None
-    except Exception as e:
-        raise usage_error(f"{db or default_db_path()}: cannot open cache ({e})") from None
 
 
 def scan(
@@ -135,6 +140,8 @@ def scan(
         top_k=top_k, min_confidence=min_confidence, vocab=vocab, parents=parents,
         coverage=Coverage(coverage, windows),
         batch_size=batch_size, workers=workers or os.cpu_count() or 1)
+    from .cache import CacheError
+
     try:
         with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
             scanner = Scanner(m, cache, options, on_row=progress.advance)
@@ -142,7 +149,10 @@ def scan(
     except ModelFileError as e:
         raise usage_error(str(e)) from None
     finally:
-        cache.close()
+        try:
+            cache.close()
+        except CacheError as e:
+            err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
     if dry_run and not quiet:
         folders = [p for p in paths if p.is_dir()]
         out.print(rep.rows_table(result.rows, "what would change", folders))
@@ -159,11 +169,16 @@ def scan(
         try:
             rep.write_report(report, result, dry_run)
             if not quiet:
-                out.print(f"report written to {report}")
+                out.print(f"report written to {report}", markup=False)
         except OSError as e:  # the scan's work is cached; only the report is lost
             err.print(f"{report}: cannot write report ({e.strerror or e})", markup=False,
                       soft_wrap=True)
             report_failed = True
+    if result.cache_error:
+        err.print(f"genretag: error: {result.cache_error}; the scan stopped, and no file was "
+                  "written whose undo history could not be stored", markup=False,
+                  soft_wrap=True)
+        raise typer.Exit(2)
     if result.interrupted:
         err.print("interrupted: finished tracks are cached; run the same command to resume")
         raise typer.Exit(130)
@@ -204,11 +219,13 @@ def predict(
             "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
                          for s, e, g, p in timeline]}))
         return
-    t = Table(title=str(file))
+    from rich.text import Text
+
+    t = Table(title=Text(str(file)))
     t.add_column("genre")
     t.add_column("probability", justify="right")
     for i in order:
-        t.add_row(labels[i], f"{res.probabilities[i]:.3f}")
+        t.add_row(Text(labels[i]), f"{res.probabilities[i]:.3f}")
     out.print(t)
     tl = Table(title="timeline")
     tl.add_column("from")
@@ -216,7 +233,7 @@ def predict(
     tl.add_column("genre")
     tl.add_column("mean p", justify="right")
     for s, e, g, p in timeline:
-        tl.add_row(clock(s), clock(e), g, f"{p:.2f}")
+        tl.add_row(clock(s), clock(e), Text(g), f"{p:.2f}")
     out.print(tl)
 
 
@@ -243,19 +260,19 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db")) -> None:
     """Summarise what the cache knows: statuses, genres, errors, undoable writes."""
     from rich.table import Table
 
-    if db is not None and not db.exists():
-        raise usage_error(f"{db}: no such cache file")
-    cache = open_cache(db)
+    from rich.text import Text
+
+    cache = open_cache(db, must_exist=db is not None)
     s = cache.summary()
     cache.close()
-    t = Table(title=f"cache {cache.path}", show_header=False)
+    t = Table(title=Text(f"cache {cache.path}"), show_header=False)
     t.add_column("what")
     t.add_column("n", justify="right")
     t.add_row("tracks", str(s["tracks"]))
     for status, n in s["by_status"].items():
         t.add_row(f"  {status}", str(n))
     for genre, n in sorted(s["genres"].items(), key=lambda kv: -kv[1]):
-        t.add_row(f"  genre: {genre}", str(n))
+        t.add_row(Text(f"  genre: {genre}"), str(n))
     t.add_row("writes that undo can restore", str(s["writes"]))
     out.print(t)
     for path, error in s["errors"]:
@@ -269,19 +286,36 @@ def undo(
     force: bool = typer.Option(False, "--force", help="Restore even files edited since."),
 ) -> None:
     """Restore the genre each file had before genretag wrote it."""
+    from .cache import CacheError
     from .undo import undo as run_undo
 
-    cache = open_cache(db)
-    rows = run_undo(cache, paths, dry_run=dry_run, force=force)
-    cache.close()
+    for p in paths or []:
+        if not os.path.lexists(p):
+            raise usage_error(f"{p}: no such file or folder")
+    cache = open_cache(db, must_exist=True)
+    try:
+        unknown = [p for p in paths or [] if not cache.knows(str(p))]
+        if unknown:
+            raise usage_error(f"{unknown[0]}: genretag has no record of this path in "
+                              f"{cache.path} (use --db for another cache)")
+        rows = run_undo(cache, paths, dry_run=dry_run, force=force)
+        cache.close()
+    except CacheError as e:
+        raise usage_error(str(e)) from None
     for r in rows:
         if r.status == UndoStatus.ERROR:
             err.print(f"{r.path}: {r.error}", markup=False, soft_wrap=True)
+        elif r.status == UndoStatus.GONE:
+            out.print(f"{r.status}: {r.path}: {r.error}", markup=False, soft_wrap=True)
         else:
             out.print(f"{r.status}: {r.path} → {'; '.join(r.restored) or '(no genre)'}",
                       markup=False, soft_wrap=True)
     failed = sum(r.status == UndoStatus.ERROR for r in rows)
-    out.print(f"{len(rows) - failed} restored{' (dry run)' if dry_run else ''}, {failed} failed")
+    done = sum(r.status in (UndoStatus.RESTORED, UndoStatus.WOULD_RESTORE) for r in rows)
+    gone = sum(r.status == UndoStatus.GONE for r in rows)
+    out.print(f"{done} {'would be restored' if dry_run else 'restored'}, {failed} failed"
+              + (f", {gone} deleted since (history closed)" if gone and not dry_run else "")
+              + (f", {gone} deleted since" if gone and dry_run else ""))
     raise typer.Exit(1 if failed else 0)
 
 

@@ -2,8 +2,10 @@
 
 Recursive, sorted, and safe on odd trees: hidden files and folders and macOS ``._*``
 AppleDouble files are skipped, symlinks are followed but every real folder and file is
-visited once (so a symlink loop ends, and a track linked twice is tagged once), and a folder
-that cannot be read is reported rather than fatal.
+visited once (so a symlink loop ends, and a track linked twice is tagged once), broken and
+self-referencing links are listed as skipped, and a folder that cannot be read is reported
+rather than fatal. The temporary files a crashed write left behind are collected, so the
+scan can remove them (``tags.remove_leftover``); nothing else hidden is touched.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .tags import is_temp_name
 
 AUDIO_EXTENSIONS = {
     ".mp3", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4",
@@ -46,6 +50,23 @@ class Found:
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     errors: list[tuple[Path, str]] = field(default_factory=list)
+    leftovers: list[Path] = field(default_factory=list)  # genretag's own temporary files
+
+
+def resolve(path: str | Path) -> str:
+    """A named path as scan records it and undo looks it up: absolute, with symlinks
+    resolved, so a library scanned through a symlinked folder is undone by its real path
+    and the other way round."""
+    return os.path.realpath(os.path.abspath(path))
+
+
+def what_it_is(st: os.stat_result) -> str:
+    """A file that is neither a folder nor a regular file, in words."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(st.st_mode):
+            return f"{name}, not an audio file"
+    return "not a regular file"
 
 
 def _is_audio(path: Path) -> bool:
@@ -95,11 +116,16 @@ def find_audio(paths: Iterable[Path]) -> Found:
                 found.skipped.append((child, "macOS AppleDouble file"))
                 continue
             if entry.name.startswith("."):
-                continue  # hidden files and folders, our own temporary files among them
+                if is_temp_name(entry.name):
+                    found.leftovers.append(child)
+                continue  # hidden files and folders
             try:
                 cst = child.stat()  # follows symlinks
             except OSError as e:
-                found.errors.append((child, f"broken link or unreadable: {e.strerror or e}"))
+                if entry.is_symlink():
+                    found.skipped.append((child, f"broken or looping symlink ({e.strerror or e})"))
+                else:
+                    found.errors.append((child, f"unreadable: {e.strerror or e}"))
                 continue
             if stat.S_ISDIR(cst.st_mode):
                 visit_dir(child)
@@ -107,11 +133,17 @@ def find_audio(paths: Iterable[Path]) -> Found:
                 visit_file(child, cst, named=False)
 
     for p in paths:
-        p = Path(os.path.abspath(p))
-        if p.is_dir():
+        p = Path(resolve(p))
+        try:
+            st = p.stat()
+        except OSError as e:
+            found.errors.append((p, "no such file or folder" if isinstance(e, FileNotFoundError)
+                                 else f"unreadable: {e.strerror or e}"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
             visit_dir(p)
-        elif p.is_file():
-            visit_file(p, p.stat(), named=True)
+        elif stat.S_ISREG(st.st_mode):
+            visit_file(p, st, named=True)
         else:
-            found.errors.append((p, "no such file or folder"))
+            found.errors.append((p, what_it_is(st)))
     return found

@@ -14,6 +14,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
+MAX_NAME = 200  # characters of a genre name; NUL and other control characters never
+
+
 class MapError(Exception):
     """A --map file that cannot be used; the message names the file."""
 
@@ -69,9 +72,13 @@ class Vocabulary:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as e:
             raise MapError(f"{path}: cannot read map file ({e.strerror or e})") from None
+        except UnicodeDecodeError:
+            raise MapError(f"{path}: not a text file in UTF-8") from None
         except tomllib.TOMLDecodeError as e:
             raise MapError(f"{path}: not valid TOML ({e})") from None
         table = data.get("genres", data)
+        if not isinstance(table, dict):
+            raise MapError(f"{path}: 'genres' must be a table of label = \"Name\" lines")
         names = dict(self.names)
         for label, name in table.items():
             if label not in names:
@@ -79,6 +86,9 @@ class Vocabulary:
                                f"(labels: {', '.join(self.names)})")
             if not isinstance(name, str):
                 raise MapError(f"{path}: the name for {label!r} must be a string")
+            if len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+                raise MapError(f"{path}: the name for {label!r} must be one line of at most "
+                               f"{MAX_NAME} characters, without control characters")
             names[label] = name.strip()
         return replace(self, names=names)
 

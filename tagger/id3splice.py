@@ -165,7 +165,7 @@ def with_genre(tag: RawTag, frame: bytes | None) -> RawTag:
 
 
 def render(tag: RawTag) -> bytes:
-    """The tag's bytes: the same size as before when its frames fit, else grown."""
+    """The tag's bytes: ``tag.size`` long when its frames fit, else grown."""
     frames = b"".join(tag.frames)
     needed = HEADER_SIZE + len(frames)
     size = tag.size if needed <= tag.size else needed + GROW_PADDING

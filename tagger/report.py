@@ -1,4 +1,9 @@
-"""What a scan shows a person: the terminal table and summary, and JSON/CSV/HTML reports."""
+"""What a scan shows a person: the terminal table and summary, and JSON/CSV/HTML reports.
+
+Paths, genres and errors come from files and users: the terminal shows them as plain
+``Text`` (never rich markup, so ``Rock [/live]`` prints as it is), the HTML escapes them,
+and the CSV guards cells that a spreadsheet would run as formulas.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .scan import ScanResult
 from .states import SCAN_STATUSES, Status
@@ -46,8 +52,8 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> 
         proposed = r.error if r.status == Status.ERROR else _genres(r.genres)
         conf = f"{r.confidence:.2f}" if r.confidence is not None else ""
         style = STATUS_STYLE.get(r.status, "")
-        table.add_row(shown_path(r.path, roots or []), f"[{style}]{r.status}[/]",
-                      _genres(r.previous), proposed, conf)
+        table.add_row(Text(shown_path(r.path, roots or [])), Text(r.status, style=style),
+                      Text(_genres(r.previous)), Text(proposed or ""), conf)
     return table
 
 
@@ -70,8 +76,12 @@ def summary_table(result: ScanResult, dry_run: bool) -> Table:
         if counts[status]:
             t.add_row(f"  {status}", str(counts[status]))
     t.add_row("skipped", str(len(result.skipped)))
+    if result.leftovers:
+        t.add_row("temporary files of interrupted writes "
+                  + ("found (a real run removes them)" if dry_run else "removed"),
+                  str(result.leftovers))
     for genre, n in genre_counts(result.rows).most_common():
-        t.add_row(f"  genre: {genre}", str(n))
+        t.add_row(Text(f"  genre: {genre}"), str(n))
     if result.elapsed > 0:
         t.add_row("time", f"{result.elapsed:.1f} s ({total / result.elapsed:.1f} tracks/s)")
     return t
@@ -98,19 +108,32 @@ def write_report(path: Path, result: ScanResult, dry_run: bool) -> None:
             w.writerow(["path", "status", "genres", "confidence", "previous", "written",
                         "error", "probabilities"])
             for r in result.rows:
-                w.writerow([r.path, r.status, "; ".join(r.genres), r.confidence or "",
-                            "; ".join(r.previous), "; ".join(r.written or []), r.error or "",
-                            json.dumps(r.probabilities)])
+                w.writerow([csv_cell(c) for c in (
+                    r.path, r.status, "; ".join(r.genres), r.confidence or "",
+                    "; ".join(r.previous), "; ".join(r.written or []), r.error or "",
+                    json.dumps(r.probabilities))])
     elif suffix == ".html":
         path.write_text(_html(result, dry_run), encoding="utf-8")
     else:
         raise ValueError(f"{path}: report must end in .json, .csv or .html")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading
+    apostrophe (the OWASP guard against CSV injection); numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def _summary(result: ScanResult) -> dict:
     return {"tracks": len(result.rows), "statuses": result.counts(),
             "genres": dict(genre_counts(result.rows).most_common()),
             "skipped": [{"path": p, "reason": why} for p, why in result.skipped],
+            "leftovers": result.leftovers,
             "seconds": round(result.elapsed, 3), "decoded": result.decoded,
             "device": result.device, "coverage": result.coverage,
             "time_split": {"decode_all_workers": round(result.timings.decode, 3),

@@ -1,6 +1,8 @@
 """``genretag scan``: a thin loop over a track's way from path to tag.
 
-1. ``discover.find_audio`` lists the audio files under the given folders.
+1. ``discover.find_audio`` lists the audio files under the given folders. Writes a crash
+   interrupted are settled (``undo.settle_pending``), and the temporary files it left are
+   removed (on a real run).
 2. The cache says which are unchanged since the last run (same size, mtime and model): their
    predictions are reused and they are not decoded. A file the cache does not know by path
    is fingerprinted, and a moved or renamed file is recognised by its fingerprint.
@@ -19,13 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import Cache, fingerprint
+from .cache import Cache, CacheError, fingerprint
 from .discover import find_audio
 from .genres import Vocabulary
 from .prediction import Prediction
 from .predictor import Predictor, Timings
 from .states import SCAN_STATUSES, SETTLED, Status
 from .tagging import Found, Row, ScanOptions, Tagger
+from .tags import remove_leftover
+from .undo import settle_pending
 
 if TYPE_CHECKING:
     from .loader import LazyModel
@@ -43,6 +47,8 @@ class ScanResult:
     decoded: int = 0  # files that went through the decoder this run
     elapsed: float = 0.0
     interrupted: bool = False
+    cache_error: str | None = None  # the cache failed: the scan stopped writing files
+    leftovers: int = 0  # temporary files of crashed writes removed (dry run: found)
     device: str = ""
     coverage: str = ""
 
@@ -72,11 +78,14 @@ class Scanner:
         res = self.result
         found = find_audio(paths)
         res.skipped = [(str(p), why) for p, why in found.skipped]
+        res.leftovers = (len(found.leftovers) if self.opt.dry_run
+                         else sum(remove_leftover(p) for p in found.leftovers))
         if on_found:
             on_found(len(found.files) + len(found.errors))
         for p, why in found.errors:
             self._emit(Row(str(p), Status.ERROR, error=why))
         try:
+            settle_pending(self.cache)
             todo = self._reuse_cached(found.files)
             res.decoded = len(todo)
             if not todo:
@@ -99,9 +108,14 @@ class Scanner:
                 results.close()  # stops the decoders and their ffmpeg processes at once
         except KeyboardInterrupt:
             res.interrupted = True
+        except CacheError as e:
+            res.cache_error = str(e)
         finally:
             t0 = time.perf_counter()
-            self.cache.flush()
+            try:
+                self.cache.flush()
+            except CacheError as e:
+                res.cache_error = res.cache_error or str(e)
             res.cache_seconds += time.perf_counter() - t0 + self.tagger.cache_seconds
             res.tag_seconds = self.tagger.tag_seconds
             res.elapsed = time.perf_counter() - t_start

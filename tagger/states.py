@@ -42,6 +42,7 @@ SCAN_STATUSES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT, Status.UNSURE, St
 class UndoStatus(StrEnum):
     RESTORED = "restored"
     WOULD_RESTORE = "would-restore"
+    GONE = "gone"  # the file was deleted: reported once, then its history is closed
     ERROR = "error"
 
 

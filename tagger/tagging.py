@@ -122,12 +122,16 @@ class Tagger:
         return row
 
     def _write(self, path: Path, state: tags.GenreState, new: list[str]) -> None:
+        """History row first (pending), then the write, then the row confirmed. A
+        ``CacheError`` from the history stops the scan: no file is written whose history
+        could not be stored."""
         hid = self.cache.begin_write(str(path), self.model_id, state.to_dict(), new)
         try:
-            tags.write_state(path, tags.GenreState(state.kind, tuple(new)))
+            tags.write_state(path, tags.GenreState(state.kind, tuple(new)), expect=state)
         except BaseException:
             self.cache.cancel_write(hid)
             raise
+        self.cache.confirm_write(hid)
 
     def remember(self, found: Found, prediction: Prediction | None, row: Row,
                  retry: bool = False) -> None:

@@ -29,7 +29,7 @@ import shutil
 import stat
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mutagen
@@ -63,7 +63,8 @@ class GenreState:
     Vorbis comment values, MP4 ©gen); ``keys`` the Vorbis comment keys as spelt in the file;
     ``numeric`` MP4 ``gnre`` numbers. For ID3: ``frame`` the genre frame's exact bytes (hex),
     ``v1`` the ID3v1 genre byte where there is an ID3v1 block, ``tagless`` when the file had
-    no ID3v2 tag at all. A state made to be written leaves those three empty.
+    no ID3v2 tag at all, ``tag_size`` the tag's size (undo shrinks a tag a write had to
+    grow). A state made to be written leaves those four empty.
     """
 
     kind: str
@@ -73,17 +74,18 @@ class GenreState:
     frame: str = ""
     v1: int | None = None
     tagless: bool = False
+    tag_size: int = 0
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "values": list(self.values), "keys": list(self.keys),
                 "numeric": list(self.numeric), "frame": self.frame, "v1": self.v1,
-                "tagless": self.tagless}
+                "tagless": self.tagless, "tag_size": self.tag_size}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GenreState":
         return cls(d["kind"], tuple(d["values"]), tuple(d.get("keys", ())),
                    tuple(d.get("numeric", ())), d.get("frame", ""), d.get("v1"),
-                   bool(d.get("tagless", False)))
+                   bool(d.get("tagless", False)), int(d.get("tag_size", 0)))
 
 
 def _open(path: Path) -> mutagen.FileType:
@@ -152,11 +154,11 @@ def _id3_state(f: mutagen.FileType, path: Path) -> GenreState:
         return GenreState("id3", v1=v1, tagless=True)
     frames = _parse(raw).genre_frames()
     if not frames:
-        return GenreState("id3", v1=v1)
+        return GenreState("id3", v1=v1, tag_size=len(raw))
     # the text as mutagen decodes it, from the v2 tag alone (not merged with ID3v1)
     tags = ID3(path, load_v1=False) if _is_mp3(f) else f.tags
     values = tuple(v for fr in tags.getall("TCON") for v in fr.text)
-    return GenreState("id3", values, frame=frames[0].hex(), v1=v1)
+    return GenreState("id3", values, frame=frames[0].hex(), v1=v1, tag_size=len(raw))
 
 
 def _state(f: mutagen.FileType, path: Path) -> GenreState:
@@ -263,6 +265,8 @@ def _spliced(raw: bytes | None, state: GenreState) -> bytes | None:
     new = id3splice.with_genre(tag, frame)
     if not new.frames and (state.tagless or raw is None):
         return None
+    if state.tag_size:  # undo: the size the tag had, where its frames fit
+        new = replace(new, size=state.tag_size)
     return id3splice.render(new)
 
 

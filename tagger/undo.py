@@ -20,13 +20,31 @@ class UndoRow:
     error: str | None = None
 
 
+def settle_pending(cache: Cache) -> None:
+    """Decide the history rows whose writes a crash interrupted (see ``cache``): the write
+    happened if the file holds what it was to write; otherwise it never did, and its row
+    goes. A file that cannot be read now is decided on a later run."""
+    for row in cache.pending_writes():
+        try:
+            now = tags.read_genres(Path(row["path"]))
+        except (tags.TagError, OSError):
+            continue
+        if now == row["after"]:
+            cache.confirm_write(row["id"])
+        else:
+            cache.cancel_write(row["id"])
+
+
 def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
          force: bool = False) -> list[UndoRow]:
     """Restore every file under ``paths`` (all files when empty) that genretag wrote.
 
     The oldest write's "before" is what the file held originally. A file whose genre is no
     longer what genretag last wrote was edited since, and is left alone unless ``force``.
+    A file that was deleted (its folder is still there) is reported once as ``gone`` and
+    then forgotten; one whose folder is missing (an unmounted drive?) is kept for later.
     """
+    settle_pending(cache)
     rows = []
     for path, writes in sorted(cache.writes([str(p) for p in paths] if paths else None).items()):
         before = tags.GenreState.from_dict(writes[0]["before"])
@@ -34,6 +52,10 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
         row = UndoRow(path, UndoStatus.WOULD_RESTORE if dry_run else UndoStatus.RESTORED,
                       tags.display(before))
         try:
+            if not os.path.lexists(path):
+                _missing(cache, row, writes, dry_run)
+                rows.append(row)
+                continue
             now = tags.read_genres(Path(path))
             if now != last_written and not force:
                 raise tags.TagError(f"genre changed since genretag wrote it (now {now or 'empty'});"
@@ -42,14 +64,22 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
                 tags.write_state(Path(path), before)
                 cache.mark_undone([w["id"] for w in writes])
                 _refresh(cache, Path(path))
-        except FileNotFoundError:
-            row.status, row.error = UndoStatus.ERROR, "file no longer exists"
         except tags.TagError as e:
             row.status, row.error = UndoStatus.ERROR, str(e)
         except OSError as e:
             row.status, row.error = UndoStatus.ERROR, e.strerror or str(e)
         rows.append(row)
     return rows
+
+
+def _missing(cache: Cache, row: UndoRow, writes: list[dict], dry_run: bool) -> None:
+    if os.path.isdir(os.path.dirname(row.path)):
+        row.status, row.error = UndoStatus.GONE, "file was deleted; nothing to restore"
+        if not dry_run:
+            cache.mark_gone([w["id"] for w in writes])
+    else:
+        row.status = UndoStatus.ERROR
+        row.error = "folder not found (a drive not mounted?); kept for a later undo"
 
 
 def _refresh(cache: Cache, path: Path) -> None:
