@@ -310,7 +310,8 @@ def _apply(f: mutagen.FileType, state: GenreState) -> None:
         f.add_tags()
     tags = f.tags
     if _kind(f) == "vorbis":
-        new = list(zip(state.keys or ("GENRE",) * len(state.values), state.values))
+        spelt = next((k for k, _ in tags if k.lower() == "genre"), "GENRE")  # as the file has it
+        new = list(zip(state.keys or (spelt,) * len(state.values), state.values))
         out, placed = [], False
         for k, v in list(tags):
             if k.lower() != "genre":
