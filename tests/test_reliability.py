@@ -137,6 +137,17 @@ def test_flac_blocks_and_mp4_items_other_than_the_genre_are_unchanged(library):
     assert [i for i in after_items if i[4:8] != b"\xa9gen"] == items
 
 
+@pytest.mark.parametrize("name", ["plain.mp3", "v23.mp3", "v24.mp3", "v1only.mp3", "ape.mp3",
+                                  "tagged.flac", "pcm.wav", "pcm.aiff", "aac.m4a"])
+def test_undo_gives_back_the_file_byte_for_byte(library, name):
+    path = album(library) / name
+    original = path.read_bytes()
+    before = tags.write_genres(path, ["Jazz", "R&B/Soul"])
+    assert tags.read_genres(path) == ["Jazz", "R&B/Soul"]
+    tags.write_state(path, before)
+    assert path.read_bytes() == original
+
+
 def test_vorbis_genre_stays_where_it_was(library):
     ogg = album(library) / "vorbis.ogg"  # TITLE, then Genre=Folk
     from mutagen.oggvorbis import OggVorbis
