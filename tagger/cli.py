@@ -23,6 +23,11 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+MODEL_HELP = "Genre model file (default: the shipped model)."
+DEVICE_HELP = "Where the model runs: auto (a CUDA GPU when there is one), cpu or cuda."
+DB_HELP = "Cache file (default: genretag.sqlite in the user cache folder)."
+
+
 def usage_error(message: str) -> typer.Exit:
     err.print(f"genretag: error: {message}", markup=False, soft_wrap=True)
     return typer.Exit(2)
@@ -37,24 +42,30 @@ def check_device(device: Device) -> None:
             raise usage_error("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
 
 
-def model_file(path: Optional[Path], device: Device):
+def model_file(path: Optional[Path], device: Device, genre_model: bool = True):
     """The model file's metadata, its weights loaded later on ``device`` (``LazyModel``);
-    exits with 2 if the file or the device is unusable."""
+    exits with 2 if the file or the device is unusable, or (``genre_model``) if the file is
+    a pretrained backbone, whose tags are not genres to write."""
     from .loader import LazyModel
     from .modelfile import ModelFileError, default_model_path
 
     check_device(device)
+    path = path or default_model_path()
     try:
-        return LazyModel(path or default_model_path(), device.value)
+        lazy = LazyModel(path, device.value)
     except ModelFileError as e:
         raise usage_error(str(e)) from None
+    if genre_model and "head" not in lazy.metadata["architecture"]:
+        raise usage_error(f"{path}: a pretrained backbone, not a genre model (leave out "
+                          "--model for the shipped one, or make one with genretag train)")
+    return lazy
 
 
-def open_model(path: Optional[Path], device: Device):
+def open_model(path: Optional[Path], device: Device, genre_model: bool = True):
     """Load the model on the chosen device; exits with 2 if the file is unusable."""
     from .modelfile import ModelFileError
 
-    lazy = model_file(path, device)
+    lazy = model_file(path, device, genre_model)
     try:
         return lazy.load()
     except ModelFileError as e:
@@ -92,9 +103,9 @@ def scan(
                                "written: all, or a set it names (gtzan: the ten GTZAN genres)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write rows to "
                                                                   ".json, .csv or .html."),
-    db: Optional[Path] = typer.Option(None, "--db", help="Cache file (default: user cache dir)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: shipped)."),
-    device: Device = typer.Option(Device.AUTO, "--device"),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
     coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
                                           help="full: every window; fast: K windows per "
                                                "track; auto: full on GPU, fast on CPU."),
@@ -187,8 +198,8 @@ def scan(
 
 def predict(
     file: Path = typer.Argument(..., help="One audio file."),
-    model: Optional[Path] = typer.Option(None, "--model"),
-    device: Device = typer.Option(Device.AUTO, "--device"),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Print a track's genre probabilities and which genre dominates where."""
@@ -256,7 +267,7 @@ def timeline_of(starts, probs, labels: list[str], window_seconds: float):
     return [(s, e, g, sum(ps) / len(ps)) for s, e, g, ps in runs]
 
 
-def report_cmd(db: Optional[Path] = typer.Option(None, "--db")) -> None:
+def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) -> None:
     """Summarise what the cache knows: statuses, genres, errors, undoable writes."""
     from rich.table import Table
 
@@ -281,7 +292,7 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db")) -> None:
 
 def undo(
     paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders (default: all)."),
-    db: Optional[Path] = typer.Option(None, "--db"),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be restored."),
     force: bool = typer.Option(False, "--force", help="Restore even files edited since."),
 ) -> None:
@@ -319,6 +330,32 @@ def undo(
     raise typer.Exit(1 if failed else 0)
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .modelfile import ModelFileError, default_model_path, read_metadata
+
+    try:
+        release = version("genretag")
+    except PackageNotFoundError:
+        release = "(not installed)"
+    try:
+        model = f"default model {read_metadata(default_model_path())['model_id']}"
+    except ModelFileError as e:
+        model = f"default model unusable: {e}"
+    out.print(f"genretag {release}, {model}", markup=False)
+    raise typer.Exit(0)
+
+
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and the default model's id."),
+) -> None:
+    """Offline genre tagger for music libraries."""
+
+
 def _load_plugins(app: typer.Typer) -> None:
     """Commands other packages add (the training package adds train and evaluate)."""
     for ep in entry_points(group="genretag.commands"):
@@ -334,6 +371,7 @@ def build_app(plugins: bool = True) -> typer.Typer:
     builds a new one, so nothing is registered into shared state at import time."""
     app = typer.Typer(add_completion=False, no_args_is_help=True,
                       help="Offline genre tagger for music libraries.")
+    app.callback()(_main_options)
     app.command()(scan)
     app.command()(predict)
     app.command("report")(report_cmd)

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import features
-from .audio import AudioParams
 from .decode import DecodeError, decode, duration_of, stream
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 from .states import CoverageMode
+
+if TYPE_CHECKING:  # torch comes in with the model, not with a re-scan that hears nothing
+    from .audio import AudioParams
 
 Chunk = tuple[np.ndarray, np.ndarray]  # starts (m,) sample offsets, windows (m, window_samples)
 

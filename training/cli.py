@@ -3,6 +3,11 @@
 
 Both take the same recipe options (``recipe.Recipe``): ``evaluate`` cross-validates exactly
 what ``train`` with those options would build.
+
+This module is imported for every ``genretag`` command, ``--help`` included, so it imports
+nothing heavy at the top: numpy, torch, librosa, scikit-learn and matplotlib come in with
+the training modules, inside the commands, after ``needs_training_extra`` has checked that
+they are installed.
 """
 
 from __future__ import annotations
@@ -11,22 +16,21 @@ import json
 import os
 import time
 from dataclasses import replace
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tagger import features
 from tagger.cli import open_model, usage_error
 from tagger.states import Device
 
-from .datasets import DatasetError, load, load_feature_table, read_artists
-from .embed import clip_mels, embed, table_features
-from .recipe import Labelled, Recipe, fit_model
-from .train import save_genre_model
+if TYPE_CHECKING:
+    from .recipe import Labelled, Recipe
+
+TRAINING_EXTRA = ("sklearn", "matplotlib")  # what pip install 'genretag[train]' adds
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -38,6 +42,14 @@ def default_cache() -> Path:
 
     return Path(user_cache_dir("genretag")) / "embeddings"
 
+
+
+def needs_training_extra(command: str) -> None:
+    """Exit with 2 and one line, before any work, when the training extra is missing."""
+    missing = [m for m in TRAINING_EXTRA if find_spec(m) is None]
+    if missing:
+        raise usage_error(f"genretag {command} needs the training extra: "
+                          "pip install 'genretag[train]'")
 
 
 def steps():
@@ -55,6 +67,14 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     """Load the dataset and embed every window (cached); read the feature table if given.
     ``clip_features`` also computes the table's columns from each clip's audio (evaluation
     needs them for its test clips); a recipe that trains at log-mel level gets the mels."""
+    import numpy as np
+
+    from tagger import features
+
+    from .datasets import DatasetError, load, load_feature_table, read_artists
+    from .embed import clip_mels, embed, table_features
+    from .recipe import Labelled
+
     workers = workers or os.cpu_count() or 1
     cache = cache or default_cache()
     try:
@@ -63,7 +83,7 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
         raise usage_error(str(e)) from None
     if not items:
         raise usage_error(f"{dataset}: no audio found")
-    pretrained = open_model(backbone, device)
+    pretrained = open_model(backbone, device, genre_model=False)
     opened_on = pretrained.device.type
     results = {}
     with steps() as bar:
@@ -124,25 +144,30 @@ PATIENCE = typer.Option(0, "--patience", min=0, help="Early stopping: epochs wit
                         "loss on a grouped validation split (0: off, train all epochs).")
 FINETUNE = typer.Option(0, "--finetune-all", min=0, help="Then fine-tune the whole network "
                         "this many epochs at a low rate (0: head only).")
-FINETUNE_LR = typer.Option(1e-5, "--finetune-lr", min=0.0)
+FINETUNE_LR = typer.Option(1e-5, "--finetune-lr", min=0.0,
+                           help="Learning rate of --finetune-all.")
 SCRATCH = typer.Option(False, "--from-scratch", help="Train a CNN from random weights "
                        "instead of fine-tuning the pretrained one (for large datasets).")
 AUGMENT = typer.Option(True, "--augment/--no-augment", help="Augment log-mel windows when "
                        "training a whole network (shift, stretch, pitch, gain, SpecAugment, "
                        "mixup).")
-SEED = typer.Option(0, "--seed")
+SEED = typer.Option(0, "--seed", help="Seed of every random choice (folds, initial "
+                    "weights, augmentation).")
 HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen tagger's "
                     "pooled windows, plus the genres its tags name (default); window: "
                     "musicnn's back end fine-tuned per window.")
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
-DEVICE = typer.Option(Device.AUTO, "--device")
+DEVICE = typer.Option(Device.AUTO, "--device", help="Where the backbone runs: auto, cpu "
+                      "or cuda.")
 
 
 def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,
                 finetune_lr: float, from_scratch: bool, augment: bool,
                 cnn_weight: float, head: str = "track") -> Recipe:
+    from .recipe import Recipe
+
     if head not in ("track", "window"):
         raise usage_error(f"--head {head}: choose track or window")
     r = Recipe(head_kind=head, cnn_weight=cnn_weight, from_scratch=from_scratch,
@@ -185,6 +210,12 @@ def train(
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
+    needs_training_extra("train")
+    import numpy as np
+
+    from .recipe import fit_model
+    from .train import save_genre_model
+
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
                          from_scratch, augment, cnn_weight, head)
@@ -211,10 +242,11 @@ def train(
 
 def evaluate(
     dataset: Path = DATASET,
-    folds: int = typer.Option(5, "--folds", min=2),
+    folds: int = typer.Option(5, "--folds", min=2, help="Outer folds, grouped by artist."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Repeat the folds with this many "
                               "shuffles (seeds SEED, SEED+1, ...), for a spread."),
-    out_dir: Path = typer.Option(Path("evaluation"), "--out-dir"),
+    out_dir: Path = typer.Option(Path("evaluation"), "--out-dir", help="Where metrics.json "
+                                 "and the plots go."),
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
@@ -226,6 +258,7 @@ def evaluate(
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
+    needs_training_extra("evaluate")
     from .evaluate import (confusion_png, cross_validate, curves_png, metrics,
                            reliability_png, tag_genre_report)
 

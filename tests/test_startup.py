@@ -1,0 +1,92 @@
+"""Start-up: commands that hear no audio import nothing heavy (issue 10, part 2).
+
+Each command runs in a fresh interpreter, through the console script's ``main``, and then
+reports which heavy modules ``sys.modules`` holds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from test_scan import album, scan
+
+HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy")
+PROBE = """
+import sys
+from tagger.cli import main
+sys.argv = ["genretag"] + sys.argv[1:]
+try:
+    main()
+except SystemExit:
+    pass
+print("HEAVY", sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+"""
+
+
+def heavy_imports(*args) -> list[str]:
+    r = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *map(str, args)],
+                       capture_output=True, text=True, timeout=120)
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("HEAVY")]
+    return eval(line[len("HEAVY "):])
+
+
+@pytest.fixture
+def scanned(library, tiny_model, db):
+    folder = album(library)
+    assert scan(folder, tiny_model, db).exit_code == 0
+    return folder
+
+
+@pytest.mark.parametrize("command", ["help", "usage-error", "train-help", "rescan", "report",
+                                     "undo"])
+def test_commands_that_hear_nothing_import_nothing_heavy(scanned, tiny_model, db, command):
+    args = {"help": ["--help"], "usage-error": ["scan", "--no-such-option"],
+            "train-help": ["train", "--help"],
+            "rescan": ["scan", scanned, "--model", tiny_model, "--db", db, "--dry-run",
+                       "--min-confidence", "0.5"],
+            "report": ["report", "--db", db],
+            "undo": ["undo", scanned, "--db", db, "--dry-run"]}[command]
+    assert heavy_imports(*args) == []
+
+
+def test_the_probe_sees_heavy_imports(tmp_path, tiny_model):
+    """The check can fail: a command that hears a track does import torch."""
+    from training.synth import music, write_audio
+
+    track = tmp_path / "one.wav"
+    write_audio(track, music(3.0, 16000, seed=1), 16000, "wav")
+    assert "torch" in heavy_imports("predict", track, "--model", tiny_model)
+
+
+def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
+    import training.cli
+    from test_scan import run
+
+    monkeypatch.setattr(training.cli, "find_spec",
+                        lambda name: None if name == "matplotlib" else object())
+    for command in ("train", "evaluate"):
+        extra = ["--out", tmp_path / "m.safetensors"] if command == "train" else []
+        r = run(command, tmp_path, *extra)
+        assert r.exit_code == 2
+        assert f"genretag {command} needs the training extra: pip install 'genretag[train]'" \
+            in r.output
+
+
+def test_version_help_texts_and_a_backbone_given_as_model(library, db):
+    from pathlib import Path
+
+    import typer
+    from test_scan import app, run
+
+    r = run("--version")
+    assert r.exit_code == 0 and r.output.startswith("genretag ") and "default model" in r.output
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        for param in command.params:
+            if param.param_type_name == "option":
+                assert param.help, f"genretag {name} {param.opts[0]} has no help text"
+    backbone = Path(__file__).parent.parent / "weights" / "musicnn_msd.safetensors"
+    r = run("scan", album(library), "--model", backbone, "--db", db, "--dry-run")
+    assert r.exit_code == 2 and "not a genre model" in r.output
