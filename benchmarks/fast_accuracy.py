@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagger.predictor import Predictor  # noqa: E402
-from tagger.decode import ffmpeg_path  # noqa: E402
-from tagger.loader import LazyModel  # noqa: E402
-from tagger.modelfile import default_model_path  # noqa: E402
-from tagger.segments import Coverage  # noqa: E402
-from training.datasets import load  # noqa: E402
+from genretag.tagger.predictor import Predictor  # noqa: E402
+from genretag.tagger.decode import ffmpeg_path  # noqa: E402
+from genretag.tagger.loader import LazyModel  # noqa: E402
+from genretag.tagger.modelfile import default_model_path  # noqa: E402
+from genretag.tagger.segments import Coverage  # noqa: E402
+from genretag.training.datasets import load  # noqa: E402
 
 
 def joined_tracks(data: Path, out: Path, per_track: int = 8) -> list[tuple[Path, str]]:

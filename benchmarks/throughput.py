@@ -37,10 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagger.cache import Cache  # noqa: E402
-from tagger.decode import ffmpeg_path  # noqa: E402
-from tagger.states import CoverageMode  # noqa: E402
-from training.synth import music, write_audio  # noqa: E402
+from genretag.tagger.cache import Cache  # noqa: E402
+from genretag.tagger.decode import ffmpeg_path  # noqa: E402
+from genretag.tagger.states import CoverageMode  # noqa: E402
+from genretag.training.synth import music, write_audio  # noqa: E402
 
 
 def make_library(folder: Path, n: int, minutes: float) -> list[Path]:

@@ -25,9 +25,21 @@ class ModelFileError(Exception):
     """A model file that cannot be read or does not describe a genretag model."""
 
 
+DEFAULT_MODEL = "genretag-gtzan.safetensors"
+
+
+def shipped(name: str) -> Path:
+    """A file shipped in ``genretag.weights`` (the repository's ``weights/`` folder), found
+    through the import system, so it is the same in a checkout, an editable install and a
+    wheel."""
+    from importlib.resources import files
+
+    return Path(str(files("genretag.weights") / name))
+
+
 def default_model_path() -> Path:
-    """The shipped model, in ``weights/`` beside the ``tagger`` package."""
-    return Path(__file__).resolve().parent.parent / "weights" / "genretag-gtzan.safetensors"
+    """The shipped genre model."""
+    return shipped(DEFAULT_MODEL)
 
 
 def read_metadata(path: Path) -> dict:

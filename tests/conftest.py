@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import COVER, GOOD, make_tiny_model, tag_as_named
 
-from training.synth import music, write_audio
+from genretag.training.synth import music, write_audio
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TIT2, TPE1
 from mutagen.mp4 import MP4, MP4Cover
 
-from tagger.audio import AudioParams
-from tagger.decode import ffmpeg_path
-from tagger.model import Architecture, GenreNet, save_model
+from genretag.tagger.audio import AudioParams
+from genretag.tagger.decode import ffmpeg_path
+from genretag.tagger.model import Architecture, GenreNet, save_model
 
 LABELS = ["blues", "jazz", "rock"]
 COVER = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tagger.model import load_model
-from training.convert_musicnn import reference_audio
+from genretag.tagger.model import load_model
+from genretag.training.convert_musicnn import reference_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = json.loads((ROOT / "tests/fixtures/musicnn_reference.json").read_text())
@@ -68,8 +68,8 @@ def test_pooling_shortcut_is_exact():
 def test_shipped_model_names_a_modern_library():
     """The default model: small, with the genres a modern library needs, a hierarchy, the
     GTZAN label set, and the model card describing this very file."""
-    from tagger.genres import Vocabulary
-    from tagger.modelfile import default_model_path
+    from genretag.tagger.genres import Vocabulary
+    from genretag.tagger.modelfile import default_model_path
 
     path = default_model_path()
     assert path.stat().st_size < 25 * 2**20
@@ -88,7 +88,7 @@ def test_shipped_model_names_a_modern_library():
     # a window of the tagger's reference input: exclusive genres add up to one, the others
     # are probabilities of their own
     audio = torch.from_numpy(reference_audio(REFERENCE["inputs"][0]))[None]
-    from tagger.pooling import WindowPool
+    from genretag.tagger.pooling import WindowPool
 
     outputs = model.window_outputs(model.frontend(audio)).numpy()
     probs = model.track_probabilities(WindowPool.of(outputs))

@@ -10,8 +10,8 @@ import pytest
 from helpers import GOOD, audio_hash, file_hash, make_tiny_model
 from typer.testing import CliRunner
 
-from tagger import tags
-from tagger.cli import build_app
+from genretag.tagger import tags
+from genretag.tagger.cli import build_app
 
 GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
 BAD = {"empty.mp3", "notes.mp3", "corrupt.mp3", "locked.mp3"}
@@ -132,13 +132,13 @@ def test_policies_fill_merge_overwrite(library, tiny_model, db, tmp_path):
 
 def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
     assert scan(library, tiny_model, db).exit_code == 1
-    import tagger.source
+    import genretag.tagger.source
 
     def no_decoding(*a, **k):
         raise AssertionError("decoded on a re-run")
 
-    monkeypatch.setattr(tagger.source, "stream", no_decoding)
-    monkeypatch.setattr(tagger.source, "decode", no_decoding)
+    monkeypatch.setattr(genretag.tagger.source, "stream", no_decoding)
+    monkeypatch.setattr(genretag.tagger.source, "decode", no_decoding)
     report = library.parent / "second.json"
     r = scan(library, tiny_model, db, "--report", report)
     rows = json.loads(report.read_text())["rows"]
@@ -205,10 +205,10 @@ def test_undo_leaves_files_edited_since(library, tiny_model, db):
 
 
 def test_interrupted_run_resumes(library, tiny_model, db):
-    from tagger.cache import Cache
-    from tagger.genres import Vocabulary
-    from tagger.loader import LazyModel
-    from tagger.scan import ScanOptions, Scanner
+    from genretag.tagger.cache import Cache
+    from genretag.tagger.genres import Vocabulary
+    from genretag.tagger.loader import LazyModel
+    from genretag.tagger.scan import ScanOptions, Scanner
 
     model = LazyModel(tiny_model, "cpu")
     seen = []
@@ -303,7 +303,7 @@ def test_killed_write_leaves_a_valid_file(library, stage, tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, mutagen.flac
         from pathlib import Path
-        from tagger import tags
+        from genretag.tagger import tags
         def die(*a, **k):
             os.kill(os.getpid(), signal.SIGKILL)
         if {stage!r} == "replace":

@@ -15,7 +15,7 @@ from test_scan import album, scan
 HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy")
 PROBE = """
 import sys
-from tagger.cli import main
+from genretag.tagger.cli import main
 sys.argv = ["genretag"] + sys.argv[1:]
 try:
     main()
@@ -53,7 +53,7 @@ def test_commands_that_hear_nothing_import_nothing_heavy(scanned, tiny_model, db
 
 def test_the_probe_sees_heavy_imports(tmp_path, tiny_model):
     """The check can fail: a command that hears a track does import torch."""
-    from training.synth import music, write_audio
+    from genretag.training.synth import music, write_audio
 
     track = tmp_path / "one.wav"
     write_audio(track, music(3.0, 16000, seed=1), 16000, "wav")
@@ -61,10 +61,10 @@ def test_the_probe_sees_heavy_imports(tmp_path, tiny_model):
 
 
 def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
-    import training.cli
+    import genretag.training.cli
     from test_scan import run
 
-    monkeypatch.setattr(training.cli, "find_spec",
+    monkeypatch.setattr(genretag.training.cli, "find_spec",
                         lambda name: None if name == "matplotlib" else object())
     for command in ("train", "evaluate"):
         extra = ["--out", tmp_path / "m.safetensors"] if command == "train" else []

@@ -9,10 +9,10 @@ import pytest
 from helpers import make_tiny_model
 from typer.testing import CliRunner
 
-from tagger.cli import build_app
-from training.datasets import DatasetError, from_fma, gtzan_group, load
-from training.evaluate import make_folds
-from training.synth import music, write_audio
+from genretag.tagger.cli import build_app
+from genretag.training.datasets import DatasetError, from_fma, gtzan_group, load
+from genretag.training.evaluate import make_folds
+from genretag.training.synth import music, write_audio
 
 app = build_app()  # the tagger's commands and the training plug-in's
 
@@ -48,7 +48,7 @@ def test_folds_keep_artists_whole_and_spread_genres():
 def test_artist_groups_from_csv_tags_or_folders(tmp_path):
     from mutagen.flac import FLAC
 
-    from training.datasets import from_folders
+    from genretag.training.datasets import from_folders
 
     gtzan = tmp_path / "gtzan"
     (gtzan / "reggae").mkdir(parents=True)
@@ -117,7 +117,7 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
                             str(backbone), "--epochs", "2", "--cache", str(tmp_path / "emb")])
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output  # listed and skipped, not fatal
-    from tagger.model import load_model
+    from genretag.tagger.model import load_model
 
     model = load_model(out)
     assert model.labels == ["jazz", "rock"]
@@ -153,8 +153,8 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
 def test_expected_calibration_error_and_temperature():
     import numpy as np
 
-    from training.evaluate import expected_calibration_error
-    from training.probe import fit_temperature
+    from genretag.training.evaluate import expected_calibration_error
+    from genretag.training.probe import fit_temperature
 
     # 10 clips at confidence 0.9 of which 6 are right, 10 at 0.6 of which 6 are right
     probs = np.array([[0.9, 0.1]] * 10 + [[0.6, 0.4]] * 10)
@@ -174,11 +174,11 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     own Classifier on the file, for the track head with its independent genres."""
     import numpy as np
 
-    from tagger.predictor import Predictor
-    from tagger.segments import Coverage
-    from training.cli import _prepare
-    from training.recipe import Recipe, fit_model, predict
-    from tagger.states import Device
+    from genretag.tagger.predictor import Predictor
+    from genretag.tagger.segments import Coverage
+    from genretag.training.cli import _prepare
+    from genretag.training.recipe import Recipe, fit_model, predict
+    from genretag.tagger.states import Device
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"],
@@ -195,8 +195,8 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     assert np.allclose(ours, np.stack([heard[0], heard[1]]), atol=1e-4)
     assert np.allclose(ours[:, :2].sum(1), 1.0, atol=1e-5)  # exclusive genres add up to one
     # the model file keeps all of it: saved, loaded, it hears the same
-    from tagger.model import load_model
-    from training.train import save_genre_model
+    from genretag.tagger.model import load_model
+    from genretag.training.train import save_genre_model
 
     path = tmp_path / "track.safetensors"
     save_genre_model(path, model, "test", {}, d.summary(), backbone=d.pretrained)
@@ -210,7 +210,7 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
 def test_tag_genres_take_their_best_tag_through_one_calibration():
     import torch
 
-    from tagger.model import TagGenres
+    from genretag.tagger.model import TagGenres
 
     tg = TagGenres(2, 3)
     with torch.no_grad():
@@ -228,7 +228,7 @@ def _table(dataset: Path, path: Path, extra_rows: int = 6) -> Path:
     audio (as the real table has), all computed by the tagger's extractor."""
     import csv
 
-    from tagger import features
+    from genretag.tagger import features
 
     rows = []
     for label_dir in sorted(p for p in dataset.iterdir() if p.is_dir()):
@@ -254,7 +254,7 @@ def test_features_follow_the_tables_recipe():
     import librosa
     import numpy as np
 
-    from tagger import features
+    from genretag.tagger import features
 
     y = music(5.0, features.SAMPLE_RATE, seed=3)
     v = features.features(y)
@@ -275,8 +275,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     import numpy as np
     import torch
 
-    from tagger.model import load_model
-    from tagger.pooling import WindowPool
+    from genretag.tagger.model import load_model
+    from genretag.tagger.pooling import WindowPool
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
@@ -303,10 +303,10 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
                             str(out)])
     assert r.exit_code == 0, r.output
     # fast coverage: the features come from the K windows' audio, decoded once at 22.05 kHz
-    from tagger import features
-    from tagger.predictor import Predictor
-    from tagger.decode import decode
-    from tagger.segments import Coverage, fast_starts
+    from genretag.tagger import features
+    from genretag.tagger.predictor import Predictor
+    from genretag.tagger.decode import decode
+    from genretag.tagger.segments import Coverage, fast_starts
 
     long = tmp_path / "long.flac"
     write_audio(long, music(20.0, 44100, seed=9), 44100)
@@ -332,9 +332,9 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
 def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
     import numpy as np
 
-    from training.datasets import load_feature_table
+    from genretag.training.datasets import load_feature_table
 
-    from tagger import features
+    from genretag.tagger import features
 
     cols = list(features.COLUMNS)
     lines = ["filename," + ",".join(cols) + ",label"]
@@ -359,7 +359,7 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
 @pytest.mark.parametrize("how", [["--from-scratch", "--epochs", "2", "--patience", "1"],
                                  ["--finetune-all", "1", "--epochs", "1", "--mixup", "0.4"]])
 def test_whole_network_training(dataset, tmp_path, how):
-    from tagger.model import load_model
+    from genretag.tagger.model import load_model
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
@@ -389,7 +389,7 @@ def test_whole_network_training(dataset, tmp_path, how):
 
 
 def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, tmp_path):
-    from tagger import features
+    from genretag.tagger import features
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
@@ -406,8 +406,8 @@ def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, t
 def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
     """The default recipe from the CLI: a track model with tag genres; --parents writes each
     chosen genre's ancestors, --labels gtzan keeps to the dataset's genres."""
-    from tagger.genres import Vocabulary
-    from tagger.model import load_model
+    from genretag.tagger.genres import Vocabulary
+    from genretag.tagger.model import load_model
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, favourite=1, labels=["electronic", "House", "jazz", "rock"],
@@ -446,9 +446,9 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 
     import numpy as np
 
-    from tagger.predictor import Predictor
-    from tagger.model import load_model
-    from tagger.segments import Coverage
+    from genretag.tagger.predictor import Predictor
+    from genretag.tagger.model import load_model
+    from genretag.tagger.segments import Coverage
 
     make_tiny_model(tmp_path / "m.safetensors")
     model = load_model(tmp_path / "m.safetensors")

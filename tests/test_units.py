@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagger.discover import find_audio, sniff
-from tagger.genres import Vocabulary, choose
-from tagger.prediction import Prediction
-from tagger.segments import Windower, fast_starts
-from tagger.tags import decide
+from genretag.tagger.discover import find_audio, sniff
+from genretag.tagger.genres import Vocabulary, choose
+from genretag.tagger.prediction import Prediction
+from genretag.tagger.segments import Windower, fast_starts
+from genretag.tagger.tags import decide
 
 
 @pytest.mark.parametrize("n", [1000, 4000, 4095, 10_000, 12_345])
@@ -117,9 +117,9 @@ def test_discovery_skips_hidden_appledouble_loops_and_second_links(tmp_path):
 def test_spectrogram_augmentations():
     import torch
 
-    from tagger.audio import AudioParams, LogMel
-    from training.augment import Augment, gain, pitch_shift, random_windows, spec_augment
-    from training.synth import music
+    from genretag.tagger.audio import AudioParams, LogMel
+    from genretag.training.augment import Augment, gain, pitch_shift, random_windows, spec_augment
+    from genretag.training.synth import music
 
     p = AudioParams()
     frontend = LogMel(p)
@@ -143,7 +143,7 @@ def test_spectrogram_augmentations():
 def test_early_stopping_keeps_the_best_epoch():
     import torch
 
-    from training.train import EarlyStopping, validation_split
+    from genretag.training.train import EarlyStopping, validation_split
 
     net = torch.nn.Linear(1, 1)
     stop = EarlyStopping(patience=2)
@@ -169,7 +169,7 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
     import shutil
     import sqlite3
 
-    from tagger.cache import SCHEMA_VERSION, Cache, CacheError
+    from genretag.tagger.cache import SCHEMA_VERSION, Cache, CacheError
 
     path = tmp_path / "cache.sqlite"
     shutil.copy(Path(__file__).parent / "fixtures" / "cache-release-0.1.sqlite", path)

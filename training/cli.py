@@ -24,8 +24,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tagger.cli import open_model, usage_error
-from tagger.states import Device
+from genretag.tagger.cli import open_model, usage_error
+from genretag.tagger.modelfile import shipped
+from genretag.tagger.states import Device
 
 if TYPE_CHECKING:
     from .recipe import Labelled, Recipe
@@ -34,7 +35,7 @@ TRAINING_EXTRA = ("sklearn", "matplotlib")  # what pip install 'genretag[train]'
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-BACKBONE = Path(__file__).resolve().parent.parent / "weights" / "musicnn_msd.safetensors"
+BACKBONE = shipped("musicnn_msd.safetensors")
 def default_cache() -> Path:
     """Embeddings, features and log-mels live in the user cache folder, wherever the
     command runs (~/.cache/genretag/embeddings on Linux)."""
@@ -69,7 +70,7 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     needs them for its test clips); a recipe that trains at log-mel level gets the mels."""
     import numpy as np
 
-    from tagger import features
+    from genretag.tagger import features
 
     from .datasets import DatasetError, load, load_feature_table, read_artists
     from .embed import clip_mels, embed, table_features

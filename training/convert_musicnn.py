@@ -20,8 +20,8 @@ The project never depends on TensorFlow. The conversion runs in two steps:
 
 2. In the project's environment, write the model files::
 
-       python -m training.convert_musicnn write /tmp/mn/msd.npz weights/musicnn_msd.safetensors
-       python -m training.convert_musicnn write /tmp/mn/mtt.npz weights/musicnn_mtt.safetensors \\
+       python -m genretag.training.convert_musicnn write /tmp/mn/msd.npz weights/musicnn_msd.safetensors
+       python -m genretag.training.convert_musicnn write /tmp/mn/mtt.npz weights/musicnn_mtt.safetensors \\
            --checkpoint MTT_musicnn
 
 ``tests/test_port.py`` then checks, without TensorFlow, that each port reproduces the recorded
@@ -75,7 +75,7 @@ SR = 16000
 def reference_audio(spec: dict) -> np.ndarray:
     """The synthesised input ``spec`` describes, float32 (WINDOW_SAMPLES,)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from training.synth import music
+    from .synth import music
 
     audio = music(WINDOW_SAMPLES / SR + 0.01, sr=SR, seed=spec["seed"])[:WINDOW_SAMPLES]
     return (audio * spec["gain"]).astype(np.float32)
@@ -175,8 +175,8 @@ def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
     """Step 2 (project env): npz -> safetensors model file with genretag metadata."""
     import torch
 
-    from tagger.audio import AudioParams
-    from tagger.model import Architecture, GenreNet, save_model
+    from genretag.tagger.audio import AudioParams
+    from genretag.tagger.model import Architecture, GenreNet, save_model
 
     tags, name, dataset = CHECKPOINTS[checkpoint]
     variables = dict(np.load(npz))

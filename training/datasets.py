@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.discover import find_audio
+from genretag.tagger.discover import find_audio
 
 # GTZAN clip-number blocks (inclusive ends): neighbours inside a block often share an artist.
 GTZAN_BLOCKS = ((0, 7), (8, 12), (13, 29), (30, 49), (50, 69), (70, 79), (80, 99))

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.predictor import Predictor
-from tagger.model import Model
-from tagger.segments import Coverage
-from tagger.states import CoverageMode
+from genretag.tagger.predictor import Predictor
+from genretag.tagger.model import Model
+from genretag.tagger.segments import Coverage
+from genretag.tagger.states import CoverageMode
 
 from .datasets import Item
 
@@ -78,7 +78,7 @@ def _per_file(items: list[Item], folder: Path, tag: str, compute, workers: int,
     ``folder``; a file that cannot be decoded or read is listed in ``failed``."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tagger.decode import DecodeError
+    from genretag.tagger.decode import DecodeError
 
     folder.mkdir(parents=True, exist_ok=True)
     out = Embedded()
@@ -114,8 +114,8 @@ def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2
     the cache, keyed by the audio parameters. ``windows`` then holds one per item."""
     import torch
 
-    from tagger.decode import DecodeError, decode, duration_of
-    from tagger.features import clip_span
+    from genretag.tagger.decode import DecodeError, decode, duration_of
+    from genretag.tagger.features import clip_span
 
     p = model.params
     tag = hashlib.sha1(json.dumps(p.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
@@ -137,7 +137,7 @@ def table_features(items: list[Item], cache_dir: Path, workers: int = 2,
     """The feature table's columns (``tagger.features``) of every item, computed from its
     audio as the tagger does at tagging time; cached like the embeddings. ``windows`` then
     holds one vector (n_columns,) per item."""
-    from tagger import features
+    from genretag.tagger import features
 
     def compute(path: Path) -> np.ndarray:
         return features.vector(features.of_file(path), features.COLUMNS)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tagger.model import GenreNet
-from tagger.pooling import WindowPool
+from genretag.tagger.model import GenreNet
+from genretag.tagger.pooling import WindowPool
 
 from .augment import Augment, augment, crop, random_windows
 from .train import (EarlyStopping, class_weights, clip_loss, mix, soft_cross_entropy,

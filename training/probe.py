@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tagger.model import LinearHead, TagGenres, TrackHead, geometric_mix
-from tagger.pooling import WindowPool
+from genretag.tagger.model import LinearHead, TagGenres, TrackHead, geometric_mix
+from genretag.tagger.pooling import WindowPool
 
 # dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)
 GENRE_TAGS = {

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
-from tagger import features
-from tagger.model import Architecture, GenreNet, Model
-from tagger.pooling import WindowPool
+from genretag.tagger import features
+from genretag.tagger.model import Architecture, GenreNet, Model
+from genretag.tagger.pooling import WindowPool
 
 from .datasets import FeatureTable, Item
 from .netfit import SCRATCH_SIZES, NetConfig, fit_net
@@ -224,9 +224,9 @@ def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
         return np.stack([model.track_probabilities(
             WindowPool.of(model.outputs_of_embeddings(d.windows[i])),
             None if feats is None else feats[i]) for i in idx])
-    from tagger.predictor import Predictor
-    from tagger.segments import Coverage
-    from tagger.states import CoverageMode
+    from genretag.tagger.predictor import Predictor
+    from genretag.tagger.segments import Coverage
+    from genretag.tagger.states import CoverageMode
 
     out = np.zeros((len(idx), len(model.labels)))
     paths = [d.items[i].path for i in idx]

@@ -69,7 +69,7 @@ def write_audio(path, audio: np.ndarray, sr: int, fmt: str | None = None) -> Non
     """Encode float audio (samples,) or (samples, channels) into ``path`` with ffmpeg."""
     import subprocess
 
-    from tagger.decode import ffmpeg_path
+    from genretag.tagger.decode import ffmpeg_path
 
     fmt = fmt or str(path).rsplit(".", 1)[-1]
     channels = 1 if audio.ndim == 1 else audio.shape[1]

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tagger import features
-from tagger.model import GenreNet, Head, Model, save_model
-from tagger.pooling import WindowPool
+from genretag.tagger import features
+from genretag.tagger.model import GenreNet, Head, Model, save_model
+from genretag.tagger.pooling import WindowPool
 
 # GTZAN genre -> MSD tags of the pretrained tagger that name it (reggae has none).
 ZERO_SHOT = {

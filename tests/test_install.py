@@ -1,0 +1,65 @@
+"""The package as pip builds it (issue 10, part 1): the wheel carries the shipped models,
+the model card and the licences, under one ``genretag`` namespace, and the default model
+loads from an unpacked copy outside the checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT),
+                        "-w", str(out)], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 and "Could not find a version that satisfies" in r.stderr:
+        pytest.skip("no network to fetch the build backend")  # pip's isolated build env
+    assert r.returncode == 0, r.stderr
+    (whl,) = out.glob("genretag-*.whl")
+    return whl
+
+
+def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for shipped in ("genretag-gtzan.safetensors", "musicnn_msd.safetensors", "README.md",
+                    "LICENSE-musicnn.txt", "evaluation/reliability.png"):
+        assert f"genretag/weights/{shipped}" in names, shipped
+    assert {n.split("/")[0] for n in names} == {"genretag", wheel.name.split("-py3")[0]
+                                                + ".dist-info"}
+    info = wheel.name.split("-py3")[0] + ".dist-info"
+    assert f"{info}/licenses/LICENSE" in names
+    meta = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
+    assert "License-Expression: MIT" in meta
+    entry = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
+    assert "genretag = genretag.tagger.cli:main" in entry
+    assert "training = genretag.training.cli:register" in entry
+
+
+def test_the_default_model_loads_from_an_unpacked_wheel(wheel, tmp_path):
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = f"""
+import sys
+sys.path.insert(0, {str(site)!r})
+import genretag.tagger.cli
+assert genretag.tagger.cli.__file__.startswith({str(site)!r}), genretag.tagger.cli.__file__
+from genretag.tagger.modelfile import default_model_path
+from genretag.tagger.model import load_model
+path = default_model_path()
+assert str(path).startswith({str(site)!r}), path
+print(load_model(path).model_id)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    from genretag.tagger.modelfile import read_metadata
+
+    shipped = read_metadata(ROOT / "weights" / "genretag-gtzan.safetensors")["model_id"]
+    assert r.stdout.strip() == shipped
