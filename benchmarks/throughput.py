@@ -6,7 +6,9 @@ Makes (once, then reuses) a library of N synthetic 4-minute MP3s (stereo, 44.1 k
 192 kbps, musical content) and a one-hour MP3, then measures side by side:
 
 1. the floor: plain ffmpeg decoding of every file to PCM, with the same number of parallel
-   workers as the scan;
+   workers as the scan, using the fastest ffmpeg on the machine: a system ``ffmpeg`` on
+   PATH when there is one (often faster than the bundled build), else the one the
+   imageio-ffmpeg wheel ships; the benchmark prints which;
 2. `genretag scan --dry-run` on a fresh cache: tracks/s and its ratio to the floor;
 3. the same scan again with everything cached: files/s (on the N tracks, and on a library
    of `--rescan-files` copies whose cache is seeded, see below);
@@ -62,10 +64,18 @@ def make_hour(src: Path, out: Path) -> Path:
     return out
 
 
+def floor_ffmpeg() -> tuple[str, str]:
+    """The ffmpeg the floor uses, and which one it is."""
+    system = shutil.which("ffmpeg")
+    return (system, "system ffmpeg on PATH") if system else (ffmpeg_path(), "bundled ffmpeg")
+
+
 def floor(paths: list[Path], workers: int) -> float:
     """Seconds for plain ffmpeg to decode every file to PCM, `workers` at a time."""
+    binary = floor_ffmpeg()[0]
+
     def one(p: Path) -> None:
-        subprocess.run([ffmpeg_path(), "-nostdin", "-loglevel", "error", "-i", str(p),
+        subprocess.run([binary, "-nostdin", "-loglevel", "error", "-i", str(p),
                         "-f", "s16le", "-"], stdout=subprocess.DEVNULL, check=True)
 
     t0 = time.perf_counter()
@@ -81,7 +91,7 @@ def timed_scan(args: list[str]) -> tuple[float, float, dict]:
                "rc = subprocess.run(sys.argv[1:]).returncode; "
                "print(time.perf_counter() - t, "
                "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(0)")
-    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "tagger", "scan", *args]
+    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "genretag.tagger", "scan", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     seconds, rss_kb = out.stdout.strip().splitlines()[-1].split()
     return float(seconds), int(rss_kb) / 1024, json.loads(report.read_text())["summary"]
@@ -99,7 +109,7 @@ def seed_copies(src: Path, folder: Path, n: int, db: Path, model_args: list[str]
     shutil.copyfile(src, seed_lib / "one.mp3")
     if db.exists():
         db.unlink()
-    subprocess.run([sys.executable, "-m", "tagger", "scan", str(seed_lib), "--db", str(db),
+    subprocess.run([sys.executable, "-m", "genretag.tagger", "scan", str(seed_lib), "--db", str(db),
                     "--dry-run", "-q", *model_args], check=False)
     cache = Cache(db)
     (row,) = cache.all_tracks().values()
@@ -151,6 +161,7 @@ def main() -> None:
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"device {first['device']}, coverage {first['coverage']}, {a.workers} workers")
     print(f"{'':34}{'seconds':>9}{'tracks/s':>10}{'vs floor':>10}")
+    print(f"floor: {floor_ffmpeg()[1]} ({floor_ffmpeg()[0]})")
     print(f"{'1. floor: ffmpeg decode to PCM':34}{floor_s:9.1f}{floor_rate:10.2f}{1:10.2f}")
     print(f"{'2. scan --dry-run, fresh cache':34}{scan_s:9.1f}{scan_rate:10.2f}"
           f"{scan_rate / floor_rate:10.2f}")

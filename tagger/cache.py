@@ -186,10 +186,13 @@ class Cache:
         return {r["path"]: TrackRow.from_db(r) for r in self.db["tracks"].rows}
 
     def get(self, path: str) -> TrackRow | None:
-        try:
-            return TrackRow.from_db(self.db["tracks"].get(path))
-        except sqlite_utils.db.NotFoundError:
+        """One file's row: a direct primary-key lookup (a re-scan makes one per file, so a
+        large cache is never loaded whole)."""
+        cursor = self.db.conn.execute("select * from tracks where path = ?", [path])
+        found = cursor.fetchone()
+        if found is None:
             return None
+        return TrackRow.from_db(dict(zip((c[0] for c in cursor.description), found)))
 
     def by_fingerprint(self, fp: str, model_id: str) -> TrackRow | None:
         for r in self.db["tracks"].rows_where("fingerprint = ? and model_id = ?", [fp, model_id]):

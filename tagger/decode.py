@@ -22,8 +22,11 @@ from pathlib import Path
 import numpy as np
 
 with warnings.catch_warnings():
-    # pydub warns at import when no ffmpeg is on PATH; we point it at one below.
+    # pydub warns at import when no ffmpeg is on PATH (we point it at one below), and its
+    # audioop import is deprecated on Python 3.12 (audioop-lts replaces it from 3.13).
+    # Silenced here, for this import only, not for the whole program.
     warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
     from pydub import AudioSegment
 
 CHUNK_BYTES = 1 << 20  # read ffmpeg's output 1 MiB (262,144 samples) at a time
@@ -71,12 +74,17 @@ def stream(
 
     Raises :class:`DecodeError` (after the chunks it could decode) if ffmpeg fails.
     """
+    return _run(_command(path, sample_rate, start, duration))
+
+
+def _run(command: list[str]) -> Iterator[np.ndarray]:
+    """Run an ffmpeg command that writes f32le to stdout; yield its samples in chunks."""
     # ffmpeg's messages go to a file: a pipe could fill up on a badly damaged file and
     # block ffmpeg while we wait on its stdout.
     with tempfile.TemporaryFile() as errors:
         # a session of its own: Ctrl-C in the terminal reaches genretag, which stops ffmpeg
         # itself, rather than killing ffmpeg first and making a good file look broken
-        proc = subprocess.Popen(_command(path, sample_rate, start, duration),
+        proc = subprocess.Popen(command,
                                 stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         try:
@@ -107,6 +115,34 @@ def _first_error(stderr: str) -> str:
         return "ffmpeg could not decode the file"
     # ffmpeg prefixes the file name, which the caller already shows; keep the reason.
     return lines[-1].split(": ")[-1] if ": " in lines[-1] else lines[-1]
+
+
+def spans_command(path: Path, sample_rate: int, starts: list[float], seconds: float) -> list[str]:
+    """One ffmpeg command for several spans of one file: each span is an input of its own
+    with an input-side seek, resampled, downmixed and padded or cut to exactly its length,
+    and the spans are concatenated into one stream."""
+    n = round(seconds * sample_rate)
+    cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+    for start in starts:
+        cmd += ["-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", f"file:{path}"]
+    graph = [f"[{i}:a:0]aresample={sample_rate},aformat=sample_fmts=flt:channel_layouts=mono,"
+             f"apad=whole_len={n},atrim=end_sample={n}[s{i}]" for i in range(len(starts))]
+    joined = "".join(f"[s{i}]" for i in range(len(starts)))
+    graph.append(f"{joined}concat=n={len(starts)}:v=0:a=1[out]")
+    return cmd + ["-filter_complex", ";".join(graph), "-map", "[out]", "-f", "f32le", "-"]
+
+
+def decode_spans(path: Path, sample_rate: int, starts: list[float],
+                 seconds: float) -> np.ndarray:
+    """Spans of ``seconds`` from each of ``starts``, in one ffmpeg process:
+    (len(starts), round(seconds * sample_rate)) float32; a span past the end of the audio
+    is zeros where there was nothing to decode."""
+    n = round(seconds * sample_rate)
+    chunks = list(_run(spans_command(path, sample_rate, starts, seconds)))
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if len(samples) != n * len(starts):
+        raise DecodeError(f"ffmpeg gave {len(samples)} samples for {len(starts)} spans of {n}")
+    return samples.reshape(len(starts), n)
 
 
 def decode(path: Path, sample_rate: int, start: float | None = None,

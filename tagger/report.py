@@ -99,9 +99,9 @@ def write_report(path: Path, result: ScanResult, dry_run: bool) -> None:
     suffix = path.suffix.lower()
     rows = [r.to_dict() for r in result.rows]
     if suffix == ".json":
-        path.write_text(json.dumps({"dry_run": dry_run, "summary": _summary(result),
-                                    "rows": rows}, indent=1, ensure_ascii=False),
-                        encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as f:  # streamed: no copy of it in memory
+            json.dump({"dry_run": dry_run, "summary": _summary(result), "rows": rows}, f,
+                      indent=1, ensure_ascii=False)
     elif suffix == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)

@@ -124,7 +124,6 @@ class Scanner:
     def _reuse_cached(self, files: list[Path]) -> list[Found]:
         """Settle what the cache already knows; return the files to decode."""
         t0 = time.perf_counter()
-        known = self.cache.all_tracks()
         key, model_id = self.tagger.options_key, self.model.model_id
         todo = []
         for path in files:
@@ -134,7 +133,7 @@ class Scanner:
                 self._emit(Row(str(path), Status.ERROR,
                                error=f"cannot read file: {e.strerror or e}"))
                 continue
-            row = known.get(str(path))
+            row = self.cache.get(str(path))
             unchanged = (row is not None and row.size == st.st_size
                          and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
             if unchanged and row.probabilities is None and row.status == Status.ERROR:

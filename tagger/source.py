@@ -1,8 +1,8 @@
 """Stage 1 of a track's way: from a path to the model's windows, as the coverage asks.
 
-- ``fast``: K windows spread over the track, each decoded on its own by seeking in the input;
-  a model with a feature head gets their audio at the features' rate, so one decode serves
-  both;
+- ``fast``: K windows spread over the track, decoded by one ffmpeg process that seeks to each
+  in the input (``decode.decode_spans``); a model with a feature head gets their audio at the
+  features' rate, so one decode serves both;
 - ``full`` (and the fallback for short tracks or unknown durations): every window at the
   model's hop, streamed, so memory stays flat however long the track is.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import features
-from .decode import DecodeError, decode, duration_of, stream
+from .decode import DecodeError, decode_spans, duration_of, stream
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 from .states import CoverageMode
 
@@ -71,22 +71,23 @@ class TrackSource:
         return audio
 
     def _fast(self, path: Path) -> TrackAudio | None:
-        """K windows, each decoded by seeking; None when the track is too short for them or
-        its duration unknown."""
+        """K windows, decoded in one process by seeking; None when the track is too short
+        for them or its duration unknown."""
         p, k = self.params, self.coverage.windows
         duration = duration_of(path)
         if duration is None or duration <= k * p.window_seconds:
             return None
         rate = features.SAMPLE_RATE if self.feature_rate else p.sample_rate
+        spans = fast_starts(duration, p.window_seconds, k)
         starts, windows, heard = [], [], []
-        for start in fast_starts(duration, p.window_seconds, k):
-            samples = decode(path, rate, start, p.window_seconds)
+        for start, samples in zip(spans, decode_spans(path, rate, spans, p.window_seconds)):
+            if not samples[len(samples) // 2:].any():
+                continue  # padding: the headers overstated the length, nothing was there
             if rate != p.sample_rate:
                 heard.append(samples)
                 samples = features.resample(samples, rate, p.sample_rate)
-            if len(samples) > p.window_samples // 2:  # the headers may overstate length
-                starts.append(int(start * p.sample_rate))
-                windows.append(pad_or_trim(samples, p.window_samples))
+            starts.append(int(start * p.sample_rate))
+            windows.append(pad_or_trim(samples, p.window_samples))
         if not windows:
             return None
         return TrackAudio(path, iter([(np.array(starts), np.stack(windows))]),

@@ -138,7 +138,7 @@ def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
         raise AssertionError("decoded on a re-run")
 
     monkeypatch.setattr(genretag.tagger.source, "stream", no_decoding)
-    monkeypatch.setattr(genretag.tagger.source, "decode", no_decoding)
+    monkeypatch.setattr(genretag.tagger.source, "decode_spans", no_decoding)
     report = library.parent / "second.json"
     r = scan(library, tiny_model, db, "--report", report)
     rows = json.loads(report.read_text())["rows"]

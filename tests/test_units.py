@@ -193,3 +193,20 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # a newer release's cache
     with pytest.raises(CacheError, match="newer genretag"):
         Cache(path)
+
+
+def test_one_ffmpeg_process_decodes_every_span_as_separate_seeks_would(tmp_path):
+    """decode_spans (fast coverage: one process per track) gives exactly the samples that
+    one ffmpeg process per span gives, and zeros where a span runs past the audio."""
+    from genretag.tagger.decode import decode, decode_spans
+    from genretag.training.synth import music, write_audio
+
+    path = tmp_path / "ten.mp3"
+    write_audio(path, music(10.0, 44100, seed=4, channels=2), 44100, "mp3")
+    starts, seconds = [0.5, 3.25, 7.0], 2.0
+    spans = decode_spans(path, 16000, starts, seconds)
+    assert spans.shape == (3, 32000)
+    for start, got in zip(starts, spans):
+        assert np.array_equal(got, decode(path, 16000, start, seconds))
+    past = decode_spans(path, 16000, [9.5, 20.0], seconds)
+    assert past[0, :4000].any() and not past[0, 16000:].any() and not past[1].any()

@@ -52,29 +52,31 @@ def music(seconds: float, sr: int = 22050, seed: int = 0, channels: int = 1) -> 
     return np.stack([out * p for p in pans], axis=1).astype(np.float32)
 
 
-# ffmpeg arguments that encode each format the tagger reads
+# how pydub's export encodes each format the tagger reads: (ffmpeg format, codec, bitrate,
+# extra ffmpeg parameters)
 CODECS = {
-    "mp3": ["-c:a", "libmp3lame", "-b:a", "192k"],
-    "wav": ["-c:a", "pcm_s16le"],
-    "flac": ["-c:a", "flac"],
-    "ogg": ["-c:a", "libvorbis", "-q:a", "3"],
-    "opus": ["-c:a", "libopus", "-b:a", "64k"],
-    "m4a": ["-c:a", "aac", "-b:a", "128k"],
-    "alac.m4a": ["-c:a", "alac"],
-    "aiff": ["-c:a", "pcm_s16be"],
+    "mp3": ("mp3", "libmp3lame", "192k", []),
+    "wav": ("wav", None, None, []),  # pydub writes WAV itself
+    "flac": ("flac", "flac", None, []),
+    "ogg": ("ogg", "libvorbis", None, ["-q:a", "3"]),
+    "opus": ("opus", "libopus", "64k", []),
+    "m4a": ("ipod", "aac", "128k", []),
+    "alac.m4a": ("ipod", "alac", None, []),
+    "aiff": ("aiff", "pcm_s16be", None, []),
 }
 
 
 def write_audio(path, audio: np.ndarray, sr: int, fmt: str | None = None) -> None:
-    """Encode float audio (samples,) or (samples, channels) into ``path`` with ffmpeg."""
-    import subprocess
+    """Encode float audio (samples,) or (samples, channels) into ``path``, with pydub's
+    ``AudioSegment.export`` (through the ffmpeg genretag found)."""
+    from genretag.tagger.decode import AudioSegment, ffmpeg_path
 
-    from genretag.tagger.decode import ffmpeg_path
-
+    ffmpeg_path()  # points pydub at the bundled (or system) ffmpeg
     fmt = fmt or str(path).rsplit(".", 1)[-1]
+    container, codec, bitrate, parameters = CODECS[fmt]
     channels = 1 if audio.ndim == 1 else audio.shape[1]
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "s16le", "-ar", str(sr), "-ac", str(channels), "-i", "-",
-           *CODECS[fmt], f"file:{path}"]
-    subprocess.run(cmd, input=pcm, check=True)
+    segment = AudioSegment(data=pcm, sample_width=2, frame_rate=sr, channels=channels)
+    with open(path, "wb") as out:  # pydub writes the file itself: odd names are safe
+        segment.export(out, format=container, codec=codec, bitrate=bitrate,
+                       parameters=parameters or None)
