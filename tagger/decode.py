@@ -1,12 +1,21 @@
 """Decoding: any audio file -> mono float32 samples at the model's sample rate, via ffmpeg.
 
-ffmpeg is the one pydub uses (``AudioSegment.converter``): the binary that the
-``imageio-ffmpeg`` wheel ships, or else a system ``ffmpeg`` on PATH. We call it ourselves
-rather than through ``AudioSegment.from_file`` because pydub puts ``parameters`` after the
-output name, where ffmpeg ignores them (no resampling happens), and turns ``start_second``
-into an output-side seek that still decodes everything before it. Here ffmpeg resamples and
-downmixes (``-ac 1 -ar SR -f f32le``), seeks on the input side, and streams its output in
-chunks, so memory stays bounded however long the track is.
+Which tool does what, and why:
+
+- **Finding ffmpeg** (``ffmpeg_path``): the binary the ``imageio-ffmpeg`` wheel ships, else
+  a system ``ffmpeg`` on PATH. pydub is pointed at the same one (``AudioSegment.converter``).
+- **Encoding** (``training.synth.write_audio``: the synthetic music of tests and
+  benchmarks): pydub's ``AudioSegment.export``, which does that job whole.
+- **Decoding for the model**: ffmpeg called directly (``stream``, ``decode_spans``), because
+  pydub cannot express what a scan needs. ``AudioSegment.from_file`` decodes the whole file
+  into memory at its own rate (a one-hour mix would take gigabytes), puts ``parameters``
+  after the output name, where ffmpeg ignores them (no resampling), and turns a start time
+  into an output-side seek that still decodes everything before it; and it asks ffprobe,
+  which pip's ffmpeg wheel does not ship, about every file. Here ffmpeg seeks on the input
+  side, resamples and downmixes (``-ac 1 -ar SR -f f32le``), decodes the K windows of fast
+  coverage in one process, and streams full coverage in chunks, so memory stays bounded
+  however long the track is.
+- **Duration**: mutagen reads it from the headers (``duration_of``), with no process.
 """
 
 from __future__ import annotations
