@@ -381,13 +381,21 @@ def build_app(plugins: bool = True) -> typer.Typer:
     return app
 
 
-def set_thread_policy() -> None:
-    """Once, at the entry point: every core for torch's CNN (decoding runs in ffmpeg
-    processes beside it), without importing torch here (start-up stays light). torch reads
-    this when it starts; a user's own setting wins."""
+def set_process_policy() -> None:
+    """Once, at the entry point, before torch or numba are imported (start-up stays light;
+    a user's own settings win):
+
+    - every core for torch's CNN (decoding runs in ffmpeg processes beside it);
+    - numba's compiled code (librosa's, for models with a feature head) cached in the user
+      cache folder, so it is compiled once per machine (about 14 s here), not once per run
+      wherever the installed package's folder is read-only.
+    """
+    from platformdirs import user_cache_dir
+
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(user_cache_dir("genretag")) / "numba"))
 
 
 def main() -> None:
-    set_thread_policy()
+    set_process_policy()
     build_app()()
