@@ -2,7 +2,9 @@
 
 ``tracks``: one row per file: where it is, how big and how old (to skip unchanged files
 without reading them), a content fingerprint (to recognise a moved file), which model heard
-it, the probabilities, the genres chosen, the status and error of the last run.
+it, the probabilities, the genres chosen, the status and error of the last run, the genres
+the file holds now, and its album tags and length, so that a re-scan regroups albums and
+shows every row without opening a single unchanged file.
 
 ``history``: one row per genre write, holding the exact genre state it replaced, so that
 ``genretag undo`` can put back what was there. A row is committed as ``pending`` *before*
@@ -73,21 +75,30 @@ class TrackRow:
     error: str | None
     options: str | None
     updated: float = 0.0
+    current: list[str] | None = None  # the file's genres after the run; None: not known
+    album: str | None = None  # album tags; None: not read yet (a cache of an earlier release)
+    album_artist: str | None = None
+    artist: str | None = None
+    compilation: int = 0
+    duration: float | None = None
+
+    JSON = ("probabilities", "genres", "previous", "current")
 
     def to_db(self) -> dict:
         d = dict(self.__dict__)
-        for k in ("probabilities", "genres", "previous"):
-            d[k] = json.dumps(d[k])
+        for k in self.JSON:
+            d[k] = json.dumps(d[k]) if d[k] is not None else None
         d["updated"] = d["updated"] or time.time()
         return d
 
     @classmethod
     def from_db(cls, d: dict) -> "TrackRow":
         d = dict(d)
-        for k in ("probabilities", "genres", "previous"):
-            d[k] = json.loads(d[k]) if d[k] is not None else None
+        for k in cls.JSON:
+            d[k] = json.loads(d[k]) if d.get(k) is not None else None
         d["genres"] = d["genres"] or []
         d["previous"] = d["previous"] or []
+        d["compilation"] = d.get("compilation") or 0
         return cls(**d)
 
 
@@ -119,10 +130,20 @@ def _v2_history_state(db: sqlite_utils.Database) -> None:
         db.execute(f"alter table history add column state text not null default '{DONE}'")
 
 
+def _v3_track_context(db: sqlite_utils.Database) -> None:
+    """Version 3: what a re-scan needs without opening unchanged files: the genres a file
+    holds now, its album tags and its length (NULL in rows of earlier releases: read once)."""
+    have = db["tracks"].columns_dict
+    for name, kind in (("current", "text"), ("album", "text"), ("album_artist", "text"),
+                       ("artist", "text"), ("compilation", "integer"), ("duration", "float")):
+        if name not in have:
+            db.execute(f"alter table tracks add column {name} {kind}")
+
+
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
-MIGRATIONS = [_v1_tables, _v2_history_state]
+MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -272,6 +293,13 @@ class Cache:
             out.setdefault(r["path"], []).append(r)
         return out
 
+    def last_written(self, path: str) -> list[str] | None:
+        """The genres genretag last wrote into ``path`` (not undone), or None."""
+        found = self.db.execute(
+            "select after from history where path = ? and undone = 0 and state = ? "
+            "order by id desc limit 1", [path, DONE]).fetchone()
+        return json.loads(found[0]) if found else None
+
     def knows(self, path: str) -> bool:
         """Whether any track or write is recorded at or under ``path`` (resolved)."""
         p = resolve(path)
@@ -294,7 +322,7 @@ class Cache:
         by_status = {r["status"]: r["n"] for r in self.db.query(
             "select status, count(*) n from tracks group by status order by n desc")}
         genres: dict[str, int] = {}
-        for r in t.rows_where("status in ('tagged', 'kept', 'would-tag', 'cached')",
+        for r in t.rows_where("status in ('tagged', 'kept', 'would-tag', 'cached', 'conflict')",
                               select="genres"):
             for g in json.loads(r["genres"] or "[]"):
                 genres[g] = genres.get(g, 0) + 1

@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .states import CoverageMode, Device, Policy, Status, UndoStatus
+from .states import SCAN_STATUSES, CoverageMode, Device, GroupBy, Policy, Status, UndoStatus
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -92,7 +92,8 @@ def scan(
                                  help="Show what would change; touch no file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing genres."),
     merge: bool = typer.Option(False, "--merge", help="Add to existing genres."),
-    top_k: int = typer.Option(0, "--top-k", min=0, help="Up to K more genres besides the top one."),
+    top_k: int = typer.Option(1, "--top-k", min=1, help="At most K genres a track (the best, "
+                              "then others at --min-confidence; --parents adds theirs)."),
     min_confidence: float = typer.Option(0.3, "--min-confidence", min=0.0, max=1.0,
                                          help="Least probability a genre needs; a track whose "
                                               "best is lower stays untagged (unsure)."),
@@ -101,6 +102,14 @@ def scan(
                                  "each chosen one (House -> Dance -> Electronic)."),
     labels: str = typer.Option("all", "--labels", help="Which of the model's genres may be "
                                "written: all, or a set it names (gtzan: the ten GTZAN genres)."),
+    by: GroupBy = typer.Option(GroupBy.ALBUM, "--by", help="Decide by album (tracks sharing "
+                               "album and album artist tags), by folder (untagged libraries), "
+                               "or track by track."),
+    album_strict: bool = typer.Option(False, "--album-strict", help="Give outliers their "
+                                      "album's genres too."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only list rows with these "
+                                         "statuses in the table and report (comma-separated: "
+                                         "conflict,unsure,error...)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write rows to "
                                                                   ".json, .csv or .html."),
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
@@ -113,7 +122,8 @@ def scan(
     batch_size: int = typer.Option(0, "--batch-size", min=0,
                                    help="Windows per CNN batch (0: 16 on CPU, 256 on GPU)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core)."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress, no table."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress, no table; a real "
+                               "run prints a summary instead of one line per written file."),
 ) -> None:
     """Classify every track under PATHS and write genre tags (see --dry-run first)."""
     from . import report as rep
@@ -129,6 +139,15 @@ def scan(
             raise usage_error(f"{p}: no such file or folder")
     if report is not None and report.suffix.lower() not in rep.REPORT_SUFFIXES:
         raise usage_error(f"{report}: report must end in .json, .csv or .html")
+    if report is not None and not report.absolute().parent.is_dir():
+        raise usage_error(f"{report}: no such folder for the report")
+    shown = set(SCAN_STATUSES)
+    if status:
+        shown = {s.strip() for s in status.split(",") if s.strip()}
+        unknown = shown - set(SCAN_STATUSES)
+        if unknown:
+            raise usage_error(f"--status {', '.join(sorted(unknown))}: choose from "
+                              f"{', '.join(SCAN_STATUSES)}")
     from .modelfile import ModelFileError
 
     m = model_file(model, device)  # checked now, not after the walk; loaded only if needed
@@ -149,13 +168,13 @@ def scan(
         dry_run=dry_run,
         policy=Policy.OVERWRITE if overwrite else Policy.MERGE if merge else Policy.FILL,
         top_k=top_k, min_confidence=min_confidence, vocab=vocab, parents=parents,
-        coverage=Coverage(coverage, windows),
+        by=by, album_strict=album_strict, coverage=Coverage(coverage, windows),
         batch_size=batch_size, workers=workers or os.cpu_count() or 1)
     from .cache import CacheError
 
     try:
         with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
-            scanner = Scanner(m, cache, options, on_row=progress.advance)
+            scanner = Scanner(m, cache, options, on_progress=progress.advance)
             result = scanner.run(paths, on_found=progress.found)
     except ModelFileError as e:
         raise usage_error(str(e)) from None
@@ -164,9 +183,12 @@ def scan(
             cache.close()
         except CacheError as e:
             err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
+    folders = [p for p in paths if p.is_dir()]
+    listed = [r for r in result.rows if r.status in shown]
     if dry_run and not quiet:
-        folders = [p for p in paths if p.is_dir()]
-        out.print(rep.rows_table(result.rows, "what would change", folders))
+        out.print(rep.rows_table(listed, "what would change", folders))
+    elif not dry_run:
+        rep.print_changes(out, result, folders, quiet)
     if not quiet:
         out.print(rep.summary_table(result, dry_run))
         t = result.timings
@@ -178,7 +200,7 @@ def scan(
     report_failed = False
     if report is not None:
         try:
-            rep.write_report(report, result, dry_run)
+            rep.write_report(report, result, dry_run, listed, folders)
             if not quiet:
                 out.print(f"report written to {report}", markup=False)
         except OSError as e:  # the scan's work is cached; only the report is lost
@@ -238,7 +260,8 @@ def predict(
     for i in order:
         t.add_row(Text(labels[i]), f"{res.probabilities[i]:.3f}")
     out.print(t)
-    tl = Table(title="timeline")
+    tl = Table(title="timeline: each window heard alone (the table above pools every window "
+                     "into the track's probabilities, as a scan does)")
     tl.add_column("from")
     tl.add_column("to")
     tl.add_column("genre")
@@ -276,7 +299,8 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) ->
     cache = open_cache(db, must_exist=db is not None)
     s = cache.summary()
     cache.close()
-    t = Table(title=Text(f"cache {cache.path}"), show_header=False)
+    out.print(f"cache: {cache.path}", markup=False, soft_wrap=True)  # a path is no title
+    t = Table(show_header=False)
     t.add_column("what")
     t.add_column("n", justify="right")
     t.add_row("tracks", str(s["tracks"]))

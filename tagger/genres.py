@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from .prediction import Prediction
 
 if sys.version_info >= (3, 11):
@@ -44,6 +46,7 @@ class Vocabulary:
     names: dict[str, str]
     independent: frozenset[str] = frozenset()
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def default(cls, labels: list[str], display: dict[str, str] | None = None,
@@ -93,23 +96,49 @@ class Vocabulary:
         return replace(self, names=names)
 
     def merge(self, prediction: Prediction) -> dict[str, float]:
-        """The prediction in the written names: name -> probability."""
-        labels, probs = prediction.labels, prediction.probabilities
-        exclusive: dict[str, float] = {}
-        unlikely: dict[str, float] = {}  # name -> probability that no independent label holds
-        for label, p in zip(labels, probs):
-            name = self.names.get(label, label)
-            if not name:
-                continue
-            if label in self.independent:
-                unlikely[name] = unlikely.get(name, 1.0) * (1.0 - float(p))
-            else:
-                exclusive[name] = exclusive.get(name, 0.0) + float(p)
-        out = {}
-        for name in dict.fromkeys([*exclusive, *unlikely]):
-            none = (1.0 - min(1.0, exclusive.get(name, 0.0))) * unlikely.get(name, 1.0)
-            out[name] = 1.0 - none
-        return out
+        """The prediction in the written names: name -> probability. Exclusive labels of
+        one name add up; that sum and the name's independent labels combine as independent
+        events: p = 1 - (1 - min(1, sum)) * prod(1 - p_independent)."""
+        names, exclusive, independent = self._plan(prediction.labels)
+        p = np.clip(np.asarray(prediction.probabilities, dtype=float), 0.0, 1.0 - 1e-15)
+        none = (1.0 - np.minimum(1.0, p @ exclusive)) * np.exp(np.log1p(-p) @ independent)
+        return dict(zip(names, (1.0 - none).tolist()))
+
+    def _plan(self, labels: tuple[str, ...]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """For a model's label order: the written names (first seen first), and which
+        labels feed each name, exclusively or independently ((labels, names) each).
+        Made once per label order: a re-scan merges every track of a library."""
+        plan = self._plans.get(labels)
+        if plan is None:
+            names = list(dict.fromkeys(self.names.get(lab, lab) for lab in labels))
+            names = [n for n in names if n]
+            column = {n: i for i, n in enumerate(names)}
+            exclusive = np.zeros((len(labels), len(names)))
+            independent = np.zeros((len(labels), len(names)))
+            for i, lab in enumerate(labels):
+                name = self.names.get(lab, lab)
+                if name:
+                    if lab in self.independent:
+                        independent[i, column[name]] = 1.0
+                    else:
+                        exclusive[i, column[name]] = 1.0
+            plan = self._plans[labels] = (names, exclusive, independent)
+        return plan
+
+    def family(self, genre: str) -> set[str]:
+        """The written names that ``genre`` (as a file spells it, any case) covers: its
+        own name and the names of its sub-genres (Metal covers Heavy Metal); empty when
+        this vocabulary does not know it."""
+        folded = genre.strip().casefold()
+        own = {lab for lab, name in self.names.items() if name and name.casefold() == folded}
+        if not own:
+            return set()
+        covered, grew = set(own), True
+        while grew:
+            children = {lab for lab, ps in self.parents.items() if covered & set(ps)}
+            grew = not children <= covered
+            covered |= children
+        return {self.names[lab] for lab in covered if self.names.get(lab)}
 
     def with_parents(self, genres: list[str]) -> list[str]:
         """``genres`` (written names) followed by their ancestors' names, each once."""
@@ -129,10 +158,10 @@ class Vocabulary:
         return out
 
 
-def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 0,
+def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 1,
            min_confidence: float = 0.3, parents: bool = False) -> Choice:
-    """The best genre, plus up to ``top_k`` more at or above ``min_confidence``, and with
-    ``parents`` their parent genres after them.
+    """At most ``top_k`` genres: the best, then the next ones at or above
+    ``min_confidence``; with ``parents``, their parent genres after them.
 
     If even the best is below ``min_confidence`` the track is "unsure" and gets no genre.
     """
@@ -143,6 +172,6 @@ def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 0,
     best_name, best = ranked[0]
     if best < min_confidence:
         return Choice([], best, True, merged)
-    extra = [name for name, p in ranked[1:1 + max(0, top_k)] if p >= min_confidence]
+    extra = [name for name, p in ranked[1:max(1, top_k)] if p >= min_confidence]
     genres = [best_name, *extra]
     return Choice(vocab.with_parents(genres) if parents else genres, best, False, merged)

@@ -3,14 +3,18 @@
 1. ``discover.find_audio`` lists the audio files under the given folders. Writes a crash
    interrupted are settled (``undo.settle_pending``), and the temporary files it left are
    removed (on a real run).
-2. The cache says which are unchanged since the last run (same size, mtime and model): their
-   predictions are reused and they are not decoded. A file the cache does not know by path
-   is fingerprinted, and a moved or renamed file is recognised by its fingerprint.
+2. The cache says which files are unchanged since the last run (same size, mtime and
+   model): their predictions, genres and album tags come from it, and they are not opened.
+   A file the cache does not know by path is fingerprinted, and a moved or renamed file is
+   recognised by its fingerprint.
 3. The rest are heard: ``source.TrackSource`` opens each as windows (stage 1), and
-   ``predictor.Predictor`` batches them through the model into a ``Prediction`` (stage 2).
-4. ``tagging.Tagger`` turns each prediction into a row, writes the genre unless this is a
-   dry run, and fills the cache (stage 3).
-5. Every file ends as one :class:`Row` of the report, whatever happened to it.
+   ``predictor.Predictor`` batches them through the model into a ``Prediction`` (stage 2);
+   ``tagging.Tagger.hear`` reads what its tags hold.
+4. ``albums.group`` finds the albums among all the tracks, and each album's pooled
+   prediction is what its tracks are decided with (outliers keep their own).
+5. ``tagging.Tagger.decide`` turns each prediction into a verdict and a report
+   :class:`Row`, writes the genre unless this is a dry run, and fills the cache (stage 3).
+   Every file ends as one row, whatever happened to it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import albums
 from .cache import Cache, CacheError, fingerprint
 from .discover import find_audio
 from .genres import Vocabulary
 from .prediction import Prediction
 from .predictor import Predictor, Timings
-from .states import SCAN_STATUSES, SETTLED, Status
-from .tagging import Found, Row, ScanOptions, Tagger
+from .states import SCAN_STATUSES, Source, Status
+from .tagging import Found, Heard, Row, ScanOptions, Tagger
 from .tags import remove_leftover
 from .undo import settle_pending
 
@@ -41,6 +46,7 @@ __all__ = ["Row", "ScanOptions", "ScanResult", "Scanner"]
 class ScanResult:
     rows: list[Row] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    albums: dict[str, list[str]] = field(default_factory=dict)  # title -> its verdict
     timings: Timings = field(default_factory=Timings)
     tag_seconds: float = 0.0
     cache_seconds: float = 0.0
@@ -64,13 +70,14 @@ class Scanner:
     unchanged library never pays for them."""
 
     def __init__(self, model: LazyModel, cache: Cache, options: ScanOptions,
-                 on_row: Callable[[Row], None] | None = None):
+                 on_progress: Callable[[], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
         self.vocab = options.vocab or Vocabulary.of_model(model.labels, model.metadata)
         self.tagger = Tagger(cache, options, self.vocab, model.model_id)
-        self.on_row = on_row or (lambda row: None)
+        self.on_progress = on_progress or (lambda: None)
         self.result = ScanResult(device="none (nothing to decode)",
                                  coverage=options.coverage.mode)
+        self.heard: list[Heard] = []
 
     def run(self, paths: Sequence[Path],
             on_found: Callable[[int], None] | None = None) -> ScanResult:
@@ -88,26 +95,11 @@ class Scanner:
             settle_pending(self.cache)
             todo = self._reuse_cached(found.files)
             res.decoded = len(todo)
-            if not todo:
-                return res
-            model = self.model.load()
-            res.device = model.device.type
-            coverage = self.opt.coverage.resolved(model.device.type)
-            res.coverage = coverage.mode
-            predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
-            res.timings = predictor.timings
-            results = predictor.predict([f.path for f in todo])
-            try:
-                for result in results:
-                    found = todo[result.key]
-                    if result.error is not None:
-                        self._emit(self.tagger.failed(found, result.error, result.transient))
-                    else:
-                        self._emit(self.tagger.tag(found, result.prediction))
-            finally:
-                results.close()  # stops the decoders and their ffmpeg processes at once
+            if todo:
+                self._hear(todo)
+            self._decide()
         except KeyboardInterrupt:
-            res.interrupted = True
+            res.interrupted = True  # what was heard is cached; nothing more is written
         except CacheError as e:
             res.cache_error = str(e)
         finally:
@@ -118,13 +110,65 @@ class Scanner:
                 res.cache_error = res.cache_error or str(e)
             res.cache_seconds += time.perf_counter() - t0 + self.tagger.cache_seconds
             res.tag_seconds = self.tagger.tag_seconds
+            res.rows.sort(key=lambda r: r.path)
             res.elapsed = time.perf_counter() - t_start
         return res
 
+    def _hear(self, todo: list[Found]) -> None:
+        """Stages 1 and 2 for the files the cache cannot answer for."""
+        res = self.result
+        model = self.model.load()
+        res.device = model.device.type
+        coverage = self.opt.coverage.resolved(model.device.type)
+        res.coverage = coverage.mode
+        predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
+        res.timings = predictor.timings
+        results = predictor.predict([f.path for f in todo])
+        try:
+            for result in results:
+                found = todo[result.key]  # the key is the index in the list given
+                if result.error is not None:
+                    self._emit(self.tagger.failed(found, result.error, result.transient))
+                else:
+                    self._take(self.tagger.hear(found, result.prediction))
+        finally:
+            results.close()  # stops the decoders and their ffmpeg processes at once
+
+    def _decide(self) -> None:
+        """Albums first, then every heard track's verdict (stage 3)."""
+        members = [albums.Member(h.found.path, h.album, h.duration) for h in self.heard]
+        album_of: dict[int, albums.Album] = {}
+        for album in albums.group(members, self.opt.by):
+            for i in album.members:
+                album_of[i] = album
+        verdicts: dict[albums.Album, tuple[Prediction, str]] = {}
+        for album in set(album_of.values()):
+            pooled = albums.pooled([self.heard[j].prediction for j in album.members],
+                                   [self.heard[j].duration for j in album.members])
+            merged = self.vocab.merge(pooled)
+            verdicts[album] = pooled, max(merged, key=merged.get, default="")
+        heard_list, self.heard = self.heard, []
+        for i in range(len(heard_list)):
+            # each track is let go once decided: a large library never holds both its
+            # heard tracks and its rows in full
+            heard, heard_list[i] = heard_list[i], None
+            album = album_of.get(i)
+            if album is None:
+                self._emit(self.tagger.decide(heard))
+                continue
+            pooled, top = verdicts[album]
+            outlier = albums.is_outlier(self.vocab.merge(heard.prediction), top,
+                                        self.opt.min_confidence)
+            own = outlier and not self.opt.album_strict
+            row = self.tagger.decide(heard, None if own else pooled, album.title, outlier)
+            if not own:
+                self.result.albums[album.title] = row.genres
+            self._emit(row)
+
     def _reuse_cached(self, files: list[Path]) -> list[Found]:
-        """Settle what the cache already knows; return the files to decode."""
+        """Take what the cache knows; return the files to decode."""
         t0 = time.perf_counter()
-        key, model_id = self.tagger.options_key, self.model.model_id
+        model_id = self.model.model_id
         todo = []
         for path in files:
             try:
@@ -138,20 +182,12 @@ class Scanner:
                          and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
             if unchanged and row.probabilities is None and row.status == Status.ERROR:
                 # it could not be decoded last time and has not changed: don't try again
-                self._emit(Row(str(path), Status.ERROR, error=row.error))
+                self._emit(Row(str(path), Status.ERROR, error=row.error, source=Source.CACHE))
                 continue
             if unchanged and row.probabilities:
-                if row.options == key and (row.status in SETTLED or (
-                        row.status == Status.WOULD_TAG and self.opt.dry_run)):
-                    # nothing changed, not even the options: the last verdict stands
-                    status = Status.WOULD_TAG if row.status == Status.WOULD_TAG else Status.CACHED
-                    merged = self.vocab.merge(Prediction.from_dict(row.probabilities))
-                    self._emit(Row(str(path), status, row.genres, merged, row.previous,
-                                   written=row.genres if status == Status.WOULD_TAG else None,
-                                   confidence=round(max(merged.values(), default=0.0), 4)))
-                    continue
-                self._emit(self.tagger.tag(Found(path, st, row.fingerprint),
-                                           Prediction.from_dict(row.probabilities)))
+                found = Found(path, st, row.fingerprint)
+                self._take(self.tagger.from_cache(found, row) or self.tagger.hear(
+                    found, Prediction.from_dict(row.probabilities), Source.CACHE, row))
                 continue
             try:
                 fp = fingerprint(path, st.st_size) if st.st_size else None
@@ -162,13 +198,23 @@ class Scanner:
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
                 self.cache.moved(moved.path, str(path))
-                self._emit(self.tagger.tag(Found(path, st, fp),
-                                           Prediction.from_dict(moved.probabilities)))
+                self._take(self.tagger.hear(Found(path, st, fp),
+                                            Prediction.from_dict(moved.probabilities),
+                                            Source.CACHE))
                 continue
             todo.append(Found(path, st, fp))
         self.result.cache_seconds += time.perf_counter() - t0
         return todo
 
+    def _take(self, heard: Heard | Row) -> None:
+        """A heard track waits for its verdict; an error row is final at once."""
+        if isinstance(heard, Row):
+            self._emit(heard)
+        else:
+            self.heard.append(heard)
+            self.on_progress()
+
     def _emit(self, row: Row) -> None:
+        if row.status == Status.ERROR:
+            self.on_progress()
         self.result.rows.append(row)
-        self.on_row(row)

@@ -21,22 +21,39 @@ else:  # pragma: no cover - Python 3.10
 
 
 class Status(StrEnum):
-    """What happened to a file in a scan (and ``undone``: a write undo put back)."""
+    """The verdict on a file in a scan: what the run did or would do with it. The cache
+    also keeps ``heard`` (an interrupted scan heard it and decided nothing yet), ``undone``
+    (a write undo put back) and, from caches of earlier releases, ``cached``."""
 
     TAGGED = "tagged"
     WOULD_TAG = "would-tag"
     KEPT = "kept"
     UNSURE = "unsure"
-    CACHED = "cached"
+    CONFLICT = "conflict"  # the file's genre contradicts the audio; left alone
     ERROR = "error"
+    HEARD = "heard"
     UNDONE = "undone"
+    CACHED = "cached"
 
 
-# statuses after which an unchanged file needs no work at all on the next run
-SETTLED = frozenset({Status.TAGGED, Status.KEPT, Status.UNSURE, Status.CACHED})
 # statuses a scan reports, in the order its tables list them
-SCAN_STATUSES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT, Status.UNSURE, Status.CACHED,
+SCAN_STATUSES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT, Status.UNSURE, Status.CONFLICT,
                  Status.ERROR)
+
+
+class Source(StrEnum):
+    """Where a row's verdict came from: the audio heard in this run, or the cache."""
+
+    HEARD = "heard"
+    CACHE = "cache"
+
+
+class GroupBy(StrEnum):
+    """What is decided together: an album (by its tags), a folder, or each track alone."""
+
+    ALBUM = "album"
+    FOLDER = "folder"
+    TRACK = "track"
 
 
 class UndoStatus(StrEnum):

@@ -1,11 +1,16 @@
-"""Stage 3 of a track's way: a :class:`Prediction` and the user's options become a report
-:class:`Row`; the genre is written (unless this is a dry run), safely, after the cache has
-recorded what was there before, so ``genretag undo`` can put it back; and the cache
-remembers the track.
+"""Stage 3 of a track's way: a :class:`Prediction` becomes a verdict, a report :class:`Row`,
+and (unless this is a dry run) a genre written safely into the file.
 
-``genres.choose`` picks genres from the prediction in the user's vocabulary;
-``tags.decide`` applies the policy for existing genres (fill / overwrite / merge);
-``tags.write_state`` writes them.
+A scan first *hears* every track (``Tagger.hear``: the prediction, and what the file's tags
+hold now: genre, album, length) or takes all that from the cache for an unchanged file,
+and then *decides* each one (``Tagger.decide``), with the album's pooled prediction where
+the track belongs to one (``albums``). Deciding never opens an unchanged file unless it
+has to write it: the genres a file holds are in the cache.
+
+``genres.choose`` picks genres from the prediction in the user's vocabulary; a genre the
+file holds that the audio contradicts makes the row a ``conflict``; ``tags.decide`` applies
+the policy for existing genres (fill / overwrite / merge); ``tags.write_state`` writes them,
+after the cache has recorded what undo needs.
 """
 
 from __future__ import annotations
@@ -18,31 +23,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import tags
+from .albums import AlbumInfo
 from .cache import Cache, TrackRow, fingerprint
-from .genres import Vocabulary, choose
+from .genres import Choice, Vocabulary, choose
 from .prediction import Prediction
 from .segments import Coverage
-from .states import Policy, Status
+from .states import GroupBy, Policy, Source, Status
+
+CONFLICT_P = 0.05  # a genre the file holds is contradicted below this probability...
+# ...when another genre is at least --min-confidence
 
 
 @dataclass
 class ScanOptions:
     dry_run: bool = False
     policy: Policy = Policy.FILL
-    top_k: int = 0
+    top_k: int = 1  # at most this many genres (their parents, with ``parents``, come on top)
     min_confidence: float = 0.3
     vocab: Vocabulary | None = None
     parents: bool = False  # also write the parent genres of the chosen ones
+    by: GroupBy = GroupBy.ALBUM
+    album_strict: bool = False  # outliers take their album's genres too
     coverage: Coverage = field(default_factory=Coverage)
     batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
     workers: int = 2
 
     def key(self) -> str:
-        """What decides the outcome besides the audio and model (cached results must match)."""
+        """What decides the outcome besides the audio and model (kept with each row)."""
         names = sorted((self.vocab.names if self.vocab else {}).items())
         blob = json.dumps([self.policy, self.top_k, self.min_confidence, names,
-                           self.coverage.mode, self.coverage.windows]
-                          + ([True] if self.parents else []))
+                           self.coverage.mode, self.coverage.windows, self.by,
+                           self.album_strict] + ([True] if self.parents else []))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -54,10 +65,13 @@ class Row:
     status: Status
     genres: list[str] = field(default_factory=list)  # what the model proposes
     probabilities: dict[str, float] = field(default_factory=dict)
-    previous: list[str] = field(default_factory=list)  # genre in the file before
+    previous: list[str] = field(default_factory=list)  # the file's genre before this run
     written: list[str] | None = None  # the file's genre after this run, when it changed
     confidence: float | None = None
     error: str | None = None
+    source: Source = Source.HEARD  # the prediction: heard in this run, or from the cache
+    album: str | None = None  # the album it was decided with
+    outlier: bool = False  # in an album, but its own audio says otherwise
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -72,8 +86,22 @@ class Found:
     fingerprint: str | None
 
 
+@dataclass
+class Heard:
+    """A track ready to be decided: its prediction, and what its file holds now."""
+
+    found: Found
+    prediction: Prediction
+    current: list[str]  # the genres in the file now
+    album: AlbumInfo
+    duration: float
+    source: Source
+    state: tags.GenreState | None = None  # read in this run; None: known from the cache
+    cached: tuple | None = None  # ``row_key`` of the cache's row: not rewritten if the same
+
+
 class Tagger:
-    """Rows, tag writes and cache entries for one scan's options and model."""
+    """Verdicts, tag writes and cache entries for one scan's options and model."""
 
     def __init__(self, cache: Cache, options: ScanOptions, vocab: Vocabulary, model_id: str):
         self.cache, self.opt, self.vocab, self.model_id = cache, options, vocab, model_id
@@ -81,50 +109,120 @@ class Tagger:
         self.tag_seconds = 0.0
         self.cache_seconds = 0.0
 
-    def tag(self, found: Found, prediction: Prediction) -> Row:
-        """Choose, decide and (unless dry) write the genre of one heard track; remember it."""
+    # -- hearing ---------------------------------------------------------------------------
+
+    def hear(self, found: Found, prediction: Prediction, source: Source = Source.HEARD,
+             cached: TrackRow | None = None) -> Heard | Row:
+        """Read what the file holds (genre, album, length) beside its prediction, and keep
+        the prediction in the cache at once (an interrupted scan resumes without decoding).
+        A file whose tags cannot be read is an error row."""
         t0 = time.perf_counter()
-        path, st, fp = found.path, found.stat, found.fingerprint
-        choice = choose(prediction, self.vocab, self.opt.top_k, self.opt.min_confidence,
-                        self.opt.parents)
-        row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
-                  confidence=round(choice.confidence, 4))
         try:
-            state = tags.read_state(path)
-            row.previous = tags.display(state)
-            new = None if choice.unsure else tags.decide(row.previous, choice.genres,
-                                                          self.opt.policy)
-            if choice.unsure:
-                row.status = Status.UNSURE
-            elif new is None:
-                row.status = Status.KEPT
-            elif self.opt.dry_run:
-                row.status, row.written = Status.WOULD_TAG, new
-            else:
-                self._write(path, state, new)
-                row.status, row.written = Status.TAGGED, new
-                st = path.stat()  # the write changed size and mtime; remember the new ones
-                fp = fingerprint(path, st.st_size)
-        except tags.TagError as e:
-            row.status, row.error = Status.ERROR, str(e)
-        except OSError as e:
-            row.status, row.error = Status.ERROR, f"{e.strerror or e}"
-        self.tag_seconds += time.perf_counter() - t0
-        self.remember(Found(path, st, fp), prediction, row)
-        return row
+            read = tags.read_track(found.path)
+        except (tags.TagError, OSError) as e:
+            message = str(e) if isinstance(e, tags.TagError) else f"{e.strerror or e}"
+            row = Row(str(found.path), Status.ERROR, error=message, source=source)
+            self.remember(found, prediction, row)
+            return row
+        finally:
+            self.tag_seconds += time.perf_counter() - t0
+        heard = Heard(found, prediction, tags.display(read.state), read.album, read.duration,
+                      source, read.state, row_key(cached) if cached is not None else None)
+        if source == Source.HEARD:
+            self.remember(found, prediction, Row(str(found.path), Status.HEARD,
+                                                 previous=heard.current), heard)
+        return heard
+
+    def from_cache(self, found: Found, row: TrackRow) -> Heard | None:
+        """An unchanged file, all from its cache row; None when the row predates what a
+        decision needs (the file's genre and album: read once, then kept)."""
+        if row.current is None or row.album is None:
+            return None
+        info = AlbumInfo(row.album, row.album_artist or "", row.artist or "",
+                         bool(row.compilation))
+        return Heard(found, Prediction.from_dict(row.probabilities), list(row.current), info,
+                     row.duration or 0.0, Source.CACHE, cached=row_key(row))
 
     def failed(self, found: Found, error: str, retry: bool) -> Row:
         """A track that could not be heard: its error row, remembered. A file ffmpeg cannot
         decode is not tried again until it changes; with ``retry`` (permissions, I/O) it
         is, next run."""
         row = Row(str(found.path), Status.ERROR, error=error)
-        self.remember(found, None, row, retry)
+        self.remember(found, None, row, retry=retry)
         return row
 
-    def _write(self, path: Path, state: tags.GenreState, new: list[str]) -> None:
+    # -- deciding --------------------------------------------------------------------------
+
+    def decide(self, heard: Heard, prediction: Prediction | None = None,
+               album: str | None = None, outlier: bool = False) -> Row:
+        """The verdict on one track, from ``prediction`` (its album's, or its own); write
+        it unless this is a dry run; remember it."""
+        t0 = time.perf_counter()
+        choice = choose(prediction or heard.prediction, self.vocab, self.opt.top_k,
+                        self.opt.min_confidence, self.opt.parents)
+        path = heard.found.path
+        row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
+                  list(heard.current), confidence=round(choice.confidence, 4),
+                  source=heard.source, album=album, outlier=outlier)
+        try:
+            new = None if choice.unsure else tags.decide(heard.current, choice.genres,
+                                                         self._policy(heard))
+            if choice.unsure:
+                row.status = Status.UNSURE
+            elif self._conflict(heard, choice):
+                row.status = Status.CONFLICT
+            elif new is None:
+                row.status = Status.KEPT
+            elif self.opt.dry_run:
+                row.status, row.written = Status.WOULD_TAG, new
+            else:
+                self._write(heard, new)
+                row.status, row.written = Status.TAGGED, new
+        except tags.TagError as e:
+            row.status, row.error = Status.ERROR, str(e)
+        except OSError as e:
+            row.status, row.error = Status.ERROR, f"{e.strerror or e}"
+        self.tag_seconds += time.perf_counter() - t0
+        self.remember(heard.found, heard.prediction, row, heard)
+        return row
+
+    def _conflict(self, heard: Heard, choice: Choice) -> bool:
+        """A contradicted genre is left alone, and flagged, unless the user overwrites or
+        genretag wrote it itself."""
+        return (self.opt.policy != Policy.OVERWRITE and self.contradicted(heard.current, choice)
+                and not self._owned(heard))
+
+    def contradicted(self, current: list[str], choice: Choice) -> bool:
+        """The file holds genres this vocabulary knows, the audio gives each of them (and
+        its sub-genres) less than ``CONFLICT_P``, and another genre is confident."""
+        if not current or choice.unsure:
+            return False
+        merged = choice.probabilities
+        judged = [self.vocab.family(g) for g in current]
+        judged = [names for names in judged if names]
+        return bool(judged) and all(max(merged.get(n, 0.0) for n in names) < CONFLICT_P
+                                    for names in judged)
+
+    def _policy(self, heard: Heard) -> Policy:
+        """Genres genretag wrote itself and nobody changed since are its own to update
+        (an album's verdict changed because a track was added); anyone else's follow the
+        user's policy."""
+        if self.opt.policy == Policy.FILL and heard.current and self._owned(heard):
+            return Policy.OVERWRITE
+        return self.opt.policy
+
+    def _owned(self, heard: Heard) -> bool:
+        return heard.cached is not None and self.cache.last_written(
+            str(heard.found.path)) == heard.current
+
+    def _write(self, heard: Heard, new: list[str]) -> None:
         """History row first (pending), then the write, then the row confirmed. A
         ``CacheError`` from the history stops the scan: no file is written whose history
         could not be stored."""
+        path = heard.found.path
+        state = heard.state or tags.read_state(path)
+        if heard.state is None and tags.display(state) != heard.current:
+            raise tags.TagError(tags.CHANGED)  # changed without its size or mtime changing
         hid = self.cache.begin_write(str(path), self.model_id, state.to_dict(), new)
         try:
             tags.write_state(path, tags.GenreState(state.kind, tuple(new)), expect=state)
@@ -132,16 +230,39 @@ class Tagger:
             self.cache.cancel_write(hid)
             raise
         self.cache.confirm_write(hid)
+        st = path.stat()  # the write changed size and mtime; remember the new ones
+        heard.found = Found(path, st, fingerprint(path, st.st_size))
+
+    # -- remembering -----------------------------------------------------------------------
 
     def remember(self, found: Found, prediction: Prediction | None, row: Row,
-                 retry: bool = False) -> None:
+                 heard: Heard | None = None, retry: bool = False) -> None:
         t0 = time.perf_counter()
         st = found.stat
-        self.cache.put(TrackRow(
+        current = row.written if row.written is not None and row.status == Status.TAGGED \
+            else (heard.current if heard is not None else None)
+        info = heard.album if heard is not None else None
+        new = TrackRow(
             path=str(found.path), size=st.st_size, mtime_ns=-1 if retry else st.st_mtime_ns,
-            fingerprint=found.fingerprint, model_id=self.model_id,
-            probabilities=prediction.as_dict() if prediction is not None else None,
+            fingerprint=found.fingerprint, model_id=self.model_id, probabilities=None,
             genres=row.written if row.written is not None else row.genres,
             previous=row.previous, status=row.status, error=row.error,
-            options=self.options_key))
+            options=self.options_key, current=current,
+            album=info.album if info else None, album_artist=info.album_artist if info else None,
+            artist=info.artist if info else None,
+            compilation=int(info.compilation) if info else 0,
+            duration=heard.duration if heard is not None else None)
+        if heard is None or heard.cached != row_key(new):  # an unchanged re-scan writes none
+            new.probabilities = prediction.as_dict() if prediction is not None else None
+            self.cache.put(new)
         self.cache_seconds += time.perf_counter() - t0
+
+
+ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options", "current",
+           "album", "album_artist", "artist", "compilation", "model_id")
+
+
+def row_key(row: TrackRow) -> tuple:
+    """What, in a cache row, a new verdict may change (the probabilities come from it)."""
+    return tuple(tuple(v) if isinstance(v, list) else v
+                 for v in (getattr(row, k) for k in ROW_KEY))

@@ -37,6 +37,7 @@ from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4, MP4Tags
 
 from . import id3splice
+from .albums import AlbumInfo
 from .states import Policy
 
 try:
@@ -190,6 +191,53 @@ def display(state: GenreState) -> list[str]:
 def read_state(path: Path) -> GenreState:
     path = Path(path)
     return _state(_open(path), path)
+
+
+@dataclass(frozen=True)
+class TrackTags:
+    """What a scan reads from a file's tags, in one opening: its genre, its album and its
+    length (seconds, 0 when the headers do not say)."""
+
+    state: GenreState
+    album: AlbumInfo
+    duration: float
+
+
+# album, album artist, artist, compilation flag, per tag format
+_ALBUM_KEYS = {"id3": ("TALB", "TPE2", "TPE1", "TCMP"),
+               "vorbis": ("album", "albumartist", "artist", "compilation"),
+               "mp4": ("\xa9alb", "aART", "\xa9ART", "cpil")}
+
+
+def _album(f: mutagen.FileType) -> AlbumInfo:
+    tags = f.tags
+    if tags is None:
+        return AlbumInfo()
+    kind = _kind(f)
+    keys = _ALBUM_KEYS[kind]
+    if kind == "vorbis":
+        values = {}
+        for k, v in tags:
+            values.setdefault(k.lower().replace(" ", ""), v)
+        get = values.get
+    elif kind == "id3":
+        def get(key):
+            frame = tags.get(key)
+            return str(frame.text[0]) if frame is not None and frame.text else None
+    else:
+        def get(key):
+            value = tags.get(key)
+            return value[0] if isinstance(value, list) and value else value
+    album, album_artist, artist, flag = (get(k) for k in keys)
+    return AlbumInfo(str(album or ""), str(album_artist or ""), str(artist or ""),
+                     str(flag).strip().lower() in ("1", "true", "yes"))
+
+
+def read_track(path: Path) -> TrackTags:
+    path = Path(path)
+    f = _open(path)
+    length = getattr(f.info, "length", 0.0) or 0.0
+    return TrackTags(_state(f, path), _album(f), float(length))
 
 
 def read_genres(path: Path) -> list[str]:

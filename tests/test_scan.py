@@ -55,11 +55,13 @@ def test_dry_run_changes_no_byte_and_reports(library, tiny_model, db, tmp_path):
     assert set(rows) == set(GOOD) | BAD
     for row in rows.values():
         assert set(row) >= {"path", "status", "genres", "probabilities", "previous", "error"}
-        assert row["status"] in {"would-tag", "kept", "unsure", "error"}
+        assert row["status"] in {"would-tag", "kept", "unsure", "conflict", "error"}
     assert rows["plain.mp3"]["status"] == "would-tag"
     assert rows["plain.mp3"]["genres"] == ["jazz"]
     assert rows["plain.mp3"]["probabilities"]["jazz"] > 0.9
-    assert rows["v24.mp3"]["status"] == "kept"  # it has a genre; default policy fills only
+    # it has genres, and the audio contradicts its Rock (p < 0.05, jazz > 0.9): a conflict,
+    # which the default policy (fill) leaves alone
+    assert rows["v24.mp3"]["status"] == "conflict"
     assert rows["v24.mp3"]["previous"] == ["Rock", "Pop"]
     for bad in BAD - {"locked.mp3"}:
         assert rows[bad]["status"] == "error" and rows[bad]["error"]
@@ -103,7 +105,7 @@ def test_multiple_genres_use_each_formats_convention(library, tmp_path, db):
     model = tmp_path / "flat.safetensors"
     make_tiny_model(model, favourite=1, seed=3)
     r = run("scan", album(library), "--model", model, "--db", db, "--overwrite",
-            "--top-k", "2", "--min-confidence", "0.0")
+            "--top-k", "3", "--min-confidence", "0.0")
     assert r.exit_code == 0, r.output
     v23 = album(library) / "v23.mp3"
     v24 = album(library) / "v24.mp3"
@@ -120,11 +122,14 @@ def test_multiple_genres_use_each_formats_convention(library, tmp_path, db):
 
 
 def test_policies_fill_merge_overwrite(library, tiny_model, db, tmp_path):
-    v24 = album(library) / "v24.mp3"
+    v24 = album(library) / "v24.mp3"  # Rock; Pop: Rock is contradicted by this model
+    ogg = album(library) / "vorbis.ogg"  # Folk: a genre this model cannot judge
     scan(library, tiny_model, db)
     assert tags.read_genres(v24) == ["Rock", "Pop"]  # fill: kept
+    assert tags.read_genres(ogg) == ["Folk"]
     scan(library, tiny_model, tmp_path / "b.sqlite", "--merge")
-    assert tags.read_genres(v24) == ["Rock", "Pop", "jazz"]
+    assert tags.read_genres(ogg) == ["Folk", "jazz"]
+    assert tags.read_genres(v24) == ["Rock", "Pop"]  # a conflict is not merged into
     scan(library, tiny_model, tmp_path / "c.sqlite", "--overwrite")
     assert tags.read_genres(v24) == ["jazz"]
     assert run("scan", library, "--merge", "--overwrite").exit_code == 2
@@ -142,8 +147,8 @@ def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
     report = library.parent / "second.json"
     r = scan(library, tiny_model, db, "--report", report)
     rows = json.loads(report.read_text())["rows"]
-    statuses = {Path(x["path"]).name: x["status"] for x in rows}
-    assert all(statuses[n] == "cached" for n in GOOD), statuses
+    sources = {Path(x["path"]).name: x["source"] for x in rows}
+    assert all(sources[n] == "cache" for n in GOOD), sources
     # files that failed are tried again (and fail again without decoding: the patch says so)
     assert r.exit_code == 1
 
@@ -211,21 +216,23 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     from genretag.tagger.scan import ScanOptions, Scanner
 
     model = LazyModel(tiny_model, "cpu")
-    seen = []
+    heard = []
 
-    def stop_after_three(row):
-        seen.append(row)
-        if len(seen) == 3:
+    def stop_after_three():
+        heard.append(1)
+        if len(heard) == 3:
             raise KeyboardInterrupt
 
     cache = Cache(db)
     opts = ScanOptions(min_confidence=0.5, vocab=Vocabulary.default(model.labels))
-    res = Scanner(model, cache, opts, on_row=stop_after_three).run([album(library)])
+    before = {p.name: file_hash(p) for p in album(library).iterdir()}
+    res = Scanner(model, cache, opts, on_progress=stop_after_three).run([album(library)])
     cache.close()
-    assert res.interrupted and len(res.rows) == 3
+    assert res.interrupted and res.rows == []  # heard, cached, but nothing decided
+    assert {p.name: file_hash(p) for p in album(library).iterdir()} == before
     cache = Cache(db)
     res = Scanner(model, cache, opts).run([album(library)])
-    assert res.decoded == len(GOOD) - 3 + sum(r.status == "error" for r in seen)
+    assert res.decoded == len(GOOD) - 3  # the three it had heard are not heard again
     assert {Path(r.path).name for r in res.rows} == set(GOOD)
 
 
@@ -270,14 +277,14 @@ def test_unsure_tracks_stay_untagged(library, tiny_model, db, tmp_path):
 def test_csv_and_html_reports(library, tiny_model, db, tmp_path):
     scan(album(library), tiny_model, db, "--dry-run", "--report", tmp_path / "r.csv")
     lines = (tmp_path / "r.csv").read_text().splitlines()
-    assert lines[0].startswith("path,status,genres") and len(lines) == 1 + len(GOOD)
+    assert lines[0].startswith("path,status,source,genres") and len(lines) == 1 + len(GOOD)
     scan(album(library), tiny_model, db, "--dry-run", "--report", tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     assert "<svg" in page and "sortBy" in page and "plain.mp3" in page
     assert "http://" not in page and "https://" not in page  # self-contained
     assert run("scan", library, "--report", tmp_path / "r.pdf").exit_code == 2
     r = scan(album(library), tiny_model, db, "--dry-run", "--report", tmp_path / "no" / "r.json")
-    assert r.exit_code == 1 and "cannot write report" in r.output
+    assert r.exit_code == 2 and "no such folder" in r.output  # said before the scan
 
 
 def test_report_and_predict_commands(library, tiny_model, db):
