@@ -209,8 +209,8 @@ def _track_row(r: Row, roots: list[Path]) -> str:
 def _html(result: ScanResult, dry_run: bool, rows: list[Row], roots: list[Path]) -> str:
     """One self-contained page: a genre chart, then the tracks grouped by album with the
     album's verdict, coloured by status, sortable by any column (an arrow shows the
-    direction), filtered by status and genre (also from the address: #status=conflict),
-    and the skipped files."""
+    direction), filtered by status and genre (also from the address:
+    ``#status=conflict&genre=Rock&sort=4``), and the skipped files."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
         groups.setdefault(r.album if r.album is not None else SINGLES, []).append(r)
@@ -298,6 +298,7 @@ for (const key of ['status', 'genre']) {{
   if (wanted.get(key)) document.getElementById(key).value = wanted.get(key);
   document.getElementById(key).addEventListener('change', applyFilters);
 }}
+if (wanted.get('sort')) sortBy(parseInt(wanted.get('sort')));
 applyFilters();
 document.body.dataset.ready = '1';
 </script></body></html>

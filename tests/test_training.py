@@ -133,10 +133,12 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
     make_tiny_model(backbone)
     r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "2",
                                  "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
-                                 "--cache", str(tmp_path / "emb")])
+                                 "--cache", str(tmp_path / "emb"), "--albums"])
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert report["seeds"] == [0, 1] and report["grouping"].startswith("artist")
+    assert "albums whose verdict is their main genre" in r.output
+    assert report["albums"]["albums"] >= 2 and "album_verdict" in report["albums"]
     assert set(report["models"]) == {"track head", "embedding probe (part)", "tag probe (part)",
                                      "linear probe"}
     assert len(report["chosen"]) == 2 * 2  # nested choices, one per fold and seed
@@ -148,6 +150,25 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
         assert abs(m["accuracy"]["mean"] - acc) < 1e-9
     for png in ("confusion-track-head.png", "reliability.png", "learning-curves.png"):
         assert (tmp_path / "ev" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_album_report_pools_an_artists_clips_as_the_scan_does():
+    import numpy as np
+
+    from genretag.training.evaluate import CVResult, album_report
+
+    labels = ["jazz", "rock"]
+    y = np.array([0, 0, 0, 1, 1, 1])
+    groups = ["a", "a", "a", "b", "b", "b"]
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6],  # a: one wrong track, album jazz
+                      [0.1, 0.9], [0.1, 0.9], [0.99, 0.01]])  # b: rock; the last, an outlier
+    res = CVResult(labels, y, probabilities={"m": [probs]})
+    a = album_report(res, "m", groups)
+    assert a["albums"] == 2
+    assert a["track"]["mean"] == pytest.approx(4 / 6)
+    assert a["album_verdict"]["mean"] == pytest.approx(6 / 6)
+    assert a["album_verdict_with_outliers"]["mean"] == pytest.approx(5 / 6)
+    assert a["albums_right"]["mean"] == pytest.approx(1.0)
 
 
 def test_expected_calibration_error_and_temperature():

@@ -255,12 +255,15 @@ def evaluate(
     compare: Optional[list[Path]] = typer.Option(
         None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
         "pretrained musicnn's embeddings, on the same folds (repeatable)."),
+    albums: bool = typer.Option(False, "--albums", help="Also treat each artist's clips in "
+                                "a test fold as an album, and report album-level accuracy "
+                                "beside track-level accuracy, on the same folds."),
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
     needs_training_extra("evaluate")
-    from .evaluate import (confusion_png, cross_validate, curves_png, metrics,
+    from .evaluate import (album_report, confusion_png, cross_validate, curves_png, metrics,
                            reliability_png, tag_genre_report)
 
     started = time.time()
@@ -321,6 +324,20 @@ def evaluate(
     if "held_out_genre_ece" in tg:
         console.print(f"independent genres' calibration, fitted without the genre it is "
                       f"tested on: ECE {tg['held_out_genre_ece']:.3f}")
+    if albums:
+        a = report["albums"] = album_report(res, shipped, d.groups)
+        t = Table(title=f"{shipped}: albums ({a['albums']} artists' clips in their test "
+                        f"folds, {a['tracks_per_album']['min']}-{a['tracks_per_album']['max']} "
+                        "tracks each), mean ± std over seeds")
+        t.add_column("what")
+        t.add_column("accuracy", justify="right")
+        for key, what in (("track", "tracks, each by its own audio"),
+                          ("album_verdict", "tracks, each given its album's verdict"),
+                          ("album_verdict_with_outliers", "tracks, album verdict, outliers "
+                                                          "keep their own (scan's default)"),
+                          ("albums_right", "albums whose verdict is their main genre")):
+            t.add_row(what, f"{a[key]['mean']:.3f} ± {a[key]['std']:.3f}")
+        console.print(t)
     reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},
                     out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")

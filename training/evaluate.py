@@ -170,6 +170,42 @@ def metrics(res: CVResult, name: str) -> dict:
     }
 
 
+def album_report(res: CVResult, name: str, groups: list[str],
+                 min_confidence: float = TAG_GENRE_THRESHOLD) -> dict:
+    """Albums as users meet them: the clips of one artist in a test fold are one album
+    (folds keep an artist's clips together). Per seed, on the same out-of-fold
+    probabilities: each track's own verdict; every track given its album's verdict (the
+    scan's pooling, ``albums.pool_probabilities``); the scan's default, where outliers keep
+    their own (``albums.is_outlier``); and albums right (the album's top genre is the
+    genre most of its clips have)."""
+    from genretag.tagger.albums import is_outlier, pool_probabilities
+
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    per_seed = {"track": [], "album_verdict": [], "album_verdict_with_outliers": [],
+                "albums_right": []}
+    labels = res.labels
+    for probs in res.probabilities[name]:
+        own = probs.argmax(1)
+        strict, default, right = own.copy(), own.copy(), []
+        for idx in members.values():
+            top = int(pool_probabilities(probs[idx]).argmax())
+            strict[idx] = top
+            for i in idx:
+                mine = dict(zip(labels, probs[i].tolist()))
+                default[i] = own[i] if is_outlier(mine, labels[top], min_confidence) else top
+            right.append(top == np.bincount(res.y[idx]).argmax())
+        per_seed["track"].append((own == res.y).mean())
+        per_seed["album_verdict"].append((strict == res.y).mean())
+        per_seed["album_verdict_with_outliers"].append((default == res.y).mean())
+        per_seed["albums_right"].append(np.mean(right))
+    sizes = [len(idx) for idx in members.values()]
+    return {"albums": len(members), "tracks_per_album": {"min": min(sizes), "max": max(sizes),
+                                                         "mean": float(np.mean(sizes))},
+            **{k: _spread(v) for k, v in per_seed.items()}}
+
+
 def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
     """Per confidence bin: clips, mean confidence and accuracy (the reliability diagram)."""
     conf, correct = probs.max(1), probs.argmax(1) == y

@@ -1,0 +1,237 @@
+"""Albums, conflicts and truthful reports (issue 12), end to end through the command line.
+
+The library is generated: albums by one artist, a compilation, an album with an outlier,
+untagged files in folders, and files that already have genres. The tiny test model hears
+every track as jazz, so each test first lets it hear the library once and then gives each
+track the probabilities the case needs, in the cache (as a scan of a real model would have
+left them): every later scan takes its predictions from there, without decoding.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import file_hash
+from mutagen.easyid3 import EasyID3
+from test_scan import run
+
+from genretag.tagger import tags
+from genretag.tagger.cache import Cache
+from genretag.training.synth import music, write_audio
+
+# relative path -> (album, album artist, artist, genre in the file, probabilities of
+# blues, jazz, rock)
+LIBRARY = {
+    "Artist/Album A/01.mp3": ("Album A", "", "Artist", None, (0.10, 0.20, 0.70)),
+    "Artist/Album A/02.mp3": ("Album A", "", "Artist", None, (0.20, 0.35, 0.45)),
+    "Artist/Album A/03.mp3": ("Album A", "", "Artist", None, (0.05, 0.55, 0.40)),
+    "Artist/Album B/01.mp3": ("Album B", "", "Artist", None, (0.10, 0.10, 0.80)),
+    "Artist/Album B/02.mp3": ("Album B", "", "Artist", None, (0.10, 0.10, 0.80)),
+    "Artist/Album B/03.mp3": ("Album B", "", "Artist", None, (0.96, 0.02, 0.02)),  # outlier
+    "Various/Hits/01.mp3": ("Hits", "Various Artists", "X", None, (0.80, 0.10, 0.10)),
+    "Various/Hits/02.mp3": ("Hits", "Various Artists", "Y", None, (0.10, 0.80, 0.10)),
+    "Various/Hits/03.mp3": ("Hits", "Various Artists", "Z", None, (0.10, 0.10, 0.80)),
+    "untagged/one.mp3": (None, None, None, None, (0.60, 0.30, 0.10)),
+    "untagged/two.mp3": (None, None, None, None, (0.10, 0.30, 0.60)),
+    "Other/conflict.mp3": ("Single", "", "Someone", "Rock", (0.02, 0.96, 0.02)),
+    "Other/agrees.mp3": ("Single 2", "", "Someone", "Jazz", (0.02, 0.96, 0.02)),
+    "Other/flat.mp3": ("Single 3", "", "Someone", None, (0.34, 0.33, 0.33)),
+}
+
+
+def make_track(path: Path, album, album_artist, artist, genre, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_audio(path, music(2.0, 22050, seed=seed), 22050, "mp3")
+    if album is None:
+        tags.write_genres(path, [])  # a bare tag: nothing but what ffmpeg put there
+        return
+    t = EasyID3(path)
+    t["album"], t["artist"] = album, artist
+    if album_artist:
+        t["albumartist"] = album_artist
+    t.save()
+    if genre:
+        tags.write_genres(path, [genre])
+
+
+def seed(db: Path, root: Path, probabilities: dict[str, tuple]) -> None:
+    """Give tracks the probabilities a case needs, as a scan would have cached them."""
+    cache = Cache(db)
+    for rel, p in probabilities.items():
+        row = cache.get(str(root / rel))
+        assert row is not None, rel
+        row.probabilities = dict(zip(("blues", "jazz", "rock"), map(float, p)))
+        cache.put(row)
+    cache.close()
+
+
+@pytest.fixture(scope="module")
+def _albums_master(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("albums") / "Music"
+    for i, (rel, (album, aa, artist, genre, _)) in enumerate(LIBRARY.items()):
+        make_track(root / rel, album, aa, artist, genre, seed=i)
+    return root
+
+
+@pytest.fixture
+def lib(_albums_master, tmp_path, tiny_model) -> tuple[Path, Path]:
+    import shutil
+
+    root = tmp_path / "Music"
+    shutil.copytree(_albums_master, root)
+    db = tmp_path / "cache.sqlite"
+    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
+    seed(db, root, {rel: v[-1] for rel, v in LIBRARY.items()})
+    return root, db
+
+
+def scan(root: Path, model: Path, db: Path, *extra):
+    return run("scan", root, "--model", model, "--db", db, "--workers", "1",
+               "--min-confidence", "0.3", *extra)
+
+
+def report_rows(root: Path, model: Path, db: Path, tmp_path: Path, *extra) -> dict[str, dict]:
+    report = tmp_path / "r.json"
+    r = scan(root, model, db, "--report", report, *extra)
+    assert r.exit_code == 0, r.output
+    return {str(Path(row["path"]).relative_to(root.resolve())): row
+            for row in json.loads(report.read_text())["rows"]}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): file_hash(p) for p in root.rglob("*") if p.is_file()}
+
+
+def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(lib, tiny_model,
+                                                                          tmp_path):
+    root, db = lib
+    rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run")
+    album_a = [rows[f"Artist/Album A/0{i}.mp3"] for i in (1, 2, 3)]
+    assert all(r["genres"] == ["rock"] for r in album_a)  # 03 alone would be jazz
+    assert all(r["album"] == "Album A — Artist" for r in album_a)
+    assert all(r["source"] == "cache" for r in rows.values())
+    b = [rows[f"Artist/Album B/0{i}.mp3"] for i in (1, 2, 3)]
+    assert [r["genres"] for r in b] == [["rock"], ["rock"], ["blues"]]
+    assert [r["outlier"] for r in b] == [False, False, True]
+    hits = [rows[f"Various/Hits/0{i}.mp3"] for i in (1, 2, 3)]
+    assert [r["genres"] for r in hits] == [["blues"], ["jazz"], ["rock"]]
+    assert all(r["album"] is None for r in hits)
+    assert rows["untagged/one.mp3"]["genres"] == ["blues"]  # no album tag: one by one
+    strict = report_rows(root, tiny_model, db, tmp_path, "--dry-run", "--album-strict")
+    assert strict["Artist/Album B/03.mp3"]["genres"] == ["rock"]
+    by_folder = report_rows(root, tiny_model, db, tmp_path, "--dry-run", "--by", "folder")
+    assert by_folder["untagged/one.mp3"]["genres"] == by_folder["untagged/two.mp3"]["genres"]
+    assert by_folder["untagged/one.mp3"]["album"] == "untagged/"
+    by_track = report_rows(root, tiny_model, db, tmp_path, "--dry-run", "--by", "track")
+    assert by_track["Artist/Album A/03.mp3"]["genres"] == ["jazz"]
+
+
+def test_a_conflict_is_flagged_and_not_written(lib, tiny_model, tmp_path):
+    root, db = lib
+    before = file_hash(root / "Other/conflict.mp3")
+    rows = report_rows(root, tiny_model, db, tmp_path)  # a real run
+    row = rows["Other/conflict.mp3"]
+    assert row["status"] == "conflict" and row["previous"] == ["Rock"]
+    assert row["genres"] == ["jazz"]
+    assert file_hash(root / "Other/conflict.mp3") == before
+    assert rows["Other/agrees.mp3"]["status"] == "kept"
+    listed = report_rows(root, tiny_model, db, tmp_path, "--dry-run", "--status", "conflict")
+    assert list(listed) == ["Other/conflict.mp3"]
+    r = scan(root, tiny_model, db, "--dry-run", "--status", "conflict")
+    table = r.output.split("dry run: nothing was written")[0]
+    assert "Other/conflict" in table and "agrees" not in table and "Album" not in table
+    report_rows(root, tiny_model, db, tmp_path, "--overwrite")
+    assert tags.read_genres(root / "Other/conflict.mp3") == ["jazz"]
+
+
+def test_reruns_show_the_genre_in_the_file_and_the_verdict_that_holds(lib, tiny_model,
+                                                                      tmp_path):
+    root, db = lib
+    sure = ("--min-confidence", "0.4")  # flat.mp3's best, 0.34, is then unsure
+    first = report_rows(root, tiny_model, db, tmp_path, *sure)
+    assert first["Artist/Album A/01.mp3"]["status"] == "tagged"
+    assert first["Other/flat.mp3"]["status"] == "unsure"
+    again = report_rows(root, tiny_model, db, tmp_path, *sure)
+    row = again["Artist/Album A/01.mp3"]
+    assert row["previous"] == ["rock"] and row["status"] == "kept" and row["source"] == "cache"
+    assert again["Other/flat.mp3"]["status"] == "unsure"  # not "cached"
+    assert again["Other/conflict.mp3"]["previous"] == ["Rock"]
+    r = scan(root, tiny_model, db, "--dry-run")
+    assert "│ Artist/Alb" in r.output  # relative to the folder named (folded at 80 columns)
+    assert str(root.resolve())[:12] not in r.output
+
+
+def test_a_track_added_later_redecides_its_album_dry_run_first(lib, tiny_model, tmp_path):
+    root, db = lib
+    report_rows(root, tiny_model, db, tmp_path)  # Album A is written as rock
+    assert tags.read_genres(root / "Artist/Album A/01.mp3") == ["rock"]
+    new = root / "Artist/Album A/04.mp3"
+    make_track(new, "Album A", "", "Artist", None, seed=99)
+    scan(root, tiny_model, db, "--dry-run")  # heard (as jazz, by the tiny model)
+    seed(db, root, {"Artist/Album A/04.mp3": (0.0, 1.0, 0.0)})
+    before = snapshot(root)
+    rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run")
+    assert snapshot(root) == before  # the dry run changes nothing on disk
+    assert rows["Artist/Album A/01.mp3"]["status"] == "would-tag"
+    assert rows["Artist/Album A/01.mp3"]["genres"] == ["jazz"]  # its own write, re-decided
+    report_rows(root, tiny_model, db, tmp_path)
+    assert all(tags.read_genres(root / f"Artist/Album A/0{i}.mp3") == ["jazz"]
+               for i in (1, 2, 3, 4))
+
+
+def test_undo_puts_back_a_whole_album(lib, tiny_model, tmp_path):
+    root, db = lib
+    before = snapshot(root / "Artist/Album B")
+    r = scan(root, tiny_model, db)
+    assert r.exit_code == 0 and "tagged: Artist/Album B/01.mp3" in r.output
+    assert snapshot(root / "Artist/Album B") != before
+    assert run("undo", root / "Artist/Album B", "--db", db).exit_code == 0
+    assert snapshot(root / "Artist/Album B") == before
+
+
+def test_top_k_is_the_most_genres_in_all(lib, tiny_model, tmp_path):
+    root, db = lib
+    rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run", "--top-k", "2",
+                       "--min-confidence", "0.05", "--by", "track")
+    assert max(len(r["genres"]) for r in rows.values()) == 2
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
+def test_the_html_report_in_a_real_browser(lib, tiny_model, tmp_path):
+    """Headless chromium runs the page's script (filter, sort) and takes a screenshot."""
+    import re
+    import subprocess
+
+    root, db = lib
+    page = tmp_path / "r.html"
+    assert scan(root, tiny_model, db, "--dry-run", "--report", page).exit_code == 0
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+
+    def dom(fragment: str) -> str:
+        done = subprocess.run([*browser, "--dump-dom", f"{page.as_uri()}#{fragment}"],
+                              capture_output=True, text=True, timeout=120)
+        assert 'data-ready="1"' in done.stdout, done.stderr[-2000:]
+        return done.stdout
+
+    shown = dom("status=conflict")
+    assert "1 of 14 tracks shown" in shown
+    visible = re.findall(r'<tr class="track ([\w-]+)"[^>]*data-status="[\w-]+"(?![^>]*hidden)',
+                         shown)
+    assert visible == ["conflict"]
+    assert "Album A — Artist — album verdict: <b>rock</b> (3 tracks)" in shown
+    genre = dom("genre=blues")
+    assert "of 14 tracks shown" in genre and "0 of 14" not in genre
+    ordered = dom("sort=5")  # confidence, rising, within each album
+    assert "▲" in ordered
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, "--window-size=1300,1000", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
