@@ -78,14 +78,21 @@ def is_compilation(infos: Sequence[AlbumInfo]) -> bool:
     return len(artists) > len(infos) / 2
 
 
-def group(members: Sequence[Member], by: GroupBy) -> list[Album]:
+def group(members: Sequence[Member], by: GroupBy,
+          known: dict[str, object] | None = None) -> list[Album]:
     """The albums among ``members``: groups of at least two tracks to decide together.
-    Tracks in no album are decided one by one."""
+    Tracks in no album are decided one by one. ``known``: album keys by path from a
+    program that knows the albums (beets), used instead of the album tags."""
     if by == GroupBy.TRACK:
         return []
     groups: dict[object, list[int]] = {}
     for i, m in enumerate(members):
-        key = m.path.parent if by == GroupBy.FOLDER else m.info.key()
+        if by == GroupBy.FOLDER:
+            key = m.path.parent
+        elif known is not None:
+            key = known.get(str(m.path))
+        else:
+            key = m.info.key()
         if key is not None:
             groups.setdefault(key, []).append(i)
     albums = []
@@ -95,7 +102,7 @@ def group(members: Sequence[Member], by: GroupBy) -> list[Album]:
         infos = [members[i].info for i in idx]
         if by == GroupBy.ALBUM and is_compilation(infos):
             continue
-        title = (f"{key.name}/" if by == GroupBy.FOLDER else infos[0].title())
+        title = (f"{key.name}/" if by == GroupBy.FOLDER else infos[0].title() or f"album {key}")
         albums.append(Album(title, tuple(idx)))
     return albums
 

@@ -82,15 +82,20 @@ class Vocabulary:
         table = data.get("genres", data)
         if not isinstance(table, dict):
             raise MapError(f"{path}: 'genres' must be a table of label = \"Name\" lines")
+        return self.with_names(table, str(path))
+
+    def with_names(self, table: dict, source: str = "map") -> "Vocabulary":
+        """Rename labels: ``{label: "Name"}`` (from a --map file, or a beets config);
+        ``source`` names where it came from in errors."""
         names = dict(self.names)
         for label, name in table.items():
             if label not in names:
-                raise MapError(f"{path}: {label!r} is not a label of this model "
+                raise MapError(f"{source}: {label!r} is not a label of this model "
                                f"(labels: {', '.join(self.names)})")
             if not isinstance(name, str):
-                raise MapError(f"{path}: the name for {label!r} must be a string")
+                raise MapError(f"{source}: the name for {label!r} must be a string")
             if len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
-                raise MapError(f"{path}: the name for {label!r} must be one line of at most "
+                raise MapError(f"{source}: the name for {label!r} must be one line of at most "
                                f"{MAX_NAME} characters, without control characters")
             names[label] = name.strip()
         return replace(self, names=names)

@@ -138,7 +138,7 @@ class Scanner:
         """Albums first, then every heard track's verdict (stage 3)."""
         members = [albums.Member(h.found.path, h.album, h.duration) for h in self.heard]
         album_of: dict[int, albums.Album] = {}
-        for album in albums.group(members, self.opt.by):
+        for album in albums.group(members, self.opt.by, self.opt.album_keys):
             for i in album.members:
                 album_of[i] = album
         verdicts: dict[albums.Album, tuple[Prediction, str]] = {}

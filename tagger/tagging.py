@@ -44,6 +44,9 @@ class ScanOptions:
     parents: bool = False  # also write the parent genres of the chosen ones
     by: GroupBy = GroupBy.ALBUM
     album_strict: bool = False  # outliers take their album's genres too
+    # albums as another program knows them (beets' album ids), by path: with ``by`` album,
+    # they replace what the tags say
+    album_keys: dict[str, object] | None = None
     coverage: Coverage = field(default_factory=Coverage)
     batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
     workers: int = 2

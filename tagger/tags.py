@@ -9,6 +9,8 @@ Per format:
   byte but its genre byte. A file with no ID3v2 tag gets a v2.4 tag holding only the genre.
 - FLAC, Ogg Vorbis, Opus: one ``GENRE`` Vorbis comment per genre, where the first one was.
 - MP4/M4A: ``©gen`` (a numeric ``gnre`` atom counts as a genre too).
+- WAV also gets the RIFF ``INFO`` list's ``IGNR`` (``riffinfo``), for tools that read only
+  that; several genres are joined with "; " there.
 
 Every write goes to a temporary copy in the same folder as the file (hidden, locked while
 in use, so scans skip it and clean it up only after a crash), is re-opened and checked
@@ -36,7 +38,7 @@ import mutagen
 from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4, MP4Tags
 
-from . import id3splice
+from . import id3splice, riffinfo
 from .albums import AlbumInfo
 from .states import Policy
 
@@ -65,7 +67,9 @@ class GenreState:
     ``numeric`` MP4 ``gnre`` numbers. For ID3: ``frame`` the genre frame's exact bytes (hex),
     ``v1`` the ID3v1 genre byte where there is an ID3v1 block, ``tagless`` when the file had
     no ID3v2 tag at all, ``tag_size`` the tag's size (undo shrinks a tag a write had to
-    grow). A state made to be written leaves those four empty.
+    grow); for WAV, ``ignr`` the RIFF INFO genre text. ``read`` marks a state read from a
+    file: writing it puts all of that back. A state made to be written has ``read`` False
+    and leaves them empty (its IGNR is its genres, joined).
     """
 
     kind: str
@@ -76,17 +80,27 @@ class GenreState:
     v1: int | None = None
     tagless: bool = False
     tag_size: int = 0
+    ignr: str | None = None
+    read: bool = False
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "values": list(self.values), "keys": list(self.keys),
                 "numeric": list(self.numeric), "frame": self.frame, "v1": self.v1,
-                "tagless": self.tagless, "tag_size": self.tag_size}
+                "tagless": self.tagless, "tag_size": self.tag_size, "ignr": self.ignr,
+                "read": self.read}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GenreState":
         return cls(d["kind"], tuple(d["values"]), tuple(d.get("keys", ())),
                    tuple(d.get("numeric", ())), d.get("frame", ""), d.get("v1"),
-                   bool(d.get("tagless", False)), int(d.get("tag_size", 0)))
+                   bool(d.get("tagless", False)), int(d.get("tag_size", 0)), d.get("ignr"),
+                   bool(d.get("read", False)))
+
+    def info_genre(self) -> str | None:
+        """The WAV INFO genre text this state stands for."""
+        if self.read:
+            return self.ignr
+        return riffinfo.SEPARATOR.join(display(self)) or None
 
 
 def _open(path: Path) -> mutagen.FileType:
@@ -147,19 +161,32 @@ def _parse(raw: bytes) -> id3splice.RawTag:
         raise TagError(str(e)) from None
 
 
+def _is_wave(f: mutagen.FileType) -> bool:
+    return type(f).__name__ == "WAVE"
+
+
+def _ignr(f: mutagen.FileType, path: Path) -> str | None:
+    if not _is_wave(f):
+        return None
+    with open(path, "rb") as fh:
+        return riffinfo.read(fh)
+
+
 def _id3_state(f: mutagen.FileType, path: Path) -> GenreState:
     v1_block = _v1_block(f, path)
     v1 = id3splice.v1_genre(v1_block) if v1_block else None
+    ignr = _ignr(f, path)
     raw = _raw_tag(f, path)
     if raw is None:
-        return GenreState("id3", v1=v1, tagless=True)
+        return GenreState("id3", v1=v1, tagless=True, ignr=ignr, read=True)
     frames = _parse(raw).genre_frames()
     if not frames:
-        return GenreState("id3", v1=v1, tag_size=len(raw))
+        return GenreState("id3", v1=v1, tag_size=len(raw), ignr=ignr, read=True)
     # the text as mutagen decodes it, from the v2 tag alone (not merged with ID3v1)
     tags = ID3(path, load_v1=False) if _is_mp3(f) else f.tags
     values = tuple(v for fr in tags.getall("TCON") for v in fr.text)
-    return GenreState("id3", values, frame=frames[0].hex(), v1=v1, tag_size=len(raw))
+    return GenreState("id3", values, frame=frames[0].hex(), v1=v1, tag_size=len(raw),
+                      ignr=ignr, read=True)
 
 
 def _state(f: mutagen.FileType, path: Path) -> GenreState:
@@ -345,11 +372,14 @@ def _write_chunked_id3(tmp: Path, state: GenreState) -> None:
     tag = _spliced(_raw_tag(f, tmp), state)
     if tag is None:
         f.delete()
-        return
-    if f.tags is None:
-        f.add_tags()
-    f.tags._prepare_data = lambda *args, **kwargs: tag  # mutagen's hook for the tag bytes
-    f.save()
+    else:
+        if f.tags is None:
+            f.add_tags()
+        f.tags._prepare_data = lambda *args, **kwargs: tag  # mutagen's hook for the tag bytes
+        f.save()
+    if _is_wave(f):
+        with open(tmp, "r+b") as fh:
+            riffinfo.write(fh, state.info_genre())
 
 
 def _apply(f: mutagen.FileType, state: GenreState) -> None:
@@ -490,6 +520,8 @@ def _verify(original: Path, tmp: Path, before: mutagen.FileType, state: GenreSta
         v1_old, v1_new = _v1_block(before, original), _v1_block(after, tmp)
         if (v1_old or b"")[:127] != (v1_new or b"")[:127]:
             raise TagError("tag check failed: the ID3v1 tag would change beyond its genre")
+        if _is_wave(after) and _ignr(after, tmp) != state.info_genre():
+            raise TagError("tag check failed: the WAV INFO genre did not read back")
         return
     others_before = {k: v for k, v in read_all_tags(original).items() if k not in GENRE_KEYS}
     others_after = {k: v for k, v in read_all_tags(tmp).items() if k not in GENRE_KEYS}

@@ -31,8 +31,10 @@ def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
     for shipped in ("genretag-gtzan.safetensors", "musicnn_msd.safetensors", "README.md",
                     "LICENSE-musicnn.txt", "evaluation/reliability.png"):
         assert f"genretag/weights/{shipped}" in names, shipped
-    assert {n.split("/")[0] for n in names} == {"genretag", wheel.name.split("-py3")[0]
-                                                + ".dist-info"}
+    # one namespace of genretag's own, and its portion of beets' plugin namespace
+    assert {n.split("/")[0] for n in names} == {"genretag", "beetsplug",
+                                                wheel.name.split("-py3")[0] + ".dist-info"}
+    assert "beetsplug/genretag.py" in names and "beetsplug/__init__.py" not in names
     info = wheel.name.split("-py3")[0] + ".dist-info"
     assert f"{info}/licenses/LICENSE" in names
     meta = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()

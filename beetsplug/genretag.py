@@ -1,0 +1,191 @@
+"""genretag for beets: genres from the audio itself, offline, inside beets.
+
+Enable it in beets' config, then run ``beet genretag [QUERY]``::
+
+    plugins: genretag
+    genretag:
+        auto: no            # also tag during `beet import`
+        by: album           # album: one verdict per beets album; track: each alone
+        force: no           # replace existing genres (-f); by default fill empty ones only
+        top_k: 1            # as `genretag scan --top-k`
+        min_confidence: 0.3
+        map: ''             # a TOML file (label = "Name"), or an inline mapping {jazz: Jazz}
+        model: ''           # a genre model file; empty: genretag's shipped model
+        device: auto        # auto, cpu or cuda
+        coverage: auto      # auto, full or fast
+        db: ''              # genretag's cache; empty: its default, shared with `genretag scan`
+
+The plugin hears each item through genretag (its cache first: an item genretag has heard
+is not decoded again), decides albums as beets knows them, and sets beets' own ``genres``
+field (and ``genre``, on a beets that has that field). It stores them in beets' database,
+and writes them into the files only when beets' ``write`` setting says so, through beets'
+own ``Item.try_sync``: beets then applies its ``id3v23`` and other settings, and genretag
+writes nothing behind beets' back. When beets has written a file's tags (this plugin's,
+or any other command's), genretag's cache learns the file's new size and time, so the
+changed tags do not make it hear the unchanged audio again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from beets import ui
+from beets.plugins import BeetsPlugin
+
+CONFIG = {"auto": False, "by": "album", "force": False, "top_k": 1, "min_confidence": 0.3,
+          "map": "", "model": "", "device": "auto", "coverage": "auto", "db": ""}
+
+
+class GenreTagPlugin(BeetsPlugin):
+    def __init__(self) -> None:
+        super().__init__()
+        self.config.add(CONFIG)
+        if self.config["auto"].get(bool):
+            self.import_stages = [self.imported]
+        self.register_listener("after_write", self.written)
+        self.register_listener("cli_exit", self.close)
+        self._local = threading.local()
+
+    def cache(self):
+        """genretag's cache, opened once per thread (beets' importer runs its stages in
+        threads of their own, and an SQLite connection belongs to one thread). Every
+        change is flushed at once, so a connection left to the end holds nothing."""
+        if getattr(self._local, "cache", None) is None:
+            from genretag.tagger.cache import Cache, default_db_path
+
+            self._local.cache = Cache(Path(self.config["db"].as_str() or default_db_path()))
+        return self._local.cache
+
+    def close(self, **kwargs) -> None:
+        if getattr(self._local, "cache", None) is not None:
+            self._local.cache.close()
+            self._local.cache = None
+
+    def written(self, item, path, **kwargs) -> None:
+        """beets wrote tags into ``path``: its audio is what genretag heard, so the cache
+        row (if any) takes the file's new size, time, fingerprint and genres."""
+        from genretag.tagger.cache import fingerprint
+
+        file = Path(_path(item) if path is None else os.fsdecode(path)).resolve()
+        row = self.cache().get(str(file))
+        if row is None or row.probabilities is None:
+            return
+        st = file.stat()
+        row.size, row.mtime_ns = st.st_size, st.st_mtime_ns
+        row.fingerprint, row.current = fingerprint(file, st.st_size), _genres(item)
+        self.cache().put(row)
+        self.cache().flush()
+
+    def commands(self) -> list[ui.Subcommand]:
+        cmd = ui.Subcommand("genretag", help="set genres from the audio (genretag)")
+        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False,
+                              help="show the existing and proposed genres; change nothing")
+        cmd.parser.add_option("-f", "--force", action="store_true", default=None,
+                              help="replace existing genres (default: fill empty ones only)")
+        cmd.parser.add_option("-b", "--by", choices=("album", "track"), default=None,
+                              help="one verdict per album (default) or per track")
+        cmd.func = self._command
+        return [cmd]
+
+    def _command(self, lib, opts, args) -> None:
+        if opts.force is not None:
+            self.config["force"].set(opts.force)
+        if opts.by is not None:
+            self.config["by"].set(opts.by)
+        self.tag(list(lib.items(args)), pretend=opts.pretend, write=ui.should_write())
+
+    def imported(self, session, task) -> None:
+        """The import stage (``auto: yes``): the genres go into beets' database; beets
+        writes the files afterwards as its import settings say (an autotagged import with
+        ``write: yes`` does; an as-is import, ``-A``, writes no tags: ``beet write`` then
+        does), as lastgenre does."""
+        self.tag(list(task.imported_items()), pretend=False, write=False)
+
+    # -- the work --------------------------------------------------------------------------
+
+    def tag(self, items: list, pretend: bool, write: bool) -> None:
+        """Hear ``items`` through genretag, then set, store and (with ``write``) write the
+        genres of those whose genre is empty, or of all with ``force``."""
+        items = [i for i in items if Path(_path(i)).is_file()]
+        if not items:
+            return
+        verdicts = self._verdicts(items)
+        force = self.config["force"].get(bool)
+        for item in items:
+            row = verdicts.get(str(Path(_path(item)).resolve()))
+            if row is None or row.status == "error":
+                self._log.warning("{}: {}", item, row.error if row else "not heard")
+                continue
+            if not row.genres:
+                self._log.info("{}: unsure (best {:.2f}), left as it is", item,
+                               row.confidence or 0.0)
+                continue
+            if _genres(item) and not force:
+                self._log.debug("{}: has genres {}; use -f to replace them", item,
+                                _genres(item))
+                continue
+            if _genres(item) == row.genres:
+                continue
+            _set_genres(item, row.genres)
+            ui.show_model_changes(item, fields=_genre_fields(item))
+            if not pretend:
+                item.try_sync(write=write, move=False)
+
+    def _verdicts(self, items: list) -> dict:
+        """genretag's dry-run rows for the items' files, by resolved path: predictions
+        from its cache or heard now, albums as beets groups them."""
+        from genretag.tagger.genres import MapError, Vocabulary
+        from genretag.tagger.loader import LazyModel
+        from genretag.tagger.modelfile import ModelFileError, default_model_path
+        from genretag.tagger.scan import ScanOptions, Scanner
+        from genretag.tagger.segments import Coverage
+        from genretag.tagger.states import CoverageMode, GroupBy, Policy
+
+        c = self.config
+        try:
+            model = LazyModel(Path(c["model"].as_str() or default_model_path()),
+                              c["device"].as_str())
+            vocab = Vocabulary.of_model(model.labels, model.metadata)
+            mapping = c["map"].get()
+            if isinstance(mapping, dict):
+                vocab = vocab.with_names(mapping, "genretag.map in the beets config")
+            elif mapping:
+                vocab = vocab.with_map(Path(mapping))
+        except (ModelFileError, MapError) as e:
+            raise ui.UserError(f"genretag: {e}") from None
+        by = GroupBy(c["by"].as_choice(["album", "track"]))
+        options = ScanOptions(
+            dry_run=True, policy=Policy.OVERWRITE, top_k=c["top_k"].get(int),
+            min_confidence=c["min_confidence"].as_number(), vocab=vocab, by=by,
+            coverage=Coverage(CoverageMode(c["coverage"].as_str())),
+            album_keys={str(Path(_path(i)).resolve()): i.album_id for i in items
+                        if i.album_id is not None})
+        self._log.info("hearing {} item(s)", len(items))
+        result = Scanner(model, self.cache(), options).run([Path(_path(i)) for i in items])
+        self.cache().flush()
+        return {r.path: r for r in result.rows}
+
+
+def _path(item) -> str:
+    from beets.util import syspath
+
+    return syspath(item.path)
+
+
+def _genre_fields(item) -> list[str]:
+    return [f for f in ("genres", "genre") if f in item._fields]
+
+
+def _genres(item) -> list[str]:
+    if "genres" in item._fields:
+        return list(item.genres or [])
+    return [g for g in (item.get("genre") or "").split(";") if g.strip()]
+
+
+def _set_genres(item, genres: list[str]) -> None:
+    if "genres" in item._fields:  # beets 2.x: a list
+        item.genres = list(genres)
+    if "genre" in item._fields:  # older beets: one text field
+        item.genre = "; ".join(genres)
