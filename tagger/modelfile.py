@@ -64,7 +64,8 @@ def read_metadata(path: Path) -> dict:
     try:
         meta = json.loads(raw)
     except ValueError:
-        raise ModelFileError(f"{path}: not a usable genretag model (metadata is not JSON)") from None
+        raise ModelFileError(f"{path}: not a usable genretag model "
+                             "(metadata is not JSON)") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not a usable genretag model (metadata is not an object)")
     if meta.get("format") != FORMAT:
@@ -139,7 +140,8 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
         elif kind == "strs":
             ok = _is_strs(v) and lo <= len(v) <= hi
         elif kind == "strmap":
-            ok = isinstance(v, dict) and len(v) <= hi and all(isinstance(x, str) for x in v.values())
+            ok = (isinstance(v, dict) and len(v) <= hi
+                  and all(isinstance(x, str) for x in v.values()))
         else:  # listmap: name -> list of names
             ok = isinstance(v, dict) and len(v) <= hi and all(_is_strs(x) for x in v.values())
         if not ok:

@@ -169,7 +169,7 @@ class Tagger:
                   source=heard.source, album=album, outlier=outlier)
         try:
             new = None if choice.unsure else tags.decide(heard.current, choice.genres,
-                                                         self._policy(heard))
+                                                         self._policy(heard, choice))
             if choice.unsure:
                 row.status = Status.UNSURE
             elif self._conflict(heard, choice):
@@ -206,11 +206,12 @@ class Tagger:
         return bool(judged) and all(max(merged.get(n, 0.0) for n in names) < CONFLICT_P
                                     for names in judged)
 
-    def _policy(self, heard: Heard) -> Policy:
+    def _policy(self, heard: Heard, choice: Choice) -> Policy:
         """Genres genretag wrote itself and nobody changed since are its own to update
         (an album's verdict changed because a track was added); anyone else's follow the
         user's policy."""
-        if self.opt.policy == Policy.FILL and heard.current and self._owned(heard):
+        if (self.opt.policy == Policy.FILL and heard.current
+                and heard.current != choice.genres and self._owned(heard)):
             return Policy.OVERWRITE
         return self.opt.policy
 

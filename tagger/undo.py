@@ -63,7 +63,7 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
             if not dry_run:
                 tags.write_state(Path(path), before)
                 cache.mark_undone([w["id"] for w in writes])
-                _refresh(cache, Path(path))
+                _refresh(cache, Path(path), tags.display(before))
         except tags.TagError as e:
             row.status, row.error = UndoStatus.ERROR, str(e)
         except OSError as e:
@@ -82,8 +82,9 @@ def _missing(cache: Cache, row: UndoRow, writes: list[dict], dry_run: bool) -> N
         row.error = "folder not found (a drive not mounted?); kept for a later undo"
 
 
-def _refresh(cache: Cache, path: Path) -> None:
-    """Keep the track's probabilities but mark it undone, with its new size and mtime."""
+def _refresh(cache: Cache, path: Path, restored: list[str]) -> None:
+    """Keep the track's probabilities but mark it undone, with its new size, mtime and
+    genres (a re-scan decides from them without opening the file)."""
     known = cache.get(str(path))
     if known is None:
         return
@@ -91,5 +92,6 @@ def _refresh(cache: Cache, path: Path) -> None:
     known.size, known.mtime_ns = st.st_size, st.st_mtime_ns
     known.fingerprint = fingerprint(path, st.st_size)
     known.status, known.genres, known.updated = Status.UNDONE, known.previous, 0.0
+    known.current = restored
     cache.put(known)
     cache.flush()

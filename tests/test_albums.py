@@ -235,3 +235,14 @@ def test_the_html_report_in_a_real_browser(lib, tiny_model, tmp_path):
     subprocess.run([*browser, "--window-size=1300,1000", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_a_rescan_after_undo_knows_what_the_files_hold(lib, tiny_model, tmp_path):
+    """Undo updates the cache's record of each file's genre: the next scan (from the cache,
+    without opening the files) proposes the write again, rather than keeping."""
+    root, db = lib
+    report_rows(root, tiny_model, db, tmp_path)
+    assert run("undo", root / "Artist/Album A", "--db", db).exit_code == 0
+    rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run")
+    row = rows["Artist/Album A/01.mp3"]
+    assert row["previous"] == [] and row["status"] == "would-tag" and row["source"] == "cache"

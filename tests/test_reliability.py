@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import rawtags
 from helpers import file_hash
-from test_scan import album, run, scan
+from test_scan import album, run
 
 from genretag.tagger import tags
 from genretag.tagger.cache import Cache
@@ -278,9 +278,9 @@ def test_a_write_whose_row_is_pending_is_confirmed_when_it_happened(library, db)
 
 
 def test_many_processes_create_one_cache_at_once(tmp_path):
-    code = ("import sys, time\nfrom genretag.tagger.cache import Cache\n"
+    code = ("import sys, time\nfrom genretag.tagger.cache import Cache, TrackRow\n"
             "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
-            "c = Cache(sys.argv[1]); c.put(__import__('genretag.tagger.cache').tagger.cache.TrackRow("
+            "c = Cache(sys.argv[1]); c.put(TrackRow("
             "sys.argv[3], 1, 1, None, None, None, [], [], 'kept', None, None)); c.close()")
     import time
 

@@ -20,8 +20,10 @@ The project never depends on TensorFlow. The conversion runs in two steps:
 
 2. In the project's environment, write the model files::
 
-       python -m genretag.training.convert_musicnn write /tmp/mn/msd.npz weights/musicnn_msd.safetensors
-       python -m genretag.training.convert_musicnn write /tmp/mn/mtt.npz weights/musicnn_mtt.safetensors \\
+       python -m genretag.training.convert_musicnn write /tmp/mn/msd.npz \\
+           weights/musicnn_msd.safetensors
+       python -m genretag.training.convert_musicnn write /tmp/mn/mtt.npz \\
+           weights/musicnn_mtt.safetensors \\
            --checkpoint MTT_musicnn
 
 ``tests/test_port.py`` then checks, without TensorFlow, that each port reproduces the recorded
