@@ -65,3 +65,27 @@ print(load_model(path).model_id)
 
     shipped = read_metadata(ROOT / "weights" / "genretag-gtzan.safetensors")["model_id"]
     assert r.stdout.strip() == shipped
+
+
+def test_the_sdist_carries_the_models_and_licences(tmp_path):
+    """The source distribution, built by the same backend from a copy of the checkout (so
+    the checkout gets no build files), holds what the wheel is built from."""
+    import shutil
+    import tarfile
+
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip("the build backend needs setuptools >= 77 (pip fetches it for wheels)")
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".work", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
+    out = tmp_path / "sdist"
+    r = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+                        "print(build_meta.build_sdist(sys.argv[1]))", str(out)], cwd=src,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = tarfile.open(out / r.stdout.strip().splitlines()[-1]).getnames()
+    top = names[0].split("/")[0]
+    for shipped in ("LICENSE", "weights/genretag-gtzan.safetensors", "weights/README.md",
+                    "weights/LICENSE-musicnn.txt", "beetsplug/genretag.py", "tagger/cli.py"):
+        assert f"{top}/{shipped}" in names, shipped
