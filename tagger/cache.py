@@ -172,6 +172,21 @@ def migrate(db: sqlite_utils.Database, path: Path) -> int:
             raise
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a cache to write-ahead logging. SQLite answers "database is locked" at once,
+    without waiting, when two processes make the switch on a new file together; the
+    switch is kept in the file, so retrying until the other has made it is enough."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Cache:
     """The SQLite cache; rows are written in batches inside transactions."""
 
@@ -182,8 +197,7 @@ class Cache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT)
             self.db = sqlite_utils.Database(conn)
-            # readers (genretag report) never block a scan
-            self.db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)  # readers (genretag report) never block a scan
             self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(self.db, self.path)
 

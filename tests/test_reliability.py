@@ -284,14 +284,15 @@ def test_many_processes_create_one_cache_at_once(tmp_path):
             "sys.argv[3], 1, 1, None, None, None, [], [], 'kept', None, None)); c.close()")
     import time
 
-    for attempt in range(3):
+    n = 12  # SQLite's switch to WAL failed now and then at this rate (retried since)
+    for attempt in range(4):
         db = tmp_path / f"new{attempt}.sqlite"
-        start = str(time.time() + 2.0)
+        start = str(time.time() + 1.5)
         procs = [subprocess.Popen([sys.executable, "-c", code, str(db), start, f"/f{i}"],
-                                  stderr=subprocess.PIPE) for i in range(8)]
+                                  stderr=subprocess.PIPE) for i in range(n)]
         errors = [p.communicate()[1].decode() for p in procs]
-        assert [p.returncode for p in procs] == [0] * 8, errors
-        assert len(Cache(db).all_tracks()) == 8
+        assert [p.returncode for p in procs] == [0] * n, errors
+        assert len(Cache(db).all_tracks()) == n
 
 
 def test_a_full_disk_under_the_cache_stops_the_scan_cleanly(library, tiny_model, db,
