@@ -295,6 +295,28 @@ def test_many_processes_create_one_cache_at_once(tmp_path):
         assert len(Cache(db).all_tracks()) == n
 
 
+def test_the_switch_to_wal_is_retried_while_another_process_makes_it():
+    """SQLite refuses the switch at once ("database is locked", no busy wait) when two
+    processes make it on a new file together; the race above hits it only now and then, so
+    this checks the retry itself."""
+    from genretag.tagger.cache import _use_wal
+
+    class Racing:
+        def __init__(self, refusals: int, message: str = "database is locked"):
+            self.refusals, self.message, self.calls = refusals, message, 0
+
+        def execute(self, sql):
+            self.calls += 1
+            if self.calls <= self.refusals:
+                raise sqlite3.OperationalError(self.message)
+
+    racing = Racing(3)
+    _use_wal(racing)
+    assert racing.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _use_wal(Racing(1, "disk I/O error"))  # anything else is not waited out
+
+
 def test_a_full_disk_under_the_cache_stops_the_scan_cleanly(library, tiny_model, db,
                                                             monkeypatch):
     import sqlite_utils
