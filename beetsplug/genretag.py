@@ -66,15 +66,10 @@ class GenreTagPlugin(BeetsPlugin):
     def written(self, item, path, **kwargs) -> None:
         """beets wrote tags into ``path``: its audio is what genretag heard, so the cache
         row (if any) takes the file's new size, time, fingerprint and genres."""
-        from genretag.tagger.cache import fingerprint
-
         file = Path(_path(item) if path is None else os.fsdecode(path)).resolve()
-        row = self.cache().get(str(file))
+        row = self.cache().retagged(str(file), _genres(item))
         if row is None or row.probabilities is None:
             return
-        st = file.stat()
-        row.size, row.mtime_ns = st.st_size, st.st_mtime_ns
-        row.fingerprint, row.current = fingerprint(file, st.st_size), _genres(item)
         self.cache().put(row)
         self.cache().flush()
 

@@ -236,6 +236,19 @@ class Cache:
                 return row  # a file that left its old place: it was moved or renamed
         return None
 
+    def retagged(self, path: str, current: list[str]) -> TrackRow | None:
+        """Only the tags of ``path`` changed (undo restored them, or beets wrote them): its
+        row, if it has one, with the file's new size, time and fingerprint and the genres
+        it now holds, ready to ``put``; so a re-scan neither hears the unchanged audio
+        again nor decides from stale genres."""
+        row = self.get(path)
+        if row is None:
+            return None
+        st = os.stat(path)
+        row.size, row.mtime_ns = st.st_size, st.st_mtime_ns
+        row.fingerprint, row.current = fingerprint(Path(path), st.st_size), list(current)
+        return row
+
     def put(self, row: TrackRow) -> None:
         self._pending.append(row.to_db())
         if len(self._pending) >= 200:

@@ -47,6 +47,7 @@ class Vocabulary:
     independent: frozenset[str] = frozenset()
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _families: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def default(cls, labels: list[str], display: dict[str, str] | None = None,
@@ -133,17 +134,20 @@ class Vocabulary:
     def family(self, genre: str) -> set[str]:
         """The written names that ``genre`` (as a file spells it, any case) covers: its
         own name and the names of its sub-genres (Metal covers Heavy Metal); empty when
-        this vocabulary does not know it."""
+        this vocabulary does not know it. Found once per spelling: a re-scan asks it for
+        every genre of every file."""
         folded = genre.strip().casefold()
+        if folded in self._families:
+            return self._families[folded]
         own = {lab for lab, name in self.names.items() if name and name.casefold() == folded}
-        if not own:
-            return set()
-        covered, grew = set(own), True
+        covered, grew = set(own), bool(own)
         while grew:
             children = {lab for lab, ps in self.parents.items() if covered & set(ps)}
             grew = not children <= covered
             covered |= children
-        return {self.names[lab] for lab in covered if self.names.get(lab)}
+        found = self._families[folded] = {self.names[lab] for lab in covered
+                                          if self.names.get(lab)}
+        return found
 
     def with_parents(self, genres: list[str]) -> list[str]:
         """``genres`` (written names) followed by their ancestors' names, each once."""

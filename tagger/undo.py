@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import tags
-from .cache import Cache, fingerprint
+from .cache import Cache
 from .states import Status, UndoStatus
 
 
@@ -85,13 +85,9 @@ def _missing(cache: Cache, row: UndoRow, writes: list[dict], dry_run: bool) -> N
 def _refresh(cache: Cache, path: Path, restored: list[str]) -> None:
     """Keep the track's probabilities but mark it undone, with its new size, mtime and
     genres (a re-scan decides from them without opening the file)."""
-    known = cache.get(str(path))
+    known = cache.retagged(str(path), restored)
     if known is None:
         return
-    st = os.stat(path)
-    known.size, known.mtime_ns = st.st_size, st.st_mtime_ns
-    known.fingerprint = fingerprint(path, st.st_size)
     known.status, known.genres, known.updated = Status.UNDONE, known.previous, 0.0
-    known.current = restored
     cache.put(known)
     cache.flush()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import file_hash
 from mutagen.easyid3 import EasyID3
-from test_scan import run
+from test_scan import run, snapshot
 
 from genretag.tagger import tags
 from genretag.tagger.cache import Cache
@@ -98,10 +98,6 @@ def report_rows(root: Path, model: Path, db: Path, tmp_path: Path, *extra) -> di
     assert r.exit_code == 0, r.output
     return {str(Path(row["path"]).relative_to(root.resolve())): row
             for row in json.loads(report.read_text())["rows"]}
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): file_hash(p) for p in root.rglob("*") if p.is_file()}
 
 
 def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(lib, tiny_model,
