@@ -102,11 +102,15 @@ class GenreTagPlugin(BeetsPlugin):
 
     def tag(self, items: list, pretend: bool, write: bool) -> None:
         """Hear ``items`` through genretag, then set, store and (with ``write``) write the
-        genres of those whose genre is empty, or of all with ``force``."""
+        genres of those whose genre is empty, or of all with ``force``. A genre that the
+        audio contradicts is shown as a conflict, in the preview too, and kept without
+        ``force``, as ``genretag scan`` does."""
+        from genretag.tagger.genres import Choice, contradicted
+
         items = [i for i in items if Path(_path(i)).is_file()]
         if not items:
             return
-        verdicts = self._verdicts(items)
+        verdicts, vocab = self._verdicts(items)
         force = self.config["force"].get(bool)
         for item in items:
             row = verdicts.get(str(Path(_path(item)).resolve()))
@@ -117,20 +121,26 @@ class GenreTagPlugin(BeetsPlugin):
                 self._log.info("{}: unsure (best {:.2f}), left as it is", item,
                                row.confidence or 0.0)
                 continue
-            if _genres(item) and not force:
-                self._log.debug("{}: has genres {}; use -f to replace them", item,
-                                _genres(item))
+            existing = _genres(item)
+            if existing and not force:
+                choice = Choice(row.genres, row.confidence or 0.0, False, row.probabilities)
+                if contradicted(existing, choice, vocab):
+                    ui.print_(f"conflict: {item}: has {'; '.join(existing)}, the audio says "
+                              f"{'; '.join(row.genres)} (kept; -f replaces it)")
+                else:
+                    self._log.debug("{}: has genres {}; use -f to replace them", item,
+                                    existing)
                 continue
-            if _genres(item) == row.genres:
+            if existing == row.genres:
                 continue
             _set_genres(item, row.genres)
             ui.show_model_changes(item, fields=_genre_fields(item))
             if not pretend:
                 item.try_sync(write=write, move=False)
 
-    def _verdicts(self, items: list) -> dict:
-        """genretag's dry-run rows for the items' files, by resolved path: predictions
-        from its cache or heard now, albums as beets groups them."""
+    def _verdicts(self, items: list) -> tuple[dict, object]:
+        """genretag's dry-run rows for the items' files, by resolved path (predictions
+        from its cache or heard now, albums as beets groups them), and the vocabulary."""
         from genretag.tagger.genres import MapError, Vocabulary
         from genretag.tagger.loader import LazyModel
         from genretag.tagger.modelfile import ModelFileError, default_model_path
@@ -155,12 +165,31 @@ class GenreTagPlugin(BeetsPlugin):
             dry_run=True, policy=Policy.OVERWRITE, top_k=c["top_k"].get(int),
             min_confidence=c["min_confidence"].as_number(), vocab=vocab, by=by,
             coverage=Coverage(CoverageMode(c["coverage"].as_str())),
-            album_keys={str(Path(_path(i)).resolve()): i.album_id for i in items
-                        if i.album_id is not None})
+            album_keys=_albums(items))
         self._log.info("hearing {} item(s)", len(items))
         result = Scanner(model, self.cache(), options).run([Path(_path(i)) for i in items])
         self.cache().flush()
-        return {r.path: r for r in result.rows}
+        return {r.path: r for r in result.rows}, vocab
+
+
+def _albums(items: list) -> dict[str, object]:
+    """beets' album of each item's file, by resolved path, for the albums whose tracks
+    are decided together. Left out, so decided one by one as ``genretag scan`` does: items
+    of an album without a name (an as-is import of untagged files is one nameless album),
+    and compilations (the flag, "Various Artists", or tracks by many artists)."""
+    from genretag.tagger.albums import AlbumInfo, is_compilation
+
+    by_album: dict[object, list] = {}
+    for item in items:
+        if item.album_id is not None and (item.album or "").strip():
+            by_album.setdefault(item.album_id, []).append(item)
+    keys = {}
+    for album_id, members in by_album.items():
+        infos = [AlbumInfo(i.album, i.albumartist or "", i.artist or "", bool(i.comp))
+                 for i in members]
+        if not is_compilation(infos):
+            keys.update({str(Path(_path(i)).resolve()): album_id for i in members})
+    return keys
 
 
 def _path(item) -> str:

@@ -81,6 +81,7 @@ class TrackRow:
     artist: str | None = None
     compilation: int = 0
     duration: float | None = None
+    dry_run: int | None = None  # 1: the verdict of a dry run (nothing was written)
 
     JSON = ("probabilities", "genres", "previous", "current")
 
@@ -100,6 +101,16 @@ class TrackRow:
         d["previous"] = d["previous"] or []
         d["compilation"] = d.get("compilation") or 0
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One genre write: the exact genre state it replaced (``tags.GenreState.to_dict``)
+    and the genres it wrote."""
+
+    id: int
+    before: dict
+    after: list[str]
 
 
 class CacheError(Exception):
@@ -140,10 +151,20 @@ def _v3_track_context(db: sqlite_utils.Database) -> None:
             db.execute(f"alter table tracks add column {name} {kind}")
 
 
+def _v4_albums_and_dry_runs(db: sqlite_utils.Database) -> None:
+    """Version 4: an index to find an album's tracks by their album tag (a scan of some of
+    its tracks decides it from all that the cache knows), and which rows a dry run left
+    (``genretag report`` does not count those as done; NULL in rows of earlier releases,
+    which do not say)."""
+    db.execute("create index if not exists idx_tracks_album on tracks (album collate nocase)")
+    if "dry_run" not in db["tracks"].columns_dict:
+        db.execute("alter table tracks add column dry_run integer")
+
+
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
-MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context]
+MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context, _v4_albums_and_dry_runs]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -228,6 +249,24 @@ class Cache:
         if found is None:
             return None
         return TrackRow.from_db(dict(zip((c[0] for c in cursor.description), found)))
+
+    def album_tracks(self, album: str, model_id: str) -> list[TrackRow]:
+        """The rows heard by ``model_id`` whose album tag is ``album`` (ignoring case)."""
+        return self._heard_rows("album = ? collate nocase", [album, model_id])
+
+    def folder_tracks(self, folder: str, model_id: str) -> list[TrackRow]:
+        """The rows heard by ``model_id`` of the files directly in ``folder``."""
+        under = folder.rstrip(os.sep) + os.sep
+        rows = self._heard_rows("path >= ? and path < ?",  # a range on the primary key
+                                [under, under[:-1] + chr(ord(os.sep) + 1), model_id])
+        return [r for r in rows if os.path.dirname(r.path) == folder.rstrip(os.sep)]
+
+    def _heard_rows(self, where: str, args: list) -> list[TrackRow]:
+        cursor = self.db.conn.execute(
+            f"select * from tracks where {where} and model_id = ? and probabilities is not null",
+            args)
+        names = [c[0] for c in cursor.description]
+        return [TrackRow.from_db(dict(zip(names, found))) for found in cursor.fetchall()]
 
     def by_fingerprint(self, fp: str, model_id: str) -> TrackRow | None:
         for r in self.db["tracks"].rows_where("fingerprint = ? and model_id = ?", [fp, model_id]):
@@ -320,12 +359,12 @@ class Cache:
             out.setdefault(r["path"], []).append(r)
         return out
 
-    def last_written(self, path: str) -> list[str] | None:
-        """The genres genretag last wrote into ``path`` (not undone), or None."""
-        found = self.db.execute(
-            "select after from history where path = ? and undone = 0 and state = ? "
-            "order by id desc limit 1", [path, DONE]).fetchone()
-        return json.loads(found[0]) if found else None
+    def history(self, path: str) -> list[HistoryEntry]:
+        """The confirmed writes into ``path`` that undo would reverse, oldest first."""
+        cursor = self.db.execute(
+            "select id, before, after from history where path = ? and undone = 0 and "
+            "state = ? order by id", [path, DONE])
+        return [HistoryEntry(i, json.loads(b), json.loads(a)) for i, b, a in cursor.fetchall()]
 
     def knows(self, path: str) -> bool:
         """Whether any track or write is recorded at or under ``path`` (resolved)."""

@@ -15,12 +15,29 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from .states import SCAN_STATUSES, CoverageMode, Device, GroupBy, Policy, Status, UndoStatus
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 1 << 16  # columns of output that is piped or redirected
+
+
+class Screen(Console):
+    """rich's console, except that output piped or redirected is never folded to a
+    terminal's width: every row is one line, for grep and less."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(PIPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+out = Screen(highlight=False)
+err = Screen(stderr=True, highlight=False)
 
 
 MODEL_HELP = "Genre model file (default: the shipped model)."

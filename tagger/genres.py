@@ -16,6 +16,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
+CONFLICT_P = 0.05  # a genre the file holds is contradicted below this probability...
+# ...when another genre is at least --min-confidence
 MAX_NAME = 200  # characters of a genre name; NUL and other control characters never
 
 
@@ -29,6 +31,7 @@ class Choice:
     confidence: float  # probability of the best genre
     unsure: bool
     probabilities: dict[str, float]  # per output name, after merging
+    best: str = ""  # the first genre, or the best guess when unsure
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Vocabulary:
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _families: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _parents: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def default(cls, labels: list[str], display: dict[str, str] | None = None,
@@ -131,6 +135,20 @@ class Vocabulary:
             plan = self._plans[labels] = (names, exclusive, independent)
         return plan
 
+    def exclusive_names(self, labels: tuple[str, ...]) -> frozenset[str]:
+        """The written names that an exclusive label of ``labels`` feeds."""
+        names, exclusive, _ = self._plan(labels)
+        return frozenset(n for n, fed in zip(names, exclusive.any(axis=0)) if fed)
+
+    def parent_names(self, name: str) -> frozenset[str]:
+        """The written names of the parents of the labels written as ``name``."""
+        found = self._parents.get(name)
+        if found is None:
+            found = self._parents[name] = frozenset(
+                self.names[p] for lab, n in self.names.items() if n == name
+                for p in self.parents.get(lab, ()) if self.names.get(p)) - {name}
+        return found
+
     def family(self, genre: str) -> set[str]:
         """The written names that ``genre`` (as a file spells it, any case) covers: its
         own name and the names of its sub-genres (Metal covers Heavy Metal); empty when
@@ -168,19 +186,63 @@ class Vocabulary:
 
 
 def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 1,
-           min_confidence: float = 0.3, parents: bool = False) -> Choice:
-    """At most ``top_k`` genres: the best, then the next ones at or above
-    ``min_confidence``; with ``parents``, their parent genres after them.
+           min_confidence: float = 0.3, parents: bool = False,
+           among: set[str] | None = None) -> Choice:
+    """At most ``top_k`` genres, by one rule for tracks and albums alike.
 
-    If even the best is below ``min_confidence`` the track is "unsure" and gets no genre.
+    A model's exclusive labels share one probability (they add up to one); its independent
+    labels each have a probability of their own. The two are different kinds of number, so
+    they are not ranked against each other for the first place:
+
+    1. The first genre is the best exclusive one, when it reaches ``min_confidence``.
+       Only when none does may an independent genre without a parent be first (an
+       electronic track that none of the exclusive genres describes).
+    2. Then, up to ``top_k``, the others that reach ``min_confidence``, best first. A genre
+       with a parent in the model's hierarchy comes only beside that parent: Hard Rock
+       beside Rock, never beside Metal; House beside Dance.
+    3. With ``parents``, each chosen genre's parents follow.
+
+    ``among``: the names the first genre may be (an album's verdict is a genre that one of
+    its tracks ranks first). Below ``min_confidence`` the track is unsure and gets no
+    genre; ``best`` is then its best guess.
     """
     merged = vocab.merge(prediction)
     ranked = sorted(merged.items(), key=lambda kv: -kv[1])
-    if not ranked:
+    exclusive = vocab.exclusive_names(prediction.labels)
+    allowed = [(n, p) for n, p in ranked if among is None or n in among]
+    first = [(n, p) for n, p in allowed if n in exclusive] or \
+        [(n, p) for n, p in allowed if not vocab.parent_names(n)]
+    if not first:
         return Choice([], 0.0, True, merged)
-    best_name, best = ranked[0]
+    best_name, best = first[0]
     if best < min_confidence:
-        return Choice([], best, True, merged)
-    extra = [name for name, p in ranked[1:max(1, top_k)] if p >= min_confidence]
-    genres = [best_name, *extra]
-    return Choice(vocab.with_parents(genres) if parents else genres, best, False, merged)
+        # an independent genre may still be sure where every exclusive one is unsure
+        sure = [(n, p) for n, p in allowed if n not in exclusive
+                and not vocab.parent_names(n) and p >= min_confidence]
+        if not sure:
+            return Choice([], best, True, merged, best_name)
+        best_name, best = sure[0]
+    genres = [best_name]
+    rest = [(n, p) for n, p in ranked if n != best_name and p >= min_confidence]
+    while len(genres) < max(1, top_k):
+        nxt = next((n for n, _ in rest if n not in genres
+                    and _beside_parent(vocab.parent_names(n), genres)), None)
+        if nxt is None:
+            break
+        genres.append(nxt)
+    return Choice(vocab.with_parents(genres) if parents else genres, best, False, merged,
+                  best_name)
+
+
+def _beside_parent(parents: frozenset[str], chosen: list[str]) -> bool:
+    return not parents or bool(parents & set(chosen))
+
+
+def contradicted(current: list[str], choice: Choice, vocab: Vocabulary) -> bool:
+    """``current`` (genres a file holds) holds genres ``vocab`` knows, the audio gives each
+    of them (and its sub-genres) less than ``CONFLICT_P``, and another genre is sure."""
+    if not current or choice.unsure:
+        return False
+    judged = [names for names in (vocab.family(g) for g in current) if names]
+    return bool(judged) and all(max(choice.probabilities.get(n, 0.0) for n in names)
+                                < CONFLICT_P for names in judged)

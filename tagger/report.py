@@ -51,7 +51,13 @@ def shown_path(path: str, roots: list[Path]) -> str:
 def _album(r: Row) -> str:
     if r.album is None:
         return ""
-    return f"{r.album} (outlier)" if r.outlier else r.album
+    return r.album + _unnamed(r) + (" (outlier)" if r.outlier else "")
+
+
+def _unnamed(r: Row) -> str:
+    """Where an album's verdict also came from tracks the person did not name."""
+    n = r.album_unnamed
+    return f" (with {n} track{'s' if n > 1 else ''} not named)" if n else ""
 
 
 def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> Table:
@@ -218,8 +224,8 @@ def _html(result: ScanResult, dry_run: bool, rows: list[Row], roots: list[Path])
     bodies = []
     for title in order:
         verdict = result.albums.get(title)
-        head = E(title) + (f" — album verdict: <b>{E(_genres(verdict))}</b>"
-                           if verdict is not None else "")
+        head = E(title + _unnamed(groups[title][0])) + (
+            f" — album verdict: <b>{E(_genres(verdict))}</b>" if verdict is not None else "")
         bodies.append(f'<tbody class="group"><tr class="album"><th colspan="{len(COLUMNS)}">'
                       f'{head} ({len(groups[title])} tracks)</th></tr>'
                       + "".join(_track_row(r, roots) for r in groups[title]) + "</tbody>")

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from .discover import find_audio
 from .genres import Vocabulary
 from .prediction import Prediction
 from .predictor import Predictor, Timings
-from .states import SCAN_STATUSES, Source, Status
+from .states import SCAN_STATUSES, GroupBy, Source, Status
 from .tagging import Found, Heard, Row, ScanOptions, Tagger
 from .tags import remove_leftover
 from .undo import settle_pending
@@ -135,18 +136,24 @@ class Scanner:
             results.close()  # stops the decoders and their ffmpeg processes at once
 
     def _decide(self) -> None:
-        """Albums first, then every heard track's verdict (stage 3)."""
-        members = [albums.Member(h.found.path, h.album, h.duration) for h in self.heard]
+        """Albums first, then every heard track's verdict (stage 3). An album is decided
+        from all of its tracks that the cache knows, named or not; its verdict is chosen
+        from their pooled probabilities, among the genres its tracks rank first."""
+        named = len(self.heard)
+        tracks = self.heard + self._unnamed_companions()
+        members = [albums.Member(h.found.path, h.album, h.duration) for h in tracks]
         album_of: dict[int, albums.Album] = {}
         for album in albums.group(members, self.opt.by, self.opt.album_keys):
-            for i in album.members:
-                album_of[i] = album
-        verdicts: dict[albums.Album, tuple[Prediction, str]] = {}
+            if min(album.members) < named:  # an album of unnamed tracks alone: not ours
+                for i in album.members:
+                    album_of[i] = album
+        verdicts: dict[albums.Album, tuple[Prediction, set[str], str]] = {}
         for album in set(album_of.values()):
-            pooled = albums.pooled([self.heard[j].prediction for j in album.members],
-                                   [self.heard[j].duration for j in album.members])
-            merged = self.vocab.merge(pooled)
-            verdicts[album] = pooled, max(merged, key=merged.get, default="")
+            of = [tracks[j] for j in album.members]
+            pooled = albums.pooled([h.prediction for h in of], [h.duration for h in of])
+            firsts = {self.tagger.choose(h.prediction).best for h in of}
+            verdicts[album] = pooled, firsts, self.tagger.choose(pooled, firsts).best
+        del tracks, members
         heard_list, self.heard = self.heard, []
         for i in range(len(heard_list)):
             # each track is let go once decided: a large library never holds both its
@@ -156,14 +163,45 @@ class Scanner:
             if album is None:
                 self._emit(self.tagger.decide(heard))
                 continue
-            pooled, top = verdicts[album]
+            pooled, firsts, top = verdicts[album]
             outlier = albums.is_outlier(self.vocab.merge(heard.prediction), top,
                                         self.opt.min_confidence)
             own = outlier and not self.opt.album_strict
-            row = self.tagger.decide(heard, None if own else pooled, album.title, outlier)
+            row = (self.tagger.decide(heard, album=album.title, outlier=True) if own else
+                   self.tagger.decide(heard, pooled, album.title, outlier, firsts))
+            row.album_unnamed = sum(j >= named for j in album.members)
             if not own:
                 self.result.albums[album.title] = row.genres
             self._emit(row)
+
+    def _unnamed_companions(self) -> list[Heard]:
+        """Tracks the cache knows, unchanged since it heard them, that share an album (or,
+        by folder, a folder) with a heard track but were not named in this scan: an
+        album's verdict must not depend on which of its paths were named."""
+        if self.opt.by == GroupBy.TRACK or self.opt.album_keys is not None:
+            return []
+        model_id, seen = self.model.model_id, {str(h.found.path) for h in self.heard}
+        if self.opt.by == GroupBy.FOLDER:
+            lookups = {str(h.found.path.parent) for h in self.heard}
+            rows = (r for folder in lookups for r in self.cache.folder_tracks(folder, model_id))
+        else:
+            lookups = {h.album.album for h in self.heard if h.album.key() is not None}
+            rows = (r for album in lookups for r in self.cache.album_tracks(album, model_id))
+        out = []
+        for row in rows:
+            if row.path in seen:
+                continue
+            seen.add(row.path)
+            try:
+                st = os.stat(row.path)
+            except OSError:
+                continue  # gone, or not reachable now
+            if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
+                continue  # changed since it was heard: what the cache knows is stale
+            heard = self.tagger.from_cache(Found(Path(row.path), st, row.fingerprint), row)
+            if heard is not None:
+                out.append(heard)
+        return out
 
     def _reuse_cached(self, files: list[Path]) -> list[Found]:
         """Take what the cache knows; return the files to decode."""

@@ -25,14 +25,10 @@ from pathlib import Path
 from . import tags
 from .albums import AlbumInfo
 from .cache import Cache, TrackRow, fingerprint
-from .genres import Choice, Vocabulary, choose
+from .genres import Choice, Vocabulary, choose, contradicted
 from .prediction import Prediction
 from .segments import Coverage
 from .states import GroupBy, Policy, Source, Status
-
-CONFLICT_P = 0.05  # a genre the file holds is contradicted below this probability...
-# ...when another genre is at least --min-confidence
-
 
 @dataclass
 class ScanOptions:
@@ -75,6 +71,7 @@ class Row:
     source: Source = Source.HEARD  # the prediction: heard in this run, or from the cache
     album: str | None = None  # the album it was decided with
     outlier: bool = False  # in an album, but its own audio says otherwise
+    album_unnamed: int = 0  # tracks of its album that were not named, heard from the cache
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -156,24 +153,33 @@ class Tagger:
 
     # -- deciding --------------------------------------------------------------------------
 
+    def choose(self, prediction: Prediction, among: set[str] | None = None) -> Choice:
+        """Genres from ``prediction`` by this scan's options (``genres.choose``)."""
+        return choose(prediction, self.vocab, self.opt.top_k, self.opt.min_confidence,
+                      self.opt.parents, among)
+
     def decide(self, heard: Heard, prediction: Prediction | None = None,
-               album: str | None = None, outlier: bool = False) -> Row:
-        """The verdict on one track, from ``prediction`` (its album's, or its own); write
-        it unless this is a dry run; remember it."""
+               album: str | None = None, outlier: bool = False,
+               among: set[str] | None = None) -> Row:
+        """The verdict on one track, from ``prediction`` (its album's, or its own; ``among``:
+        the genres its album's tracks rank first); write it unless this is a dry run;
+        remember it."""
         t0 = time.perf_counter()
-        choice = choose(prediction or heard.prediction, self.vocab, self.opt.top_k,
-                        self.opt.min_confidence, self.opt.parents)
+        choice = self.choose(prediction or heard.prediction, among)
         path = heard.found.path
         row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
                   list(heard.current), confidence=round(choice.confidence, 4),
                   source=heard.source, album=album, outlier=outlier)
         try:
+            mine = self._mine(heard)
+            users = [g for g in heard.current if g.casefold() not in mine]
             new = None if choice.unsure else tags.decide(heard.current, choice.genres,
-                                                         self._policy(heard, choice))
+                                                         self.opt.policy, mine)
             if choice.unsure:
                 row.status = Status.UNSURE
-            elif self._conflict(heard, choice):
-                row.status = Status.CONFLICT
+            elif (self.opt.policy != Policy.OVERWRITE
+                  and contradicted(users, choice, self.vocab)):
+                row.status = Status.CONFLICT  # the user's genre is left alone, and flagged
             elif new is None:
                 row.status = Status.KEPT
             elif self.opt.dry_run:
@@ -189,35 +195,15 @@ class Tagger:
         self.remember(heard.found, heard.prediction, row, heard)
         return row
 
-    def _conflict(self, heard: Heard, choice: Choice) -> bool:
-        """A contradicted genre is left alone, and flagged, unless the user overwrites or
-        genretag wrote it itself."""
-        return (self.opt.policy != Policy.OVERWRITE and self.contradicted(heard.current, choice)
-                and not self._owned(heard))
-
-    def contradicted(self, current: list[str], choice: Choice) -> bool:
-        """The file holds genres this vocabulary knows, the audio gives each of them (and
-        its sub-genres) less than ``CONFLICT_P``, and another genre is confident."""
-        if not current or choice.unsure:
-            return False
-        merged = choice.probabilities
-        judged = [self.vocab.family(g) for g in current]
-        judged = [names for names in judged if names]
-        return bool(judged) and all(max(merged.get(n, 0.0) for n in names) < CONFLICT_P
-                                    for names in judged)
-
-    def _policy(self, heard: Heard, choice: Choice) -> Policy:
-        """Genres genretag wrote itself and nobody changed since are its own to update
-        (an album's verdict changed because a track was added); anyone else's follow the
-        user's policy."""
-        if (self.opt.policy == Policy.FILL and heard.current
-                and heard.current != choice.genres and self._owned(heard)):
-            return Policy.OVERWRITE
-        return self.opt.policy
-
-    def _owned(self, heard: Heard) -> bool:
-        return heard.cached is not None and self.cache.last_written(
-            str(heard.found.path)) == heard.current
+    def _mine(self, heard: Heard) -> frozenset[str]:
+        """The genres in the file that genretag added itself (case-folded): they follow the
+        new verdict (an album's verdict changed because a track was added); the others are
+        the user's (see ``tags.decide``)."""
+        if not heard.current:
+            return frozenset()
+        writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
+                  for w in self.cache.history(str(heard.found.path))]
+        return tags.own_genres(writes, heard.current)
 
     def _write(self, heard: Heard, new: list[str]) -> None:
         """History row first (pending), then the write, then the row confirmed. A
@@ -255,7 +241,8 @@ class Tagger:
             album=info.album if info else None, album_artist=info.album_artist if info else None,
             artist=info.artist if info else None,
             compilation=int(info.compilation) if info else 0,
-            duration=heard.duration if heard is not None else None)
+            duration=heard.duration if heard is not None else None,
+            dry_run=int(self.opt.dry_run))
         if heard is None or heard.cached != row_key(new):  # an unchanged re-scan writes none
             new.probabilities = prediction.as_dict() if prediction is not None else None
             self.cache.put(new)
@@ -263,7 +250,7 @@ class Tagger:
 
 
 ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options", "current",
-           "album", "album_artist", "artist", "compilation", "model_id")
+           "album", "album_artist", "artist", "compilation", "model_id", "dry_run")
 
 
 def row_key(row: TrackRow) -> tuple:

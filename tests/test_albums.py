@@ -242,3 +242,35 @@ def test_a_rescan_after_undo_knows_what_the_files_hold(lib, tiny_model, tmp_path
     rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run")
     row = rows["Artist/Album A/01.mp3"]
     assert row["previous"] == [] and row["status"] == "would-tag" and row["source"] == "cache"
+
+
+def test_an_album_is_decided_from_every_track_the_cache_knows(lib, tiny_model, tmp_path):
+    """Issue 17, point 3: naming some of an album's tracks gives the same verdict as naming
+    the album, and the row says the verdict also came from tracks not named."""
+    root, db = lib
+    whole = report_rows(root / "Artist" / "Album A", tiny_model, db, tmp_path, "--dry-run")
+    assert {r["album_unnamed"] for r in whole.values()} == {0}
+    report = tmp_path / "some.json"
+    r = scan(root / "Artist" / "Album A" / "01.mp3", tiny_model, db, "--dry-run",
+             root / "Artist" / "Album A" / "03.mp3", "--report", report)
+    assert r.exit_code == 0, r.output
+    rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
+    assert set(rows) == {"01.mp3", "03.mp3"}  # only the named ones are decided
+    assert [rows[n]["genres"] for n in ("01.mp3", "03.mp3")] == [["rock"], ["rock"]]
+    assert rows["03.mp3"]["album_unnamed"] == 1  # 02.mp3, from the cache
+    assert "with 1 track not named" in r.output
+    alone = report_rows(root / "Artist" / "Album A" / "03.mp3", tiny_model, db, tmp_path,
+                        "--dry-run", "--by", "folder")
+    assert alone["."]["genres"] == ["rock"] and alone["."]["album_unnamed"] == 2
+
+
+def test_an_albums_verdict_is_a_genre_one_of_its_tracks_ranks_first(lib, tiny_model,
+                                                                     tmp_path):
+    """Issue 17, point 2: two tracks rank blues first, one rock; all three rank jazz
+    second. The pooled vote alone would give jazz, which no track ranks first."""
+    root, db = lib
+    seed(db, root, {"Artist/Album A/01.mp3": (0.50, 0.45, 0.05),
+                    "Artist/Album A/02.mp3": (0.06, 0.44, 0.50),
+                    "Artist/Album A/03.mp3": (0.52, 0.44, 0.04)})
+    rows = report_rows(root / "Artist" / "Album A", tiny_model, db, tmp_path, "--dry-run")
+    assert [rows[f"0{i}.mp3"]["genres"] for i in (1, 2, 3)] == [["blues"]] * 3

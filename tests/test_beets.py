@@ -146,3 +146,38 @@ def test_inline_map_in_the_beets_config(beets):
     b.configure(map={"jazz": "Jazz & Blues"})
     b("genretag")
     assert set(b.genres().values()) == {"Jazz & Blues"}
+
+
+def test_an_untagged_as_is_import_is_decided_track_by_track(tmp_path, tiny_model):
+    """Issue 17, point 4: beets makes one nameless album of an untagged Downloads folder;
+    its tracks are decided one by one, as genretag scan does."""
+    from test_albums import seed
+
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    files = []
+    for i in range(3):
+        p = downloads / f"track{i}.mp3"
+        write_audio(p, music(3.0, 22050, seed=20 + i), 22050, "mp3")
+        files.append(p)
+    b = Beets(tmp_path / "beets", tiny_model)
+    b("import", "-A", "-q", downloads)
+    assert len(set(b("ls", "-f", "$album_id", downloads).split())) == 1  # one album
+    b("genretag", "-p")  # heard once
+    seed(Path(b.settings["db"]), downloads, {"track0.mp3": (0.10, 0.20, 0.70),
+                                             "track1.mp3": (0.80, 0.10, 0.10),
+                                             "track2.mp3": (0.10, 0.80, 0.10)})
+    b("genretag")
+    assert [tags.read_genres(p) for p in files] == [["rock"], ["blues"], ["jazz"]]
+
+
+def test_the_preview_shows_conflicts_and_keeps_them(beets):
+    """Issue 17, point 5: a file whose genre the audio contradicts shows in ``-p``,
+    marked as a conflict, as ``genretag scan`` shows it; without -f it is kept."""
+    b, files = beets
+    b("modify", "-y", "title:First 1", "genres=Rock")  # the tiny model hears jazz, surely
+    out = b("genretag", "-p")
+    assert "conflict:" in out and "First 1" in out and "has Rock, the audio says jazz" in out
+    out = b("genretag")
+    assert "conflict:" in out and b.genres()["First 1"] == "Rock"
+    assert tags.read_genres(files[0]) == ["Rock"]  # beets wrote the user's own genre

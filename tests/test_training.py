@@ -169,6 +169,16 @@ def test_album_report_pools_an_artists_clips_as_the_scan_does():
     assert a["album_verdict"]["mean"] == pytest.approx(6 / 6)
     assert a["album_verdict_with_outliers"]["mean"] == pytest.approx(5 / 6)
     assert a["albums_right"]["mean"] == pytest.approx(1.0)
+    assert a["albums_nobody_ranks_first_any_genre"]["mean"] == 0.0
+    # tracks that rank blues and rock first, and jazz second: the pooled vote alone would
+    # give the album jazz, which no track ranks first; the scan's rule gives one of theirs
+    labels = ["blues", "jazz", "rock"]
+    probs = np.array([[0.50, 0.45, 0.05], [0.05, 0.45, 0.50], [0.52, 0.44, 0.04]])
+    res = CVResult(labels, np.array([0, 2, 0]), probabilities={"m": [probs]})
+    a = album_report(res, "m", ["a"] * 3)
+    assert a["albums_nobody_ranks_first_any_genre"]["mean"] == 1.0
+    assert a["album_verdict_any_genre"]["mean"] == 0.0
+    assert a["album_verdict"]["mean"] == pytest.approx(2 / 3)  # blues, on all three
 
 
 def test_expected_calibration_error_and_temperature():

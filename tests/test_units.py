@@ -12,7 +12,6 @@ from genretag.tagger.discover import find_audio, sniff
 from genretag.tagger.genres import Vocabulary, choose
 from genretag.tagger.prediction import Prediction
 from genretag.tagger.segments import Windower, fast_starts
-from genretag.tagger.tags import decide
 
 
 @pytest.mark.parametrize("n", [1000, 4000, 4095, 10_000, 12_345])
@@ -83,12 +82,47 @@ def test_independent_genres_merge_as_independent_events_and_bring_parents():
     assert choose(probs, only, top_k=5, min_confidence=0.0).genres == ["Rock", "Pop"]
 
 
-def test_policies():
-    assert decide([], ["Jazz"], "fill") == ["Jazz"]
-    assert decide(["Rock"], ["Jazz"], "fill") is None
-    assert decide(["Rock"], ["Jazz"], "overwrite") == ["Jazz"]
-    assert decide(["Jazz"], ["Jazz"], "overwrite") is None  # nothing would change
-    assert decide(["Rock"], ["jazz", "rock"], "merge") == ["Rock", "jazz"]
+def shipped_vocabulary() -> Vocabulary:
+    from genretag.tagger.modelfile import default_model_path, read_metadata
+
+    meta = read_metadata(default_model_path())
+    return Vocabulary.of_model(meta["labels"], meta)
+
+
+def shipped(**p: float) -> Prediction:
+    """The shipped model's 22 outputs: the ten exclusive shares given (the rest of the
+    share spread evenly), and the independent probabilities given (others 0.01)."""
+    vocab = shipped_vocabulary()
+    labels = tuple(vocab.names)
+    exclusive = [lab for lab in labels if lab not in vocab.independent]
+    rest = (1.0 - sum(p.get(lab, 0.0) for lab in exclusive)) / \
+        sum(lab not in p for lab in exclusive)
+    return Prediction(labels, np.array([p.get(lab.replace("-", "_"), rest if lab in exclusive
+                                                else 0.01) for lab in labels]))
+
+
+def test_the_first_genre_is_exclusive_and_a_child_comes_only_beside_its_parent():
+    vocab = shipped_vocabulary()
+    # the pop album that was voted Soul: Pop leads the exclusive share
+    album = shipped(pop=0.36, hiphop=0.31, reggae=0.21, soul=0.43)
+    assert choose(album, vocab).genres == ["Pop"]
+    assert choose(album, vocab, top_k=3).genres == ["Pop", "Soul", "Hip-Hop"]
+    # the metal track written Hard Rock: Hard Rock's parent is Rock, not Metal
+    metal = shipped(metal=0.81, hard_rock=0.87, heavy_metal=0.5)
+    assert choose(metal, vocab).genres == ["Metal"]
+    assert choose(metal, vocab, top_k=3).genres == ["Metal", "Heavy Metal"]
+    rock = shipped(rock=0.7, hard_rock=0.87, metal=0.1)
+    assert choose(rock, vocab, top_k=2).genres == ["Rock", "Hard Rock"]
+    # no exclusive genre is sure: an independent genre without a parent may be first,
+    # and House comes only beside Dance
+    electronic = shipped(disco=0.2, electronic=0.9, house=0.8, dance=0.2)
+    c = choose(electronic, vocab, top_k=3)
+    assert c.genres == ["Electronic"] and c.confidence == pytest.approx(0.9)
+    c = choose(shipped(disco=0.2, electronic=0.2, hard_rock=0.9), vocab)
+    assert c.unsure and c.best == "Disco"  # Hard Rock alone, without Rock, is no verdict
+    # an album: its first genre is one that a track ranks first
+    assert choose(shipped(blues=0.3, jazz=0.45, rock=0.3), vocab,
+                  among={"Blues", "Rock"}).genres == ["Blues"]
 
 
 def test_sniff():

@@ -335,7 +335,11 @@ def evaluate(
                           ("album_verdict", "tracks, each given its album's verdict"),
                           ("album_verdict_with_outliers", "tracks, album verdict, outliers "
                                                           "keep their own (scan's default)"),
-                          ("albums_right", "albums whose verdict is their main genre")):
+                          ("albums_right", "albums whose verdict is their main genre"),
+                          ("album_verdict_any_genre", "tracks, album verdict when any genre "
+                                                      "may win the pooled vote (rule before)"),
+                          ("albums_nobody_ranks_first_any_genre", "albums whose verdict "
+                           "no track ranks first, when any genre may win (share)")):
             t.add_row(what, f"{a[key]['mean']:.3f} ± {a[key]['std']:.3f}")
         console.print(t)
     reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},

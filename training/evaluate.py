@@ -175,22 +175,30 @@ def album_report(res: CVResult, name: str, groups: list[str],
     """Albums as users meet them: the clips of one artist in a test fold are one album
     (folds keep an artist's clips together). Per seed, on the same out-of-fold
     probabilities: each track's own verdict; every track given its album's verdict (the
-    scan's pooling, ``albums.pool_probabilities``); the scan's default, where outliers keep
-    their own (``albums.is_outlier``); and albums right (the album's top genre is the
-    genre most of its clips have)."""
+    scan's pooling, ``albums.pool_probabilities``, and its rule: the album's genre is the
+    pooled best of the genres its tracks rank first); the scan's default, where outliers
+    keep their own (``albums.is_outlier``); albums right (the album's genre is the genre
+    most of its clips have); and, for comparison, the rule before, where any genre could
+    win the pooled vote, with how often it chose a genre that none of the tracks ranks
+    first."""
     from genretag.tagger.albums import is_outlier, pool_probabilities
 
     members: dict[str, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)
     per_seed = {"track": [], "album_verdict": [], "album_verdict_with_outliers": [],
-                "albums_right": []}
+                "albums_right": [], "album_verdict_any_genre": [],
+                "albums_nobody_ranks_first_any_genre": []}
     labels = res.labels
     for probs in res.probabilities[name]:
         own = probs.argmax(1)
-        strict, default, right = own.copy(), own.copy(), []
+        strict, default, anyg, right, nobody = own.copy(), own.copy(), own.copy(), [], []
         for idx in members.values():
-            top = int(pool_probabilities(probs[idx]).argmax())
+            pooled = pool_probabilities(probs[idx])
+            firsts = sorted(set(own[idx].tolist()))
+            top = firsts[int(pooled[firsts].argmax())]  # the scan's rule (genres.choose)
+            anyg[idx] = int(pooled.argmax())  # the rule before: any genre may win
+            nobody.append(int(pooled.argmax()) not in firsts)
             strict[idx] = top
             for i in idx:
                 mine = dict(zip(labels, probs[i].tolist()))
@@ -200,6 +208,8 @@ def album_report(res: CVResult, name: str, groups: list[str],
         per_seed["album_verdict"].append((strict == res.y).mean())
         per_seed["album_verdict_with_outliers"].append((default == res.y).mean())
         per_seed["albums_right"].append(np.mean(right))
+        per_seed["album_verdict_any_genre"].append((anyg == res.y).mean())
+        per_seed["albums_nobody_ranks_first_any_genre"].append(np.mean(nobody))
     sizes = [len(idx) for idx in members.values()]
     return {"albums": len(members), "tracks_per_album": {"min": min(sizes), "max": max(sizes),
                                                          "mean": float(np.mean(sizes))},

@@ -1,0 +1,143 @@
+"""The user's own genres survive every sequence of policies (issue 17, point 1).
+
+Found as a user would: ``scan --merge`` wrote "Bebop; Jazz", and a plain scan afterwards
+wrote "Jazz" over it, erasing the user's Bebop. Here every policy is followed by every
+policy, with the verdict changing in between (so genretag's own genre must follow it), and
+undo after each step gives back exactly what the user had.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import file_hash
+from test_albums import make_track, seed
+from test_scan import run
+
+from genretag.tagger import tags
+from genretag.tagger.tags import decide, own_genres
+
+# relative path -> the genres the user gave it
+USER = {"bebop.mp3": ["Bebop"], "songwriter.mp3": ["Singer/Songwriter"], "none.mp3": []}
+JAZZ, ROCK = (0.05, 0.90, 0.05), (0.05, 0.05, 0.90)
+POLICIES = {"fill": (), "merge": ("--merge",), "overwrite": ("--overwrite",)}
+
+
+@pytest.fixture(scope="module")
+def _tracks(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("policies") / "Music"
+    for i, (name, genres) in enumerate(USER.items()):
+        make_track(root / name, None, None, None, None, seed=i)
+        tags.write_genres(root / name, genres)
+    return root
+
+
+@pytest.fixture
+def lib(_tracks, tmp_path, tiny_model) -> tuple[Path, Path]:
+    root = tmp_path / "Music"
+    shutil.copytree(_tracks, root)
+    db = tmp_path / "cache.sqlite"
+    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
+    return root, db
+
+
+def scan(root: Path, model: Path, db: Path, *extra):
+    return run("scan", root, "--model", model, "--db", db, "--workers", "1", "--by", "track",
+               "--min-confidence", "0.3", *extra)
+
+
+def verdict(root: Path, db: Path, p: tuple) -> None:
+    """Every track is now heard as ``p`` (blues, jazz, rock)."""
+    seed(db, root, {name: p for name in USER})
+
+
+def genres(root: Path) -> dict[str, list[str]]:
+    return {name: tags.read_genres(root / name) for name in USER}
+
+
+def expected(policies: tuple[str, ...], verdicts: tuple[str, ...]) -> dict[str, list[str]]:
+    """What each file holds after ``policies`` ran with ``verdicts``: the user's genres
+    stay until an overwrite, and genretag's own follow the latest verdict."""
+    out = {}
+    for name, user in USER.items():
+        held, mine = list(user), []
+        for policy, genre in zip(policies, verdicts):
+            if policy == "overwrite":
+                held, mine = [], []
+            if policy == "fill" and held and not mine:
+                continue
+            held = [g for g in held if g not in mine] + [genre]
+            mine = [genre]
+        out[name] = held
+    return out
+
+
+@pytest.mark.parametrize("first,second", list(itertools.product(POLICIES, POLICIES)))
+def test_no_user_genre_disappears_without_overwrite(lib, tiny_model, first, second):
+    root, db = lib
+    original = {name: file_hash(root / name) for name in USER}
+
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, *POLICIES[first]).exit_code == 0
+    assert genres(root) == expected((first,), ("jazz",))
+    assert run("undo", root, "--db", db).exit_code == 0  # undo after one step
+    assert genres(root) == USER
+    assert {name: file_hash(root / name) for name in USER} == original
+
+    assert scan(root, tiny_model, db, *POLICIES[first]).exit_code == 0
+    verdict(root, db, ROCK)  # the verdict changes: genretag's own genre must follow it
+    assert scan(root, tiny_model, db, *POLICIES[second]).exit_code == 0
+    now = genres(root)
+    assert now == expected((first, second), ("jazz", "rock"))
+    if "overwrite" not in (first, second):
+        for name, user in USER.items():
+            assert set(user) <= set(now[name]), (name, now[name])
+    assert run("undo", root, "--db", db).exit_code == 0  # undo after two steps
+    assert genres(root) == USER
+    assert {name: file_hash(root / name) for name in USER} == original
+
+
+def test_merge_then_plain_scan_keeps_the_users_genres_as_found(lib, tiny_model):
+    """The exact sequence of the report: --merge, then a plain scan, same verdict."""
+    root, db = lib
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, "--merge").exit_code == 0
+    merged = genres(root)
+    assert merged == {"bebop.mp3": ["Bebop", "jazz"],
+                      "songwriter.mp3": ["Singer/Songwriter", "jazz"], "none.mp3": ["jazz"]}
+    r = scan(root, tiny_model, db)
+    assert r.exit_code == 0 and genres(root) == merged, r.output
+    assert "tagged" not in r.output  # nothing to write: the files already hold the verdict
+
+
+def test_policy_rules():
+    assert decide([], ["Jazz"], "fill") == ["Jazz"]
+    assert decide(["Rock"], ["Jazz"], "fill") is None
+    assert decide(["Rock"], ["Jazz"], "overwrite") == ["Jazz"]
+    assert decide(["Jazz"], ["Jazz"], "overwrite") is None  # nothing would change
+    assert decide(["Rock"], ["jazz", "rock"], "merge") == ["Rock", "jazz"]
+    # genretag's own genre (case-folded in ``mine``) follows the verdict; the user's stays
+    for policy in ("fill", "merge"):
+        assert decide(["Bebop", "Jazz"], ["Soul"], policy, frozenset({"jazz"})) == \
+            ["Bebop", "Soul"]
+        assert decide(["Bebop", "Jazz"], ["Jazz"], policy, frozenset({"jazz"})) is None
+        assert decide(["Jazz"], ["Rock"], policy, frozenset({"jazz"})) == ["Rock"]
+    assert decide(["Bebop", "Jazz"], ["Soul"], "overwrite", frozenset({"jazz"})) == ["Soul"]
+
+
+def test_own_genres_follow_the_history():
+    # merge added Jazz to the user's Bebop
+    assert own_genres([(["Bebop"], ["Bebop", "Jazz"])], ["Bebop", "Jazz"]) == {"jazz"}
+    # a later write kept Jazz and added Soul; the user's Bebop stays the user's
+    history = [(["Bebop"], ["Bebop", "Jazz"]), (["Bebop", "Jazz"], ["Bebop", "Jazz", "Soul"])]
+    assert own_genres(history, ["Bebop", "Jazz", "Soul"]) == {"jazz", "soul"}
+    # the user put Rock in place of Jazz between two writes; a merge then added Jazz again
+    history = [([], ["Jazz"]), (["Rock"], ["Rock", "Jazz"])]
+    assert own_genres(history, ["Rock", "Jazz"]) == {"jazz"}
+    assert own_genres([([], ["Jazz"]), (["Jazz"], ["Jazz", "Soul"])], ["Jazz"]) == {"jazz"}
+    # a genre that was there before genretag's first write is never its own
+    assert own_genres([(["Jazz"], ["Jazz", "Soul"])], ["Jazz", "Soul"]) == {"soul"}
+    assert own_genres([], ["Jazz"]) == frozenset()
