@@ -383,18 +383,23 @@ class Cache:
                 self.db["history"].update(i, {"undone": 1})
 
     def summary(self) -> dict:
-        """Counts for ``genretag report``."""
+        """Counts for ``genretag report``: what the files hold and what was written, and
+        the verdicts of the last run of each file, those of dry runs apart (nothing was
+        written by them)."""
         t = self.db["tracks"]
-        by_status = {r["status"]: r["n"] for r in self.db.query(
-            "select status, count(*) n from tracks group by status order by n desc")}
+        by_status: dict[str, int] = {}
+        dry: dict[str, int] = {}
+        for status, was_dry, n in self.db.execute(
+                "select status, coalesce(dry_run, 0), count(*) n from tracks "
+                "group by 1, 2 order by n desc").fetchall():
+            (dry if was_dry else by_status)[status] = n
         genres: dict[str, int] = {}
-        for r in t.rows_where("status in ('tagged', 'kept', 'would-tag', 'cached', 'conflict')",
-                              select="genres"):
-            for g in json.loads(r["genres"] or "[]"):
+        for r in t.rows_where("current is not null", select="current"):
+            for g in json.loads(r["current"]):
                 genres[g] = genres.get(g, 0) + 1
         errors = [(r["path"], r["error"]) for r in t.rows_where("status = 'error'",
                                                                   select="path, error")]
         writes = self.db.execute("select count(*) from history where undone = 0 and state = ?",
                                  [DONE]).fetchone()[0]
-        return {"tracks": t.count, "by_status": by_status, "genres": genres,
+        return {"tracks": t.count, "by_status": by_status, "dry_run": dry, "genres": genres,
                 "errors": errors, "writes": writes}

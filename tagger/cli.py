@@ -97,6 +97,8 @@ def open_cache(db: Optional[Path], must_exist: bool = False):
     path = db or default_db_path()
     if must_exist and not path.is_file():
         raise usage_error(f"{path}: no such cache file")
+    if db is not None and not db.absolute().parent.is_dir():
+        raise usage_error(f"{db}: no such folder for the cache (--db)")
     try:
         return Cache(path)
     except CacheError as e:
@@ -239,9 +241,14 @@ def predict(
     file: Path = typer.Argument(..., help="One audio file."),
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
+    coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
+                                          help="As scan's: full: every window; fast: K "
+                                               "windows; auto: full on GPU, fast on CPU."),
+    windows: int = typer.Option(4, "--windows", min=1, help="K for --coverage fast."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Print a track's genre probabilities and which genre dominates where."""
+    """Print a track's genre probabilities and which genre dominates where (with scan's
+    coverage, so the numbers are the ones a scan of it decides from)."""
     import json
 
     from rich.table import Table
@@ -249,11 +256,14 @@ def predict(
     from .predictor import Predictor
     from .segments import Coverage
 
+    if file.is_dir():
+        raise usage_error(f"{file}: a folder; predict takes one audio file (genretag scan "
+                          "--dry-run shows a folder's verdicts)")
     if not file.is_file():
         raise usage_error(f"{file}: no such file")
     m = open_model(model, device)
-    (res,) = Predictor(m, Coverage(CoverageMode.FULL), keep_windows=True,
-                        workers=1).predict([file])
+    used = Coverage(coverage, windows).resolved(m.device.type)
+    (res,) = Predictor(m, used, keep_windows=True, workers=1).predict([file])
     if res.error:
         err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -262,16 +272,20 @@ def predict(
     order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
     timeline = timeline_of(res.window_starts, m.window_probabilities(res.window_outputs),
                            labels, m.params.window_seconds)
+    heard = (f"coverage {used.mode}: " + ("every window" if used.mode == CoverageMode.FULL
+                                          else f"{len(res.window_starts)} windows spread "
+                                               "over the track")
+             + f", on {m.device.type}")
     if json_out:
         out.print_json(json.dumps({
-            "path": str(file), "probabilities": {labels[i]: float(res.probabilities[i])
-                                                  for i in order},
+            "path": str(file), "coverage": used.mode, "windows": len(res.window_starts),
+            "probabilities": {labels[i]: float(res.probabilities[i]) for i in order},
             "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
                          for s, e, g, p in timeline]}))
         return
     from rich.text import Text
 
-    t = Table(title=Text(str(file)))
+    t = Table(title=Text(str(file)), caption=heard)
     t.add_column("genre")
     t.add_column("probability", justify="right")
     for i in order:
@@ -323,8 +337,12 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) ->
     t.add_row("tracks", str(s["tracks"]))
     for status, n in s["by_status"].items():
         t.add_row(f"  {status}", str(n))
+    if s["dry_run"]:
+        t.add_row("last seen by a dry run (nothing written)", str(sum(s["dry_run"].values())))
+        for status, n in s["dry_run"].items():
+            t.add_row(f"  {status} (dry run)", str(n))
     for genre, n in sorted(s["genres"].items(), key=lambda kv: -kv[1]):
-        t.add_row(Text(f"  genre: {genre}"), str(n))
+        t.add_row(Text(f"  in the files: {genre}"), str(n))
     t.add_row("writes that undo can restore", str(s["writes"]))
     out.print(t)
     for path, error in s["errors"]:

@@ -65,10 +65,13 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> 
     for name in ("file", "status", "from", "genre now", "→ proposed", "conf.", "album"):
         table.add_column(name, overflow="fold", justify="right" if name == "conf." else "left")
     for r in rows:
-        proposed = r.error if r.status == Status.ERROR else _genres(r.genres)
+        # what the file would hold (under --merge, the user's genres too), else the verdict
+        proposed = r.error if r.status == Status.ERROR else _genres(
+            r.written if r.written is not None else r.genres)
         conf = f"{r.confidence:.2f}" if r.confidence is not None else ""
         table.add_row(Text(shown_path(r.path, roots or [])),
-                      Text(r.status, style=STATUS_STYLE.get(r.status, "")), Text(r.source),
+                      Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+                      Text(r.source or "—"),
                       Text(_genres(r.previous)), Text(proposed or ""), conf, Text(_album(r)))
     return table
 
@@ -95,7 +98,7 @@ def genre_counts(rows: list[Row]) -> Counter:
 
 def summary_table(result: ScanResult, dry_run: bool) -> Table:
     counts = result.counts()
-    total = len(result.rows)
+    total = len(result.rows) + sum(result.undecided.values())
     t = Table(title="dry run: nothing was written" if dry_run else "summary", show_header=False)
     t.add_column("what")
     t.add_column("n", justify="right")
@@ -103,8 +106,12 @@ def summary_table(result: ScanResult, dry_run: bool) -> Table:
     for status in SCAN_STATUSES:
         if counts[status]:
             t.add_row(f"  {status}", str(counts[status]))
+    if result.undecided:
+        t.add_row("  heard, not decided (interrupted; cached for the next run)",
+                  str(sum(result.undecided.values())))
     sources = Counter(r.source for r in result.rows if r.status != Status.ERROR)
-    t.add_row("verdicts heard now / from the cache",
+    sources.update(result.undecided)
+    t.add_row("predictions heard now / from the cache",
               f"{sources.get('heard', 0)} / {sources.get('cache', 0)}")
     if result.albums:
         t.add_row("albums decided together", str(len(result.albums)))
@@ -136,15 +143,17 @@ def write_report(path: Path, result: ScanResult, dry_run: bool, rows: list[Row] 
     if suffix == ".json":
         with open(path, "w", encoding="utf-8") as f:  # streamed: no copy of it in memory
             json.dump({"dry_run": dry_run, "summary": _summary(result),
-                       "rows": [r.to_dict() for r in rows]}, f, indent=1, ensure_ascii=False)
+                       "rows": [r.to_dict(dry_run) for r in rows]}, f, indent=1,
+                      ensure_ascii=False)
     elif suffix == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["path", "status", "source", "genres", "confidence", "previous",
-                        "written", "album", "outlier", "error", "probabilities"])
+                        "would_write" if dry_run else "written", "album", "outlier", "error",
+                        "probabilities"])
             for r in rows:
                 w.writerow([csv_cell(c) for c in (
-                    r.path, r.status, r.source, "; ".join(r.genres), r.confidence or "",
+                    r.path, r.status, r.source or "", "; ".join(r.genres), r.confidence or "",
                     "; ".join(r.previous), "; ".join(r.written or []), r.album or "",
                     int(r.outlier), r.error or "", json.dumps(r.probabilities))])
     elif suffix == ".html":
@@ -203,7 +212,7 @@ def _chart(counts: list[tuple[str, int]]) -> str:
 
 def _track_row(r: Row, roots: list[Path]) -> str:
     cells = [shown_path(r.path, roots), r.status + (" (outlier)" if r.outlier else ""),
-             r.source, _genres(r.previous), _genres(r.genres),
+             r.source or "—", _genres(r.previous), _genres(r.genres),
              "" if r.confidence is None else f"{r.confidence:.3f}",
              _genres(r.written) if r.written is not None else "", r.error or ""]
     genres = "|".join(sorted(set(r.genres) | set(r.previous)))

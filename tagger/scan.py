@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class ScanResult:
     decoded: int = 0  # files that went through the decoder this run
     elapsed: float = 0.0
     interrupted: bool = False
+    undecided: Counter = field(default_factory=Counter)  # interrupted: heard, not decided
     cache_error: str | None = None  # the cache failed: the scan stopped writing files
     leftovers: int = 0  # temporary files of crashed writes removed (dry run: found)
     device: str = ""
@@ -101,6 +103,7 @@ class Scanner:
             self._decide()
         except KeyboardInterrupt:
             res.interrupted = True  # what was heard is cached; nothing more is written
+            res.undecided = Counter(h.source for h in self.heard if h is not None)
         except CacheError as e:
             res.cache_error = str(e)
         finally:
@@ -154,11 +157,10 @@ class Scanner:
             firsts = {self.tagger.choose(h.prediction).best for h in of}
             verdicts[album] = pooled, firsts, self.tagger.choose(pooled, firsts).best
         del tracks, members
-        heard_list, self.heard = self.heard, []
-        for i in range(len(heard_list)):
+        for i in range(named):
             # each track is let go once decided: a large library never holds both its
             # heard tracks and its rows in full
-            heard, heard_list[i] = heard_list[i], None
+            heard, self.heard[i] = self.heard[i], None
             album = album_of.get(i)
             if album is None:
                 self._emit(self.tagger.decide(heard))
@@ -173,6 +175,7 @@ class Scanner:
             if not own:
                 self.result.albums[album.title] = row.genres
             self._emit(row)
+        self.heard = []
 
     def _unnamed_companions(self) -> list[Heard]:
         """Tracks the cache knows, unchanged since it heard them, that share an album (or,

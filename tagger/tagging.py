@@ -68,13 +68,18 @@ class Row:
     written: list[str] | None = None  # the file's genre after this run, when it changed
     confidence: float | None = None
     error: str | None = None
-    source: Source = Source.HEARD  # the prediction: heard in this run, or from the cache
+    # the prediction: heard in this run, or from the cache; None: there is none (an error)
+    source: Source | None = None
     album: str | None = None  # the album it was decided with
     outlier: bool = False  # in an album, but its own audio says otherwise
     album_unnamed: int = 0  # tracks of its album that were not named, heard from the cache
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+    def to_dict(self, dry_run: bool = False) -> dict:
+        """The row as reports write it; a dry run's would-be genres are ``would_write``."""
+        d = dict(self.__dict__)
+        if dry_run:
+            d["would_write"] = d.pop("written")
+        return d
 
 
 @dataclass

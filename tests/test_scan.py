@@ -229,6 +229,16 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     res = Scanner(model, cache, opts, on_progress=stop_after_three).run([album(library)])
     cache.close()
     assert res.interrupted and res.rows == []  # heard, cached, but nothing decided
+    assert res.undecided == {"heard": 3}  # and the summary counts them (issue 17)
+    from genretag.tagger.report import summary_table
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(summary_table(res, dry_run=False))
+    shown = " ".join(console.export_text().split())
+    assert "tracks │ 3" in shown
+    assert "heard, not decided (interrupted; cached for the next run) │ 3" in shown
+    assert "predictions heard now / from the cache │ 3 / 0" in shown
     assert {p.name: file_hash(p) for p in album(library).iterdir()} == before
     cache = Cache(db)
     res = Scanner(model, cache, opts).run([album(library)])

@@ -117,6 +117,7 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
                             str(backbone), "--epochs", "2", "--cache", str(tmp_path / "emb")])
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output  # listed and skipped, not fatal
+    assert "confidences are not calibrated" in r.output  # 8 clips: too few to fit one
     from genretag.tagger.model import load_model
 
     model = load_model(out)
@@ -150,6 +151,23 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
         assert abs(m["accuracy"]["mean"] - acc) < 1e-9
     for png in ("confusion-track-head.png", "reliability.png", "learning-curves.png"):
         assert (tmp_path / "ev" / png).read_bytes()[:4] == b"\x89PNG"
+    # the track head trains in no epochs: its curve is accuracy against training artists
+    curve = report["learning_curve"]
+    assert set(curve) == {"0.25", "0.5", "0.75", "1.0"}
+    assert all(point["n"] == 2 * 2 and 0 <= point["mean"] <= 1 for point in curve.values())
+
+
+def test_evaluate_says_up_front_when_a_genre_has_too_few_artists(dataset, tmp_path):
+    """Issue 17, point 6: one line naming the genre, not a traceback from the solver."""
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "5", "--backbone",
+                                 str(backbone), "--out-dir", str(tmp_path / "ev"),
+                                 "--cache", str(tmp_path / "emb")])
+    assert r.exit_code == 2, r.output
+    assert "genre 'jazz' has music by 4 artists" in r.output
+    assert "--folds 4" in r.output and "also short: rock" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "ev").exists()
 
 
 def test_album_report_pools_an_artists_clips_as_the_scan_does():
@@ -179,6 +197,25 @@ def test_album_report_pools_an_artists_clips_as_the_scan_does():
     assert a["albums_nobody_ranks_first_any_genre"]["mean"] == 1.0
     assert a["album_verdict_any_genre"]["mean"] == 0.0
     assert a["album_verdict"]["mean"] == pytest.approx(2 / 3)  # blues, on all three
+
+
+def test_a_temperature_is_fitted_only_on_enough_held_out_errors():
+    """Issue 17, point 7: held-out predictions that are all right would drive the
+    temperature to its smallest value, and the model would be sure of everything."""
+    import numpy as np
+
+    from genretag.training.probe import can_calibrate, fit_temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    right = np.log(np.full((200, 3), 0.2))
+    right[np.arange(200), y] = np.log(0.6)
+    assert fit_temperature(right, y) < 0.1  # what the fit alone would do
+    assert not can_calibrate(right, y)
+    noisy = right.copy()
+    flip = rng.choice(200, 40, replace=False)
+    noisy[flip] = np.roll(noisy[flip], 1, axis=1)
+    assert can_calibrate(noisy, y) and not can_calibrate(noisy[:30], y[:30])
 
 
 def test_expected_calibration_error_and_temperature():

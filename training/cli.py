@@ -49,8 +49,29 @@ def needs_training_extra(command: str) -> None:
     """Exit with 2 and one line, before any work, when the training extra is missing."""
     missing = [m for m in TRAINING_EXTRA if find_spec(m) is None]
     if missing:
-        raise usage_error(f"genretag {command} needs the training extra: "
-                          "pip install 'genretag[train]'")
+        raise usage_error(f"genretag {command} needs the training extra: {extra_hint('train')}")
+
+
+def extra_hint(extra: str) -> str:
+    """The command that installs ``extra`` where genretag came from: its source folder
+    (pip records where a local install came from), else a package index's name."""
+    import json
+    from importlib.metadata import distributions
+    from urllib.parse import unquote, urlparse
+
+    origin = {}
+    for dist in distributions(name="genretag"):  # a checkout's own egg-info may come first
+        try:
+            origin = json.loads(dist.read_text("direct_url.json") or "{}") or origin
+        except ValueError:
+            continue
+    url = urlparse(origin.get("url", ""))
+    if url.scheme == "file" and "dir_info" in origin:
+        source = unquote(url.path)
+        editable = "-e " if origin["dir_info"].get("editable") else ""
+        return f"pip install {editable}'{source}[{extra}]' (from the source folder it was " \
+               f"installed from; in that folder: pip install {editable}'.[{extra}]')"
+    return f"from a source checkout of genretag: pip install '.[{extra}]'"
 
 
 def steps():
@@ -214,6 +235,7 @@ def train(
     needs_training_extra("train")
     import numpy as np
 
+    from .probe import MIN_CALIBRATION_CLIPS, MIN_CALIBRATION_ERRORS
     from .recipe import fit_model
     from .train import save_genre_model
 
@@ -230,9 +252,17 @@ def train(
         c = built.chosen
         config["chosen"] = {"embedding_c": c.embedding_c, "tag_c": c.tag_c,
                             "weight": c.weight, "temperature": c.temperature,
-                            "inner_macro_recall": c.inner_macro_recall}
+                            "inner_macro_recall": c.inner_macro_recall,
+                            "calibrated": c.calibrated}
         err.print(f"chosen inside the training clips: embedding C {c.embedding_c}, tag C "
                   f"{c.tag_c}, embedding weight {c.weight}, temperature {c.temperature:.3f}")
+        if not c.calibrated:
+            err.print(f"genretag train: warning: too few clips to calibrate the model's "
+                      f"probabilities ({c.held_out} held-out predictions, of which fewer than "
+                      f"{MIN_CALIBRATION_ERRORS} wrong; {MIN_CALIBRATION_CLIPS} with "
+                      f"{MIN_CALIBRATION_ERRORS} wrong are needed): the temperature stays "
+                      "1.0, and its confidences are not calibrated", markup=False,
+                      soft_wrap=True)
     built.model.to("cpu")
     model_id = save_genre_model(out, built.model, recipe.describe(), config, d.summary(),
                                 backbone=None if from_scratch else d.pretrained,
@@ -271,6 +301,15 @@ def evaluate(
                          from_scratch, augment, cnn_weight, head)
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None)
+    few = artists_short_of(d.labels, d.y, d.groups, folds)
+    if few:
+        label, n = few[0]
+        raise usage_error(f"{dataset}: genre {label!r} has music by {n} artist"
+                          f"{'' if n == 1 else 's'}; an evaluation on artists it never heard "
+                          f"needs at least as many artists per genre as folds ({folds}): use "
+                          f"--folds {max(2, n)} or add music by other artists"
+                          + (f" (also short: {', '.join(lab for lab, _ in few[1:])})"
+                             if len(few) > 1 else ""))
     others = {}
     for other in compare or []:
         o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False)
@@ -345,10 +384,27 @@ def evaluate(
     reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},
                     out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")
+    if res.learning:
+        report["learning_curve"] = {str(k): _spread_of(v) for k, v in res.learning.items()}
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
     console.print(f"metrics, confusion matrices, reliability plot and learning curves in "
                   f"{out_dir}/ ({report['seconds']:.0f} s)")
+
+
+def _spread_of(values: list[float]) -> dict:
+    import numpy as np
+
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
+
+
+def artists_short_of(labels: list[str], y, groups: list[str], folds: int
+                     ) -> list[tuple[str, int]]:
+    """The genres with music by fewer artists than ``folds``, and how many they have."""
+    artists: dict[int, set[str]] = {}
+    for yi, g in zip(y.tolist(), groups):
+        artists.setdefault(yi, set()).add(g)
+    return [(labels[c], len(a)) for c, a in sorted(artists.items()) if len(a) < folds]
 
 
 def register(app: typer.Typer) -> None:

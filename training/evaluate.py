@@ -38,6 +38,36 @@ class CVResult:
     tag_genre_probabilities: list[np.ndarray] = field(default_factory=list)  # per seed
     curves: list[list[float]] = field(default_factory=list)  # training loss per epoch, per fold
     chosen: list[dict] = field(default_factory=list)  # the nested choices, per fold
+    # closed-form heads: held-out accuracy per share of the training artists, per fold
+    learning: dict[float, list[float]] = field(default_factory=dict)
+
+
+LEARNING_SHARES = (0.25, 0.5, 0.75, 1.0)
+
+
+def artist_subset(y: np.ndarray, groups: list[str], idx: np.ndarray, share: float,
+                  seed: int) -> np.ndarray:
+    """The clips of ``idx`` by a random ``share`` of each genre's artists (at least one)."""
+    rng = np.random.default_rng(seed)
+    keep: set[str] = set()
+    for c in np.unique(y[idx]):
+        artists = sorted({groups[i] for i in idx if y[i] == c})
+        n = max(1, int(round(share * len(artists))))
+        keep.update(rng.choice(artists, n, replace=False).tolist())
+    return np.array([i for i in idx if groups[i] in keep])
+
+
+def learning_point(x, y: np.ndarray, train: np.ndarray, test: np.ndarray, chosen,
+                   n_labels: int) -> float:
+    """Held-out accuracy of the track head refitted on ``train`` with the fold's nested
+    choices (regularisation, weight, temperature), as the full fold's head was made."""
+    from .probe import _fuse, fit_linear, log_proba
+
+    emb = log_proba(fit_linear(x.embedding[train], y[train], n_labels, chosen.embedding_c),
+                    x.embedding[test])
+    tag = log_proba(fit_linear(x.tags[train], y[train], n_labels, chosen.tag_c), x.tags[test])
+    return float((_fuse(emb, tag, chosen.weight, chosen.temperature).argmax(1)
+                  == y[test]).mean())
 
 
 def make_folds(y: np.ndarray, groups: list[str], k: int, seed: int) -> np.ndarray:
@@ -100,6 +130,11 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                 res.chosen.append({"seed": seed, "fold": f, **{
                     key: getattr(built.chosen, key) for key in
                     ("embedding_c", "tag_c", "weight", "temperature", "inner_macro_recall")}})
+                for share in LEARNING_SHARES:
+                    part = artist_subset(d.y, d.groups, train, share, seed * 1000 + f) \
+                        if share < 1 else train
+                    res.learning.setdefault(share, []).append(
+                        learning_point(x, d.y, part, test, built.chosen, c))
                 track = built.net.track
                 put("embedding probe (part)", test, _softmax(track.embedding, x.embedding[test]))
                 put("tag probe (part)", test, _softmax(track.tags, x.tags[test]))
@@ -309,21 +344,32 @@ def reliability_png(models: dict[str, dict], path: Path) -> None:
 
 
 def curves_png(res: CVResult, path: Path) -> None:
+    """Training loss per epoch, per fold, for heads trained in epochs; for closed-form
+    heads (the track head), the learning curve: held-out accuracy against the share of
+    the training fold's artists it was fitted on (mean and spread over folds and seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for i, losses in enumerate(res.curves):
-        if losses:
-            ax.plot(range(1, len(losses) + 1), losses, marker="o", label=f"fold {i}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (class-weighted CE)")
     if any(res.curves):
+        for i, losses in enumerate(res.curves):
+            if losses:
+                ax.plot(range(1, len(losses) + 1), losses, marker="o", label=f"fold {i}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (class-weighted CE)")
         ax.legend(fontsize=7)
     else:
-        ax.text(0.5, 0.5, "closed-form heads: no epochs", ha="center", transform=ax.transAxes)
+        shares = sorted(res.learning)
+        acc = [np.array(res.learning[s]) for s in shares]
+        x = [100 * s for s in shares]
+        ax.errorbar(x, [a.mean() for a in acc], yerr=[a.std() for a in acc], marker="o",
+                    capsize=3)
+        ax.set_xlabel("share of the training fold's artists (%)")
+        ax.set_ylabel("held-out accuracy")
+        ax.set_title("learning curve: artists it never heard", fontsize=10)
+        ax.set_ylim(0, 1)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

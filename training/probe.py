@@ -97,6 +97,8 @@ class Chosen:
     temperature: float
     inner_macro_recall: float | None = None
     grid: list[dict] = field(default_factory=list)
+    calibrated: bool = True  # False: too few held-out errors to fit a temperature (1.0 kept)
+    held_out: int = 0  # clips whose held-out predictions the temperature was fitted on
 
 
 def fit_linear(X: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> LinearHead:
@@ -146,6 +148,17 @@ def log_loss(lp: np.ndarray, y: np.ndarray) -> float:
     return float(-lp[np.arange(len(y)), y].mean())
 
 
+MIN_CALIBRATION_CLIPS = 50  # held-out predictions a temperature is fitted on, at least...
+MIN_CALIBRATION_ERRORS = 3  # ...with this many wrong: with none, the log loss only falls
+# as the temperature does, and the fit would make the model sure of everything
+
+
+def can_calibrate(lp: np.ndarray, y: np.ndarray) -> bool:
+    """Whether held-out log-probabilities (clips, n) can fit a temperature."""
+    wrong = int((lp.argmax(1) != y).sum())
+    return len(y) >= MIN_CALIBRATION_CLIPS and wrong >= MIN_CALIBRATION_ERRORS
+
+
 def fit_temperature(lp: np.ndarray, y: np.ndarray) -> float:
     """The temperature that minimises the log loss of log-probabilities (clips, n)."""
     grid = np.exp(np.linspace(np.log(0.05), np.log(5.0), 121))
@@ -173,7 +186,8 @@ def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
     splits = inner_splits(y, groups, cfg.inner_folds, cfg.seed)
     if not splits:  # too few clips to choose: the middle of each grid, no temperature
         mid = lambda g: g[len(g) // 2]  # noqa: E731
-        return Chosen(mid(cfg.embedding_c), mid(cfg.tag_c), mid(cfg.weights), 1.0)
+        return Chosen(mid(cfg.embedding_c), mid(cfg.tag_c), mid(cfg.weights), 1.0,
+                      calibrated=False)
     held = np.concatenate([te for _, te in splits])
     oof = {}  # (which, C) -> out-of-fold log-probabilities of the held clips
     for which, cs, X in (("embedding", cfg.embedding_c, x.embedding),
@@ -197,9 +211,13 @@ def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
     _, row, lp = best
     # a genre none of whose artists was on an inner training side is confidently wrong there
     # whatever the temperature: it would only flatten every other genre's probabilities
+    # The temperature is fitted on held-out predictions only, and only where they are
+    # enough to fit one; else it stays 1.0 and the model says it is not calibrated.
     seen = np.concatenate([np.isin(y[te], y[tr]) for tr, te in splits])
+    ok = can_calibrate(lp[seen], yh[seen])
     return Chosen(row["embedding_c"], row["tag_c"], row["weight"],
-                  fit_temperature(lp[seen], yh[seen]), row["macro_recall"], grid)
+                  fit_temperature(lp[seen], yh[seen]) if ok else 1.0, row["macro_recall"],
+                  grid, calibrated=ok, held_out=int(seen.sum()))
 
 
 def fit_track_head(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
