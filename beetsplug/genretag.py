@@ -165,9 +165,16 @@ class GenreTagPlugin(BeetsPlugin):
             dry_run=True, policy=Policy.OVERWRITE, top_k=c["top_k"].get(int),
             min_confidence=c["min_confidence"].as_number(), vocab=vocab, by=by,
             coverage=Coverage(CoverageMode(c["coverage"].as_str())),
-            album_keys=_albums(items))
+            album_keys=_albums(items), skip_hard_links=False)
         self._log.info("hearing {} item(s)", len(items))
-        result = Scanner(model, self.cache(), options).run([Path(_path(i)) for i in items])
+        from rich.console import Console
+
+        from genretag.tagger.progress import ScanProgress
+
+        # a bar on a terminal; off one (a log, cron), a line every 10 s
+        with ScanProgress(Console(stderr=True), label="genretag") as progress:
+            result = Scanner(model, self.cache(), options, on_progress=progress.advance).run(
+                [Path(_path(i)) for i in items], on_found=progress.found)
         self.cache().flush()
         return {r.path: r for r in result.rows}, vocab
 

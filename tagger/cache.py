@@ -24,7 +24,6 @@ names the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -37,8 +36,8 @@ from pathlib import Path
 import sqlite_utils
 
 from .discover import resolve
+from .fingerprint import content as fingerprint
 
-FINGERPRINT_BLOCK = 1 << 16
 BUSY_TIMEOUT = 60.0  # seconds another process may hold the write lock before we give up
 PENDING, DONE, GONE = "pending", "done", "gone"  # history.state
 
@@ -47,18 +46,6 @@ def default_db_path() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("genretag")) / "genretag.sqlite"
-
-
-def fingerprint(path: Path, size: int) -> str:
-    """blake2b of the size and three 64 KiB blocks (start, middle, end): cheap to compute
-    on a large library, and a file keeps it when it is moved or renamed."""
-    h = hashlib.blake2b(str(size).encode(), digest_size=16)
-    with open(path, "rb") as f:
-        for offset in sorted({0, max(0, size // 2 - FINGERPRINT_BLOCK // 2),
-                              max(0, size - FINGERPRINT_BLOCK)}):
-            f.seek(offset)
-            h.update(f.read(FINGERPRINT_BLOCK))
-    return h.hexdigest()
 
 
 @dataclass
@@ -82,6 +69,7 @@ class TrackRow:
     compilation: int = 0
     duration: float | None = None
     dry_run: int | None = None  # 1: the verdict of a dry run (nothing was written)
+    audio: str | None = None  # the audio's own fingerprint (``fingerprint.audio``)
 
     JSON = ("probabilities", "genres", "previous", "current")
 
@@ -155,10 +143,15 @@ def _v4_albums_and_dry_runs(db: sqlite_utils.Database) -> None:
     """Version 4: an index to find an album's tracks by their album tag (a scan of some of
     its tracks decides it from all that the cache knows), and which rows a dry run left
     (``genretag report`` does not count those as done; NULL in rows of earlier releases,
-    which do not say)."""
+    which do not say), which scan made each write (``undo --last``; NULL before), and the
+    fingerprint of each file's audio alone (NULL before: found when it is heard again)."""
     db.execute("create index if not exists idx_tracks_album on tracks (album collate nocase)")
     if "dry_run" not in db["tracks"].columns_dict:
         db.execute("alter table tracks add column dry_run integer")
+    if "run" not in db["history"].columns_dict:
+        db.execute("alter table history add column run text")
+    if "audio" not in db["tracks"].columns_dict:  # a tag edit elsewhere: no decoding again
+        db.execute("alter table tracks add column audio text")
 
 
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
@@ -250,23 +243,21 @@ class Cache:
             return None
         return TrackRow.from_db(dict(zip((c[0] for c in cursor.description), found)))
 
-    def album_tracks(self, album: str, model_id: str) -> list[TrackRow]:
-        """The rows heard by ``model_id`` whose album tag is ``album`` (ignoring case)."""
-        return self._heard_rows("album = ? collate nocase", [album, model_id])
+    def album_paths(self, album: str, model_id: str) -> list[str]:
+        """The files heard by ``model_id`` whose album tag is ``album`` (ignoring case)."""
+        return self._heard_paths("album = ? collate nocase", [album, model_id])
 
-    def folder_tracks(self, folder: str, model_id: str) -> list[TrackRow]:
-        """The rows heard by ``model_id`` of the files directly in ``folder``."""
+    def folder_paths(self, folder: str, model_id: str) -> list[str]:
+        """The files heard by ``model_id`` directly in ``folder``."""
         under = folder.rstrip(os.sep) + os.sep
-        rows = self._heard_rows("path >= ? and path < ?",  # a range on the primary key
-                                [under, under[:-1] + chr(ord(os.sep) + 1), model_id])
-        return [r for r in rows if os.path.dirname(r.path) == folder.rstrip(os.sep)]
+        paths = self._heard_paths("path >= ? and path < ?",  # a range on the primary key
+                                  [under, under[:-1] + chr(ord(os.sep) + 1), model_id])
+        return [p for p in paths if os.path.dirname(p) == folder.rstrip(os.sep)]
 
-    def _heard_rows(self, where: str, args: list) -> list[TrackRow]:
-        cursor = self.db.conn.execute(
-            f"select * from tracks where {where} and model_id = ? and probabilities is not null",
-            args)
-        names = [c[0] for c in cursor.description]
-        return [TrackRow.from_db(dict(zip(names, found))) for found in cursor.fetchall()]
+    def _heard_paths(self, where: str, args: list) -> list[str]:
+        return [p for (p,) in self.db.conn.execute(
+            f"select path from tracks where {where} and model_id = ? and "
+            "probabilities is not null", args)]
 
     def by_fingerprint(self, fp: str, model_id: str) -> TrackRow | None:
         for r in self.db["tracks"].rows_where("fingerprint = ? and model_id = ?", [fp, model_id]):
@@ -314,14 +305,15 @@ class Cache:
 
     # -- history -----------------------------------------------------------------------
 
-    def begin_write(self, path: str, model_id: str, before: dict, after: list[str]) -> int:
+    def begin_write(self, path: str, model_id: str, before: dict, after: list[str],
+                    run: str | None = None) -> int:
         """Record a write about to happen, as pending; committed at once (see the module
         docstring). A ``CacheError`` here means the write must not happen."""
         with self._sqlite("cannot record the write in the undo history"), self.db.conn:
             table = self.db["history"].insert({
                 "path": path, "time": time.time(), "model_id": model_id,
                 "before": json.dumps(before), "after": json.dumps(after), "undone": 0,
-                "state": PENDING})
+                "state": PENDING, "run": run})
         return table.last_pk
 
     def confirm_write(self, history_id: int) -> None:
@@ -358,6 +350,13 @@ class Cache:
             r = dict(r, before=json.loads(r["before"]), after=json.loads(r["after"]))
             out.setdefault(r["path"], []).append(r)
         return out
+
+    def last_run(self) -> str | None:
+        """The scan that made the latest write undo can still reverse."""
+        found = self.db.execute(
+            "select run from history where undone = 0 and state = ? and run is not null "
+            "order by id desc limit 1", [DONE]).fetchone()
+        return found[0] if found else None
 
     def history(self, path: str) -> list[HistoryEntry]:
         """The confirmed writes into ``path`` that undo would reverse, oldest first."""

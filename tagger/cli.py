@@ -207,8 +207,10 @@ def scan(
     if dry_run and not quiet:
         out.print(rep.rows_table(listed, "what would change", folders))
     elif not dry_run:
-        rep.print_changes(out, result, folders, quiet)
+        rep.print_changes(out, result, folders, quiet,
+                          shown if status else set(rep.LISTED_AFTER_A_RUN))
     if not quiet:
+        rep.print_skipped(out, result, folders)
         out.print(rep.summary_table(result, dry_run))
         t = result.timings
         out.print(f"device {result.device}, coverage {result.coverage}; decoded "
@@ -350,35 +352,47 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) ->
 
 
 def undo(
-    paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders (default: all)."),
+    paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders to restore."),
+    every: bool = typer.Option(False, "--all", help="Restore every file genretag wrote, in "
+                               "every library the cache knows."),
+    last: bool = typer.Option(False, "--last", help="Restore what the most recent scan "
+                              "wrote (under PATHS, if given)."),
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be restored."),
     force: bool = typer.Option(False, "--force", help="Restore even files edited since."),
 ) -> None:
     """Restore the genre each file had before genretag wrote it."""
+    from . import report as rep
     from .cache import CacheError
     from .undo import undo as run_undo
 
     for p in paths or []:
         if not os.path.lexists(p):
             raise usage_error(f"{p}: no such file or folder")
+    if not paths and not every and not last and not _confirm_all():
+        raise usage_error("name the files or folders to restore, or use --all for every "
+                          "library the cache knows, or --last for the most recent scan")
     cache = open_cache(db, must_exist=True)
     try:
         unknown = [p for p in paths or [] if not cache.knows(str(p))]
         if unknown:
             raise usage_error(f"{unknown[0]}: genretag has no record of this path in "
                               f"{cache.path} (use --db for another cache)")
-        rows = run_undo(cache, paths, dry_run=dry_run, force=force)
+        run = cache.last_run() if last else None
+        rows = [] if last and run is None else run_undo(cache, paths, dry_run=dry_run,
+                                                         force=force, run=run)
         cache.close()
     except CacheError as e:
         raise usage_error(str(e)) from None
+    folders = [p for p in paths or [] if p.is_dir()]
     for r in rows:
+        path = rep.shown_path(r.path, folders)
         if r.status == UndoStatus.ERROR:
-            err.print(f"{r.path}: {r.error}", markup=False, soft_wrap=True)
+            err.print(f"{path}: {r.error}", markup=False, soft_wrap=True)
         elif r.status == UndoStatus.GONE:
-            out.print(f"{r.status}: {r.path}: {r.error}", markup=False, soft_wrap=True)
+            out.print(f"{r.status}: {path}: {r.error}", markup=False, soft_wrap=True)
         else:
-            out.print(f"{r.status}: {r.path} → {'; '.join(r.restored) or '(no genre)'}",
+            out.print(f"{r.status}: {path} → {'; '.join(r.restored) or '(no genre)'}",
                       markup=False, soft_wrap=True)
     failed = sum(r.status == UndoStatus.ERROR for r in rows)
     done = sum(r.status in (UndoStatus.RESTORED, UndoStatus.WOULD_RESTORE) for r in rows)
@@ -387,6 +401,14 @@ def undo(
               + (f", {gone} deleted since (history closed)" if gone and not dry_run else "")
               + (f", {gone} deleted since" if gone and dry_run else ""))
     raise typer.Exit(1 if failed else 0)
+
+
+def _confirm_all() -> bool:
+    """``undo`` without paths: on a terminal, ask before restoring every library."""
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm("Restore every file genretag wrote, in every library the cache "
+                         "knows?", default=False)
 
 
 def _print_version(value: bool) -> None:

@@ -90,19 +90,29 @@ class Vocabulary:
         return self.with_names(table, str(path))
 
     def with_names(self, table: dict, source: str = "map") -> "Vocabulary":
-        """Rename labels: ``{label: "Name"}`` (from a --map file, or a beets config);
-        ``source`` names where it came from in errors."""
+        """Rename labels: ``{label: "Name"}`` (from a --map file, or a beets config), where a
+        label is the model's own (``hiphop``) or the name shown for it (``Hip-Hop``, any
+        case); ``source`` names where it came from in errors, which list every bad key."""
         names = dict(self.names)
-        for label, name in table.items():
-            if label not in names:
-                raise MapError(f"{source}: {label!r} is not a label of this model "
-                               f"(labels: {', '.join(self.names)})")
-            if not isinstance(name, str):
-                raise MapError(f"{source}: the name for {label!r} must be a string")
-            if len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
-                raise MapError(f"{source}: the name for {label!r} must be one line of at most "
-                               f"{MAX_NAME} characters, without control characters")
-            names[label] = name.strip()
+        shown = {name.casefold(): lab for lab, name in self.names.items() if name}
+        problems, unknown = [], []
+        for key, name in table.items():
+            label = key if key in names else shown.get(str(key).casefold())
+            if label is None:
+                unknown.append(repr(key))
+            elif not isinstance(name, str):
+                problems.append(f"the name for {key!r} must be a string")
+            elif len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+                problems.append(f"the name for {key!r} must be one line of at most "
+                                f"{MAX_NAME} characters, without control characters")
+            else:
+                names[label] = name.strip()
+        if unknown:
+            problems.insert(0, f"{', '.join(unknown)}: not "
+                            f"{'a label' if len(unknown) == 1 else 'labels'} of this model "
+                            f"(labels: {', '.join(self.names)}; or the names shown for them)")
+        if problems:
+            raise MapError(f"{source}: {'; '.join(problems)}")
         return replace(self, names=names)
 
     def merge(self, prediction: Prediction) -> dict[str, float]:

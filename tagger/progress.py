@@ -54,3 +54,53 @@ class ScanProgress:
             left = (self.total - self.done) / rate if rate > 0 else 0
             print(f"{self.label}: {self.done}/{self.total} tracks, {rate:.1f} tracks/s, "
                   f"about {left:.0f} s left", file=sys.stderr, flush=True)
+
+
+class PlainSteps:
+    """The part of rich's ``Progress`` that training uses (``add_task``, ``advance``,
+    ``update``, ``reset``), for output that is not a terminal: one line when a step
+    starts, one at most every ``every`` seconds while it runs, and one when it ends."""
+
+    def __init__(self, file=None, every: float = 10.0):
+        self.file, self.every = file, every
+        self.tasks: list[dict] = []
+
+    def __enter__(self) -> "PlainSteps":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def add_task(self, description: str, total: int | None = None, info: str = "") -> int:
+        now = time.perf_counter()
+        self.tasks.append({"what": description, "total": total, "done": 0, "info": info,
+                           "start": now, "said": now})
+        self._say(self.tasks[-1], "started")
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, advance: int = 1) -> None:
+        self.update(task, completed=self.tasks[task]["done"] + advance)
+
+    def update(self, task: int, completed: int | None = None, info: str | None = None) -> None:
+        t = self.tasks[task]
+        if completed is not None:
+            t["done"] = completed
+        if info is not None:
+            t["info"] = info
+        now = time.perf_counter()
+        if t["total"] is not None and t["done"] >= t["total"]:
+            self._say(t, f"done in {now - t['start']:.0f} s")
+        elif now - t["said"] >= self.every:
+            self._say(t, "")
+
+    def reset(self, task: int, total: int | None = None) -> None:
+        t = self.tasks[task]
+        t["done"], t["start"] = 0, time.perf_counter()
+        if total is not None:
+            t["total"] = total
+
+    def _say(self, t: dict, what: str) -> None:
+        t["said"] = time.perf_counter()
+        count = f"{t['done']}/{t['total']}" if t["total"] is not None else str(t["done"])
+        parts = [p for p in (count, t["info"], what) if p]
+        print(f"{t['what']}: {', '.join(parts)}", file=self.file or sys.stderr, flush=True)

@@ -66,8 +66,7 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> 
         table.add_column(name, overflow="fold", justify="right" if name == "conf." else "left")
     for r in rows:
         # what the file would hold (under --merge, the user's genres too), else the verdict
-        proposed = r.error if r.status == Status.ERROR else _genres(
-            r.written if r.written is not None else r.genres)
+        proposed = verdict_text(r)
         conf = f"{r.confidence:.2f}" if r.confidence is not None else ""
         table.add_row(Text(shown_path(r.path, roots or [])),
                       Text(r.status, style=STATUS_STYLE.get(r.status, "")),
@@ -76,16 +75,46 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None) -> 
     return table
 
 
-def print_changes(console: Console, result: ScanResult, roots: list[Path], quiet: bool) -> None:
-    """What a real run changed: one line per written file, or one line in all."""
+LISTED_AFTER_A_RUN = (Status.TAGGED, Status.CONFLICT, Status.UNSURE)  # errors: at the end
+
+
+def verdict_text(r: Row) -> str:
+    """A row's verdict in words: the genres, an unsure track's best guess, or the error."""
+    if r.status == Status.ERROR:
+        return r.error or ""
+    if r.status == Status.UNSURE:
+        return f"{r.best}? {r.confidence:.2f}" if r.best and r.confidence is not None else "—"
+    return _genres(r.written if r.written is not None else r.genres)
+
+
+def print_changes(console: Console, result: ScanResult, roots: list[Path], quiet: bool,
+                  statuses: set[str]) -> None:
+    """What a real run did: one line per file written, left alone as a conflict, or
+    unsure (``statuses`` of them), or with ``quiet`` one line in all. Errors are listed at
+    the end (``print_errors``)."""
     written = [r for r in result.rows if r.status == Status.TAGGED]
     if quiet:
         if written:
             console.print(f"wrote the genre of {len(written)} file(s)", markup=False)
         return
-    for r in written:
-        console.print(f"tagged: {shown_path(r.path, roots)}: {_genres(r.previous)} → "
-                      f"{_genres(r.written)}", markup=False, soft_wrap=True)
+    for r in result.rows:
+        if r.status not in statuses or r.status == Status.ERROR:
+            continue
+        path = shown_path(r.path, roots)
+        if r.status == Status.TAGGED:
+            line = f"{_genres(r.previous)} → {_genres(r.written)}"
+        elif r.status == Status.CONFLICT:
+            line = (f"has {_genres(r.previous)}, the audio says {_genres(r.genres)} "
+                    f"{r.confidence:.2f} (kept; --overwrite replaces it)")
+        else:
+            line = verdict_text(r)
+        console.print(f"{r.status}: {path}: {line}", markup=False, soft_wrap=True)
+
+
+def print_skipped(console: Console, result: ScanResult, roots: list[Path]) -> None:
+    for path, why in result.skipped:
+        console.print(f"skipped: {shown_path(path, roots)}: {why}", markup=False,
+                      soft_wrap=True)
 
 
 def genre_counts(rows: list[Row]) -> Counter:
@@ -212,7 +241,8 @@ def _chart(counts: list[tuple[str, int]]) -> str:
 
 def _track_row(r: Row, roots: list[Path]) -> str:
     cells = [shown_path(r.path, roots), r.status + (" (outlier)" if r.outlier else ""),
-             r.source or "—", _genres(r.previous), _genres(r.genres),
+             r.source or "—", _genres(r.previous),
+             verdict_text(r) if r.status == Status.UNSURE else _genres(r.genres),
              "" if r.confidence is None else f"{r.confidence:.3f}",
              _genres(r.written) if r.written is not None else "", r.error or ""]
     genres = "|".join(sorted(set(r.genres) | set(r.previous)))

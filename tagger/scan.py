@@ -6,7 +6,8 @@
 2. The cache says which files are unchanged since the last run (same size, mtime and
    model): their predictions, genres and album tags come from it, and they are not opened.
    A file the cache does not know by path is fingerprinted, and a moved or renamed file is
-   recognised by its fingerprint.
+   recognised by its fingerprint; a file whose tags another program edited, by the
+   fingerprint of its audio alone (its tags are read again, its audio is not).
 3. The rest are heard: ``source.TrackSource`` opens each as windows (stage 1), and
    ``predictor.Predictor`` batches them through the model into a ``Prediction`` (stage 2);
    ``tagging.Tagger.hear`` reads what its tags hold.
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import albums
-from .cache import Cache, CacheError, fingerprint
+from .cache import Cache, CacheError
+from .fingerprint import audio as fingerprint_audio
+from .fingerprint import content as fingerprint
 from .discover import find_audio
 from .genres import Vocabulary
 from .prediction import Prediction
@@ -68,6 +71,11 @@ class ScanResult:
         return out
 
 
+def hard_links(n: int) -> str:
+    return (f"has {n} hard links: not tagged, since replacing it would split them (give "
+            "each link its own copy to tag it)")
+
+
 class Scanner:
     """``model``'s weights are loaded only if some track has to be heard, so a re-scan of an
     unchanged library never pays for them."""
@@ -76,7 +84,8 @@ class Scanner:
                  on_progress: Callable[[], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
         self.vocab = options.vocab or Vocabulary.of_model(model.labels, model.metadata)
-        self.tagger = Tagger(cache, options, self.vocab, model.model_id)
+        run = f"{time.time():.6f}-{os.getpid()}"  # this scan's writes, for undo --last
+        self.tagger = Tagger(cache, options, self.vocab, model.model_id, run)
         self.on_progress = on_progress or (lambda: None)
         self.result = ScanResult(device="none (nothing to decode)",
                                  coverage=options.coverage.mode)
@@ -186,22 +195,24 @@ class Scanner:
         model_id, seen = self.model.model_id, {str(h.found.path) for h in self.heard}
         if self.opt.by == GroupBy.FOLDER:
             lookups = {str(h.found.path.parent) for h in self.heard}
-            rows = (r for folder in lookups for r in self.cache.folder_tracks(folder, model_id))
+            paths = (p for folder in lookups for p in self.cache.folder_paths(folder, model_id))
         else:
             lookups = {h.album.album for h in self.heard if h.album.key() is not None}
-            rows = (r for album in lookups for r in self.cache.album_tracks(album, model_id))
+            paths = (p for album in lookups for p in self.cache.album_paths(album, model_id))
         out = []
-        for row in rows:
-            if row.path in seen:
+        for path in paths:  # usually all named: a whole library, an album, a folder
+            if path in seen:
                 continue
-            seen.add(row.path)
+            seen.add(path)
+            row = self.cache.get(path)
             try:
-                st = os.stat(row.path)
+                st = os.stat(path)
             except OSError:
                 continue  # gone, or not reachable now
-            if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
+            if row is None or (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
                 continue  # changed since it was heard: what the cache knows is stale
-            heard = self.tagger.from_cache(Found(Path(row.path), st, row.fingerprint), row)
+            heard = self.tagger.from_cache(Found(Path(path), st, row.fingerprint, row.audio),
+                                           row)
             if heard is not None:
                 out.append(heard)
         return out
@@ -218,6 +229,9 @@ class Scanner:
                 self._emit(Row(str(path), Status.ERROR,
                                error=f"cannot read file: {e.strerror or e}"))
                 continue
+            if st.st_nlink > 1 and self.opt.skip_hard_links:
+                self.result.skipped.append((str(path), hard_links(st.st_nlink)))
+                continue
             row = self.cache.get(str(path))
             unchanged = (row is not None and row.size == st.st_size
                          and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
@@ -226,7 +240,7 @@ class Scanner:
                 self._emit(Row(str(path), Status.ERROR, error=row.error, source=Source.CACHE))
                 continue
             if unchanged and row.probabilities:
-                found = Found(path, st, row.fingerprint)
+                found = Found(path, st, row.fingerprint, row.audio)
                 self._take(self.tagger.from_cache(found, row) or self.tagger.hear(
                     found, Prediction.from_dict(row.probabilities), Source.CACHE, row))
                 continue
@@ -236,14 +250,21 @@ class Scanner:
                 self._emit(Row(str(path), Status.ERROR,
                                error=f"cannot read file: {e.strerror or e}"))
                 continue
+            audio = fingerprint_audio(path)
+            found = Found(path, st, fp, audio)
+            if (row is not None and row.model_id == model_id and row.probabilities
+                    and audio is not None and row.audio == audio):
+                # another program edited its tags: read them again, not the audio
+                self._take(self.tagger.hear(found, Prediction.from_dict(row.probabilities),
+                                            Source.CACHE, row))
+                continue
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
                 self.cache.moved(moved.path, str(path))
-                self._take(self.tagger.hear(Found(path, st, fp),
-                                            Prediction.from_dict(moved.probabilities),
+                self._take(self.tagger.hear(found, Prediction.from_dict(moved.probabilities),
                                             Source.CACHE))
                 continue
-            todo.append(Found(path, st, fp))
+            todo.append(found)
         self.result.cache_seconds += time.perf_counter() - t0
         return todo
 

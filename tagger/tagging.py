@@ -24,7 +24,8 @@ from pathlib import Path
 
 from . import tags
 from .albums import AlbumInfo
-from .cache import Cache, TrackRow, fingerprint
+from .cache import Cache, TrackRow
+from .fingerprint import content as fingerprint
 from .genres import Choice, Vocabulary, choose, contradicted
 from .prediction import Prediction
 from .segments import Coverage
@@ -44,6 +45,9 @@ class ScanOptions:
     # they replace what the tags say
     album_keys: dict[str, object] | None = None
     coverage: Coverage = field(default_factory=Coverage)
+    # a file with several hard links is skipped: a write replaces the file, which would
+    # split the links (beets writes in place, through its own plugin)
+    skip_hard_links: bool = True
     batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
     workers: int = 2
 
@@ -73,6 +77,7 @@ class Row:
     album: str | None = None  # the album it was decided with
     outlier: bool = False  # in an album, but its own audio says otherwise
     album_unnamed: int = 0  # tracks of its album that were not named, heard from the cache
+    best: str | None = None  # the best genre, also when unsure (its best guess)
 
     def to_dict(self, dry_run: bool = False) -> dict:
         """The row as reports write it; a dry run's would-be genres are ``would_write``."""
@@ -84,11 +89,13 @@ class Row:
 
 @dataclass
 class Found:
-    """A file as the scan found it: its path, stat and content fingerprint."""
+    """A file as the scan found it: its path, stat, and the fingerprints of its content
+    and of its audio alone (``fingerprint``)."""
 
     path: Path
     stat: os.stat_result
     fingerprint: str | None
+    audio: str | None = None
 
 
 @dataclass
@@ -108,8 +115,10 @@ class Heard:
 class Tagger:
     """Verdicts, tag writes and cache entries for one scan's options and model."""
 
-    def __init__(self, cache: Cache, options: ScanOptions, vocab: Vocabulary, model_id: str):
+    def __init__(self, cache: Cache, options: ScanOptions, vocab: Vocabulary, model_id: str,
+                 run: str | None = None):
         self.cache, self.opt, self.vocab, self.model_id = cache, options, vocab, model_id
+        self.run = run  # this scan's id in the undo history (undo --last)
         self.options_key = options.key()
         self.tag_seconds = 0.0
         self.cache_seconds = 0.0
@@ -174,7 +183,7 @@ class Tagger:
         path = heard.found.path
         row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
                   list(heard.current), confidence=round(choice.confidence, 4),
-                  source=heard.source, album=album, outlier=outlier)
+                  source=heard.source, album=album, outlier=outlier, best=choice.best or None)
         try:
             mine = self._mine(heard)
             users = [g for g in heard.current if g.casefold() not in mine]
@@ -218,7 +227,7 @@ class Tagger:
         state = heard.state or tags.read_state(path)
         if heard.state is None and tags.display(state) != heard.current:
             raise tags.TagError(tags.CHANGED)  # changed without its size or mtime changing
-        hid = self.cache.begin_write(str(path), self.model_id, state.to_dict(), new)
+        hid = self.cache.begin_write(str(path), self.model_id, state.to_dict(), new, self.run)
         try:
             tags.write_state(path, tags.GenreState(state.kind, tuple(new)), expect=state)
         except BaseException:
@@ -226,7 +235,7 @@ class Tagger:
             raise
         self.cache.confirm_write(hid)
         st = path.stat()  # the write changed size and mtime; remember the new ones
-        heard.found = Found(path, st, fingerprint(path, st.st_size))
+        heard.found = Found(path, st, fingerprint(path, st.st_size), heard.found.audio)
 
     # -- remembering -----------------------------------------------------------------------
 
@@ -239,7 +248,8 @@ class Tagger:
         info = heard.album if heard is not None else None
         new = TrackRow(
             path=str(found.path), size=st.st_size, mtime_ns=-1 if retry else st.st_mtime_ns,
-            fingerprint=found.fingerprint, model_id=self.model_id, probabilities=None,
+            fingerprint=found.fingerprint, audio=found.audio, model_id=self.model_id,
+            probabilities=None,
             genres=row.written if row.written is not None else row.genres,
             previous=row.previous, status=row.status, error=row.error,
             options=self.options_key, current=current,
@@ -255,7 +265,7 @@ class Tagger:
 
 
 ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options", "current",
-           "album", "album_artist", "artist", "compilation", "model_id", "dry_run")
+           "album", "album_artist", "artist", "compilation", "model_id", "dry_run", "audio")
 
 
 def row_key(row: TrackRow) -> tuple:

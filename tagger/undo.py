@@ -36,10 +36,12 @@ def settle_pending(cache: Cache) -> None:
 
 
 def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
-         force: bool = False) -> list[UndoRow]:
-    """Restore every file under ``paths`` (all files when empty) that genretag wrote.
+         force: bool = False, run: str | None = None) -> list[UndoRow]:
+    """Restore every file under ``paths`` (all files when empty) that genretag wrote; with
+    ``run``, only the writes of that scan (the latest: ``Cache.last_run``).
 
-    The oldest write's "before" is what the file held originally. A file whose genre is no
+    The oldest write's "before" is what the file held originally (with ``run``, the
+    oldest of that scan's). A file whose genre is no
     longer what genretag last wrote was edited since, and is left alone unless ``force``.
     A file that was deleted (its folder is still there) is reported once as ``gone`` and
     then forgotten; one whose folder is missing (an unmounted drive?) is kept for later.
@@ -47,6 +49,10 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
     settle_pending(cache)
     rows = []
     for path, writes in sorted(cache.writes([str(p) for p in paths] if paths else None).items()):
+        if run is not None:
+            writes = [w for w in writes if w.get("run") == run]
+            if not writes:
+                continue
         before = tags.GenreState.from_dict(writes[0]["before"])
         last_written = writes[-1]["after"]
         row = UndoRow(path, UndoStatus.WOULD_RESTORE if dry_run else UndoStatus.RESTORED,

@@ -274,3 +274,21 @@ def test_an_albums_verdict_is_a_genre_one_of_its_tracks_ranks_first(lib, tiny_mo
                     "Artist/Album A/03.mp3": (0.52, 0.44, 0.04)})
     rows = report_rows(root / "Artist" / "Album A", tiny_model, db, tmp_path, "--dry-run")
     assert [rows[f"0{i}.mp3"]["genres"] for i in (1, 2, 3)] == [["blues"]] * 3
+
+
+def test_a_real_run_lists_conflicts_and_unsure_tracks_too(lib, tiny_model):
+    """A real run lists what it left alone and why, not only what it wrote; --status
+    filters that list as it filters a dry run's table. Unsure rows give the best guess."""
+    root, db = lib
+    r = scan(root, tiny_model, db, "--min-confidence", "0.4")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "conflict: Other/conflict.mp3: has Rock, the audio says jazz 0.96 (kept; " \
+           "--overwrite replaces it)" in lines
+    assert "unsure: Other/flat.mp3: blues? 0.34" in lines
+    assert any(line.startswith("tagged: Artist/Album A/01.mp3: — → rock") for line in lines)
+    dry = scan(root, tiny_model, db, "--min-confidence", "0.4", "--dry-run")
+    assert any("flat.mp3" in line and "blues? 0.34" in line for line in dry.output.splitlines())
+    only = scan(root, tiny_model, db, "--min-confidence", "0.4", "--status", "unsure")
+    assert [x for x in only.output.splitlines() if ": Other/" in x or ": Artist/" in x] == \
+        ["unsure: Other/flat.mp3: blues? 0.34"]

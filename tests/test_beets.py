@@ -79,6 +79,7 @@ def test_pretend_shows_and_changes_nothing_then_a_real_run_writes(beets):
     before = {p: file_hash(p) for p in files}
     out = b("genretag", "-p")
     assert "+ jazz" in out and "First 1" in out.replace("Band - First - ", "First ")
+    assert "genretag: 4 audio files found" in out  # progress, off a terminal: lines
     assert set(b.genres().values()) == {""}  # nothing stored
     assert {p: file_hash(p) for p in files} == before  # nothing written
     b("genretag")

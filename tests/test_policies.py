@@ -141,3 +141,24 @@ def test_own_genres_follow_the_history():
     # a genre that was there before genretag's first write is never its own
     assert own_genres([(["Jazz"], ["Jazz", "Soul"])], ["Jazz", "Soul"]) == {"soul"}
     assert own_genres([], ["Jazz"]) == frozenset()
+
+
+def test_undo_needs_a_path_all_or_last_and_last_undoes_the_latest_scan(lib, tiny_model):
+    root, db = lib
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, "--merge").exit_code == 0  # run 1
+    verdict(root, db, ROCK)
+    assert scan(root, tiny_model, db, "--overwrite").exit_code == 0  # run 2
+    assert genres(root) == {name: ["rock"] for name in USER}
+    r = run("undo", "--db", db)  # no path, no terminal to ask on
+    assert r.exit_code == 2 and "--all" in r.output and "--last" in r.output
+    assert genres(root) == {name: ["rock"] for name in USER}
+    r = run("undo", "--last", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert genres(root) == {"bebop.mp3": ["Bebop", "jazz"],  # back to after run 1
+                            "songwriter.mp3": ["Singer/Songwriter", "jazz"],
+                            "none.mp3": ["jazz"]}
+    r = run("undo", root, "--last", "--db", db)  # then run 1, its paths relative to root
+    assert r.exit_code == 0 and "restored: bebop.mp3 → Bebop" in r.output, r.output
+    assert genres(root) == USER
+    assert run("undo", "--last", "--db", db).output.strip().endswith("0 restored, 0 failed")

@@ -118,6 +118,8 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output  # listed and skipped, not fatal
     assert "confidences are not calibrated" in r.output  # 8 clips: too few to fit one
+    # not a terminal: a line when each step starts and ends (issue 17)
+    assert "embeddings: 0/9, started" in r.output and "embeddings: 9/9, done in" in r.output
     from genretag.tagger.model import load_model
 
     model = load_model(out)
@@ -158,16 +160,33 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
 
 
 def test_evaluate_says_up_front_when_a_genre_has_too_few_artists(dataset, tmp_path):
-    """Issue 17, point 6: one line naming the genre, not a traceback from the solver."""
+    """Issue 17, point 6: one line naming the genre, not a traceback from the solver. A
+    genre by one artist cannot be tested on an artist the model never heard; one by fewer
+    artists than folds is tested in fewer folds, and the run says so."""
+    import shutil
+
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
-    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "5", "--backbone",
-                                 str(backbone), "--out-dir", str(tmp_path / "ev"),
-                                 "--cache", str(tmp_path / "emb")])
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    (data / "artists.csv").write_text("clip,genre,artist,title\n" + "".join(
+        f"rock.{i * 20:05d},rock,One Band,t\n" for i in range(4)))
+
+    def evaluate(folds: int):
+        return CliRunner().invoke(app, ["evaluate", str(data), "--folds", str(folds),
+                                        "--seeds", "1", "--backbone", str(backbone),
+                                        "--out-dir", str(tmp_path / "ev"),
+                                        "--cache", str(tmp_path / "emb")])
+
+    r = evaluate(2)
     assert r.exit_code == 2, r.output
-    assert "genre 'jazz' has music by 4 artists" in r.output
-    assert "--folds 4" in r.output and "also short: rock" in r.output
+    assert "genre 'rock' has music by one artist: it cannot be tested" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "ev").exists()
+    (data / "artists.csv").write_text("clip,genre,artist,title\n" + "".join(
+        f"jazz.{i * 20:05d},jazz,{'AB'[i // 2]},t\n" for i in range(4)))  # rock: unknown
+    r = evaluate(3)
+    assert r.exit_code == 0, r.output
+    assert "note: genre 'jazz' has music by 2 artists, fewer than the 3 folds" in r.output
 
 
 def test_album_report_pools_an_artists_clips_as_the_scan_does():
@@ -216,6 +235,27 @@ def test_a_temperature_is_fitted_only_on_enough_held_out_errors():
     flip = rng.choice(200, 40, replace=False)
     noisy[flip] = np.roll(noisy[flip], 1, axis=1)
     assert can_calibrate(noisy, y) and not can_calibrate(noisy[:30], y[:30])
+
+
+def test_albums_from_every_output_by_the_scans_rule_and_the_rule_before():
+    """The pop album voted Soul (issue 17, point 2): its tracks rank Pop, Hip-Hop and
+    Reggae first, and all give Soul, an independent genre, 0.45. Ranked alike, the pooled
+    Soul beats every pooled exclusive share; by the scan's rule the album is Pop."""
+    import numpy as np
+
+    from genretag.training.evaluate import CVResult, album_report
+
+    probs = np.array([[0.99, 0.005, 0.005], [0.05, 0.93, 0.02], [0.30, 0.07, 0.63]])
+    res = CVResult(["pop", "hiphop", "reggae"], np.array([0, 0, 0]),
+                   probabilities={"m": [probs]}, tag_genres=["soul"],
+                   tag_genre_probabilities=[np.array([[0.45], [0.45], [0.45]])])
+    both = album_report(res, "m", ["a"] * 3)["with_independent_genres"]
+    assert both["rule_before"]["albums_given_an_independent_genre"] == 1.0
+    assert both["rule_before"]["albums_no_track_ranks_first"] == 1.0
+    assert both["rule_before"]["tracks_given_the_album_verdict"]["mean"] == 0.0
+    assert both["rule"]["albums_given_an_independent_genre"] == 0.0
+    assert both["rule"]["albums_no_track_ranks_first"] == 0.0
+    assert both["rule"]["tracks_given_the_album_verdict"]["mean"] == 1.0
 
 
 def test_expected_calibration_error_and_temperature():

@@ -224,8 +224,9 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
         tracks = con.execute("select * from tracks order by path").fetchall()
         assert [row[:len(before_tracks[0])] for row in tracks] == before_tracks
         history = con.execute("select * from history order by id").fetchall()
-        assert [row[:-1] for row in history] == before_history  # and a state column:
-        assert {row[-1] for row in history} == {"done"}  # their writes had all happened
+        assert [row[:len(before_history[0])] for row in history] == before_history
+        states = con.execute("select state, run from history").fetchall()  # new columns:
+        assert set(states) == {("done", None)}  # their writes had all happened, in no run
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # a newer release's cache
     with pytest.raises(CacheError, match="newer genretag"):
         Cache(path)
@@ -246,3 +247,18 @@ def test_one_ffmpeg_process_decodes_every_span_as_separate_seeks_would(tmp_path)
         assert np.array_equal(got, decode(path, 16000, start, seconds))
     past = decode_spans(path, 16000, [9.5, 20.0], seconds)
     assert past[0, :4000].any() and not past[0, 16000:].any() and not past[1].any()
+
+
+def test_a_map_takes_the_names_shown_and_reports_every_bad_key():
+    from genretag.tagger.genres import MapError
+
+    vocab = shipped_vocabulary()
+    mapped = vocab.with_names({"Hip-Hop": "Rap", "hard rock": "Rock", "jazz": "Jazz & Blues"})
+    assert mapped.names["hiphop"] == "Rap" and mapped.names["hard-rock"] == "Rock"
+    assert mapped.names["jazz"] == "Jazz & Blues"
+    with pytest.raises(MapError) as e:
+        vocab.with_names({"polka": "Polka", "Hip-Hop": 3, "zydeco": "Z", "rock": "a\0b"}, "m")
+    message = str(e.value)
+    assert "'polka', 'zydeco': not labels of this model" in message
+    assert "the name for 'Hip-Hop' must be a string" in message
+    assert "the name for 'rock' must be one line" in message and "\n" not in message

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from genretag.tagger.cli import open_model, usage_error
+from genretag.tagger.cli import Screen, open_model, usage_error
 from genretag.tagger.modelfile import shipped
 from genretag.tagger.states import Device
 
@@ -33,8 +32,8 @@ if TYPE_CHECKING:
 
 TRAINING_EXTRA = ("sklearn", "matplotlib")  # what pip install 'genretag[train]' adds
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Screen(highlight=False)  # piped: one line per row, as the tagger's commands
+err = Screen(stderr=True, highlight=False)
 BACKBONE = shipped("musicnn_msd.safetensors")
 def default_cache() -> Path:
     """Embeddings, features and log-mels live in the user cache folder, wherever the
@@ -75,9 +74,15 @@ def extra_hint(extra: str) -> str:
 
 
 def steps():
-    """A rich progress display on stderr for the long steps of training."""
+    """A rich progress display on stderr for the long steps of training; plain lines when
+    stderr is not a terminal (a log, CI)."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
+
+    from genretag.tagger.progress import PlainSteps
+
+    if not err.is_terminal:
+        return PlainSteps()
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err,
@@ -293,8 +298,8 @@ def evaluate(
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
     needs_training_extra("evaluate")
-    from .evaluate import (album_report, confusion_png, cross_validate, curves_png, metrics,
-                           reliability_png, tag_genre_report)
+    from .evaluate import (EvaluationError, album_report, confusion_png, cross_validate,
+                           curves_png, metrics, reliability_png, tag_genre_report)
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
@@ -302,14 +307,15 @@ def evaluate(
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None)
     few = artists_short_of(d.labels, d.y, d.groups, folds)
-    if few:
-        label, n = few[0]
-        raise usage_error(f"{dataset}: genre {label!r} has music by {n} artist"
-                          f"{'' if n == 1 else 's'}; an evaluation on artists it never heard "
-                          f"needs at least as many artists per genre as folds ({folds}): use "
-                          f"--folds {max(2, n)} or add music by other artists"
-                          + (f" (also short: {', '.join(lab for lab, _ in few[1:])})"
-                             if len(few) > 1 else ""))
+    alone = [label for label, n in few if n < 2]
+    if alone:
+        raise usage_error(f"{dataset}: genre {alone[0]!r} has music by one artist: it cannot "
+                          "be tested on an artist the model never heard (add music by another "
+                          "artist, or leave the genre out)"
+                          + (f"; also: {', '.join(alone[1:])}" if len(alone) > 1 else ""))
+    for label, n in few:
+        err.print(f"note: genre {label!r} has music by {n} artists, fewer than the {folds} "
+                  f"folds: it is tested in {n} of them", markup=False, soft_wrap=True)
     others = {}
     for other in compare or []:
         o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False)
@@ -319,9 +325,12 @@ def evaluate(
     seed_list = list(range(seed, seed + seeds))
     with steps() as bar:
         fold_task = bar.add_task("folds", total=folds * seeds, info="")
-        res = cross_validate(d, folds, recipe, seed_list,
-                             on_fold=lambda f: bar.advance(fold_task),
-                             on_epoch=epoch_reporter(bar, _epochs(recipe)), others=others)
+        try:
+            res = cross_validate(d, folds, recipe, seed_list,
+                                 on_fold=lambda f: bar.advance(fold_task),
+                                 on_epoch=epoch_reporter(bar, _epochs(recipe)), others=others)
+        except EvaluationError as e:
+            raise usage_error(f"{dataset}: {e}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"dataset": str(dataset), "feature_table": str(table) if table else None,
               "folds": folds, "seeds": seed_list, "grouping": "artist, stratified by genre",
@@ -381,6 +390,20 @@ def evaluate(
                            "no track ranks first, when any genre may win (share)")):
             t.add_row(what, f"{a[key]['mean']:.3f} ± {a[key]['std']:.3f}")
         console.print(t)
+        both = a.get("with_independent_genres")
+        if both:
+            t = Table(title="albums decided from every output, the independent genres too")
+            for col in ("rule", "tracks right (album verdict)", "albums no track ranks "
+                        "first", "albums given an independent genre"):
+                t.add_column(col, justify="left" if col == "rule" else "right")
+            for key, what in (("rule", "the scan's: exclusive first, among its tracks' "
+                                       "firsts"),
+                              ("rule_before", "before: every output ranked alike")):
+                r = both[key]
+                t.add_row(what, f"{r['tracks_given_the_album_verdict']['mean']:.3f}",
+                          f"{r['albums_no_track_ranks_first']:.3f}",
+                          f"{r['albums_given_an_independent_genre']:.3f}")
+            console.print(t)
     reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},
                     out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")

@@ -28,6 +28,10 @@ ECE_BINS = 10
 TAG_GENRE_THRESHOLD = 0.3  # --min-confidence's default: how often a tag genre would be written
 
 
+class EvaluationError(Exception):
+    """Data that cannot be evaluated as asked; the message is one line for the user."""
+
+
 @dataclass
 class CVResult:
     labels: list[str]
@@ -102,7 +106,10 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
     for seed in seeds:
         r = replace(recipe, probe=replace(recipe.probe, seed=seed),
                     head=replace(recipe.head, seed=seed))
-        folds = make_folds(d.y, d.groups, k, seed)
+        try:
+            folds = make_folds(d.y, d.groups, k, seed)
+        except ValueError as e:  # scikit-learn's word on a split it cannot make
+            raise EvaluationError(f"cannot make {k} artist-grouped folds ({e})") from None
         res.folds.append(folds)
         p: dict[str, np.ndarray] = {}
         extra = None
@@ -114,6 +121,11 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
             test, train = np.where(folds == f)[0], np.where(folds != f)[0]
             if len(test) == 0:
                 continue
+            if len(np.unique(d.y[train])) < 2:
+                raise EvaluationError(
+                    f"with {k} folds, fold {f + 1}'s training side holds one genre only "
+                    f"({d.labels[int(d.y[train][0])]}): use fewer folds, or add music by "
+                    "other artists")
             built = fit_model(d, train, r, on_epoch,
                               exclude_names={d.names[i] for i in test},
                               exclude_groups={d.groups[i] for i in test})
@@ -246,9 +258,56 @@ def album_report(res: CVResult, name: str, groups: list[str],
         per_seed["album_verdict_any_genre"].append((anyg == res.y).mean())
         per_seed["albums_nobody_ranks_first_any_genre"].append(np.mean(nobody))
     sizes = [len(idx) for idx in members.values()]
-    return {"albums": len(members), "tracks_per_album": {"min": min(sizes), "max": max(sizes),
-                                                         "mean": float(np.mean(sizes))},
-            **{k: _spread(v) for k, v in per_seed.items()}}
+    out = {"albums": len(members), "tracks_per_album": {"min": min(sizes), "max": max(sizes),
+                                                        "mean": float(np.mean(sizes))},
+           **{k: _spread(v) for k, v in per_seed.items()}}
+    if res.tag_genre_probabilities:
+        out["with_independent_genres"] = albums_with_independent_genres(
+            res, name, list(members.values()), min_confidence)
+    return out
+
+
+def albums_with_independent_genres(res: CVResult, name: str, members: list[list[int]],
+                                   min_confidence: float) -> dict:
+    """Albums decided from all the model's outputs, the exclusive genres and the
+    independent ones, by the scan's rule (``genres.choose``: the best exclusive genre
+    first, an album's among its tracks' firsts) and by the rule before it (every output
+    ranked by probability alike). Every clip is of a dataset genre, so a verdict is right
+    when its first genre is the clip's; an independent first genre is never right here."""
+    from genretag.tagger.albums import pool_probabilities
+    from genretag.tagger.genres import Vocabulary, choose
+    from genretag.tagger.prediction import Prediction
+
+    from .probe import PARENTS
+
+    labels = tuple(res.labels + res.tag_genres)
+    vocab = Vocabulary.default(list(labels), independent=res.tag_genres,
+                               parents={lab: [p for p in ps if p in labels]
+                                        for lab, ps in PARENTS.items() if lab in labels})
+    rules = {"rule": [], "rule_before": []}
+    nobody, independent = {k: [] for k in rules}, {k: [] for k in rules}
+    for probs, extra in zip(res.probabilities[name], res.tag_genre_probabilities):
+        both = np.hstack([probs, extra])
+        right = {k: np.zeros(len(res.y), bool) for k in rules}
+        for idx in members:
+            own = [Prediction(labels, both[i]) for i in idx]
+            album = Prediction(labels, pool_probabilities(both[idx]))
+            before_firsts = {labels[int(both[i].argmax())] for i in idx}
+            before = labels[int(album.probabilities.argmax())]
+            firsts = {choose(p, vocab, 1, min_confidence).best for p in own}
+            now = choose(album, vocab, 1, min_confidence, among=firsts)
+            for key, verdict, tops in (("rule", now.genres[0] if now.genres else "", firsts),
+                                       ("rule_before", before, before_firsts)):
+                nobody[key].append(verdict not in tops)
+                independent[key].append(verdict in res.tag_genres)
+                for i in idx:
+                    right[key][i] = verdict == res.labels[res.y[i]]
+        for key in rules:
+            rules[key].append(right[key].mean())
+    return {key: {"tracks_given_the_album_verdict": _spread(rules[key]),
+                  "albums_no_track_ranks_first": float(np.mean(nobody[key])),
+                  "albums_given_an_independent_genre": float(np.mean(independent[key]))}
+            for key in rules}
 
 
 def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
