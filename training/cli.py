@@ -393,15 +393,15 @@ def evaluate(
         both = a.get("with_independent_genres")
         if both:
             t = Table(title="albums decided from every output, the independent genres too")
-            for col in ("rule", "tracks right (album verdict)", "albums no track ranks "
-                        "first", "albums given an independent genre"):
+            for col in ("rule", "tracks right (album verdict)", "albums unsure",
+                        "albums no track ranks first", "albums given an independent genre"):
                 t.add_column(col, justify="left" if col == "rule" else "right")
             for key, what in (("rule", "the scan's: exclusive first, among its tracks' "
                                        "firsts"),
                               ("rule_before", "before: every output ranked alike")):
                 r = both[key]
                 t.add_row(what, f"{r['tracks_given_the_album_verdict']['mean']:.3f}",
-                          f"{r['albums_no_track_ranks_first']:.3f}",
+                          f"{r['albums_unsure']:.3f}", f"{r['albums_no_track_ranks_first']:.3f}",
                           f"{r['albums_given_an_independent_genre']:.3f}")
             console.print(t)
     reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},

@@ -272,7 +272,8 @@ def albums_with_independent_genres(res: CVResult, name: str, members: list[list[
     """Albums decided from all the model's outputs, the exclusive genres and the
     independent ones, by the scan's rule (``genres.choose``: the best exclusive genre
     first, an album's among its tracks' firsts) and by the rule before it (every output
-    ranked by probability alike). Every clip is of a dataset genre, so a verdict is right
+    ranked by probability alike). Both leave an album unsure (untagged) when no genre
+    reaches ``min_confidence``. Every clip is of a dataset genre, so a verdict is right
     when its first genre is the clip's; an independent first genre is never right here."""
     from genretag.tagger.albums import pool_probabilities
     from genretag.tagger.genres import Vocabulary, choose
@@ -285,7 +286,7 @@ def albums_with_independent_genres(res: CVResult, name: str, members: list[list[
                                parents={lab: [p for p in ps if p in labels]
                                         for lab, ps in PARENTS.items() if lab in labels})
     rules = {"rule": [], "rule_before": []}
-    nobody, independent = {k: [] for k in rules}, {k: [] for k in rules}
+    nobody, independent, unsure = ({k: [] for k in rules} for _ in range(3))
     for probs, extra in zip(res.probabilities[name], res.tag_genre_probabilities):
         both = np.hstack([probs, extra])
         right = {k: np.zeros(len(res.y), bool) for k in rules}
@@ -293,20 +294,26 @@ def albums_with_independent_genres(res: CVResult, name: str, members: list[list[
             own = [Prediction(labels, both[i]) for i in idx]
             album = Prediction(labels, pool_probabilities(both[idx]))
             before_firsts = {labels[int(both[i].argmax())] for i in idx}
-            before = labels[int(album.probabilities.argmax())]
+            top = int(album.probabilities.argmax())
+            before = labels[top] if album.probabilities[top] >= min_confidence else ""
             firsts = {choose(p, vocab, 1, min_confidence).best for p in own}
             now = choose(album, vocab, 1, min_confidence, among=firsts)
             for key, verdict, tops in (("rule", now.genres[0] if now.genres else "", firsts),
                                        ("rule_before", before, before_firsts)):
-                nobody[key].append(verdict not in tops)
-                independent[key].append(verdict in res.tag_genres)
+                unsure[key].append(not verdict)  # left untagged: no genre is sure enough
+                if verdict:
+                    nobody[key].append(verdict not in tops)
+                    independent[key].append(verdict in res.tag_genres)
                 for i in idx:
                     right[key][i] = verdict == res.labels[res.y[i]]
         for key in rules:
             rules[key].append(right[key].mean())
     return {key: {"tracks_given_the_album_verdict": _spread(rules[key]),
-                  "albums_no_track_ranks_first": float(np.mean(nobody[key])),
-                  "albums_given_an_independent_genre": float(np.mean(independent[key]))}
+                  "albums_unsure": float(np.mean(unsure[key])),
+                  # shares of the albums given a genre
+                  "albums_no_track_ranks_first": float(np.mean(nobody[key] or [0.0])),
+                  "albums_given_an_independent_genre": float(np.mean(independent[key] or
+                                                                     [0.0]))}
             for key in rules}
 
 
