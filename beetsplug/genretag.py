@@ -152,7 +152,7 @@ class GenreTagPlugin(BeetsPlugin):
         try:
             model = LazyModel(Path(c["model"].as_str() or default_model_path()),
                               c["device"].as_str())
-            vocab = Vocabulary.of_model(model.labels, model.metadata)
+            vocab = Vocabulary.of_model(model.metadata)
             mapping = c["map"].get()
             if isinstance(mapping, dict):
                 vocab = vocab.with_names(mapping, "genretag.map in the beets config")

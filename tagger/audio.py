@@ -8,49 +8,14 @@ device (after openai/whisper's ``audio.py``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
 
+from .params import AudioParams
 
-@dataclass(frozen=True)
-class AudioParams:
-    """What the model expects of its input.
-
-    ``window_frames`` spectrogram frames make one model window; with ``center=True`` STFT
-    framing that is ``(window_frames - 1) * hop_length`` samples. In full coverage a new
-    window starts every ``window_hop_frames`` frames.
-    """
-
-    sample_rate: int = 16000
-    n_fft: int = 512
-    hop_length: int = 256
-    n_mels: int = 96
-    window_frames: int = 187
-    window_hop_frames: int = 93  # windows start this far apart in full coverage: 50% overlap
-    log_scale: float = 10000.0  # input is log10(log_scale * mel + 1), as musicnn was trained
-
-    @property
-    def window_samples(self) -> int:
-        return (self.window_frames - 1) * self.hop_length
-
-    @property
-    def window_hop_samples(self) -> int:
-        return self.window_hop_frames * self.hop_length
-
-    @property
-    def window_seconds(self) -> float:
-        return self.window_samples / self.sample_rate
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "AudioParams":
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
+__all__ = ["AudioParams", "LogMel", "mel_filters"]
 
 
 @lru_cache(maxsize=8)

@@ -72,7 +72,7 @@ def model_file(path: Optional[Path], device: Device, genre_model: bool = True):
         lazy = LazyModel(path, device.value)
     except ModelFileError as e:
         raise usage_error(str(e)) from None
-    if genre_model and "head" not in lazy.metadata["architecture"]:
+    if genre_model and not lazy.metadata.is_genre_model:
         raise usage_error(f"{path}: a pretrained backbone, not a genre model (leave out "
                           "--model for the shipped one, or make one with genretag train)")
     return lazy
@@ -170,9 +170,9 @@ def scan(
     from .modelfile import ModelFileError
 
     m = model_file(model, device)  # checked now, not after the walk; loaded only if needed
-    vocab = Vocabulary.of_model(m.labels, m.metadata)
+    vocab = Vocabulary.of_model(m.metadata)
     if labels != "all":
-        sets = m.metadata.get("label_sets") or {}
+        sets = m.metadata.label_sets
         if labels not in sets:
             raise usage_error(f"--labels {labels}: this model names the sets "
                               f"{', '.join(['all', *sets])}")
@@ -269,7 +269,7 @@ def predict(
     if res.error:
         err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    names = m.metadata.get("display_names", {})
+    names = m.metadata.display_names
     labels = [names.get(lab, lab) for lab in m.labels]
     order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
     timeline = timeline_of(res.window_starts, m.window_probabilities(res.window_outputs),
@@ -423,7 +423,7 @@ def _print_version(value: bool) -> None:
     except PackageNotFoundError:
         release = "(not installed)"
     try:
-        model = f"default model {read_metadata(default_model_path())['model_id']}"
+        model = f"default model {read_metadata(default_model_path()).model_id}"
     except ModelFileError as e:
         model = f"default model unusable: {e}"
     out.print(f"genretag {release}, {model}", markup=False)

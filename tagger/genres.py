@@ -5,10 +5,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .prediction import Prediction
+
+if TYPE_CHECKING:
+    from .modelfile import ModelMeta
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,10 +67,10 @@ class Vocabulary:
                    {lab: tuple(ps) for lab, ps in (parents or {}).items()})
 
     @classmethod
-    def of_model(cls, labels: list[str], metadata: dict) -> "Vocabulary":
+    def of_model(cls, meta: ModelMeta) -> "Vocabulary":
         """The vocabulary a model file describes (display names, independent labels, parents)."""
-        return cls.default(labels, metadata.get("display_names"),
-                           list(metadata.get("tag_genres") or {}), metadata.get("parents"))
+        return cls.default(list(meta.labels), meta.display_names, meta.independent,
+                           meta.parents)
 
     def only(self, labels: list[str]) -> "Vocabulary":
         """The same vocabulary with every label outside ``labels`` never written."""

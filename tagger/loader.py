@@ -22,8 +22,8 @@ class LazyModel:
     def __init__(self, path: Path, device: str = "auto"):
         self.path, self.device_request = Path(path), device
         self.metadata = read_metadata(self.path)
-        self.labels: list[str] = list(self.metadata["labels"])
-        self.model_id: str = self.metadata["model_id"]
+        self.labels: list[str] = list(self.metadata.labels)
+        self.model_id: str = self.metadata.model_id
         self._model: Model | None = None
 
     def load(self) -> Model:

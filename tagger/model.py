@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,41 +28,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import AudioParams, LogMel, mel_filters
+from .params import Architecture
 from .pooling import WindowPool
-from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, default_model_path, read_metadata
+from .modelfile import (FORMAT, FORMAT_VERSION, FeatureHead, ModelFileError, ModelMeta,
+                        default_model_path, read_metadata)
+from .states import ModelKind
 
 __all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",
            "default_model_path", "load_model", "read_metadata", "save_model"]
 
 BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
 MEL_KEY = "frontend.mel_basis"  # the mel filterbank's name among a model file's tensors
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Sizes of a musicnn network; the defaults are MSD_musicnn's."""
-
-    frontend_filters: float = 1.6  # multiplier: 1.6 -> 204 timbral and 51 temporal filters
-    midend_filters: int = 64
-    backend_units: int = 200
-    activation: str = "softmax"  # softmax: one genre per clip; sigmoid: independent tags
-    head: str = "window"  # window: classify windows, average; track: classify pooled windows
-    name: str = "musicnn"  # or "vgg": musicnn's VGG baseline (5 convolutions, 80x filters wide)
-
-    @property
-    def timbral_filters(self) -> int:
-        return int(self.frontend_filters * 128)
-
-    @property
-    def temporal_filters(self) -> int:
-        return int(self.frontend_filters * 32)
-
-    def frontend_channels(self) -> int:
-        return 2 * self.timbral_filters + 3 * self.temporal_filters
-
-    def embedding_size(self) -> int:
-        """Channels after the mid end; the pooled embedding has twice as many (max, mean)."""
-        return self.frontend_channels() + 3 * self.midend_filters
 
 
 def _pad_time(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
@@ -364,7 +340,7 @@ class Model:
     labels: list[str]
     params: AudioParams
     model_id: str
-    metadata: dict = field(default_factory=dict)
+    metadata: ModelMeta
 
     @property
     def device(self) -> torch.device:
@@ -415,13 +391,13 @@ class Model:
     @property
     def feature_columns(self) -> list[str]:
         """The table features the model needs per track ([] when it has no feature head)."""
-        return list((self.metadata.get("features") or {}).get("columns", []))
+        return list(self.metadata.features.columns) if self.metadata.features else []
 
     @property
     def independent(self) -> list[str]:
         """Labels whose probability stands alone (a track can have several); the others
         are exclusive (their probabilities add up to one)."""
-        return list(self.metadata.get("tag_genres") or {})
+        return self.metadata.independent
 
     @torch.inference_mode()
     def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
@@ -468,8 +444,10 @@ def save_model(
     labels: list[str],
     params: AudioParams,
     extra: dict | None = None,
+    kind: ModelKind = ModelKind.GENRE_MODEL,
 ) -> str:
-    """Write ``net`` with its metadata to ``path`` (safetensors); returns the model id."""
+    """Write ``net`` with its metadata to ``path`` (safetensors); returns the model id.
+    ``kind``: a genre model, or a pretrained backbone (whose tags are not genres)."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
@@ -479,16 +457,10 @@ def save_model(
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "kind": ModelKind(kind).value,
         "labels": list(labels),
         "audio": params.to_dict(),
-        "architecture": {
-            "name": net.arch.name,
-            "frontend_filters": net.arch.frontend_filters,
-            "midend_filters": net.arch.midend_filters,
-            "backend_units": net.arch.backend_units,
-            "activation": net.arch.activation,
-            "head": net.arch.head,
-        },
+        "architecture": net.arch.to_dict(),
         **(extra or {}),
     }
     if net.features is not None:
@@ -500,19 +472,15 @@ def save_model(
     return meta["model_id"]
 
 
-def build_net(meta: dict) -> GenreNet:
-    a = meta["architecture"]
-    arch = Architecture(a["frontend_filters"], a["midend_filters"], a["backend_units"],
-                        a.get("activation", "softmax"), a.get("head", "window"),
-                        a.get("name", "musicnn"))
+def build_net(meta: ModelMeta) -> GenreNet:
+    arch = meta.architecture
     if arch.head not in ("window", "track"):
         raise ModelFileError(f"unknown genre head {arch.head!r}")
     if arch.name not in ("musicnn", "vgg"):
         raise ModelFileError(f"unknown architecture {arch.name!r}")
-    feats = meta.get("features") or {}
-    return GenreNet(arch, AudioParams.from_dict(meta["audio"]), len(meta["labels"]),
-                    len(feats.get("columns", [])), float(feats.get("cnn_weight", 1.0)),
-                    len(meta.get("tags") or []), len(meta.get("tag_genres") or {}))
+    feats = meta.features or FeatureHead()
+    return GenreNet(arch, meta.audio, len(meta.labels), len(feats.columns), feats.cnn_weight,
+                    len(meta.tags), len(meta.tag_genres))
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
@@ -536,13 +504,11 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     from .features import COLUMNS
 
-    unknown = [c for c in (meta.get("features") or {}).get("columns", []) if c not in COLUMNS]
+    unknown = [c for c in (meta.features.columns if meta.features else ()) if c not in COLUMNS]
     if unknown:
         raise ModelFileError(f"{path}: needs features this version cannot compute "
                              f"({', '.join(unknown[:3])})")
     net.eval()
-    params = AudioParams.from_dict(meta["audio"])
-    model = Model(net, LogMel(params, mel_basis), list(meta["labels"]), params,
-                  meta["model_id"], meta)
+    model = Model(net, LogMel(meta.audio, mel_basis), list(meta.labels), meta.audio,
+                  meta.model_id, meta)
     return model.to(device)
-

@@ -3,7 +3,9 @@
 A re-scan of an unchanged library needs only the model's id and labels; reading them from
 the safetensors header (8 bytes of length, then JSON) keeps such a run free of torch's
 start-up cost. The weights are loaded (``loader.LazyModel.load``) only when a track must be
-heard. This module imports nothing of genretag's: ``model`` and ``loader`` build on it.
+heard. ``read_metadata`` returns a typed, frozen :class:`ModelMeta`, validated once; this
+module imports nothing of genretag's but its plain values (``params``, ``states``), so
+``model`` and ``loader`` build on it without it pulling torch in.
 
 A model file is input like any other: its metadata is checked against ``SCHEMA`` (types
 and bounds) before anything is built from it, so a crafted file is refused with one line
@@ -14,10 +16,14 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .params import Architecture, AudioParams
+from .states import ModelKind
+
 FORMAT = "genretag-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an explicit "kind" (files of version 1 are migrated when read)
 MAX_HEADER = 100 << 20
 
 
@@ -42,7 +48,87 @@ def default_model_path() -> Path:
     return shipped(DEFAULT_MODEL)
 
 
-def read_metadata(path: Path) -> dict:
+@dataclass(frozen=True)
+class FeatureHead:
+    """The table features a model's feature head takes, and the CNN's share beside it."""
+
+    columns: tuple[str, ...] = ()
+    cnn_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a model file says about itself, validated once (``SCHEMA``) and typed.
+
+    ``labels``: the outputs in order; ``tag_genres``: the labels read from the pretrained
+    tagger's ``tags`` (label -> tags), whose probabilities stand alone (a track can have
+    several); the others are exclusive. ``parents``: the genre hierarchy (label -> parent
+    labels); ``label_sets``: named subsets (``--labels gtzan``). ``raw``: the metadata as
+    the file holds it (after migration), for what a newer writer adds.
+    """
+
+    model_id: str
+    kind: ModelKind
+    labels: tuple[str, ...]
+    audio: AudioParams
+    architecture: Architecture
+    name: str = ""
+    display_names: dict[str, str] = field(default_factory=dict)
+    label_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    tag_genres: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    features: FeatureHead | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def independent(self) -> list[str]:
+        """Labels whose probability stands alone; the others add up to one."""
+        return list(self.tag_genres)
+
+    @property
+    def is_genre_model(self) -> bool:
+        return self.kind == ModelKind.GENRE_MODEL
+
+    @classmethod
+    def from_dict(cls, meta: dict, where: str = "model") -> "ModelMeta":
+        """Validate (``SCHEMA``), migrate an older format, and type ``meta``; a
+        ``ModelFileError`` naming ``where`` if it is unusable."""
+        if meta.get("format") != FORMAT:
+            raise ModelFileError(f"{where}: unknown model format {meta.get('format')!r}")
+        meta = migrate(meta)
+        problem = check(meta, SCHEMA)
+        if problem:
+            raise ModelFileError(f"{where}: not a usable genretag model ({problem})")
+        feats = meta.get("features")
+        return cls(
+            model_id=meta["model_id"], kind=ModelKind(meta["kind"]),
+            labels=tuple(meta["labels"]), audio=AudioParams.from_dict(meta["audio"]),
+            architecture=Architecture.from_dict(meta["architecture"]),
+            name=meta.get("name", ""), display_names=dict(meta.get("display_names") or {}),
+            label_sets=_tuples(meta.get("label_sets")), parents=_tuples(meta.get("parents")),
+            tags=tuple(meta.get("tags") or ()), tag_genres=_tuples(meta.get("tag_genres")),
+            features=FeatureHead(tuple(feats.get("columns", ())),
+                                 float(feats.get("cnn_weight", 1.0))) if feats else None,
+            raw=meta)
+
+
+def _tuples(table: dict | None) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(v) for k, v in (table or {}).items()}
+
+
+def migrate(meta: dict) -> dict:
+    """Bring the metadata of an older format to this one (a copy). Version 1 had no
+    ``kind``: the pretrained taggers ported from musicnn are the files that name their
+    ``source``; every other file of that version is a genre model."""
+    meta = dict(meta)
+    if "kind" not in meta:
+        meta["kind"] = ModelKind.BACKBONE.value if "source" in meta else \
+            ModelKind.GENRE_MODEL.value
+    return meta
+
+
+def read_metadata(path: Path) -> ModelMeta:
     """The genretag metadata of a model file (labels, audio, architecture, model id...)."""
     try:
         with open(path, "rb") as f:
@@ -68,17 +154,13 @@ def read_metadata(path: Path) -> dict:
                              "(metadata is not JSON)") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not a usable genretag model (metadata is not an object)")
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: unknown model format {meta.get('format')!r}")
-    problem = check(meta, SCHEMA)
-    if problem:
-        raise ModelFileError(f"{path}: not a usable genretag model ({problem})")
-    return meta
+    return ModelMeta.from_dict(meta, str(path))
 
 
 # -- the metadata schema: key -> (type, bounds or nested schema, required) ------------------
 
 SCHEMA: dict = {
+    "kind": ("choice", tuple(k.value for k in ModelKind), True),
     "labels": ("strs", (1, 1000), True),
     "model_id": ("str", (1, 64), True),
     "audio": ("dict", {
@@ -129,6 +211,10 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
             problem = check(v, bounds, f"{name}.")
             if problem:
                 return problem
+            continue
+        if kind == "choice":
+            if v not in bounds:
+                return f"{name!r} must be one of {', '.join(bounds)}"
             continue
         lo, hi = bounds
         if kind == "int":

@@ -83,7 +83,7 @@ class Scanner:
     def __init__(self, model: LazyModel, cache: Cache, options: ScanOptions,
                  on_progress: Callable[[], None] | None = None):
         self.model, self.cache, self.opt = model, cache, options
-        self.vocab = options.vocab or Vocabulary.of_model(model.labels, model.metadata)
+        self.vocab = options.vocab or Vocabulary.of_model(model.metadata)
         run = f"{time.time():.6f}-{os.getpid()}"  # this scan's writes, for undo --last
         self.tagger = Tagger(cache, options, self.vocab, model.model_id, run)
         self.on_progress = on_progress or (lambda: None)

@@ -83,3 +83,11 @@ class Policy(StrEnum):
     FILL = "fill"  # write only where there is none
     OVERWRITE = "overwrite"
     MERGE = "merge"  # add to what is there
+
+
+class ModelKind(StrEnum):
+    """What a model file holds: a genre model to tag with, or a pretrained backbone (a
+    tagger whose tags are not genres to write) to train one on."""
+
+    GENRE_MODEL = "genre-model"
+    BACKBONE = "backbone"

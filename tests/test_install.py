@@ -63,7 +63,7 @@ print(load_model(path).model_id)
     assert r.returncode == 0, r.stderr
     from genretag.tagger.modelfile import read_metadata
 
-    shipped = read_metadata(ROOT / "weights" / "genretag-gtzan.safetensors")["model_id"]
+    shipped = read_metadata(ROOT / "weights" / "genretag-gtzan.safetensors").model_id
     assert r.stdout.strip() == shipped
 
 

@@ -74,13 +74,13 @@ def test_shipped_model_names_a_modern_library():
     path = default_model_path()
     assert path.stat().st_size < 25 * 2**20
     model = load_model(path)
-    names = set(model.metadata["display_names"].values())
+    names = set(model.metadata.display_names.values())
     assert {"Electronic", "Folk", "Punk", "Soul", "Funk", "Ambient", "Dance", "House",
             "Indie"} <= names
-    assert model.metadata["label_sets"]["gtzan"] == ["blues", "classical", "country", "disco",
-                                                     "hiphop", "jazz", "metal", "pop",
-                                                     "reggae", "rock"]
-    vocab = Vocabulary.of_model(model.labels, model.metadata)
+    assert model.metadata.label_sets["gtzan"] == ("blues", "classical", "country", "disco",
+                                                  "hiphop", "jazz", "metal", "pop",
+                                                  "reggae", "rock")
+    vocab = Vocabulary.of_model(model.metadata)
     assert vocab.with_parents(["House"]) == ["House", "Dance", "Electronic"]
     assert vocab.with_parents(["Indie Rock"]) == ["Indie Rock", "Rock", "Indie"]
     card = (ROOT / "weights" / "README.md").read_text()
@@ -92,6 +92,6 @@ def test_shipped_model_names_a_modern_library():
 
     outputs = model.window_outputs(model.frontend(audio)).numpy()
     probs = model.track_probabilities(WindowPool.of(outputs))
-    n = len(model.metadata["label_sets"]["gtzan"])
+    n = len(model.metadata.label_sets["gtzan"])
     assert np.isclose(probs[:n].sum(), 1.0, atol=1e-5)
     assert ((probs[n:] >= 0) & (probs[n:] <= 1)).all() and not np.isclose(probs[n:].sum(), 1.0)

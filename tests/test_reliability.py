@@ -410,7 +410,7 @@ def crafted_model(path: Path, header) -> Path:
 def good_meta(tiny_model: Path) -> dict:
     from genretag.tagger.modelfile import read_metadata
 
-    return read_metadata(tiny_model)
+    return dict(read_metadata(tiny_model).raw)
 
 
 @pytest.mark.parametrize("case", [

@@ -104,6 +104,7 @@ def test_version_help_texts_and_a_backbone_given_as_model(library, db):
         for param in command.params:
             if param.param_type_name == "option":
                 assert param.help, f"genretag {name} {param.opts[0]} has no help text"
-    backbone = Path(__file__).parent.parent / "weights" / "musicnn_msd.safetensors"
-    r = run("scan", album(library), "--model", backbone, "--db", db, "--dry-run")
-    assert r.exit_code == 2 and "not a genre model" in r.output
+    for name in ("musicnn_msd", "musicnn_mtt", "vgg_msd", "vgg_mtt"):  # each shipped one
+        backbone = Path(__file__).parent.parent / "weights" / f"{name}.safetensors"
+        r = run("scan", album(library), "--model", backbone, "--db", db, "--dry-run")
+        assert r.exit_code == 2 and "not a genre model" in r.output, name

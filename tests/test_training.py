@@ -124,7 +124,7 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
 
     model = load_model(out)
     assert model.labels == ["jazz", "rock"]
-    assert model.metadata["training"]["data"]["per_label"] == {"jazz": 4, "rock": 4}
+    assert model.metadata.raw["training"]["data"]["per_label"] == {"jazz": 4, "rock": 4}
     assert model.params == load_model(backbone).params  # audio parameters travel with it
     r = runner.invoke(app, ["scan", str(dataset / "jazz"), "--model", str(out), "--db",
                             str(tmp_path / "db.sqlite"), "--dry-run", "--min-confidence", "0"])
@@ -309,8 +309,8 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     path = tmp_path / "track.safetensors"
     save_genre_model(path, model, "test", {}, d.summary(), backbone=d.pretrained)
     loaded = load_model(path)
-    assert loaded.metadata["parents"] == {"dance": ["electronic"], "house": ["dance"]}
-    assert loaded.metadata["display_names"]["house"] == "House"
+    assert loaded.metadata.parents == {"dance": ("electronic",), "house": ("dance",)}
+    assert loaded.metadata.display_names["house"] == "House"
     (again,) = Predictor(loaded, Coverage("full"), workers=1).predict([d.items[0].path])
     assert np.allclose(again.probabilities, ours[0], atol=1e-4)
 
@@ -398,7 +398,7 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     assert "left out 1 rows" in r.output  # the disco row: a label the audio does not have
     model = load_model(out)
     assert model.net.features is not None and model.feature_columns
-    assert model.metadata["training"]["data"]["feature_table_rows"] == 8 + 6
+    assert model.metadata.raw["training"]["data"]["feature_table_rows"] == 8 + 6
     # fusion is the normalised weighted geometric mean of the two heads
     cnn = torch.tensor([[0.2, 0.8]])
     x = np.random.default_rng(0).normal(size=len(model.feature_columns)).astype(np.float32)
@@ -477,7 +477,7 @@ def test_whole_network_training(dataset, tmp_path, how):
     assert r.exit_code == 0, r.output
     model = load_model(out)
     assert model.labels == ["jazz", "rock"]
-    assert ("backbone" in model.metadata) == ("--from-scratch" not in how)
+    assert ("backbone" in model.metadata.raw) == ("--from-scratch" not in how)
     if "--finetune-all" in how:  # the whole network moved; what is frozen did not
         import torch
 
@@ -526,7 +526,7 @@ def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
                             str(backbone), "--cache", str(tmp_path / "emb")])
     assert r.exit_code == 0, r.output
     model = load_model(out)
-    assert model.metadata["label_sets"]["gtzan"] == ["jazz", "rock"]
+    assert model.metadata.label_sets["gtzan"] == ("jazz", "rock")
     assert model.labels == ["jazz", "rock", "electronic", "dance", "house"]
 
     def scan(*args):
@@ -539,7 +539,7 @@ def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
 
     rows = scan("--top-k", "4", "--min-confidence", "0", "--labels", "gtzan")
     assert rows and all(set(row["genres"]) == {"Jazz", "Rock"} for row in rows)
-    vocab = Vocabulary.of_model(model.labels, model.metadata)
+    vocab = Vocabulary.of_model(model.metadata)
     for row in scan("--min-confidence", "0", "--parents"):
         assert row["genres"] == vocab.with_parents(row["genres"][:1])
     r = runner.invoke(app, ["scan", str(dataset), "--model", str(out), "--labels", "nope",

@@ -86,7 +86,7 @@ def shipped_vocabulary() -> Vocabulary:
     from genretag.tagger.modelfile import default_model_path, read_metadata
 
     meta = read_metadata(default_model_path())
-    return Vocabulary.of_model(meta["labels"], meta)
+    return Vocabulary.of_model(meta)
 
 
 def shipped(**p: float) -> Prediction:
@@ -262,3 +262,39 @@ def test_a_map_takes_the_names_shown_and_reports_every_bad_key():
     assert "'polka', 'zydeco': not labels of this model" in message
     assert "the name for 'Hip-Hop' must be a string" in message
     assert "the name for 'rock' must be one line" in message and "\n" not in message
+
+
+def test_model_files_of_format_1_are_migrated_and_keep_their_id():
+    """The shipped files were written before models said what they are: the ported
+    taggers (they name their source) read as backbones, the rest as genre models, and a
+    file's id is still the one computed from its weights and their meaning."""
+    from safetensors.torch import load_file
+
+    from genretag.tagger.model import model_id_of
+    from genretag.tagger.modelfile import read_metadata, shipped
+    from genretag.tagger.states import ModelKind
+
+    default = read_metadata(shipped("genretag-gtzan.safetensors"))
+    assert default.raw["format_version"] == 1 and default.kind == ModelKind.GENRE_MODEL
+    assert default.model_id == "7afe918eefae06f1" and default.architecture.head == "track"
+    assert default.audio.sample_rate == 16000 and len(default.labels) == 22
+    assert default.independent[:2] == ["electronic", "dance"]
+    assert default.parents["hard-rock"] == ("rock",)
+    tensors = load_file(str(shipped("genretag-gtzan.safetensors")))
+    assert model_id_of(tensors, default.raw) == default.model_id
+    for name in ("musicnn_msd", "musicnn_mtt", "vgg_msd", "vgg_mtt"):
+        assert read_metadata(shipped(f"{name}.safetensors")).kind == ModelKind.BACKBONE, name
+
+
+def test_a_model_file_says_what_it_is(tmp_path):
+    from helpers import make_tiny_model
+
+    from genretag.tagger.modelfile import ModelFileError, read_metadata
+    from genretag.tagger.states import ModelKind
+
+    path = tmp_path / "m.safetensors"
+    make_tiny_model(path)
+    meta = read_metadata(path)
+    assert meta.raw["kind"] == "genre-model" and meta.kind == ModelKind.GENRE_MODEL
+    with pytest.raises(ModelFileError, match="'kind' must be one of genre-model, backbone"):
+        type(meta).from_dict({**meta.raw, "kind": "something"}, "m")

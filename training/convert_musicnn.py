@@ -179,6 +179,7 @@ def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
 
     from genretag.tagger.audio import AudioParams
     from genretag.tagger.model import Architecture, GenreNet, save_model
+    from genretag.tagger.states import ModelKind
 
     tags, name, dataset = CHECKPOINTS[checkpoint]
     variables = dict(np.load(npz))
@@ -195,7 +196,7 @@ def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
         "name": name,
         "source": f"musicnn 0.1.0 {checkpoint} checkpoint (tags of the {dataset}), "
                   "(c) Music Technology Group, Universitat Pompeu Fabra 2019, ISC licence",
-    })
+    }, kind=ModelKind.BACKBONE)
     print(f"wrote {out} (model id {model_id})")
 
 

@@ -25,6 +25,8 @@ import torch
 
 from genretag.tagger import features
 from genretag.tagger.model import Architecture, GenreNet, Model
+from genretag.tagger.modelfile import FeatureHead, ModelMeta
+from genretag.tagger.states import ModelKind
 from genretag.tagger.pooling import WindowPool
 
 from .datasets import FeatureTable, Item
@@ -163,14 +165,17 @@ def track_model(pretrained: Model, head, tag_genres, labels: list[str],
         net.tag_genres.load_state_dict(tag_genres.state_dict())
     if feature_head is not None:
         net.attach_features(feature_head, cnn_weight)
-    return as_model(net.eval(), pretrained, all_labels, {"tags": list(pretrained.labels),
-                                                         "tag_genres": genres})
+    return as_model(net.eval(), pretrained, all_labels, tags=tuple(pretrained.labels),
+                    tag_genres={lab: tuple(tags) for lab, tags in genres.items()})
 
 
-def as_model(net: GenreNet, pretrained: Model, labels: list[str], meta: dict) -> Model:
+def as_model(net: GenreNet, pretrained: Model, labels: list[str], tags: tuple[str, ...] = (),
+             tag_genres: dict[str, tuple[str, ...]] | None = None) -> Model:
     """A trained network as a :class:`Model`, before it is saved (id "unsaved")."""
-    if net.features is not None:
-        meta = {**meta, "features": {"columns": list(features.COLUMNS)}}
+    feats = FeatureHead(tuple(features.COLUMNS), net.cnn_weight) \
+        if net.features is not None else None
+    meta = ModelMeta("unsaved", ModelKind.GENRE_MODEL, tuple(labels), pretrained.params,
+                     net.arch, tags=tags, tag_genres=tag_genres or {}, features=feats)
     return Model(net, pretrained.frontend, list(labels), pretrained.params, "unsaved", meta)
 
 
@@ -211,7 +216,7 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
             on_embeddings = False
     if feature_head is not None:
         net.attach_features(feature_head.to(next(net.parameters()).device), recipe.cnn_weight)
-    return Built(as_model(net.eval(), d.pretrained, labels, {}), losses, on_embeddings)
+    return Built(as_model(net.eval(), d.pretrained, labels), losses, on_embeddings)
 
 
 def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:

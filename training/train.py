@@ -238,7 +238,7 @@ def save_genre_model(out: Path, model: Model, method: str, config: dict, data_su
     from .probe import PARENTS, TAG_GENRE_NAMES
 
     labels, net = model.labels, model.net
-    genres = model.metadata.get("tag_genres") or {}
+    genres = {lab: list(tags) for lab, tags in model.metadata.tag_genres.items()}
     exclusive = [lab for lab in labels if lab not in genres]
     names = {**DISPLAY_NAMES, **TAG_GENRE_NAMES}
     extra = {
@@ -252,15 +252,15 @@ def save_genre_model(out: Path, model: Model, method: str, config: dict, data_su
     }
     if set(exclusive) <= set(DISPLAY_NAMES):
         extra["label_sets"]["gtzan"] = exclusive
-    if model.metadata.get("tags"):  # a track head: the tagger's tags size its tag layer
-        extra["tags"] = model.metadata["tags"]
+    if model.metadata.tags:  # a track head: the tagger's tags size its tag layer
+        extra["tags"] = list(model.metadata.tags)
     if genres:
         extra["tag_genres"] = genres
     if evaluation:
         extra["evaluation"] = evaluation
     if backbone is not None:
         extra["backbone"] = {"model_id": backbone.model_id,
-                             "name": backbone.metadata.get("name", "musicnn MSD")}
+                             "name": backbone.metadata.name or "musicnn MSD"}
     if net.features is not None:
         extra["features"] = {"columns": list(features.COLUMNS), "extractor": features.EXTRACTOR,
                              "table": feature_table}
