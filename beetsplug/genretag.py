@@ -7,12 +7,18 @@ Enable it in beets' config, then run ``beet genretag [QUERY]``::
         auto: no            # also tag during `beet import`
         by: album           # album: one verdict per beets album; track: each alone
         force: no           # replace existing genres (-f); by default fill empty ones only
-        top_k: 1            # as `genretag scan --top-k`
-        min_confidence: 0.3
+        top_k: 1            # as `genretag scan --top-k`; and so on, every option of
+        min_confidence: 0.3 # `genretag scan`, with its checks:
+        labels: all         # all, or a set the model names (gtzan)
         map: ''             # a TOML file (label = "Name"), or an inline mapping {jazz: Jazz}
+        parents: no
+        album_strict: no
         model: ''           # a genre model file; empty: genretag's shipped model
         device: auto        # auto, cpu or cuda
         coverage: auto      # auto, full or fast
+        windows: 4
+        batch_size: 0
+        workers: 0
         db: ''              # genretag's cache; empty: its default, shared with `genretag scan`
 
 The plugin hears each item through genretag (its cache first: an item genretag has heard
@@ -34,8 +40,11 @@ from pathlib import Path
 from beets import ui
 from beets.plugins import BeetsPlugin
 
+# genretag scan's options, with its defaults (``tagger.api.ScanConfig``), and the plugin's own
 CONFIG = {"auto": False, "by": "album", "force": False, "top_k": 1, "min_confidence": 0.3,
-          "map": "", "model": "", "device": "auto", "coverage": "auto", "db": ""}
+          "labels": "all", "map": "", "parents": False, "album_strict": False, "model": "",
+          "device": "auto", "coverage": "auto", "windows": 4, "batch_size": 0, "workers": 0,
+          "db": ""}
 
 
 class GenreTagPlugin(BeetsPlugin):
@@ -79,8 +88,8 @@ class GenreTagPlugin(BeetsPlugin):
                               help="show the existing and proposed genres; change nothing")
         cmd.parser.add_option("-f", "--force", action="store_true", default=None,
                               help="replace existing genres (default: fill empty ones only)")
-        cmd.parser.add_option("-b", "--by", choices=("album", "track"), default=None,
-                              help="one verdict per album (default) or per track")
+        cmd.parser.add_option("-b", "--by", choices=("album", "folder", "track"), default=None,
+                              help="one verdict per album (default), per folder or per track")
         cmd.func = self._command
         return [cmd]
 
@@ -138,45 +147,47 @@ class GenreTagPlugin(BeetsPlugin):
             if not pretend:
                 item.try_sync(write=write, move=False)
 
+    def session(self):
+        """genretag's library ``Session`` for this config, on the plugin's cache: every
+        option ``genretag scan`` has, with its validation (a bad one is a beets
+        ``UserError`` of one line)."""
+        from genretag.tagger.api import ConfigError, ScanConfig, Session
+        from genretag.tagger.states import Policy
+
+        c = self.config
+        mapping = c["map"].get()
+        try:
+            config = ScanConfig(
+                model=Path(c["model"].as_str()) if c["model"].as_str() else None,
+                device=c["device"].as_str(), dry_run=True, policy=Policy.OVERWRITE,
+                top_k=c["top_k"].get(), min_confidence=c["min_confidence"].get(),
+                labels=c["labels"].as_str(),
+                genre_map=mapping if isinstance(mapping, dict) else
+                (Path(mapping) if mapping else None),
+                parents=c["parents"].get(bool), by=c["by"].as_str(),
+                album_strict=c["album_strict"].get(bool), coverage=c["coverage"].as_str(),
+                windows=c["windows"].get(), batch_size=c["batch_size"].get(),
+                workers=c["workers"].get())
+            return Session(config, cache=self.cache())
+        except ConfigError as e:
+            raise ui.UserError(f"genretag: {e}") from None
+
     def _verdicts(self, items: list) -> tuple[dict, object]:
         """genretag's dry-run rows for the items' files, by resolved path (predictions
         from its cache or heard now, albums as beets groups them), and the vocabulary."""
-        from genretag.tagger.genres import MapError, Vocabulary
-        from genretag.tagger.loader import LazyModel
-        from genretag.tagger.modelfile import ModelFileError, default_model_path
-        from genretag.tagger.scan import ScanOptions, Scanner
-        from genretag.tagger.segments import Coverage
-        from genretag.tagger.states import CoverageMode, GroupBy, Policy
-
-        c = self.config
-        try:
-            model = LazyModel(Path(c["model"].as_str() or default_model_path()),
-                              c["device"].as_str())
-            vocab = Vocabulary.of_model(model.metadata)
-            mapping = c["map"].get()
-            if isinstance(mapping, dict):
-                vocab = vocab.with_names(mapping, "genretag.map in the beets config")
-            elif mapping:
-                vocab = vocab.with_map(Path(mapping))
-        except (ModelFileError, MapError) as e:
-            raise ui.UserError(f"genretag: {e}") from None
-        by = GroupBy(c["by"].as_choice(["album", "track"]))
-        options = ScanOptions(
-            dry_run=True, policy=Policy.OVERWRITE, top_k=c["top_k"].get(int),
-            min_confidence=c["min_confidence"].as_number(), vocab=vocab, by=by,
-            coverage=Coverage(CoverageMode(c["coverage"].as_str())),
-            album_keys=_albums(items), skip_hard_links=False)
-        self._log.info("hearing {} item(s)", len(items))
         from rich.console import Console
 
         from genretag.tagger.progress import ScanProgress
 
+        session = self.session()
+        self._log.info("hearing {} item(s)", len(items))
         # a bar on a terminal; off one (a log, cron), a line every 10 s
         with ScanProgress(Console(stderr=True), label="genretag") as progress:
-            result = Scanner(model, self.cache(), options, on_progress=progress.advance).run(
-                [Path(_path(i)) for i in items], on_found=progress.found)
+            result = session.scan([Path(_path(i)) for i in items],
+                                  on_progress=progress.advance, on_found=progress.found,
+                                  album_keys=_albums(items), skip_hard_links=False)
         self.cache().flush()
-        return {r.path: r for r in result.rows}, vocab
+        return {r.path: r for r in result.rows}, session.vocab
 
 
 def _albums(items: list) -> dict[str, object]:

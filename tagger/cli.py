@@ -50,43 +50,34 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def check_device(device: Device) -> None:
-    """--device cuda on a machine without a usable GPU is a usage error, found up front."""
-    if device == Device.CUDA:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise usage_error("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
-
-
-def model_file(path: Optional[Path], device: Device, genre_model: bool = True):
-    """The model file's metadata, its weights loaded later on ``device`` (``LazyModel``);
-    exits with 2 if the file or the device is unusable, or (``genre_model``) if the file is
-    a pretrained backbone, whose tags are not genres to write."""
-    from .loader import LazyModel
-    from .modelfile import ModelFileError, default_model_path
-
-    check_device(device)
-    path = path or default_model_path()
-    try:
-        lazy = LazyModel(path, device.value)
-    except ModelFileError as e:
-        raise usage_error(str(e)) from None
-    if genre_model and not lazy.metadata.is_genre_model:
-        raise usage_error(f"{path}: a pretrained backbone, not a genre model (leave out "
-                          "--model for the shipped one, or make one with genretag train)")
-    return lazy
-
-
 def open_model(path: Optional[Path], device: Device, genre_model: bool = True):
-    """Load the model on the chosen device; exits with 2 if the file is unusable."""
+    """Load the model on the chosen device; exits with 2 if the file or the device is
+    unusable, or (``genre_model``) if the file is a pretrained backbone."""
+    from .api import ConfigError, open_model_file
     from .modelfile import ModelFileError
 
-    lazy = model_file(path, device, genre_model)
     try:
-        return lazy.load()
-    except ModelFileError as e:
+        return open_model_file(path, device, genre_model).load()
+    except (ConfigError, ModelFileError) as e:
         raise usage_error(str(e)) from None
+
+
+def open_session(config_args: dict, must_exist: bool = False):
+    """A library ``Session`` for these ``ScanConfig`` arguments, its cache opened; exits
+    with 2 and one line when either cannot work. With ``must_exist`` (undo), a missing
+    cache is an error rather than a new, empty one."""
+    from .api import ConfigError, ScanConfig, Session
+    from .cache import CacheError, default_db_path
+
+    db = config_args.get("db")
+    if must_exist and not (db or default_db_path()).is_file():
+        raise usage_error(f"{db or default_db_path()}: no such cache file")
+    try:
+        session = Session(ScanConfig(**config_args))
+        session.cache  # opened now: a cache that cannot be used stops the run up front
+    except (ConfigError, CacheError) as e:
+        raise usage_error(str(e)) from None
+    return session
 
 
 def open_cache(db: Optional[Path], must_exist: bool = False):
@@ -146,10 +137,7 @@ def scan(
 ) -> None:
     """Classify every track under PATHS and write genre tags (see --dry-run first)."""
     from . import report as rep
-    from .genres import MapError, Vocabulary
     from .progress import ScanProgress
-    from .scan import ScanOptions, Scanner
-    from .segments import Coverage
 
     if overwrite and merge:
         raise usage_error("--overwrite and --merge cannot be used together")
@@ -167,39 +155,24 @@ def scan(
         if unknown:
             raise usage_error(f"--status {', '.join(sorted(unknown))}: choose from "
                               f"{', '.join(SCAN_STATUSES)}")
+    from .cache import CacheError
     from .modelfile import ModelFileError
 
-    m = model_file(model, device)  # checked now, not after the walk; loaded only if needed
-    vocab = Vocabulary.of_model(m.metadata)
-    if labels != "all":
-        sets = m.metadata.label_sets
-        if labels not in sets:
-            raise usage_error(f"--labels {labels}: this model names the sets "
-                              f"{', '.join(['all', *sets])}")
-        vocab = vocab.only(sets[labels])
-    if map_file is not None:
-        try:
-            vocab = vocab.with_map(map_file)
-        except MapError as e:
-            raise usage_error(str(e)) from None
-    cache = open_cache(db)
-    options = ScanOptions(
-        dry_run=dry_run,
+    session = open_session(dict(
+        model=model, device=device, db=db, dry_run=dry_run,
         policy=Policy.OVERWRITE if overwrite else Policy.MERGE if merge else Policy.FILL,
-        top_k=top_k, min_confidence=min_confidence, vocab=vocab, parents=parents,
-        by=by, album_strict=album_strict, coverage=Coverage(coverage, windows),
-        batch_size=batch_size, workers=workers or os.cpu_count() or 1)
-    from .cache import CacheError
-
+        top_k=top_k, min_confidence=min_confidence, labels=labels, genre_map=map_file,
+        parents=parents, by=by, album_strict=album_strict, coverage=coverage,
+        windows=windows, batch_size=batch_size, workers=workers))
     try:
         with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
-            scanner = Scanner(m, cache, options, on_progress=progress.advance)
-            result = scanner.run(paths, on_found=progress.found)
+            result = session.scan(paths, on_progress=progress.advance,
+                                  on_found=progress.found)
     except ModelFileError as e:
         raise usage_error(str(e)) from None
     finally:
         try:
-            cache.close()
+            session.close()
         except CacheError as e:
             err.print(f"genretag: error: {e}", markup=False, soft_wrap=True)
     folders = [p for p in paths if p.is_dir()]
@@ -253,40 +226,39 @@ def predict(
     coverage, so the numbers are the ones a scan of it decides from)."""
     import json
 
+    import numpy as np
     from rich.table import Table
+    from rich.text import Text
 
-    from .predictor import Predictor
-    from .segments import Coverage
+    from .api import ConfigError
+    from .decode import DecodeError
+    from .modelfile import ModelFileError
 
-    if file.is_dir():
-        raise usage_error(f"{file}: a folder; predict takes one audio file (genretag scan "
-                          "--dry-run shows a folder's verdicts)")
-    if not file.is_file():
-        raise usage_error(f"{file}: no such file")
-    m = open_model(model, device)
-    used = Coverage(coverage, windows).resolved(m.device.type)
-    (res,) = Predictor(m, used, keep_windows=True, workers=1).predict([file])
-    if res.error:
-        err.print(f"{file}: {res.error}", markup=False, soft_wrap=True)
-        raise typer.Exit(1)
-    names = m.metadata.display_names
-    labels = [names.get(lab, lab) for lab in m.labels]
+    session = open_session(dict(model=model, device=device, coverage=coverage,
+                                windows=windows))
+    try:
+        res = session.predict(file)
+    except (ConfigError, ModelFileError) as e:
+        raise usage_error(str(e)) from None
+    except DecodeError as e:
+        err.print(f"{file}: {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        session.close()
+    labels = res.labels
     order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
-    timeline = timeline_of(res.window_starts, m.window_probabilities(res.window_outputs),
-                           labels, m.params.window_seconds)
-    heard = (f"coverage {used.mode}: " + ("every window" if used.mode == CoverageMode.FULL
-                                          else f"{len(res.window_starts)} windows spread "
-                                               "over the track")
-             + f", on {m.device.type}")
+    timeline = timeline_of(res.window_starts, np.asarray(res.window_probabilities), labels,
+                           res.window_seconds)
+    heard = (f"coverage {res.coverage}: " + ("every window" if res.coverage == CoverageMode.FULL
+                                             else f"{len(res.window_starts)} windows spread "
+                                                  "over the track"))
     if json_out:
         out.print_json(json.dumps({
-            "path": str(file), "coverage": used.mode, "windows": len(res.window_starts),
-            "probabilities": {labels[i]: float(res.probabilities[i]) for i in order},
+            "path": str(file), "coverage": res.coverage, "windows": len(res.window_starts),
+            "probabilities": {labels[i]: res.probabilities[i] for i in order},
             "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
                          for s, e, g, p in timeline]}))
         return
-    from rich.text import Text
-
     t = Table(title=Text(str(file)), caption=heard)
     t.add_column("genre")
     t.add_column("probability", justify="right")
@@ -363,8 +335,8 @@ def undo(
 ) -> None:
     """Restore the genre each file had before genretag wrote it."""
     from . import report as rep
+    from .api import ConfigError
     from .cache import CacheError
-    from .undo import undo as run_undo
 
     for p in paths or []:
         if not os.path.lexists(p):
@@ -372,18 +344,13 @@ def undo(
     if not paths and not every and not last and not _confirm_all():
         raise usage_error("name the files or folders to restore, or use --all for every "
                           "library the cache knows, or --last for the most recent scan")
-    cache = open_cache(db, must_exist=True)
+    session = open_session(dict(db=db, dry_run=dry_run), must_exist=True)
     try:
-        unknown = [p for p in paths or [] if not cache.knows(str(p))]
-        if unknown:
-            raise usage_error(f"{unknown[0]}: genretag has no record of this path in "
-                              f"{cache.path} (use --db for another cache)")
-        run = cache.last_run() if last else None
-        rows = [] if last and run is None else run_undo(cache, paths, dry_run=dry_run,
-                                                         force=force, run=run)
-        cache.close()
-    except CacheError as e:
-        raise usage_error(str(e)) from None
+        rows = session.undo(paths, last=last, force=force)
+        session.close()
+    except (ConfigError, CacheError) as e:
+        raise usage_error(f"{e} (use --db for another cache)" if isinstance(e, ConfigError)
+                          else str(e)) from None
     folders = [p for p in paths or [] if p.is_dir()]
     for r in rows:
         path = rep.shown_path(r.path, folders)

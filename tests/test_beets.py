@@ -182,3 +182,25 @@ def test_the_preview_shows_conflicts_and_keeps_them(beets):
     out = b("genretag")
     assert "conflict:" in out and b.genres()["First 1"] == "Rock"
     assert tags.read_genres(files[0]) == ["Rock"]  # beets wrote the user's own genre
+
+
+def test_every_scan_option_with_the_same_checks(beets):
+    """The plugin takes genretag scan's options through the library API, checked as the
+    command line checks them: a bad one is one line from beets, not a traceback."""
+    b, files = beets
+    weights = Path(__file__).parent.parent / "weights"
+    for bad, said in (({"min_confidence": 2}, "min_confidence must be a number from 0 to 1"),
+                      ({"labels": "nope"}, "--labels nope: this model names the sets"),
+                      ({"model": str(weights / "vgg_msd.safetensors")},
+                       "a pretrained backbone, not a genre model"),
+                      ({"top_k": 0}, "top_k must be a whole number of at least 1")):
+        saved = dict(b.settings)
+        b.configure(**bad)
+        done = subprocess.run([sys.executable, "-m", "beets", "genretag", "-p"],
+                              capture_output=True, text=True, env=b.env, timeout=300)
+        assert done.returncode != 0 and said in done.stderr, (bad, done.stderr[-500:])
+        assert "Traceback" not in done.stderr
+        b.settings = saved
+    b.configure(top_k=2, min_confidence=0.0, parents=True)
+    b("genretag")
+    assert set(b.genres().values()) == {"jazz; blues"}  # top_k 2 reaches the plugin

@@ -1,0 +1,242 @@
+"""genretag as a library: one object, :class:`Session`, that every front end goes through.
+
+    from genretag.tagger import ScanConfig, Session
+
+    with Session(ScanConfig(dry_run=True, top_k=2)) as session:
+        result = session.scan(["/music/Some Album"])
+    for row in result.rows:
+        print(row.path, row.status, row.genres)
+
+A :class:`ScanConfig` is validated once, when it is made; a :class:`Session` opens the model
+file (its weights only when a track must be heard), the vocabulary and the cache, and
+refuses what cannot work (a backbone as the model, an unknown label set, a bad map, a
+cache in a missing folder) with a :class:`ConfigError` of one line, before any file is
+touched. The command line and the beets plugin are adapters: they parse, call and render.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .states import CoverageMode, Device, GroupBy, Policy
+
+if TYPE_CHECKING:
+    from .cache import Cache
+    from .genres import Vocabulary
+    from .loader import LazyModel
+    from .scan import ScanResult
+    from .undo import UndoRow
+
+
+class ConfigError(Exception):
+    """A configuration that cannot work; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything that decides a scan besides the audio. Checked when made."""
+
+    model: Path | None = None  # a genre model file; None: the shipped one
+    device: Device = Device.AUTO
+    db: Path | None = None  # the cache file; None: genretag.sqlite in the user cache folder
+    dry_run: bool = False
+    policy: Policy = Policy.FILL
+    top_k: int = 1  # at most this many genres (their parents, with ``parents``, on top)
+    min_confidence: float = 0.3
+    labels: str = "all"  # which of the model's genres may be written: all, or a set it names
+    genre_map: Path | dict[str, str] | None = None  # a --map TOML file, or label -> name
+    parents: bool = False
+    by: GroupBy = GroupBy.ALBUM
+    album_strict: bool = False
+    coverage: CoverageMode = CoverageMode.AUTO
+    windows: int = 4  # K, for fast coverage
+    batch_size: int = 0  # windows per CNN batch; 0: chosen by device
+    workers: int = 0  # decoders; 0: one per core
+
+    def __post_init__(self) -> None:
+        for name, enum in (("device", Device), ("policy", Policy), ("by", GroupBy),
+                           ("coverage", CoverageMode)):
+            try:
+                object.__setattr__(self, name, enum(getattr(self, name)))
+            except ValueError:
+                raise ConfigError(f"{name} {getattr(self, name)!r}: choose from "
+                                  f"{', '.join(e.value for e in enum)}") from None
+        for name, low in (("top_k", 1), ("windows", 1), ("batch_size", 0), ("workers", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name} must be a whole number of at least {low}, "
+                                  f"not {value!r}")
+        c = self.min_confidence
+        if not isinstance(c, (int, float)) or isinstance(c, bool) or not 0.0 <= c <= 1.0:
+            raise ConfigError(f"min_confidence must be a number from 0 to 1, not {c!r}")
+        if self.db is not None and not Path(self.db).absolute().parent.is_dir():
+            raise ConfigError(f"{self.db}: no such folder for the cache")
+
+
+@dataclass
+class TrackProbabilities:
+    """``Session.predict``'s answer for one file: the probabilities per label (the model's
+    order), each window's start and probabilities, and the coverage heard."""
+
+    path: Path
+    labels: list[str]  # as shown (display names)
+    probabilities: list[float]
+    coverage: CoverageMode
+    window_starts: list[float] = field(default_factory=list)
+    window_probabilities: list[list[float]] = field(default_factory=list)
+    window_seconds: float = 0.0
+
+
+class Session:
+    """A model, a vocabulary and a cache, ready to scan, predict and undo."""
+
+    def __init__(self, config: ScanConfig | None = None, cache: Cache | None = None):
+        from .modelfile import ModelFileError
+
+        self.config = config = config or ScanConfig()
+        try:
+            self.model = open_model_file(config.model, config.device)
+        except ModelFileError as e:
+            raise ConfigError(str(e)) from None
+        self.vocab = vocabulary(self.model, config.labels, config.genre_map)
+        self._cache, self._own_cache = cache, cache is None
+
+    # -- what it holds ---------------------------------------------------------------------
+
+    @property
+    def cache(self) -> Cache:
+        """The cache, opened on first use (``CacheError`` when it cannot be)."""
+        if self._cache is None:
+            from .cache import Cache, default_db_path
+
+            self._cache = Cache(self.config.db or default_db_path())
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None and self._own_cache:
+            cache, self._cache = self._cache, None
+            cache.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- what it does ----------------------------------------------------------------------
+
+    def scan(self, paths: Sequence[Path | str], on_progress: Callable[[], None] | None = None,
+             on_found: Callable[[int], None] | None = None,
+             album_keys: dict[str, object] | None = None, skip_hard_links: bool = True
+             ) -> ScanResult:
+        """Classify every track under ``paths`` and (unless a dry run) write their genres.
+        ``album_keys``: albums as another program knows them (beets), by resolved path."""
+        from .scan import Scanner
+
+        options = self.options(album_keys=album_keys, skip_hard_links=skip_hard_links)
+        scanner = Scanner(self.model, self.cache, options, on_progress=on_progress)
+        return scanner.run([Path(p) for p in paths], on_found=on_found)
+
+    def options(self, **extra):
+        """The scanner's options for this configuration."""
+        from .segments import Coverage
+        from .tagging import ScanOptions
+
+        c = self.config
+        return ScanOptions(dry_run=c.dry_run, policy=c.policy, top_k=c.top_k,
+                           min_confidence=c.min_confidence, vocab=self.vocab,
+                           parents=c.parents, by=c.by, album_strict=c.album_strict,
+                           coverage=Coverage(c.coverage, c.windows), batch_size=c.batch_size,
+                           workers=c.workers or os.cpu_count() or 1, **extra)
+
+    def predict(self, path: Path | str) -> TrackProbabilities:
+        """One file's probabilities, heard with this configuration's coverage, and each
+        window's own."""
+        from .decode import DecodeError
+        from .predictor import Predictor
+        from .segments import Coverage
+
+        path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{path}: a folder; predict takes one audio file (a scan "
+                              "with dry_run shows a folder's verdicts)")
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        model = self.model.load()
+        used = Coverage(self.config.coverage, self.config.windows).resolved(model.device.type)
+        (res,) = Predictor(model, used, keep_windows=True, workers=1).predict([path])
+        if res.error:
+            raise DecodeError(res.error)
+        names = self.model.metadata.display_names
+        return TrackProbabilities(path, [names.get(lab, lab) for lab in model.labels],
+                           [float(p) for p in res.probabilities], used.mode,
+                           [float(s) for s in res.window_starts],
+                           model.window_probabilities(res.window_outputs).tolist(),
+                           model.params.window_seconds)
+
+    def undo(self, paths: Sequence[Path | str] | None = None, last: bool = False,
+             force: bool = False) -> list[UndoRow]:
+        """Put back what genretag replaced: in the files under ``paths`` (every file
+        genretag wrote when None), or with ``last`` what the most recent scan wrote."""
+        from .undo import undo
+
+        named = [Path(p) for p in paths] if paths else None
+        unknown = [p for p in named or [] if not self.cache.knows(str(p))]
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: genretag has no record of this path in "
+                              f"{self.cache.path}")
+        run = self.cache.last_run() if last else None
+        if last and run is None:
+            return []
+        return undo(self.cache, named, dry_run=self.config.dry_run, force=force, run=run)
+
+
+def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
+                    genre_model: bool = True) -> LazyModel:
+    """A model file's metadata now, its weights on ``load()``; a ``ConfigError`` for a
+    device that is not there, a ``ModelFileError`` for an unusable file, and (with
+    ``genre_model``) a ``ConfigError`` for a pretrained backbone, whose tags are not
+    genres to write."""
+    from .loader import LazyModel
+    from .modelfile import default_model_path
+
+    device = Device(device)
+    if device == Device.CUDA:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA GPU is available (use --device auto "
+                              "or cpu)")
+    path = Path(path) if path else default_model_path()
+    lazy = LazyModel(path, device.value)
+    if genre_model and not lazy.metadata.is_genre_model:
+        raise ConfigError(f"{path}: a pretrained backbone, not a genre model (leave out "
+                          "--model for the shipped one, or make one with genretag train)")
+    return lazy
+
+
+def vocabulary(model: LazyModel, labels: str = "all",
+               genre_map: Path | dict[str, str] | None = None) -> Vocabulary:
+    """The names a scan writes: the model's, limited to a label set it names, renamed by
+    a map (a TOML file, or label -> name)."""
+    from .genres import MapError, Vocabulary
+
+    vocab = Vocabulary.of_model(model.metadata)
+    if labels != "all":
+        sets = model.metadata.label_sets
+        if labels not in sets:
+            raise ConfigError(f"--labels {labels}: this model names the sets "
+                              f"{', '.join(['all', *sets])}")
+        vocab = vocab.only(list(sets[labels]))
+    try:
+        if isinstance(genre_map, dict):
+            vocab = vocab.with_names(genre_map, "genre map")
+        elif genre_map:
+            vocab = vocab.with_map(Path(genre_map))
+    except MapError as e:
+        raise ConfigError(str(e)) from None
+    return vocab

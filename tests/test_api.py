@@ -1,0 +1,71 @@
+"""The library API (issue 20): ``Session`` and ``ScanConfig``, used directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import GOOD, file_hash
+from test_scan import album
+
+from genretag.tagger import ConfigError, ScanConfig, Session
+from genretag.tagger.states import CoverageMode, Policy, Status, UndoStatus
+from genretag.tagger.tagging import Row
+
+
+def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
+    folder = album(library)
+    before = {p.name: file_hash(p) for p in folder.iterdir()}
+    config = ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1,
+                        min_confidence=0.5)
+    with Session(config) as session:
+        result = session.scan([folder])
+    assert {p.name: file_hash(p) for p in folder.iterdir()} == before
+    assert all(isinstance(r, Row) for r in result.rows)
+    rows = {Path(r.path).name: r for r in result.rows}
+    assert set(rows) == set(GOOD)
+    assert rows["plain.mp3"].status == Status.WOULD_TAG and rows["plain.mp3"].genres == ["jazz"]
+    assert result.counts()[Status.WOULD_TAG] >= 1
+
+    real = ScanConfig(model=tiny_model, db=db, workers=1, min_confidence=0.5,
+                      policy=Policy.OVERWRITE, coverage=CoverageMode.FULL)
+    with Session(real) as session:
+        written = session.scan([folder])
+        assert {r.status for r in written.rows} == {Status.TAGGED}
+        heard = session.predict(folder / "plain.mp3")
+        assert heard.coverage == CoverageMode.FULL and heard.labels == ["blues", "jazz", "rock"]
+        assert max(heard.probabilities) == heard.probabilities[1]  # jazz
+        assert len(heard.window_probabilities) == len(heard.window_starts) >= 1
+        undone = session.undo([folder])
+    assert {u.status for u in undone} == {UndoStatus.RESTORED}
+    assert {p.name: file_hash(p) for p in folder.iterdir()
+            if not p.name.endswith((".ogg", ".opus", ".m4a"))} == \
+        {n: h for n, h in before.items() if not n.endswith((".ogg", ".opus", ".m4a"))}
+
+
+@pytest.mark.parametrize("bad, said", [
+    ({"top_k": 0}, "top_k must be a whole number of at least 1"),
+    ({"min_confidence": 1.5}, "min_confidence must be a number from 0 to 1"),
+    ({"policy": "replace"}, "policy 'replace': choose from fill, overwrite, merge"),
+    ({"coverage": "most"}, "coverage 'most': choose from auto, full, fast"),
+    ({"db": Path("/no/such/folder/cache.sqlite")}, "no such folder for the cache"),
+])
+def test_a_config_is_checked_when_made(bad, said):
+    with pytest.raises(ConfigError, match=said):
+        ScanConfig(**bad)
+
+
+def test_a_session_refuses_what_cannot_work(tiny_model, tmp_path):
+    weights = Path(__file__).parent.parent / "weights"
+    with pytest.raises(ConfigError, match="a pretrained backbone, not a genre model"):
+        Session(ScanConfig(model=weights / "musicnn_msd.safetensors"))
+    with pytest.raises(ConfigError, match="--labels gtzan: this model names the sets all"):
+        Session(ScanConfig(model=tiny_model, labels="gtzan"))
+    with pytest.raises(ConfigError, match="'polka': not a label of this model"):
+        Session(ScanConfig(model=tiny_model, genre_map={"polka": "Polka"}))
+    with pytest.raises(ConfigError, match="model file not found"):
+        Session(ScanConfig(model=tmp_path / "missing.safetensors"))
+    session = Session(ScanConfig(model=tiny_model, genre_map={"jazz": "Jazz & Blues"}))
+    assert session.vocab.names["jazz"] == "Jazz & Blues"
+    with pytest.raises(ConfigError, match="predict takes one audio file"):
+        session.predict(tmp_path)
