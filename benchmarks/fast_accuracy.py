@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genretag.tagger.predictor import Predictor  # noqa: E402
 from genretag.tagger.decode import ffmpeg_path  # noqa: E402
 from genretag.tagger.loader import LazyModel  # noqa: E402
 from genretag.tagger.modelfile import default_model_path  # noqa: E402
+from genretag.tagger.predictor import Predictor  # noqa: E402
 from genretag.tagger.segments import Coverage  # noqa: E402
 from genretag.training.datasets import load  # noqa: E402
 

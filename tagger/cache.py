@@ -37,6 +37,7 @@ import sqlite_utils
 
 from .discover import resolve
 from .fingerprint import content as fingerprint
+from .states import Status
 
 BUSY_TIMEOUT = 60.0  # seconds another process may hold the write lock before we give up
 PENDING, DONE, GONE = "pending", "done", "gone"  # history.state
@@ -70,6 +71,7 @@ class TrackRow:
     duration: float | None = None
     dry_run: int | None = None  # 1: the verdict of a dry run (nothing was written)
     audio: str | None = None  # the audio's own fingerprint (``fingerprint.audio``)
+    retry: int = 0  # 1: it failed for a passing reason (permissions, I/O): try again next run
 
     JSON = ("probabilities", "genres", "previous", "current")
 
@@ -93,12 +95,19 @@ class TrackRow:
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One genre write: the exact genre state it replaced (``tags.GenreState.to_dict``)
-    and the genres it wrote."""
+    """One genre write into ``path``: the exact genre state it replaced
+    (``tags.GenreState.to_dict``), the genres it wrote, and the scan that made it."""
 
     id: int
+    path: str
     before: dict
     after: list[str]
+    run: str | None = None
+
+    @classmethod
+    def from_db(cls, r: dict) -> "HistoryEntry":
+        return cls(r["id"], r["path"], json.loads(r["before"]), json.loads(r["after"]),
+                   r.get("run"))
 
 
 class CacheError(Exception):
@@ -143,8 +152,10 @@ def _v4_albums_and_dry_runs(db: sqlite_utils.Database) -> None:
     """Version 4: an index to find an album's tracks by their album tag (a scan of some of
     its tracks decides it from all that the cache knows), and which rows a dry run left
     (``genretag report`` does not count those as done; NULL in rows of earlier releases,
-    which do not say), which scan made each write (``undo --last``; NULL before), and the
-    fingerprint of each file's audio alone (NULL before: found when it is heard again)."""
+    which do not say), which scan made each write (``undo --last``; NULL before), the
+    fingerprint of each file's audio alone (NULL before: found when it is heard again), and
+    whether a file that failed is to be tried again on the next run (earlier releases said
+    so with an mtime of -1)."""
     db.execute("create index if not exists idx_tracks_album on tracks (album collate nocase)")
     if "dry_run" not in db["tracks"].columns_dict:
         db.execute("alter table tracks add column dry_run integer")
@@ -152,6 +163,9 @@ def _v4_albums_and_dry_runs(db: sqlite_utils.Database) -> None:
         db.execute("alter table history add column run text")
     if "audio" not in db["tracks"].columns_dict:  # a tag edit elsewhere: no decoding again
         db.execute("alter table tracks add column audio text")
+    if "retry" not in db["tracks"].columns_dict:  # was said by an mtime of -1
+        db.execute("alter table tracks add column retry integer not null default 0")
+        db.execute("update tracks set retry = 1 where mtime_ns = -1")
 
 
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
@@ -332,23 +346,22 @@ class Cache:
             for i in ids:
                 self.db["history"].update(i, {"state": state})
 
-    def pending_writes(self) -> list[dict]:
+    def pending_writes(self) -> list[HistoryEntry]:
         """History rows whose writes a crash may have interrupted."""
-        return [dict(r, after=json.loads(r["after"]))
+        return [HistoryEntry.from_db(r)
                 for r in self.db["history"].rows_where("state = ?", [PENDING], order_by="id")]
 
-    def writes(self, paths: Iterable[str] | None = None) -> dict[str, list[dict]]:
+    def writes(self, paths: Iterable[str] | None = None) -> dict[str, list[HistoryEntry]]:
         """Confirmed, not-yet-undone writes per path, oldest first; under ``paths`` (files
         or folders, resolved as scan resolves them)."""
         rows = self.db["history"].rows_where("undone = 0 and state = ?", [DONE], order_by="id")
         wanted = [resolve(p) for p in paths] if paths else None
-        out: dict[str, list[dict]] = {}
+        out: dict[str, list[HistoryEntry]] = {}
         for r in rows:
             if wanted and not any(r["path"] == w or r["path"].startswith(w.rstrip(os.sep) + os.sep)
                                   for w in wanted):
                 continue
-            r = dict(r, before=json.loads(r["before"]), after=json.loads(r["after"]))
-            out.setdefault(r["path"], []).append(r)
+            out.setdefault(r["path"], []).append(HistoryEntry.from_db(r))
         return out
 
     def last_run(self) -> str | None:
@@ -360,10 +373,8 @@ class Cache:
 
     def history(self, path: str) -> list[HistoryEntry]:
         """The confirmed writes into ``path`` that undo would reverse, oldest first."""
-        cursor = self.db.execute(
-            "select id, before, after from history where path = ? and undone = 0 and "
-            "state = ? order by id", [path, DONE])
-        return [HistoryEntry(i, json.loads(b), json.loads(a)) for i, b, a in cursor.fetchall()]
+        return [HistoryEntry.from_db(r) for r in self.db["history"].rows_where(
+            "path = ? and undone = 0 and state = ?", [path, DONE], order_by="id")]
 
     def knows(self, path: str) -> bool:
         """Whether any track or write is recorded at or under ``path`` (resolved)."""
@@ -396,7 +407,7 @@ class Cache:
         for r in t.rows_where("current is not null", select="current"):
             for g in json.loads(r["current"]):
                 genres[g] = genres.get(g, 0) + 1
-        errors = [(r["path"], r["error"]) for r in t.rows_where("status = 'error'",
+        errors = [(r["path"], r["error"]) for r in t.rows_where("status = ?", [Status.ERROR],
                                                                   select="path, error")]
         writes = self.db.execute("select count(*) from history where undone = 0 and state = ?",
                                  [DONE]).fetchone()[0]

@@ -259,12 +259,13 @@ def predict(
             "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
                          for s, e, g, p in timeline]}))
         return
-    t = Table(title=Text(str(file)), caption=heard)
+    t = Table(title=Text(str(file)))
     t.add_column("genre")
     t.add_column("probability", justify="right")
     for i in order:
         t.add_row(Text(labels[i]), f"{res.probabilities[i]:.3f}")
     out.print(t)
+    out.print(heard, markup=False, soft_wrap=True)
     tl = Table(title="timeline: each window heard alone (the table above pools every window "
                      "into the track's probabilities, as a scan does)")
     tl.add_column("from")
@@ -298,7 +299,6 @@ def timeline_of(starts, probs, labels: list[str], window_seconds: float):
 def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) -> None:
     """Summarise what the cache knows: statuses, genres, errors, undoable writes."""
     from rich.table import Table
-
     from rich.text import Text
 
     cache = open_cache(db, must_exist=db is not None)

@@ -61,7 +61,8 @@ def ffmpeg_path() -> str:
     return found
 
 
-def _command(path: Path, sample_rate: int, start: float | None, duration: float | None) -> list[str]:
+def _command(path: Path, sample_rate: int, start: float | None,
+             duration: float | None) -> list[str]:
     cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
     if start is not None:
         cmd += ["-ss", f"{start:.3f}"]  # before -i: seek in the input, decode nothing before

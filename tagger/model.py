@@ -28,10 +28,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import AudioParams, LogMel, mel_filters
+from .modelfile import (
+    FORMAT,
+    FORMAT_VERSION,
+    FeatureHead,
+    ModelFileError,
+    ModelMeta,
+    default_model_path,
+    read_metadata,
+)
 from .params import Architecture
 from .pooling import WindowPool
-from .modelfile import (FORMAT, FORMAT_VERSION, FeatureHead, ModelFileError, ModelMeta,
-                        default_model_path, read_metadata)
 from .states import ModelKind
 
 __all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",

@@ -28,7 +28,6 @@ from .prediction import Prediction
 from .segments import Coverage
 from .source import TrackSource
 
-
 if TYPE_CHECKING:  # torch is imported when a model runs, not when a re-scan only reads
     from .model import Model
 

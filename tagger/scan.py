@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 
 from . import albums
 from .cache import Cache, CacheError
+from .discover import find_audio
 from .fingerprint import audio as fingerprint_audio
 from .fingerprint import content as fingerprint
-from .discover import find_audio
 from .genres import Vocabulary
 from .prediction import Prediction
 from .predictor import Predictor, Timings
@@ -233,7 +233,7 @@ class Scanner:
                 self.result.skipped.append((str(path), hard_links(st.st_nlink)))
                 continue
             row = self.cache.get(str(path))
-            unchanged = (row is not None and row.size == st.st_size
+            unchanged = (row is not None and not row.retry and row.size == st.st_size
                          and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
             if unchanged and row.probabilities is None and row.status == Status.ERROR:
                 # it could not be decoded last time and has not changed: don't try again

@@ -16,7 +16,6 @@ import numpy as np
 from .states import CoverageMode
 
 
-
 @dataclass(frozen=True)
 class Coverage:
     mode: CoverageMode = CoverageMode.FULL  # AUTO: see resolved

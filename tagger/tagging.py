@@ -31,6 +31,7 @@ from .prediction import Prediction
 from .segments import Coverage
 from .states import GroupBy, Policy, Source, Status
 
+
 @dataclass
 class ScanOptions:
     dry_run: bool = False
@@ -247,7 +248,7 @@ class Tagger:
             else (heard.current if heard is not None else None)
         info = heard.album if heard is not None else None
         new = TrackRow(
-            path=str(found.path), size=st.st_size, mtime_ns=-1 if retry else st.st_mtime_ns,
+            path=str(found.path), size=st.st_size, mtime_ns=st.st_mtime_ns, retry=int(retry),
             fingerprint=found.fingerprint, audio=found.audio, model_id=self.model_id,
             probabilities=None,
             genres=row.written if row.written is not None else row.genres,
@@ -265,7 +266,8 @@ class Tagger:
 
 
 ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options", "current",
-           "album", "album_artist", "artist", "compilation", "model_id", "dry_run", "audio")
+           "album", "album_artist", "artist", "compilation", "model_id", "dry_run", "audio",
+           "retry")
 
 
 def row_key(row: TrackRow) -> tuple:

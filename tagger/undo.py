@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import tags
-from .cache import Cache
+from .cache import Cache, HistoryEntry
 from .states import Status, UndoStatus
 
 
@@ -24,15 +24,15 @@ def settle_pending(cache: Cache) -> None:
     """Decide the history rows whose writes a crash interrupted (see ``cache``): the write
     happened if the file holds what it was to write; otherwise it never did, and its row
     goes. A file that cannot be read now is decided on a later run."""
-    for row in cache.pending_writes():
+    for entry in cache.pending_writes():
         try:
-            now = tags.read_genres(Path(row["path"]))
+            now = tags.read_genres(Path(entry.path))
         except (tags.TagError, OSError):
             continue
-        if now == row["after"]:
-            cache.confirm_write(row["id"])
+        if now == entry.after:
+            cache.confirm_write(entry.id)
         else:
-            cache.cancel_write(row["id"])
+            cache.cancel_write(entry.id)
 
 
 def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
@@ -50,11 +50,11 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
     rows = []
     for path, writes in sorted(cache.writes([str(p) for p in paths] if paths else None).items()):
         if run is not None:
-            writes = [w for w in writes if w.get("run") == run]
+            writes = [w for w in writes if w.run == run]
             if not writes:
                 continue
-        before = tags.GenreState.from_dict(writes[0]["before"])
-        last_written = writes[-1]["after"]
+        before = tags.GenreState.from_dict(writes[0].before)
+        last_written = writes[-1].after
         row = UndoRow(path, UndoStatus.WOULD_RESTORE if dry_run else UndoStatus.RESTORED,
                       tags.display(before))
         try:
@@ -62,13 +62,14 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
                 _missing(cache, row, writes, dry_run)
                 rows.append(row)
                 continue
-            now = tags.read_genres(Path(path))
+            state = tags.read_state(Path(path))
+            now = tags.display(state)
             if now != last_written and not force:
                 raise tags.TagError(f"genre changed since genretag wrote it (now {now or 'empty'});"
                                     " not restored (use --force to restore anyway)")
-            if not dry_run:
-                tags.write_state(Path(path), before)
-                cache.mark_undone([w["id"] for w in writes])
+            if not dry_run:  # as a scan's write: an edit meanwhile stops it (expect)
+                tags.write_state(Path(path), before, expect=state)
+                cache.mark_undone([w.id for w in writes])
                 _refresh(cache, Path(path), tags.display(before))
         except tags.TagError as e:
             row.status, row.error = UndoStatus.ERROR, str(e)
@@ -78,11 +79,11 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
     return rows
 
 
-def _missing(cache: Cache, row: UndoRow, writes: list[dict], dry_run: bool) -> None:
+def _missing(cache: Cache, row: UndoRow, writes: list[HistoryEntry], dry_run: bool) -> None:
     if os.path.isdir(os.path.dirname(row.path)):
         row.status, row.error = UndoStatus.GONE, "file was deleted; nothing to restore"
         if not dry_run:
-            cache.mark_gone([w["id"] for w in writes])
+            cache.mark_gone([w.id for w in writes])
     else:
         row.status = UndoStatus.ERROR
         row.error = "folder not found (a drive not mounted?); kept for a later undo"

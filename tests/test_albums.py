@@ -13,13 +13,14 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import file_hash
 from mutagen.easyid3 import EasyID3
-from test_scan import run, snapshot
 
 from genretag.tagger import tags
 from genretag.tagger.cache import Cache
 from genretag.training.synth import music, write_audio
+
+from helpers import file_hash
+from test_scan import run, snapshot
 
 # relative path -> (album, album artist, artist, genre in the file, probabilities of
 # blues, jazz, rock)
@@ -200,6 +201,7 @@ def chromium() -> str | None:
     return next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed")
 def test_the_html_report_in_a_real_browser(lib, tiny_model, tmp_path):
     """Headless chromium runs the page's script (filter, sort) and takes a screenshot."""

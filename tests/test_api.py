@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import GOOD, file_hash
-from test_scan import album
 
 from genretag.tagger import ConfigError, ScanConfig, Session
 from genretag.tagger.states import CoverageMode, Policy, Status, UndoStatus
 from genretag.tagger.tagging import Row
+
+from helpers import GOOD, file_hash
+from test_scan import album
 
 
 def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
@@ -69,3 +70,24 @@ def test_a_session_refuses_what_cannot_work(tiny_model, tmp_path):
     assert session.vocab.names["jazz"] == "Jazz & Blues"
     with pytest.raises(ConfigError, match="predict takes one audio file"):
         session.predict(tmp_path)
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_a_failure_for_a_passing_reason_is_tried_again(library, tiny_model, db, retry):
+    """The cache says so in a column of its own (``retry``), not with a magic mtime."""
+    import os
+
+    from genretag.tagger.cache import Cache
+    from genretag.tagger.scan import Scanner
+    from genretag.tagger.tagging import Found
+
+    path = album(library) / "plain.mp3"
+    with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1)) as session:
+        scanner = Scanner(session.model, session.cache, session.options())
+        scanner.tagger.failed(Found(path, os.stat(path), None), "cannot read file", retry)
+        session.cache.flush()
+        row = session.cache.get(str(path))
+        assert row.retry == int(retry) and row.mtime_ns == os.stat(path).st_mtime_ns
+        todo = Scanner(session.model, session.cache, session.options())._reuse_cached([path])
+    assert [f.path for f in todo] == ([path] if retry else [])
+    assert Cache(db).get(str(path)).retry == int(retry)

@@ -11,13 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import file_hash
 from mutagen.easyid3 import EasyID3
 
 from genretag.tagger import tags
 from genretag.training.synth import music, write_audio
 
+from helpers import file_hash
+
 pytest.importorskip("beets")
+pytestmark = pytest.mark.slow  # every test runs real beets in subprocesses
 
 
 def make_album(folder: Path, album: str, n: int, seed: int = 0) -> list[Path]:

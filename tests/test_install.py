@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds wheels and an sdist
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

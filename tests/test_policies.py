@@ -13,12 +13,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import file_hash
-from test_albums import make_track, seed
-from test_scan import run
 
 from genretag.tagger import tags
 from genretag.tagger.tags import decide, own_genres
+
+from helpers import file_hash
+from test_albums import make_track, seed
+from test_scan import run
 
 # relative path -> the genres the user gave it
 USER = {"bebop.mp3": ["Bebop"], "songwriter.mp3": ["Singer/Songwriter"], "none.mp3": []}

@@ -38,6 +38,7 @@ def test_port_matches_musicnn_within_1e3(weights):
     assert np.ptp(theirs, axis=1).min() > 0.05
 
 
+@pytest.mark.slow  # librosa's numba-compiled DSP (compiled once per machine)
 def test_frontend_matches_librosa():
     import librosa
 

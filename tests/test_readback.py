@@ -5,10 +5,11 @@ through mutagen's update_to_v24 too; WAV also through its RIFF INFO list."""
 from __future__ import annotations
 
 import pytest
-from helpers import GOOD
-from test_scan import album
 
 from genretag.tagger import tags
+
+from helpers import GOOD
+from test_scan import album
 
 GENRES = ["Pop", "Disco", "R&B/Soul"]  # a slash inside a name: still one genre
 

@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import rawtags
-from helpers import file_hash
-from test_scan import album, run
 
 from genretag.tagger import tags
 from genretag.tagger.cache import Cache
+
+import rawtags
+from helpers import file_hash
+from test_scan import album, run
 
 
 def bare_audio(library: Path) -> bytes:
@@ -277,6 +278,7 @@ def test_a_write_whose_row_is_pending_is_confirmed_when_it_happened(library, db)
     assert file_hash(path) == original and hid
 
 
+@pytest.mark.slow  # 48 processes
 def test_many_processes_create_one_cache_at_once(tmp_path):
     code = ("import sys, time\nfrom genretag.tagger.cache import Cache, TrackRow\n"
             "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"

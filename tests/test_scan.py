@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import GOOD, audio_hash, file_hash, make_tiny_model
 from typer.testing import CliRunner
 
 from genretag.tagger import tags
 from genretag.tagger.cli import build_app
+
+from helpers import GOOD, audio_hash, file_hash, make_tiny_model
 
 GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
 BAD = {"empty.mp3", "notes.mp3", "corrupt.mp3", "locked.mp3"}
@@ -158,8 +159,9 @@ def test_tags_edited_elsewhere_are_read_again_without_decoding(library, tiny_mod
     """Another program changed the genre (and so the file's size and bytes): the audio is
     the same, so the scan reads the tags again and does not decode. Ogg and Opus are the
     exception: a longer comment renumbers their pages (see fingerprint.audio)."""
-    import genretag.tagger.source
     from mutagen.easyid3 import EasyID3
+
+    import genretag.tagger.source
 
     assert scan(album(library), tiny_model, db, "--dry-run").exit_code == 0
     edited = [n for n in GOOD if not n.endswith((".ogg", ".opus"))]
@@ -239,7 +241,7 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     from genretag.tagger.cache import Cache
     from genretag.tagger.genres import Vocabulary
     from genretag.tagger.loader import LazyModel
-    from genretag.tagger.scan import ScanOptions, Scanner
+    from genretag.tagger.scan import Scanner, ScanOptions
 
     model = LazyModel(tiny_model, "cpu")
     heard = []
@@ -256,8 +258,9 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     cache.close()
     assert res.interrupted and res.rows == []  # heard, cached, but nothing decided
     assert res.undecided == {"heard": 3}  # and the summary counts them (issue 17)
-    from genretag.tagger.report import summary_table
     from rich.console import Console
+
+    from genretag.tagger.report import summary_table
 
     console = Console(width=200, record=True)
     console.print(summary_table(res, dry_run=False))
@@ -332,6 +335,11 @@ def test_report_and_predict_commands(library, tiny_model, db):
     assert max(data["probabilities"], key=data["probabilities"].get) == "jazz"
     assert data["timeline"][0]["start"] == 0.0 and data["timeline"][-1]["end"] > 3.9
     assert run("predict", library / "bad" / "notes.mp3", "--model", tiny_model).exit_code == 1
+    r = run("predict", album(library), "--model", tiny_model)  # a folder (issue 17)
+    assert r.exit_code == 2 and "a folder; predict takes one audio file" in r.output
+    assert data["coverage"] == "fast" and data["windows"] == 2  # a scan on a CPU: 4 s, 2 windows
+    r = run("predict", album(library) / "plain.mp3", "--model", tiny_model, "--coverage", "full")
+    assert r.exit_code == 0 and "coverage full: every window" in r.output
 
 
 @pytest.mark.parametrize("stage", ["replace", "save"])
@@ -366,7 +374,7 @@ def test_killed_write_leaves_a_valid_file(library, stage, tmp_path):
     assert file_hash(target) == before
     assert tags.read_genres(target) == []
     leftovers = [p for p in target.parent.iterdir() if p.name.endswith(".genretag.tmp")]
-    assert all(p.name.startswith(".") for p in leftovers)  # hidden: scans skip them
+    assert leftovers and all(p.name.startswith(".") for p in leftovers)  # hidden: skipped
 
 
 def test_entry_point_main_loads_plugins_and_reports_usage_errors(tmp_path):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from test_scan import album, scan
 
 HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy")
@@ -63,6 +64,7 @@ def test_the_probe_sees_heavy_imports(tmp_path, tiny_model):
 
 def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
     import genretag.training.cli
+
     from test_scan import run
 
     monkeypatch.setattr(genretag.training.cli, "find_spec",
@@ -95,6 +97,7 @@ def test_the_help_reads_as_help(tmp_path):
 
 def test_version_help_texts_and_a_backbone_given_as_model(library, db):
     import typer
+
     from test_scan import app, run
 
     r = run("--version")

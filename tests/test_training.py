@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import make_tiny_model
 from typer.testing import CliRunner
 
 from genretag.tagger.cli import build_app
 from genretag.training.datasets import DatasetError, from_fma, gtzan_group, load
 from genretag.training.evaluate import make_folds
 from genretag.training.synth import music, write_audio
+
+from helpers import make_tiny_model
 
 app = build_app()  # the tagger's commands and the training plug-in's
 
@@ -284,9 +285,9 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
 
     from genretag.tagger.predictor import Predictor
     from genretag.tagger.segments import Coverage
+    from genretag.tagger.states import Device
     from genretag.training.cli import _prepare
     from genretag.training.recipe import Recipe, fit_model, predict
-    from genretag.tagger.states import Device
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"],
@@ -376,7 +377,8 @@ def test_features_follow_the_tables_recipe():
                          ("rolloff", rolloff), ("chroma_stft", chroma), ("rms", rms)):
         assert np.isclose(v[f"{name}_mean"], series.mean(), rtol=1e-4), name
         assert np.isclose(v[f"{name}_var"], series.var(), rtol=1e-3), name
-    assert list(features.vector(v, features.COLUMNS)) == [np.float32(v[c]) for c in features.COLUMNS]
+    assert list(features.vector(v, features.COLUMNS)) == \
+        [np.float32(v[c]) for c in features.COLUMNS]
 
 
 def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
@@ -412,8 +414,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     assert r.exit_code == 0, r.output
     # fast coverage: the features come from the K windows' audio, decoded once at 22.05 kHz
     from genretag.tagger import features
-    from genretag.tagger.predictor import Predictor
     from genretag.tagger.decode import decode
+    from genretag.tagger.predictor import Predictor
     from genretag.tagger.segments import Coverage, fast_starts
 
     long = tmp_path / "long.flac"
@@ -440,9 +442,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
 def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
     import numpy as np
 
-    from genretag.training.datasets import load_feature_table
-
     from genretag.tagger import features
+    from genretag.training.datasets import load_feature_table
 
     cols = list(features.COLUMNS)
     lines = ["filename," + ",".join(cols) + ",label"]
@@ -464,6 +465,7 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
         load_feature_table(tmp_path / "bad.csv", ["jazz"], cols)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [["--from-scratch", "--epochs", "2", "--patience", "1"],
                                  ["--finetune-all", "1", "--epochs", "1", "--mixup", "0.4"]])
 def test_whole_network_training(dataset, tmp_path, how):
@@ -554,8 +556,8 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 
     import numpy as np
 
-    from genretag.tagger.predictor import Predictor
     from genretag.tagger.model import load_model
+    from genretag.tagger.predictor import Predictor
     from genretag.tagger.segments import Coverage
 
     make_tiny_model(tmp_path / "m.safetensors")

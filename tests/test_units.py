@@ -217,7 +217,7 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
     assert rows["/music/Artist/Album/02 Two.flac"].previous == ["Jazz"]
     assert rows["/music/Artist/Album/01 One.mp3"].probabilities == {"rock": 0.8, "pop": 0.2}
     (entry,) = cache.writes()["/music/Artist/Album/01 One.mp3"]
-    assert entry["before"]["values"] == ["Ünïcode Genre"] and entry["after"] == ["Rock"]
+    assert entry.before["values"] == ["Ünïcode Genre"] and entry.after == ["Rock"]
     cache.close()
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -287,10 +287,10 @@ def test_model_files_of_format_1_are_migrated_and_keep_their_id():
 
 
 def test_a_model_file_says_what_it_is(tmp_path):
-    from helpers import make_tiny_model
-
     from genretag.tagger.modelfile import ModelFileError, read_metadata
     from genretag.tagger.states import ModelKind
+
+    from helpers import make_tiny_model
 
     path = tmp_path / "m.safetensors"
     make_tiny_model(path)

@@ -76,8 +76,7 @@ def extra_hint(extra: str) -> str:
 def steps():
     """A rich progress display on stderr for the long steps of training; plain lines when
     stderr is not a terminal (a log, CI)."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from genretag.tagger.progress import PlainSteps
 
@@ -298,8 +297,16 @@ def evaluate(
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
     needs_training_extra("evaluate")
-    from .evaluate import (EvaluationError, album_report, confusion_png, cross_validate,
-                           curves_png, metrics, reliability_png, tag_genre_report)
+    from .evaluate import (
+        EvaluationError,
+        album_report,
+        confusion_png,
+        cross_validate,
+        curves_png,
+        metrics,
+        reliability_png,
+        tag_genre_report,
+    )
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,

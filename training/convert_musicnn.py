@@ -13,10 +13,11 @@ The project never depends on TensorFlow. The conversion runs in two steps:
        /tmp/tfvenv/bin/pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 librosa
        /tmp/tfvenv/bin/pip download --no-deps musicnn==0.1.0 -d /tmp/mn
        unzip -q /tmp/mn/musicnn-0.1.0-py3-none-any.whl -d /tmp/mn/src
-       TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python -m training.convert_musicnn dump /tmp/mn/src /tmp/mn/msd.npz \\
-           --reference tests/fixtures/musicnn_reference.json
-       TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python -m training.convert_musicnn dump /tmp/mn/src /tmp/mn/mtt.npz \\
-           --checkpoint MTT_musicnn --reference tests/fixtures/musicnn_mtt_reference.json
+       TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python -m training.convert_musicnn dump \\
+           /tmp/mn/src /tmp/mn/msd.npz --reference tests/fixtures/musicnn_reference.json
+       TF_USE_LEGACY_KERAS=1 /tmp/tfvenv/bin/python -m training.convert_musicnn dump \\
+           /tmp/mn/src /tmp/mn/mtt.npz --checkpoint MTT_musicnn \\
+           --reference tests/fixtures/musicnn_mtt_reference.json
 
 2. In the project's environment, write the model files::
 

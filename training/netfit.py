@@ -23,8 +23,14 @@ from genretag.tagger.model import GenreNet
 from genretag.tagger.pooling import WindowPool
 
 from .augment import Augment, augment, crop, random_windows
-from .train import (EarlyStopping, class_weights, clip_loss, mix, soft_cross_entropy,
-                    validation_split)
+from .train import (
+    EarlyStopping,
+    class_weights,
+    clip_loss,
+    mix,
+    soft_cross_entropy,
+    validation_split,
+)
 
 # a from-scratch musicnn an eighth as wide: trainable on a CPU, and data this size does
 # not feed more (the pretrained one is 1.6 / 64 / 200)

@@ -26,12 +26,12 @@ import torch
 from genretag.tagger import features
 from genretag.tagger.model import Architecture, GenreNet, Model
 from genretag.tagger.modelfile import FeatureHead, ModelMeta
-from genretag.tagger.states import ModelKind
 from genretag.tagger.pooling import WindowPool
+from genretag.tagger.states import ModelKind
 
 from .datasets import FeatureTable, Item
 from .netfit import SCRATCH_SIZES, NetConfig, fit_net
-from .probe import Chosen, ProbeConfig, Pooled, fit_linear, fit_tag_genres, fit_track_head
+from .probe import Chosen, Pooled, ProbeConfig, fit_linear, fit_tag_genres, fit_track_head
 from .train import HeadConfig, assemble, fit_head
 
 
@@ -119,7 +119,8 @@ class Recipe:
 
     def describe(self) -> str:
         if self.from_scratch:
-            return "musicnn architecture (narrow) trained from random weights on augmented log-mel windows"
+            return ("musicnn architecture (narrow) trained from random weights on augmented "
+                    "log-mel windows")
         if self.track:
             return ("frozen musicnn tagger; class-balanced linear probes on its pooled "
                     "embeddings (mean, max) and tag logits (mean), fused and temperature-"
