@@ -144,7 +144,7 @@ class Session:
     def options(self, **extra):
         """The scanner's options for this configuration."""
         from .segments import Coverage
-        from .tagging import ScanOptions
+        from .verdicts import ScanOptions
 
         c = self.config
         return ScanOptions(dry_run=c.dry_run, policy=c.policy, top_k=c.top_k,

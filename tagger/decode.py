@@ -3,9 +3,10 @@
 Which tool does what, and why:
 
 - **Finding ffmpeg** (``ffmpeg_path``): the binary the ``imageio-ffmpeg`` wheel ships, else
-  a system ``ffmpeg`` on PATH. pydub is pointed at the same one (``AudioSegment.converter``).
+  a system ``ffmpeg`` on PATH.
 - **Encoding** (``training.synth.write_audio``: the synthetic music of tests and
-  benchmarks): pydub's ``AudioSegment.export``, which does that job whole.
+  benchmarks): pydub's ``AudioSegment.export``, which does that job whole, pointed at the
+  same ffmpeg. pydub is the training extra's: tagging never encodes.
 - **Decoding for the model**: ffmpeg called directly (``stream``, ``decode_spans``), because
   pydub cannot express what a scan needs. ``AudioSegment.from_file`` decodes the whole file
   into memory at its own rate (a one-hour mix would take gigabytes), puts ``parameters``
@@ -23,20 +24,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-with warnings.catch_warnings():
-    # pydub warns at import when no ffmpeg is on PATH (we point it at one below), and its
-    # audioop import is deprecated on Python 3.12 (audioop-lts replaces it from 3.13).
-    # Silenced here, for this import only, not for the whole program.
-    warnings.simplefilter("ignore", RuntimeWarning)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from pydub import AudioSegment
 
 CHUNK_BYTES = 1 << 20  # read ffmpeg's output 1 MiB (262,144 samples) at a time
 
@@ -47,7 +39,7 @@ class DecodeError(Exception):
 
 @lru_cache(maxsize=1)
 def ffmpeg_path() -> str:
-    """The ffmpeg binary: pip's imageio-ffmpeg first, then one on PATH. Sets pydub's too."""
+    """The ffmpeg binary: pip's imageio-ffmpeg first, then one on PATH."""
     found = None
     try:
         import imageio_ffmpeg
@@ -57,7 +49,6 @@ def ffmpeg_path() -> str:
         found = shutil.which("ffmpeg")
     if not found:
         raise DecodeError("no ffmpeg found: `pip install imageio-ffmpeg` or install ffmpeg")
-    AudioSegment.converter = found
     return found
 
 

@@ -5,7 +5,7 @@ AppleDouble files are skipped, symlinks are followed but every real folder and f
 visited once (so a symlink loop ends, and a track linked twice is tagged once), broken and
 self-referencing links are listed as skipped, and a folder that cannot be read is reported
 rather than fatal. The temporary files a crashed write left behind are collected, so the
-scan can remove them (``tags.remove_leftover``); nothing else hidden is touched.
+scan can remove them (``safewrite.remove_leftover``); nothing else hidden is touched.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tags import is_temp_name
+from .safewrite import is_temp_name
 
 AUDIO_EXTENSIONS = {
     ".mp3", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4",
@@ -44,7 +44,7 @@ def sniff(head: bytes) -> str | None:
 
 
 @dataclass
-class Found:
+class Walk:
     """What a walk found: audio files in order, and what it skipped or could not read."""
 
     files: list[Path] = field(default_factory=list)
@@ -79,9 +79,9 @@ def _is_audio(path: Path) -> bool:
         return False
 
 
-def find_audio(paths: Iterable[Path]) -> Found:
+def find_audio(paths: Iterable[Path]) -> Walk:
     """Walk ``paths`` (files or folders) and return the audio files under them."""
-    found = Found()
+    found = Walk()
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
 

@@ -10,10 +10,10 @@
    fingerprint of its audio alone (its tags are read again, its audio is not).
 3. The rest are heard: ``source.TrackSource`` opens each as windows (stage 1), and
    ``predictor.Predictor`` batches them through the model into a ``Prediction`` (stage 2);
-   ``tagging.Tagger.hear`` reads what its tags hold.
+   ``verdicts.Decider.read`` reads what its tags hold.
 4. ``albums.group`` finds the albums among all the tracks, and each album's pooled
    prediction is what its tracks are decided with (outliers keep their own).
-5. ``tagging.Tagger.decide`` turns each prediction into a verdict and a report
+5. ``verdicts.Decider.decide`` turns each prediction into a verdict and a report
    :class:`Row`, writes the genre unless this is a dry run, and fills the cache (stage 3).
    Every file ends as one row, whatever happened to it.
 """
@@ -36,10 +36,10 @@ from .fingerprint import content as fingerprint
 from .genres import Vocabulary
 from .prediction import Prediction
 from .predictor import Predictor, Timings
+from .safewrite import remove_leftover
 from .states import SCAN_STATUSES, GroupBy, Source, Status
-from .tagging import Found, Heard, Row, ScanOptions, Tagger
-from .tags import remove_leftover
 from .undo import settle_pending
+from .verdicts import Decider, Found, Heard, Row, ScanOptions
 
 if TYPE_CHECKING:
     from .loader import LazyModel
@@ -85,7 +85,7 @@ class Scanner:
         self.model, self.cache, self.opt = model, cache, options
         self.vocab = options.vocab or Vocabulary.of_model(model.metadata)
         run = f"{time.time():.6f}-{os.getpid()}"  # this scan's writes, for undo --last
-        self.tagger = Tagger(cache, options, self.vocab, model.model_id, run)
+        self.decider = Decider(cache, options, self.vocab, model.model_id, run)
         self.on_progress = on_progress or (lambda: None)
         self.result = ScanResult(device="none (nothing to decode)",
                                  coverage=options.coverage.mode)
@@ -95,17 +95,17 @@ class Scanner:
             on_found: Callable[[int], None] | None = None) -> ScanResult:
         t_start = time.perf_counter()
         res = self.result
-        found = find_audio(paths)
-        res.skipped = [(str(p), why) for p, why in found.skipped]
-        res.leftovers = (len(found.leftovers) if self.opt.dry_run
-                         else sum(remove_leftover(p) for p in found.leftovers))
+        walk = find_audio(paths)
+        res.skipped = [(str(p), why) for p, why in walk.skipped]
+        res.leftovers = (len(walk.leftovers) if self.opt.dry_run
+                         else sum(remove_leftover(p) for p in walk.leftovers))
         if on_found:
-            on_found(len(found.files) + len(found.errors))
-        for p, why in found.errors:
+            on_found(len(walk.files) + len(walk.errors))
+        for p, why in walk.errors:
             self._emit(Row(str(p), Status.ERROR, error=why))
         try:
             settle_pending(self.cache)
-            todo = self._reuse_cached(found.files)
+            todo = self._reuse_cached(walk.files)
             res.decoded = len(todo)
             if todo:
                 self._hear(todo)
@@ -121,8 +121,8 @@ class Scanner:
                 self.cache.flush()
             except CacheError as e:
                 res.cache_error = res.cache_error or str(e)
-            res.cache_seconds += time.perf_counter() - t0 + self.tagger.cache_seconds
-            res.tag_seconds = self.tagger.tag_seconds
+            res.cache_seconds += time.perf_counter() - t0 + self.decider.cache_seconds
+            res.tag_seconds = self.decider.tag_seconds
             res.rows.sort(key=lambda r: r.path)
             res.elapsed = time.perf_counter() - t_start
         return res
@@ -141,9 +141,9 @@ class Scanner:
             for result in results:
                 found = todo[result.key]  # the key is the index in the list given
                 if result.error is not None:
-                    self._emit(self.tagger.failed(found, result.error, result.transient))
+                    self._emit(self.decider.failed(found, result.error, result.transient))
                 else:
-                    self._take(self.tagger.hear(found, result.prediction))
+                    self._take(self.decider.read(found, result.prediction))
         finally:
             results.close()  # stops the decoders and their ffmpeg processes at once
 
@@ -163,8 +163,8 @@ class Scanner:
         for album in set(album_of.values()):
             of = [tracks[j] for j in album.members]
             pooled = albums.pooled([h.prediction for h in of], [h.duration for h in of])
-            firsts = {self.tagger.choose(h.prediction).best for h in of}
-            verdicts[album] = pooled, firsts, self.tagger.choose(pooled, firsts).best
+            firsts = {self.decider.choose(h.prediction).best for h in of}
+            verdicts[album] = pooled, firsts, self.decider.choose(pooled, firsts).best
         del tracks, members
         for i in range(named):
             # each track is let go once decided: a large library never holds both its
@@ -172,14 +172,14 @@ class Scanner:
             heard, self.heard[i] = self.heard[i], None
             album = album_of.get(i)
             if album is None:
-                self._emit(self.tagger.decide(heard))
+                self._emit(self.decider.decide(heard))
                 continue
             pooled, firsts, top = verdicts[album]
             outlier = albums.is_outlier(self.vocab.merge(heard.prediction), top,
                                         self.opt.min_confidence)
             own = outlier and not self.opt.album_strict
-            row = (self.tagger.decide(heard, album=album.title, outlier=True) if own else
-                   self.tagger.decide(heard, pooled, album.title, outlier, firsts))
+            row = (self.decider.decide(heard, album=album.title, outlier=True) if own else
+                   self.decider.decide(heard, pooled, album.title, outlier, firsts))
             row.album_unnamed = sum(j >= named for j in album.members)
             if not own:
                 self.result.albums[album.title] = row.genres
@@ -211,7 +211,7 @@ class Scanner:
                 continue  # gone, or not reachable now
             if row is None or (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
                 continue  # changed since it was heard: what the cache knows is stale
-            heard = self.tagger.from_cache(Found(Path(path), st, row.fingerprint, row.audio),
+            heard = self.decider.from_cache(Found(Path(path), st, row.fingerprint, row.audio),
                                            row)
             if heard is not None:
                 out.append(heard)
@@ -241,7 +241,7 @@ class Scanner:
                 continue
             if unchanged and row.probabilities:
                 found = Found(path, st, row.fingerprint, row.audio)
-                self._take(self.tagger.from_cache(found, row) or self.tagger.hear(
+                self._take(self.decider.from_cache(found, row) or self.decider.read(
                     found, Prediction.from_dict(row.probabilities), Source.CACHE, row))
                 continue
             try:
@@ -255,13 +255,13 @@ class Scanner:
             if (row is not None and row.model_id == model_id and row.probabilities
                     and audio is not None and row.audio == audio):
                 # another program edited its tags: read them again, not the audio
-                self._take(self.tagger.hear(found, Prediction.from_dict(row.probabilities),
+                self._take(self.decider.read(found, Prediction.from_dict(row.probabilities),
                                             Source.CACHE, row))
                 continue
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
                 self.cache.moved(moved.path, str(path))
-                self._take(self.tagger.hear(found, Prediction.from_dict(moved.probabilities),
+                self._take(self.decider.read(found, Prediction.from_dict(moved.probabilities),
                                             Source.CACHE))
                 continue
             todo.append(found)

@@ -12,25 +12,16 @@ Per format:
 - WAV also gets the RIFF ``INFO`` list's ``IGNR`` (``riffinfo``), for tools that read only
   that; several genres are joined with "; " there.
 
-Every write goes to a temporary copy in the same folder as the file (hidden, locked while
-in use, so scans skip it and clean it up only after a crash), is re-opened and checked
-(genre, audio length, every other tag), and then atomically replaces the original: a crash
-or kill at any point leaves either the old file or the new one. Just before the replace,
-the original must still be the file that was copied (same inode, size, mtime and ctime);
-if another program changed it meanwhile, nothing is written. The file keeps its permission
-bits, owner (where allowed) and extended attributes; its mtime becomes the time of the
-write. A symlink is written through: its target changes, the link stays a link. A file with
-several hard links is refused, since replacing it would split the links.
+Every write goes through the safe-write protocol (``safewrite``): a temporary copy in the
+same folder, made and edited here and re-opened and checked (genre, audio length, every
+other tag) before it atomically replaces the original, which must still be the file that
+was copied. A symlink is written through: its target changes, the link stays a link.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import stat
-import tempfile
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,23 +29,14 @@ import mutagen
 from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4, MP4Tags
 
-from . import id3splice, riffinfo
+from . import id3splice, riffinfo, safewrite
 from .albums import AlbumInfo
 from .states import Policy
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: leftovers are told apart by age alone
-    fcntl = None
-
-TEMP_SUFFIX = ".genretag.tmp"
-TEMP_NAME_BYTES = 120  # of the file's own name inside a temporary name (names: 255 bytes)
-LEFTOVER_AGE = 3600  # seconds; only where no lock can say whether a writer is alive
-_TEMP_NAME = re.compile(r"\..*\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + r"\Z", re.S)
-CHANGED = "changed by another program while genretag was writing it; not changed (run again)"
+CHANGED = safewrite.CHANGED
 
 
-class TagError(Exception):
+class TagError(safewrite.WriteError):
     """A file whose tags cannot be read or written; the message is one line for the user."""
 
 
@@ -430,96 +412,41 @@ def _apply(f: mutagen.FileType, state: GenreState) -> None:
         tags["gnre"] = list(state.numeric)
 
 
-def check_writable(path: Path) -> None:
-    """Refuse read-only files, even for root, who could otherwise replace them."""
-    st = os.stat(path)
-    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
-        raise TagError("read-only file, not changed")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise TagError("folder is not writable, file not changed")
-    if st.st_nlink > 1:
-        raise TagError(f"file has {st.st_nlink} hard links; not changed (replacing it would "
-                       "split them: give each link its own copy first)")
-
-
-def _identity(st: os.stat_result) -> tuple:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-def _temp_file(target: Path) -> tuple[int, Path]:
-    """A new hidden temporary file beside ``target``, locked while this process uses it."""
-    stem = target.name
-    while len(os.fsencode(stem)) > TEMP_NAME_BYTES:  # the name's bytes, not its characters
-        stem = stem[:-1]
-    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=TEMP_SUFFIX, dir=target.parent)
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the fd closes: a cleaner leaves it alone
-    return fd, Path(name)
-
-
 def write_state(path: Path, state: GenreState, expect: GenreState | None = None) -> None:
-    """Make ``state`` the file's genre, atomically (see the module docstring). With
-    ``expect``, the file's genre must still be that, else nothing is written."""
+    """Make ``state`` the file's genre, atomically (``safewrite.replace``): the new file is
+    made from the original, edited and checked (``_verify``) before it takes the
+    original's place. With ``expect``, the file's genre must still be that, else nothing
+    is written."""
     target = Path(os.path.realpath(path))  # a symlink is written through to its target
-    check_writable(target)
-    st = os.stat(target)
+    try:
+        safewrite.check_writable(target)
+    except safewrite.WriteError as e:
+        raise TagError(str(e)) from None
     before = _open(target)
     if expect is not None and _state(before, target) != expect:
         raise TagError(CHANGED)
-    fd, tmp = _temp_file(target)
-    try:
-        with os.fdopen(os.dup(fd), "wb") as out:
-            if _kind(before) == "id3" and _is_mp3(before):
-                _write_mp3(target, out, before, state)
-            else:
-                with open(target, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-        if _kind(before) == "id3" and not _is_mp3(before):
+    kind, mp3 = _kind(before), _is_mp3(before)
+
+    def make(out) -> None:
+        if kind == "id3" and mp3:  # a new tag, then the rest of the file as it is
+            _write_mp3(target, out, before, state)
+        else:
+            with open(target, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+    def edit(tmp: Path) -> None:
+        if kind == "id3" and not mp3:
             _write_chunked_id3(tmp, state)
-        elif _kind(before) != "id3":
+        elif kind != "id3":
             f = _open(tmp)
             _apply(f, state)
             f.save()
         _verify(target, tmp, before, state)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        _keep_attributes(st, target, tmp)
-        if _identity(os.stat(target)) != _identity(st):
-            raise TagError(CHANGED)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException as e:  # KeyboardInterrupt too: never leave a half-made temp file
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, TagError) or not isinstance(e, Exception):
-            raise
-        if isinstance(e, PermissionError):
-            raise TagError(f"permission denied: {e.strerror}") from None
-        raise TagError(f"could not write tags: {e}") from None
-    finally:
-        os.close(fd)
 
-
-def _keep_attributes(st: os.stat_result, target: Path, tmp: Path) -> None:
-    """Mode, owner (where allowed) and extended attributes pass to the new file."""
-    os.chmod(tmp, stat.S_IMODE(st.st_mode))
     try:
-        os.chown(tmp, st.st_uid, st.st_gid)
-    except OSError:
-        pass  # only root may give files away; the copy is then ours, as any editor's
-    if not hasattr(os, "listxattr"):
-        return
-    try:
-        names = os.listxattr(target)
-    except OSError:
-        return  # a file system without extended attributes
-    for name in names:
-        try:
-            os.setxattr(tmp, name, os.getxattr(target, name))
-        except OSError as e:
-            if name.startswith("user."):  # the user's own: keep it or write nothing
-                raise TagError(f"cannot keep extended attribute {name} "
-                               f"({e.strerror or e}); not changed") from None
-            # security.* and system.* are the system's to set (SELinux labels, ACLs)
+        safewrite.replace(target, make, edit)
+    except safewrite.WriteError as e:
+        raise e if isinstance(e, TagError) else TagError(str(e)) from None
 
 
 def _verify(original: Path, tmp: Path, before: mutagen.FileType, state: GenreState) -> None:
@@ -549,19 +476,6 @@ def _verify(original: Path, tmp: Path, before: mutagen.FileType, state: GenreSta
         raise TagError("tag check failed: a tag other than the genre would change")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_genres(path: Path, genres: list[str]) -> GenreState:
     """Replace the file's genre by ``genres``; returns the state that was there before."""
     previous = read_state(path)
@@ -569,34 +483,3 @@ def write_genres(path: Path, genres: list[str]) -> GenreState:
     return previous
 
 
-# -- leftovers of crashed writes -------------------------------------------------------------
-
-def is_temp_name(name: str) -> bool:
-    """Whether ``name`` is one genretag gives its temporary files."""
-    return bool(_TEMP_NAME.match(name))
-
-
-def remove_leftover(path: Path) -> bool:
-    """Remove a temporary file of genretag's that no running write holds (a crash left
-    it); returns whether it was removed."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return False
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return False
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return False  # a write in progress, in this process or another
-        elif time.time() - st.st_mtime < LEFTOVER_AGE:
-            return False
-        os.unlink(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)

@@ -8,7 +8,7 @@ import pytest
 
 from genretag.tagger import ConfigError, ScanConfig, Session
 from genretag.tagger.states import CoverageMode, Policy, Status, UndoStatus
-from genretag.tagger.tagging import Row
+from genretag.tagger.verdicts import Row
 
 from helpers import GOOD, file_hash
 from test_scan import album
@@ -79,15 +79,43 @@ def test_a_failure_for_a_passing_reason_is_tried_again(library, tiny_model, db, 
 
     from genretag.tagger.cache import Cache
     from genretag.tagger.scan import Scanner
-    from genretag.tagger.tagging import Found
+    from genretag.tagger.verdicts import Found
 
     path = album(library) / "plain.mp3"
     with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1)) as session:
         scanner = Scanner(session.model, session.cache, session.options())
-        scanner.tagger.failed(Found(path, os.stat(path), None), "cannot read file", retry)
+        scanner.decider.failed(Found(path, os.stat(path), None), "cannot read file", retry)
         session.cache.flush()
         row = session.cache.get(str(path))
         assert row.retry == int(retry) and row.mtime_ns == os.stat(path).st_mtime_ns
         todo = Scanner(session.model, session.cache, session.options())._reuse_cached([path])
     assert [f.path for f in todo] == ([path] if retry else [])
     assert Cache(db).get(str(path)).retry == int(retry)
+
+
+def test_every_report_renders_from_one_column_spec(library, tiny_model, db, tmp_path):
+    """JSON and CSV hold the same columns; the terminal table and the page show theirs;
+    a file kept with the user's genre counts as that genre, not the verdict."""
+    import csv
+    import json
+
+    from genretag.tagger import report
+
+    folder = album(library)
+    with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1,
+                            min_confidence=0.5)) as session:
+        result = session.scan([folder])
+    for suffix in ("json", "csv", "html"):
+        report.write_report(tmp_path / f"r.{suffix}", result, True, roots=[folder])
+    data = json.loads((tmp_path / "r.json").read_text())
+    header = next(csv.reader((tmp_path / "r.csv").open(encoding="utf-8")))
+    assert list(data["rows"][0]) == header == [c.key_in(report.View(dry_run=True))
+                                                for c in report.DATA]
+    assert "would_write" in header and "written" not in header
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<th onclick=") == len(report.PAGE) and "$" not in page
+    (kept,) = [r for r in result.rows if r.status == Status.KEPT]  # vorbis.ogg: Folk, fill
+    assert kept.previous == ["Folk"] and kept.genres == ["jazz"]
+    counts = report.genre_counts(result.rows)
+    assert counts["Folk"] == 1 and counts["jazz"] == sum(
+        r.status == Status.WOULD_TAG for r in result.rows)

@@ -207,7 +207,9 @@ def test_a_genre_with_a_slash_survives_id3v23(library, tiny_model, db, tmp_path)
 
 def test_an_edit_made_during_the_write_is_not_lost(library, monkeypatch):
     path = album(library) / "v24.mp3"
-    real = tags._keep_attributes
+    from genretag.tagger import safewrite
+
+    real = safewrite.keep_attributes
 
     def editor_saves_meanwhile(st, target, tmp):
         real(st, target, tmp)
@@ -217,13 +219,13 @@ def test_an_edit_made_during_the_write_is_not_lost(library, monkeypatch):
         t.add(TIT2(encoding=3, text="Edited Meanwhile"))
         t.save()
 
-    monkeypatch.setattr(tags, "_keep_attributes", editor_saves_meanwhile)
+    monkeypatch.setattr(safewrite, "keep_attributes", editor_saves_meanwhile)
     with pytest.raises(tags.TagError, match="another program"):
         tags.write_genres(path, ["Jazz"])
     from mutagen.id3 import ID3
 
     assert str(ID3(path)["TIT2"]) == "Edited Meanwhile"
-    assert not [p for p in path.parent.iterdir() if tags.is_temp_name(p.name)]
+    assert not [p for p in path.parent.iterdir() if safewrite.is_temp_name(p.name)]
 
 
 def test_leftover_temporary_files_are_removed_and_only_those(library, tiny_model, db):

@@ -267,7 +267,7 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     shown = " ".join(console.export_text().split())
     assert "tracks │ 3" in shown
     assert "heard, not decided (interrupted; cached for the next run) │ 3" in shown
-    assert "predictions heard now / from the cache │ 3 / 0" in shown
+    assert "predictions heard now │ 3" in shown and "from the cache │ 0" in shown
     assert {p.name: file_hash(p) for p in album(library).iterdir()} == before
     cache = Cache(db)
     res = Scanner(model, cache, opts).run([album(library)])

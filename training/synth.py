@@ -66,12 +66,28 @@ CODECS = {
 }
 
 
+def _pydub():
+    """pydub's ``AudioSegment``, pointed at the ffmpeg genretag found (the bundled one, or
+    the system's)."""
+    import warnings
+
+    from genretag.tagger.decode import ffmpeg_path
+
+    with warnings.catch_warnings():
+        # pydub warns at import when no ffmpeg is on PATH (it is pointed at one below), and
+        # its audioop import is deprecated on Python 3.12 (audioop-lts replaces it from
+        # 3.13). Silenced here, for this import only, not for the whole program.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pydub import AudioSegment
+    AudioSegment.converter = ffmpeg_path()
+    return AudioSegment
+
+
 def write_audio(path, audio: np.ndarray, sr: int, fmt: str | None = None) -> None:
     """Encode float audio (samples,) or (samples, channels) into ``path``, with pydub's
     ``AudioSegment.export`` (through the ffmpeg genretag found)."""
-    from genretag.tagger.decode import AudioSegment, ffmpeg_path
-
-    ffmpeg_path()  # points pydub at the bundled (or system) ffmpeg
+    AudioSegment = _pydub()
     fmt = fmt or str(path).rsplit(".", 1)[-1]
     container, codec, bitrate, parameters = CODECS[fmt]
     channels = 1 if audio.ndim == 1 else audio.shape[1]

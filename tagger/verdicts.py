@@ -1,9 +1,9 @@
 """Stage 3 of a track's way: a :class:`Prediction` becomes a verdict, a report :class:`Row`,
 and (unless this is a dry run) a genre written safely into the file.
 
-A scan first *hears* every track (``Tagger.hear``: the prediction, and what the file's tags
-hold now: genre, album, length) or takes all that from the cache for an unchanged file,
-and then *decides* each one (``Tagger.decide``), with the album's pooled prediction where
+A scan first hears every track and *reads* what its file holds (``Decider.read``: genre,
+album, length, beside the prediction) or takes all that from the cache for an unchanged
+file, and then *decides* each one (``Decider.decide``), with the album's pooled prediction where
 the track belongs to one (``albums``). Deciding never opens an unchanged file unless it
 has to write it: the genres a file holds are in the cache.
 
@@ -113,7 +113,7 @@ class Heard:
     cached: tuple | None = None  # ``row_key`` of the cache's row: not rewritten if the same
 
 
-class Tagger:
+class Decider:
     """Verdicts, tag writes and cache entries for one scan's options and model."""
 
     def __init__(self, cache: Cache, options: ScanOptions, vocab: Vocabulary, model_id: str,
@@ -124,9 +124,9 @@ class Tagger:
         self.tag_seconds = 0.0
         self.cache_seconds = 0.0
 
-    # -- hearing ---------------------------------------------------------------------------
+    # -- reading what a heard file holds ---------------------------------------------------
 
-    def hear(self, found: Found, prediction: Prediction, source: Source = Source.HEARD,
+    def read(self, found: Found, prediction: Prediction, source: Source = Source.HEARD,
              cached: TrackRow | None = None) -> Heard | Row:
         """Read what the file holds (genre, album, length) beside its prediction, and keep
         the prediction in the cache at once (an interrupted scan resumes without decoding).
