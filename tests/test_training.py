@@ -305,7 +305,7 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     assert np.allclose(ours[:, :2].sum(1), 1.0, atol=1e-5)  # exclusive genres add up to one
     # the model file keeps all of it: saved, loaded, it hears the same
     from genretag.tagger.model import load_model
-    from genretag.training.train import save_genre_model
+    from genretag.training.save import save_genre_model
 
     path = tmp_path / "track.safetensors"
     save_genre_model(path, model, "test", {}, d.summary(), backbone=d.pretrained)

@@ -178,7 +178,7 @@ def test_spectrogram_augmentations():
 def test_early_stopping_keeps_the_best_epoch():
     import torch
 
-    from genretag.training.train import EarlyStopping, validation_split
+    from genretag.training.losses import EarlyStopping, validation_split
 
     net = torch.nn.Linear(1, 1)
     stop = EarlyStopping(patience=2)

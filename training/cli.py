@@ -241,7 +241,7 @@ def train(
 
     from .probe import MIN_CALIBRATION_CLIPS, MIN_CALIBRATION_ERRORS
     from .recipe import fit_model
-    from .train import save_genre_model
+    from .save import save_genre_model
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,

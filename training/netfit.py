@@ -23,7 +23,7 @@ from genretag.tagger.model import GenreNet
 from genretag.tagger.pooling import WindowPool
 
 from .augment import Augment, augment, crop, random_windows
-from .train import (
+from .losses import (
     EarlyStopping,
     class_weights,
     clip_loss,

@@ -32,7 +32,7 @@ from genretag.tagger.states import ModelKind
 from .datasets import FeatureTable, Item
 from .netfit import SCRATCH_SIZES, NetConfig, fit_net
 from .probe import Chosen, Pooled, ProbeConfig, fit_linear, fit_tag_genres, fit_track_head
-from .train import HeadConfig, assemble, fit_head
+from .windowhead import HeadConfig, assemble, fit_head
 
 
 @dataclass
