@@ -12,13 +12,19 @@ from pathlib import Path
 
 import torch
 from mutagen.apev2 import APEv2
+from mutagen.easyid3 import EasyID3
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TIT2, TPE1
 from mutagen.mp4 import MP4, MP4Cover
+from typer.testing import CliRunner
 
+from genretag.tagger import tags
 from genretag.tagger.audio import AudioParams
+from genretag.tagger.cache import Cache
+from genretag.tagger.cli import build_app
 from genretag.tagger.decode import ffmpeg_path
 from genretag.tagger.model import Architecture, GenreNet, save_model
+from genretag.training.synth import music, write_audio
 
 LABELS = ["blues", "jazz", "rock"]
 COVER = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -117,3 +123,57 @@ def tag_as_named(path: Path, name: str) -> None:
         f["TITLE"] = "Ogg"
         f["Genre"] = "Folk"  # an existing genre, with its key spelt unusually
         f.save()
+
+
+# -- the command line, as a user runs it ----------------------------------------------------
+
+app = build_app()  # the tagger's commands and the training plug-in's
+
+
+def run(*args: str):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def scan(library: Path, model: Path, db: Path, *extra: str):
+    return run("scan", library, "--model", model, "--db", db, "--min-confidence", "0.5",
+               "--workers", "2", *extra)
+
+
+def snapshot(library: Path) -> dict[str, str]:
+    return {str(p.relative_to(library)): file_hash(p) for p in library.rglob("*")
+            if p.is_file() and not p.is_symlink() and "loop" not in p.parts}
+
+
+def album(library: Path) -> Path:
+    return library / "Artist" / "Album"
+
+
+# -- a library of albums, and predictions put in the cache ------------------------------------
+
+def make_track(path: Path, album, album_artist, artist, genre, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_audio(path, music(2.0, 22050, seed=seed), 22050, "mp3")
+    if album is None:
+        tags.write_genres(path, [])  # a bare tag: nothing but what ffmpeg put there
+        return
+    t = EasyID3(path)
+    t["album"], t["artist"] = album, artist
+    if album_artist:
+        t["albumartist"] = album_artist
+    t.save()
+    if genre:
+        tags.write_genres(path, [genre])
+
+
+def seed(db: Path, root: Path, probabilities: dict[str, tuple]) -> None:
+    """Give tracks the probabilities a case needs, as a scan would have cached them."""
+    cache = Cache(db)
+    for rel, p in probabilities.items():
+        row = cache.get(str(root / rel))
+        assert row is not None, rel
+        row.probabilities = dict(zip(("blues", "jazz", "rock"), map(float, p)))
+        cache.put(row)
+    cache.close()

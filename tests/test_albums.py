@@ -13,14 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
-from mutagen.easyid3 import EasyID3
 
 from genretag.tagger import tags
-from genretag.tagger.cache import Cache
-from genretag.training.synth import music, write_audio
 
-from helpers import file_hash
-from test_scan import run, snapshot
+from helpers import file_hash, make_track, run, seed, snapshot
 
 # relative path -> (album, album artist, artist, genre in the file, probabilities of
 # blues, jazz, rock)
@@ -40,32 +36,6 @@ LIBRARY = {
     "Other/agrees.mp3": ("Single 2", "", "Someone", "Jazz", (0.02, 0.96, 0.02)),
     "Other/flat.mp3": ("Single 3", "", "Someone", None, (0.34, 0.33, 0.33)),
 }
-
-
-def make_track(path: Path, album, album_artist, artist, genre, seed: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_audio(path, music(2.0, 22050, seed=seed), 22050, "mp3")
-    if album is None:
-        tags.write_genres(path, [])  # a bare tag: nothing but what ffmpeg put there
-        return
-    t = EasyID3(path)
-    t["album"], t["artist"] = album, artist
-    if album_artist:
-        t["albumartist"] = album_artist
-    t.save()
-    if genre:
-        tags.write_genres(path, [genre])
-
-
-def seed(db: Path, root: Path, probabilities: dict[str, tuple]) -> None:
-    """Give tracks the probabilities a case needs, as a scan would have cached them."""
-    cache = Cache(db)
-    for rel, p in probabilities.items():
-        row = cache.get(str(root / rel))
-        assert row is not None, rel
-        row.probabilities = dict(zip(("blues", "jazz", "rock"), map(float, p)))
-        cache.put(row)
-    cache.close()
 
 
 @pytest.fixture(scope="module")

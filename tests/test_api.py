@@ -10,8 +10,7 @@ from genretag.tagger import ConfigError, ScanConfig, Session
 from genretag.tagger.states import CoverageMode, Policy, Status, UndoStatus
 from genretag.tagger.verdicts import Row
 
-from helpers import GOOD, file_hash
-from test_scan import album
+from helpers import GOOD, album, file_hash
 
 
 def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):

@@ -112,7 +112,7 @@ def test_fill_by_default_force_replaces_and_heard_items_are_not_decoded_again(be
 def test_albums_as_beets_knows_them(beets):
     """Album 'First': alone, its first track would be rock and its second jazz; pooled, the
     album is rock. (Probabilities put in genretag's cache, as a scan would leave them.)"""
-    from test_albums import seed
+    from helpers import seed
 
     b, files = beets
     b("genretag", "-p")  # heard once
@@ -154,7 +154,7 @@ def test_inline_map_in_the_beets_config(beets):
 def test_an_untagged_as_is_import_is_decided_track_by_track(tmp_path, tiny_model):
     """Issue 17, point 4: beets makes one nameless album of an untagged Downloads folder;
     its tracks are decided one by one, as genretag scan does."""
-    from test_albums import seed
+    from helpers import seed
 
     downloads = tmp_path / "Downloads"
     downloads.mkdir()

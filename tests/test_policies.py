@@ -17,9 +17,7 @@ import pytest
 from genretag.tagger import tags
 from genretag.tagger.tags import decide, own_genres
 
-from helpers import file_hash
-from test_albums import make_track, seed
-from test_scan import run
+from helpers import file_hash, make_track, run, seed
 
 # relative path -> the genres the user gave it
 USER = {"bebop.mp3": ["Bebop"], "songwriter.mp3": ["Singer/Songwriter"], "none.mp3": []}

@@ -8,8 +8,7 @@ import pytest
 
 from genretag.tagger import tags
 
-from helpers import GOOD
-from test_scan import album
+from helpers import GOOD, album
 
 GENRES = ["Pop", "Disco", "R&B/Soul"]  # a slash inside a name: still one genre
 

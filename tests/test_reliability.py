@@ -20,8 +20,7 @@ from genretag.tagger import tags
 from genretag.tagger.cache import Cache
 
 import rawtags
-from helpers import file_hash
-from test_scan import album, run
+from helpers import album, file_hash, run
 
 
 def bare_audio(library: Path) -> bytes:

@@ -7,43 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from genretag.tagger import tags
-from genretag.tagger.cli import build_app
 
-from helpers import GOOD, audio_hash, file_hash, make_tiny_model
+from helpers import GOOD, album, audio_hash, file_hash, make_tiny_model, run, scan, snapshot
 
 GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
 BAD = {"empty.mp3", "notes.mp3", "corrupt.mp3", "locked.mp3"}
 
-app = build_app()
-
-
-def run(*args: str):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def scan(library: Path, model: Path, db: Path, *extra: str):
-    return run("scan", library, "--model", model, "--db", db, "--min-confidence", "0.5",
-               "--workers", "2", *extra)
-
-
-def snapshot(library: Path) -> dict[str, str]:
-    return {str(p.relative_to(library)): file_hash(p) for p in library.rglob("*")
-            if p.is_file() and not p.is_symlink() and "loop" not in p.parts}
-
-
 def other_tags(path: Path) -> dict:
     return {k: v for k, v in tags.read_all_tags(path).items()
             if k.split(":")[0] not in GENRE_KEYS}
-
-
-def album(library: Path) -> Path:
-    return library / "Artist" / "Album"
 
 
 def test_dry_run_changes_no_byte_and_reports(library, tiny_model, db, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_scan import album, scan
+from helpers import album, scan
 
 HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy")
 PROBE = """
@@ -65,7 +65,7 @@ def test_the_probe_sees_heavy_imports(tmp_path, tiny_model):
 def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
     import genretag.training.cli
 
-    from test_scan import run
+    from helpers import run
 
     monkeypatch.setattr(genretag.training.cli, "find_spec",
                         lambda name: None if name == "matplotlib" else object())
@@ -84,7 +84,7 @@ def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
 def test_the_help_reads_as_help(tmp_path):
     """Issue 17: typer from 0.27 printed "<bool>" after every flag and "{paths}..." in the
     usage line; pyproject pins a range whose help renders properly."""
-    from test_scan import run
+    from helpers import run
 
     for command, usage in (("scan", "Usage: root scan [OPTIONS] PATHS..."),
                            ("undo", "Usage: root undo [OPTIONS] [PATHS]..."),
@@ -98,7 +98,7 @@ def test_the_help_reads_as_help(tmp_path):
 def test_version_help_texts_and_a_backbone_given_as_model(library, db):
     import typer
 
-    from test_scan import app, run
+    from helpers import app, run
 
     r = run("--version")
     assert r.exit_code == 0 and r.output.startswith("genretag ") and "default model" in r.output
