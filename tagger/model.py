@@ -104,7 +104,7 @@ class MusiCNNBackbone(nn.Module):
 
         In evaluation, batch norm is a per-channel map a*x + b and ReLU is monotonic, so the
         max can be taken first, on a tensor as many times smaller as there are frequency
-        positions (the README's Performance section has the gain): where
+        positions (docs/performance.md has the gain): where
         a < 0 the max of a*relu(z) + b sits at the min of z. Exactly equal; training keeps
         the plain order, where batch statistics need the whole tensor.
         """
