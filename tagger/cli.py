@@ -134,6 +134,8 @@ def scan(
     workers: int = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress, no table; a real "
                                "run prints a summary instead of one line per written file."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Under each failed file, "
+                                 "what the decoder (ffmpeg) said."),
 ) -> None:
     """Classify every track under PATHS and write genre tags (see --dry-run first)."""
     from . import report as rep
@@ -190,7 +192,7 @@ def scan(
                   f"{result.decoded} files; time: decode {t.decode:.1f} s (all workers), "
                   f"frontend {t.frontend:.1f} s, CNN {t.cnn:.1f} s, tags "
                   f"{result.tag_seconds:.1f} s, cache {result.cache_seconds:.1f} s")
-    rep.print_errors(err, result)
+    rep.print_errors(err, result, verbose)
     report_failed = False
     if report is not None:
         try:

@@ -21,6 +21,7 @@ Which tool does what, and why:
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,7 +35,27 @@ CHUNK_BYTES = 1 << 20  # read ffmpeg's output 1 MiB (262,144 samples) at a time
 
 
 class DecodeError(Exception):
-    """A file ffmpeg could not decode; the message is one line for the user."""
+    """A file ffmpeg could not decode; the message is one plain line for the user, and
+    ``detail`` what ffmpeg said (for ``--verbose``)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
+# what ffmpeg says -> one plain line (the first that matches)
+PLAIN_ERRORS = (
+    ("Invalid data found when processing input", "cannot decode: invalid data"),
+    ("matches no streams", "no audio stream"),
+    ("does not contain any stream", "no audio stream"),
+    ("Output file is empty", "no audio decoded"),
+    ("No such file or directory", "no such file"),
+    ("Permission denied", "permission denied"),
+    ("End of file", "cannot decode: the file ends too soon"),
+    ("Invalid argument", "cannot decode: invalid data"),
+)
+_ADDRESS = re.compile(r"\[[^\]]*@ 0x[0-9a-fA-F]+\]\s*")  # "[fc#0 @ 0x55d...] "
+_RETURN_CODE = re.compile(r"(Terminating thread|Conversion failed|Error).*?return code -?\d+\s*")
 
 
 @lru_cache(maxsize=1)
@@ -107,15 +128,22 @@ def _run(command: list[str]) -> Iterator[np.ndarray]:
             proc.stdout.close()
         if returncode != 0:
             errors.seek(0)
-            raise DecodeError(_first_error(errors.read().decode("utf-8", "replace")))
+            said = errors.read().decode("utf-8", "replace")
+            raise DecodeError(plain_error(said), said.strip())
 
 
-def _first_error(stderr: str) -> str:
+def plain_error(stderr: str) -> str:
+    """What ffmpeg said, as one line without its internals (memory addresses, thread
+    return codes, the file name the caller already shows), the same on every run."""
+    for said, plain in PLAIN_ERRORS:
+        if said in stderr:
+            return plain
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     if not lines:
-        return "ffmpeg could not decode the file"
-    # ffmpeg prefixes the file name, which the caller already shows; keep the reason.
-    return lines[-1].split(": ")[-1] if ": " in lines[-1] else lines[-1]
+        return "cannot decode: ffmpeg gave no reason"
+    last = _RETURN_CODE.sub("", _ADDRESS.sub("", lines[-1])).strip(" ()")
+    last = last.split(": ")[-1] if ": " in last else last
+    return f"cannot decode: {last}" if last else "cannot decode: ffmpeg gave no reason"
 
 
 def spans_command(path: Path, sample_rate: int, starts: list[float], seconds: float) -> list[str]:

@@ -44,6 +44,7 @@ class TrackResult:
     window_outputs: np.ndarray | None = None  # (windows, dim), when kept
     error: str | None = None
     transient: bool = False  # the error may go away by itself (permissions, I/O)
+    detail: str = ""  # what ffmpeg said about the error, for --verbose
     decode_seconds: float = 0.0
 
     @property
@@ -74,6 +75,7 @@ class _Chunk:
 class _End:
     key: int
     error: str | None = None
+    detail: str = ""
     seconds: float = 0.0
     transient: bool = False
     features: np.ndarray | None = None  # (n_features,), for a model with a feature head
@@ -146,7 +148,7 @@ class Predictor:
                     if self.feature_columns and not self._stop.is_set():
                         end.features = audio.features(self.feature_columns)
                 except DecodeError as e:
-                    end.error = str(e)
+                    end.error, end.detail = str(e), e.detail
                 except OSError as e:
                     end.error, end.transient = f"cannot read file: {e.strerror or e}", True
                 except Exception as e:  # a bug must cost one file, not hang the run
@@ -203,7 +205,7 @@ class Predictor:
                           decode_seconds=end.seconds)
         self.timings.decode += end.seconds
         if end.error is not None:
-            res.error, res.transient = end.error, end.transient
+            res.error, res.transient, res.detail = end.error, end.transient, end.detail
         elif tr.pool is None:
             res.error = "no audio decoded"
         else:

@@ -137,6 +137,7 @@ COLUMNS = (
     Column("album_unnamed", lambda r: r.album_unnamed),
     Column("best", lambda r: r.best),
     Column("error", lambda r: r.error, "error", lambda r, v: r.error or "", table=False),
+    Column("error_detail", lambda r: r.detail or None),
     Column("probabilities", lambda r: r.probabilities),
 )
 DATA = [c for c in COLUMNS if c.data is not None]  # what JSON and CSV hold
@@ -295,12 +296,15 @@ def genre_counts(rows: list[Row]) -> Counter:
     return counts
 
 
-def print_errors(console: Console, result: ScanResult) -> None:
+def print_errors(console: Console, result: ScanResult, verbose: bool = False) -> None:
+    """The files that failed, one line each; with ``verbose``, what the decoder said."""
     errors = [r for r in result.rows if r.status == Status.ERROR]
     if errors:
         console.print(f"[red]{len(errors)} file(s) failed:[/]")
         for r in errors:
             console.print(f"  {r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True)
+            for line in (r.detail.splitlines() if verbose and r.detail else ()):
+                console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 # -- report files ------------------------------------------------------------------------------

@@ -141,7 +141,8 @@ class Scanner:
             for result in results:
                 found = todo[result.key]  # the key is the index in the list given
                 if result.error is not None:
-                    self._emit(self.decider.failed(found, result.error, result.transient))
+                    self._emit(self.decider.failed(found, result.error, result.transient,
+                                                   result.detail))
                 else:
                     self._take(self.decider.read(found, result.prediction))
         finally:

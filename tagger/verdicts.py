@@ -8,7 +8,7 @@ the track belongs to one (``albums``). Deciding never opens an unchanged file un
 has to write it: the genres a file holds are in the cache.
 
 ``genres.choose`` picks genres from the prediction in the user's vocabulary; a genre the
-file holds that the audio contradicts makes the row a ``conflict``; ``tags.decide`` applies
+file holds that the audio contradicts makes the row a ``conflict``; ``policy.decide`` applies
 the policy for existing genres (fill / overwrite / merge); ``tags.write_state`` writes them,
 after the cache has recorded what undo needs.
 """
@@ -27,6 +27,7 @@ from .albums import AlbumInfo
 from .cache import Cache, TrackRow
 from .fingerprint import content as fingerprint
 from .genres import Choice, Vocabulary, choose, contradicted
+from .policy import decide, own_genres
 from .prediction import Prediction
 from .segments import Coverage
 from .states import GroupBy, Policy, Source, Status
@@ -79,6 +80,7 @@ class Row:
     outlier: bool = False  # in an album, but its own audio says otherwise
     album_unnamed: int = 0  # tracks of its album that were not named, heard from the cache
     best: str | None = None  # the best genre, also when unsure (its best guess)
+    detail: str = ""  # what the decoder said about an error (--verbose, reports)
 
     def to_dict(self, dry_run: bool = False) -> dict:
         """The row as reports write it; a dry run's would-be genres are ``would_write``."""
@@ -158,11 +160,11 @@ class Decider:
         return Heard(found, Prediction.from_dict(row.probabilities), list(row.current), info,
                      row.duration or 0.0, Source.CACHE, cached=row_key(row))
 
-    def failed(self, found: Found, error: str, retry: bool) -> Row:
+    def failed(self, found: Found, error: str, retry: bool, detail: str = "") -> Row:
         """A track that could not be heard: its error row, remembered. A file ffmpeg cannot
         decode is not tried again until it changes; with ``retry`` (permissions, I/O) it
         is, next run."""
-        row = Row(str(found.path), Status.ERROR, error=error)
+        row = Row(str(found.path), Status.ERROR, error=error, detail=detail)
         self.remember(found, None, row, retry=retry)
         return row
 
@@ -188,7 +190,7 @@ class Decider:
         try:
             mine = self._mine(heard)
             users = [g for g in heard.current if g.casefold() not in mine]
-            new = None if choice.unsure else tags.decide(heard.current, choice.genres,
+            new = None if choice.unsure else decide(heard.current, choice.genres,
                                                          self.opt.policy, mine)
             if choice.unsure:
                 row.status = Status.UNSURE
@@ -218,7 +220,7 @@ class Decider:
             return frozenset()
         writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
                   for w in self.cache.history(str(heard.found.path))]
-        return tags.own_genres(writes, heard.current)
+        return own_genres(writes, heard.current)
 
     def _write(self, heard: Heard, new: list[str]) -> None:
         """History row first (pending), then the write, then the row confirmed. A

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from genretag.tagger import tags
-from genretag.tagger.tags import decide, own_genres
+from genretag.tagger.policy import decide, own_genres
 
 from helpers import file_hash, make_track, run, seed
 

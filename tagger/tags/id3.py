@@ -1,0 +1,200 @@
+"""ID3: the genre frame (``TCON``, ``TCO`` in v2.2) spliced into the raw tag by
+``id3splice``, in MP3 (the tag at the start, an ID3v1 block at the end) and in the ID3
+chunk of WAV and AIFF (where mutagen moves the chunk and the tag bytes are ours). The tag
+keeps its version, its flags and every other frame byte for byte, including frames mutagen
+cannot parse. Several genres are one frame with NUL-separated values in every version. An
+ID3v1 block keeps every byte but its genre byte. A file with no ID3v2 tag gets a v2.4 tag
+holding only the genre. WAV also gets the RIFF ``INFO`` list's ``IGNR`` (``riffinfo``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+import mutagen
+from mutagen.id3 import ID3, TCON
+
+from .. import id3splice, riffinfo
+from .base import Container, open_mutagen
+from .state import GenreState, TagError, display
+
+
+def _parse(raw: bytes) -> id3splice.RawTag:
+    try:
+        return id3splice.parse(raw)
+    except id3splice.SpliceError as e:
+        raise TagError(str(e)) from None
+
+
+class Id3(Container):
+    kind = "id3"
+    ALBUM_KEYS = ("TALB", "TPE2", "TPE1", "TCMP")
+    GENRE_KEYS = ("TCON",)
+
+    @staticmethod
+    def matches(f: mutagen.FileType) -> bool:
+        return isinstance(f.tags, ID3) or type(f).__name__ in ("MP3", "WAVE", "AIFF",
+                                                               "EasyMP3")
+
+    @property
+    def mp3(self) -> bool:
+        """The tag sits at the file's start (and an ID3v1 block at its end), rather than
+        in a chunk (WAV, AIFF)."""
+        return type(self.f).__name__ in ("MP3", "EasyMP3")
+
+    @property
+    def wave(self) -> bool:
+        return type(self.f).__name__ == "WAVE"
+
+    def describe(self) -> str:
+        raw = self.raw_tag()
+        version = f"ID3v2.{raw[3]}" if raw else "no ID3v2 tag"
+        return f"{version} in {type(self.f).__name__}"
+
+    # -- raw bytes -------------------------------------------------------------------------
+
+    def raw_tag(self) -> bytes | None:
+        """The raw ID3v2 tag (header to padding), or None when the file has none."""
+        with open(self.path, "rb") as fh:
+            if not self.mp3:
+                if self.f.tags is None:
+                    return None
+                self.f.tags._pre_load_header(fh)  # mutagen's own way to the ID3 chunk
+            head = fh.read(id3splice.HEADER_SIZE)
+            size = id3splice.tag_size(head)
+            return head + fh.read(size - len(head)) if size else None
+
+    def v1_block(self) -> bytes | None:
+        if not self.mp3:
+            return None
+        with open(self.path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() < id3splice.V1_SIZE:
+                return None
+            fh.seek(-id3splice.V1_SIZE, os.SEEK_END)
+            block = fh.read(id3splice.V1_SIZE)
+        return block if id3splice.v1_genre(block) is not None else None
+
+    def ignr(self) -> str | None:
+        if not self.wave:
+            return None
+        with open(self.path, "rb") as fh:
+            return riffinfo.read(fh)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def state(self) -> GenreState:
+        v1_block = self.v1_block()
+        v1 = id3splice.v1_genre(v1_block) if v1_block else None
+        ignr = self.ignr()
+        raw = self.raw_tag()
+        if raw is None:
+            return GenreState("id3", v1=v1, tagless=True, ignr=ignr, read=True)
+        frames = _parse(raw).genre_frames()
+        if not frames:
+            return GenreState("id3", v1=v1, tag_size=len(raw), ignr=ignr, read=True)
+        # the text as mutagen decodes it, from the v2 tag alone (not merged with ID3v1)
+        tags = ID3(self.path, load_v1=False) if self.mp3 else self.f.tags
+        values = tuple(v for fr in tags.getall("TCON") for v in fr.text)
+        return GenreState("id3", values, frame=frames[0].hex(), v1=v1, tag_size=len(raw),
+                          ignr=ignr, read=True)
+
+    def get(self, key: str):
+        frame = self.f.tags.get(key) if self.f.tags is not None else None
+        return str(frame.text[0]) if frame is not None and frame.text else None
+
+    def all_tags(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for frame in (self.f.tags.values() if self.f.tags is not None else ()):
+            out.setdefault(frame.HashKey, []).append(
+                repr(frame) if not hasattr(frame, "data")
+                else f"{frame.HashKey}:{frame.data.hex()}")
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def spliced(self, raw: bytes | None, state: GenreState) -> bytes | None:
+        """The raw ID3v2 tag with ``state`` as its genre; None when the file should have
+        none (undo of a file that had no ID3v2 tag, and whose tag now holds nothing else)."""
+        tag = _parse(raw) if raw else id3splice.new_tag()
+        frame = bytes.fromhex(state.frame) if state.frame else None
+        if frame is None or not tag.is_genre(frame):
+            frame = id3splice.genre_frame(tag.major, list(state.values)) if state.values \
+                else None
+        new = id3splice.with_genre(tag, frame)
+        if not new.frames and (state.tagless or raw is None):
+            return None
+        if state.tag_size:  # undo: the size the tag had, where its frames fit
+            new = replace(new, size=state.tag_size)
+        return id3splice.render(new)
+
+    def make(self, out: BinaryIO, state: GenreState) -> None:
+        """MP3: a new ID3v2 tag and ID3v1 genre byte; every other byte (audio, APE tags,
+        the rest of the ID3v1 block) copied as it is. WAV, AIFF: the file as it is."""
+        if not self.mp3:
+            return super().make(out, state)
+        raw, v1 = self.raw_tag(), self.v1_block()
+        tag = self.spliced(raw, state)
+        size = os.path.getsize(self.path)
+        with open(self.path, "rb") as src:
+            src.seek(len(raw) if raw else 0)
+            out.write(tag or b"")
+            remaining = size - src.tell() - (len(v1) if v1 else 0)
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise TagError("file shrank while it was being copied")
+                out.write(chunk)
+                remaining -= len(chunk)
+            if v1:
+                out.write(id3splice.with_v1_genre(v1, v1_byte(state)))
+
+    def edit(self, tmp: Path, state: GenreState) -> None:
+        """WAV/AIFF: mutagen moves and resizes the ID3 chunk; the tag inside it is ours."""
+        if self.mp3:
+            return
+        f = open_mutagen(tmp, like=self.f)
+        tag = type(self)(f, tmp).spliced(type(self)(f, tmp).raw_tag(), state)
+        if tag is None:
+            f.delete()
+        else:
+            if f.tags is None:
+                f.add_tags()
+            f.tags._prepare_data = lambda *args, **kwargs: tag  # mutagen's hook for the bytes
+            f.save()
+        if self.wave:
+            with open(tmp, "r+b") as fh:
+                riffinfo.write(fh, state.info_genre())
+
+    def verify_others(self, after: Container) -> None:
+        """Every other frame compared as raw bytes, the ID3v1 block but its genre byte, and
+        WAV's INFO genre."""
+        assert isinstance(after, Id3)
+        old, new = self.raw_tag(), after.raw_tag()
+        old_frames = _parse(old).other_frames() if old else []
+        new_frames = _parse(new).other_frames() if new else []
+        if old_frames != new_frames:
+            raise TagError("tag check failed: a frame other than the genre would change")
+        if (self.v1_block() or b"")[:127] != (after.v1_block() or b"")[:127]:
+            raise TagError("tag check failed: the ID3v1 tag would change beyond its genre")
+
+    def verify(self, tmp: Path, state: GenreState) -> None:
+        super().verify(tmp, state)
+        if self.wave:
+            after = type(self)(open_mutagen(tmp, like=self.f), tmp)
+            if after.ignr() != state.info_genre():
+                raise TagError("tag check failed: the WAV INFO genre did not read back")
+
+
+def v1_byte(state: GenreState) -> int:
+    """The ID3v1 genre byte for ``state``: what the file had, when undo restores it; else
+    the first genre's ID3v1 number, or "none"."""
+    if state.v1 is not None:
+        return state.v1
+    folded = [g.casefold() for g in TCON.GENRES]
+    for genre in display(state):
+        if genre.casefold() in folded:
+            return folded.index(genre.casefold())
+    return id3splice.V1_NO_GENRE

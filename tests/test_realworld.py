@@ -1,0 +1,163 @@
+"""Files as other programs write them (issue 23), each made in the test: iTunes M4As, bare
+FLACs, MP3s that mutagen knows only by their name. Each goes through a real scan with
+``--overwrite`` and an undo; only the genre may change (raw bytes), and undo gives back
+what the README promises."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from mutagen.flac import FLAC, Picture
+from mutagen.mp4 import MP4, Atoms, MP4Cover, MP4FreeForm
+
+from genretag.tagger import tags
+from genretag.training.synth import music, write_audio
+
+from helpers import COVER, file_hash, run
+from rawtags import flac_blocks, mp4_items
+
+
+def scan_then_undo(path: Path, model: Path, db: Path) -> None:
+    r = run("scan", path, "--model", model, "--db", db, "--overwrite", "--workers", "1",
+            "--min-confidence", "0")
+    assert r.exit_code == 0, r.output
+    assert tags.read_genres(path) == ["jazz"], r.output  # the tiny model hears jazz
+    r = run("undo", path, "--db", db)
+    assert r.exit_code == 0 and "restored" in r.output, r.output
+
+
+def name_atom_in_covr(path: Path) -> None:
+    """Give the cover atom a ``name`` child beside its ``data`` atoms, as some taggers
+    write it (mutagen does not), growing every atom around it; moov must follow mdat, so
+    no chunk offset moves."""
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as fh:
+        atoms = Atoms(fh)
+        chain = atoms.path(b"moov", b"udta", b"meta", b"ilst", b"covr")
+        mdat = atoms[b"mdat"]
+    assert mdat.offset < chain[0].offset
+    name = struct.pack(">I", 13) + b"name" + b"\0\0\0\0" + b"x"
+    covr = chain[-1]
+    data[covr.offset + covr.length:covr.offset + covr.length] = name
+    for atom in chain:  # every enclosing atom grows by the new child
+        size = struct.unpack(">I", data[atom.offset:atom.offset + 4])[0]
+        data[atom.offset:atom.offset + 4] = struct.pack(">I", size + len(name))
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def itunes_m4a(tmp_path) -> Path:
+    path = tmp_path / "iTunes.m4a"
+    write_audio(path, music(3.0, 44100, seed=3, channels=2), 44100, "m4a")
+    f = MP4(path)
+    f["\xa9nam"], f["\xa9ART"] = ["Title"], ["Artist"]
+    f["cpil"], f["pgap"] = True, True  # booleans, as iTunes writes them on most files
+    f["rtng"], f["tmpo"] = [0], [120]
+    f["trkn"], f["disk"] = [(1, 10)], [(1, 2)]
+    f["----:com.apple.iTunes:iTunNORM"] = [MP4FreeForm(b" 00000A1B 00000B2C")]
+    f["covr"] = [MP4Cover(COVER, imageformat=MP4Cover.FORMAT_PNG),
+                 MP4Cover(COVER[::-1], imageformat=MP4Cover.FORMAT_JPEG)]
+    f.save()
+    name_atom_in_covr(path)
+    return path
+
+
+def test_an_itunes_m4a_with_boolean_atoms_is_tagged_and_undone(itunes_m4a, tiny_model, db):
+    """Defects 1 and 3: boolean atoms made the check fail; a cover's ``name`` child was
+    lost unnoticed. Every other item atom stays byte for byte, in order."""
+    before = [a for a in mp4_items(itunes_m4a) if a[4:8] not in (b"\xa9gen", b"gnre")]
+    assert any(b"name" in a for a in before if a[4:8] == b"covr")
+    scan_then_undo(itunes_m4a, tiny_model, db)
+    after = [a for a in mp4_items(itunes_m4a) if a[4:8] not in (b"\xa9gen", b"gnre")]
+    assert after == before
+    assert MP4(itunes_m4a)["cpil"] is True and tags.read_genres(itunes_m4a) == []
+
+
+def test_a_lost_child_atom_stops_the_write(itunes_m4a, monkeypatch):
+    """The check compares raw atoms: a save that drops the ``name`` atom is refused."""
+    from genretag.tagger.tags import mp4
+
+    real = mp4.Mp4.apply
+    original = file_hash(itunes_m4a)
+
+    def apply_and_drop_the_name(self, f, state):
+        real(self, f, state)
+        f.tags["covr"] = list(f.tags["covr"])  # mutagen writes covr anew, without name
+
+    monkeypatch.setattr(mp4.Mp4, "apply", apply_and_drop_the_name)
+    with pytest.raises(tags.TagError, match="an atom other than the genre would change"):
+        tags.write_genres(itunes_m4a, ["Jazz"])
+    assert file_hash(itunes_m4a) == original
+
+
+@pytest.mark.parametrize("picture", [False, True])
+def test_a_flac_without_a_comment_block_is_tagged(tmp_path, tiny_model, db, picture):
+    """Defect 2: plain encoder output, or a file holding only a picture, has no Vorbis
+    comment block; it gets one, and every other block stays byte for byte."""
+    path = tmp_path / "bare.flac"
+    write_audio(path, music(3.0, 44100, seed=4), 44100, "flac")
+    f = FLAC(path)
+    f.metadata_blocks.remove(f.tags)  # no comment block at all
+    f.tags = None
+    if picture:
+        pic = Picture()
+        pic.type, pic.mime, pic.data = 3, "image/png", COVER
+        f.add_picture(pic)
+    f.save()
+    assert FLAC(path).tags is None
+    others = [b for b in flac_blocks(path) if b[0] not in (1, 4)]  # padding, comments
+    scan_then_undo(path, tiny_model, db)
+    assert [b for b in flac_blocks(path) if b[0] not in (1, 4)] == others
+    assert tags.read_genres(path) == []
+    assert FLAC(path).tags is not None  # undo leaves an empty comment block (docs/safety.md)
+
+
+def mpeg_without_id3(path: Path, rate: int, lead: bytes = b"") -> None:
+    """An MP3 with no ID3 tag at its start, at ``rate`` (8 kHz: MPEG-2.5), after ``lead``."""
+    write_audio(path, music(3.0, rate, seed=5), rate, "mp3")
+    data = path.read_bytes()
+    size = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]) \
+        if data[:3] == b"ID3" else 0
+    path.write_bytes(lead + data[size:])
+
+
+@pytest.mark.parametrize("rate, lead", [(8000, b""), (44100, b"\0" * 64)])
+def test_mp3s_known_only_by_their_name_are_undone(tmp_path, tiny_model, db, rate, lead):
+    """Defect 4: the temporary copy, whose hidden name has no .mp3, was opened by sniffing;
+    MPEG-2.5 and leading zero bytes are not sniffed. It is opened with the original's
+    format class, everywhere, so undo works and gives the file back byte for byte."""
+    import mutagen
+
+    path = tmp_path / "odd.mp3"
+    mpeg_without_id3(path, rate, lead)
+    copy = tmp_path / "odd-copy"
+    copy.write_bytes(path.read_bytes())
+    assert mutagen.File(copy) is None  # not sniffed: only the name tells
+    original = file_hash(path)
+    scan_then_undo(path, tiny_model, db)
+    assert file_hash(path) == original
+
+
+def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
+    """Defect 6: no memory addresses or thread return codes of ffmpeg's in error rows; the
+    same words on every run; what ffmpeg said under --verbose."""
+    import json
+
+    report = tmp_path / "r.json"
+    r = run("scan", library / "bad", "--model", tiny_model, "--db", db, "--dry-run",
+            "--report", report, "-v")
+    assert r.exit_code == 1
+    rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
+    assert rows["empty.mp3"]["error"] == "empty file (0 bytes)"
+    for name in ("notes.mp3", "corrupt.mp3"):
+        error = rows[name]["error"]
+        assert error.startswith(("cannot decode", "no audio")) and "0x" not in error, error
+        assert "return code" not in error and "@" not in error
+    detail = rows["notes.mp3"]["error_detail"]
+    assert detail and detail.splitlines()[0] in r.output  # the detail, under --verbose
+    again = run("scan", library / "bad", "--model", tiny_model, "--db", tmp_path / "2.db",
+                "--dry-run")
+    assert f"notes.mp3: {rows['notes.mp3']['error']}" in again.output  # the same words
+    assert detail.splitlines()[0] not in again.output
