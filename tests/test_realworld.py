@@ -76,17 +76,12 @@ def test_an_itunes_m4a_with_boolean_atoms_is_tagged_and_undone(itunes_m4a, tiny_
 
 
 def test_a_lost_child_atom_stops_the_write(itunes_m4a, monkeypatch):
-    """The check compares raw atoms: a save that drops the ``name`` atom is refused."""
+    """The check compares raw atoms: mutagen's own save, which drops the ``name`` atom
+    (what genretag did before it edited the item list itself), is refused."""
     from genretag.tagger.tags import mp4
 
-    real = mp4.Mp4.apply
     original = file_hash(itunes_m4a)
-
-    def apply_and_drop_the_name(self, f, state):
-        real(self, f, state)
-        f.tags["covr"] = list(f.tags["covr"])  # mutagen writes covr anew, without name
-
-    monkeypatch.setattr(mp4.Mp4, "apply", apply_and_drop_the_name)
+    monkeypatch.setattr(mp4.Mp4, "_edited_moov", lambda self, state: None)  # mutagen saves
     with pytest.raises(tags.TagError, match="an atom other than the genre would change"):
         tags.write_genres(itunes_m4a, ["Jazz"])
     assert file_hash(itunes_m4a) == original
@@ -161,3 +156,58 @@ def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
                 "--dry-run")
     assert f"notes.mp3: {rows['notes.mp3']['error']}" in again.output  # the same words
     assert detail.splitlines()[0] not in again.output
+
+
+def without_udta(path: Path) -> None:
+    """Remove the movie's user-data atom (its tags, ffmpeg's encoder name): an M4A with no
+    tags at all. The movie atom follows the media data, so no chunk offset moves."""
+    from genretag.tagger.tags.mp4 import atoms, top_level
+
+    data = bytearray(path.read_bytes())
+    moov = next(a for a in top_level(path) if a.name == b"moov")
+    assert moov.start > next(a for a in top_level(path) if a.name == b"mdat").start
+    udta = next(a for a in atoms(data, moov.start + 8, moov.end) if a.name == b"udta")
+    del data[udta.start:udta.end]
+    data[moov.start:moov.start + 4] = struct.pack(">I", moov.size - udta.size)
+    path.write_bytes(bytes(data))
+
+
+def test_an_m4a_without_tags_comes_back_byte_for_byte(tmp_path, tiny_model, db):
+    """Defect 10: the atoms a write created to hold the genre (udta, meta, hdlr, ilst,
+    free) are removed again by undo."""
+    path = tmp_path / "bare.m4a"
+    write_audio(path, music(3.0, 44100, seed=6, channels=2), 44100, "m4a")
+    without_udta(path)
+    assert MP4(path).tags is None
+    original = file_hash(path)
+    scan_then_undo(path, tiny_model, db)
+    assert file_hash(path) == original
+
+
+def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_path):
+    """No free atom to absorb it, and the movie atom before the media data (as
+    ``-movflags faststart`` writes it): the enclosing atoms grow and every chunk offset
+    moves, so the audio still decodes the same."""
+    import subprocess
+
+    from genretag.tagger.decode import ffmpeg_path
+
+    from helpers import audio_hash
+
+    src = tmp_path / "src.m4a"
+    write_audio(src, music(3.0, 44100, seed=7, channels=2), 44100, "m4a")
+    path = tmp_path / "fast.m4a"
+    subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(src), "-c", "copy", "-movflags",
+                    "faststart", str(path)], check=True)
+    f = MP4(path)
+    f["\xa9nam"] = ["T"]
+    f.save(padding=lambda info: 0)  # no free atom to take a longer genre
+    from genretag.tagger.tags.mp4 import top_level
+
+    names = [a.name for a in top_level(path)]
+    assert names.index(b"moov") < names.index(b"mdat")
+    audio = audio_hash(path)
+    items = mp4_items(path)
+    tags.write_genres(path, ["A Very Long Genre Name " * 8])
+    assert tags.read_genres(path) == ["A Very Long Genre Name " * 8]
+    assert audio_hash(path) == audio and mp4_items(path)[:len(items)] == items
