@@ -138,7 +138,7 @@ def test_flac_blocks_and_mp4_items_other_than_the_genre_are_unchanged(library):
 
 
 @pytest.mark.parametrize("name", ["plain.mp3", "v23.mp3", "v24.mp3", "v1only.mp3", "ape.mp3",
-                                  "tagged.flac", "pcm.wav", "pcm.aiff", "aac.m4a"])
+                                  "tagged.flac", "pcm.wav", "pcm.aiff", "aac.m4a", "alac.m4a"])
 def test_undo_gives_back_the_file_byte_for_byte(library, name):
     path = album(library) / name
     original = path.read_bytes()
