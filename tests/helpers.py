@@ -7,6 +7,8 @@ nothing copyrighted is used. The library is built once per session and copied pe
 from __future__ import annotations
 
 import hashlib
+import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -177,3 +179,17 @@ def seed(db: Path, root: Path, probabilities: dict[str, tuple]) -> None:
         row.probabilities = dict(zip(("blues", "jazz", "rock"), map(float, p)))
         cache.put(row)
     cache.close()
+
+
+def restore(master: Path, work: Path) -> None:
+    """``work`` made again as a copy of ``master``: the same files at the same paths with
+    the same size and mtime, so a cache that heard ``work`` holds for the copy too."""
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(master, work, symlinks=True)  # copy2: the same mtimes
+
+
+def settled(db: Path) -> Path:
+    """``db`` with its write-ahead log folded in, ready to be copied as one file."""
+    with sqlite3.connect(db) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db

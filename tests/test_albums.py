@@ -16,7 +16,7 @@ import pytest
 
 from genretag.tagger import tags
 
-from helpers import file_hash, make_track, run, seed, snapshot
+from helpers import file_hash, make_track, restore, run, seed, settled, snapshot
 
 # relative path -> (album, album artist, artist, genre in the file, probabilities of
 # blues, jazz, rock)
@@ -39,22 +39,28 @@ LIBRARY = {
 
 
 @pytest.fixture(scope="module")
-def _albums_master(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("albums") / "Music"
+def _albums_master(tmp_path_factory, tiny_model) -> tuple[Path, Path, Path]:
+    """The library, heard once for the module, with each track's probabilities seeded."""
+    base = tmp_path_factory.mktemp("albums")
+    master, root = base / "master", base / "Music"
     for i, (rel, (album, aa, artist, genre, _)) in enumerate(LIBRARY.items()):
-        make_track(root / rel, album, aa, artist, genre, seed=i)
-    return root
+        make_track(master / rel, album, aa, artist, genre, seed=i)
+    restore(master, root)
+    db = base / "heard.sqlite"
+    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
+    seed(db, root, {rel: v[-1] for rel, v in LIBRARY.items()})
+    return master, root, settled(db)
 
 
 @pytest.fixture
-def lib(_albums_master, tmp_path, tiny_model) -> tuple[Path, Path]:
+def lib(_albums_master, tmp_path) -> tuple[Path, Path]:
+    """A fresh copy of the library at its usual place, and of the cache that heard it."""
     import shutil
 
-    root = tmp_path / "Music"
-    shutil.copytree(_albums_master, root)
+    master, root, heard = _albums_master
+    restore(master, root)
     db = tmp_path / "cache.sqlite"
-    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
-    seed(db, root, {rel: v[-1] for rel, v in LIBRARY.items()})
+    shutil.copy(heard, db)
     return root, db
 
 

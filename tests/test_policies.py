@@ -17,7 +17,7 @@ import pytest
 from genretag.tagger import tags
 from genretag.tagger.policy import decide, own_genres
 
-from helpers import file_hash, make_track, run, seed
+from helpers import file_hash, make_track, restore, run, seed, settled
 
 # relative path -> the genres the user gave it
 USER = {"bebop.mp3": ["Bebop"], "songwriter.mp3": ["Singer/Songwriter"], "none.mp3": []}
@@ -26,20 +26,25 @@ POLICIES = {"fill": (), "merge": ("--merge",), "overwrite": ("--overwrite",)}
 
 
 @pytest.fixture(scope="module")
-def _tracks(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("policies") / "Music"
+def _tracks(tmp_path_factory, tiny_model) -> tuple[Path, Path, Path]:
+    """The tracks with the user's genres, heard once for the module."""
+    base = tmp_path_factory.mktemp("policies")
+    master, root = base / "master", base / "Music"
     for i, (name, genres) in enumerate(USER.items()):
-        make_track(root / name, None, None, None, None, seed=i)
-        tags.write_genres(root / name, genres)
-    return root
+        make_track(master / name, None, None, None, None, seed=i)
+        tags.write_genres(master / name, genres)
+    restore(master, root)
+    db = base / "heard.sqlite"
+    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
+    return master, root, settled(db)
 
 
 @pytest.fixture
-def lib(_tracks, tmp_path, tiny_model) -> tuple[Path, Path]:
-    root = tmp_path / "Music"
-    shutil.copytree(_tracks, root)
+def lib(_tracks, tmp_path) -> tuple[Path, Path]:
+    master, root, heard = _tracks
+    restore(master, root)
     db = tmp_path / "cache.sqlite"
-    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
+    shutil.copy(heard, db)
     return root, db
 
 
