@@ -193,3 +193,28 @@ def settled(db: Path) -> Path:
     with sqlite3.connect(db) as con:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db
+
+
+def hear_once(base: Path, make, model: Path, seeded: dict | None = None
+              ) -> tuple[Path, Path, Path]:
+    """A generated library, heard once: ``make(master)`` writes it, a copy at
+    ``base/Music`` is heard into a cache (and given ``seeded`` probabilities); returns the
+    master, the copy's place and the cache, for ``fresh_copy``."""
+    master, root = base / "master", base / "Music"
+    make(master)
+    restore(master, root)
+    db = base / "heard.sqlite"
+    r = run("scan", root, "--model", model, "--db", db, "--dry-run", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    if seeded:
+        seed(db, root, seeded)
+    return master, root, settled(db)
+
+
+def fresh_copy(heard: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """The library of ``hear_once`` restored at its place, and a copy of its cache."""
+    master, root, cache = heard
+    restore(master, root)
+    db = tmp_path / "cache.sqlite"
+    shutil.copy(cache, db)
+    return root, db

@@ -16,7 +16,7 @@ import pytest
 
 from genretag.tagger import tags
 
-from helpers import file_hash, make_track, restore, run, seed, settled, snapshot
+from helpers import file_hash, fresh_copy, hear_once, make_track, run, seed, snapshot
 
 # relative path -> (album, album artist, artist, genre in the file, probabilities of
 # blues, jazz, rock)
@@ -41,27 +41,18 @@ LIBRARY = {
 @pytest.fixture(scope="module")
 def _albums_master(tmp_path_factory, tiny_model) -> tuple[Path, Path, Path]:
     """The library, heard once for the module, with each track's probabilities seeded."""
-    base = tmp_path_factory.mktemp("albums")
-    master, root = base / "master", base / "Music"
-    for i, (rel, (album, aa, artist, genre, _)) in enumerate(LIBRARY.items()):
-        make_track(master / rel, album, aa, artist, genre, seed=i)
-    restore(master, root)
-    db = base / "heard.sqlite"
-    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
-    seed(db, root, {rel: v[-1] for rel, v in LIBRARY.items()})
-    return master, root, settled(db)
+    def make(master: Path) -> None:
+        for i, (rel, (album, aa, artist, genre, _)) in enumerate(LIBRARY.items()):
+            make_track(master / rel, album, aa, artist, genre, seed=i)
+
+    return hear_once(tmp_path_factory.mktemp("albums"), make, tiny_model,
+                     {rel: v[-1] for rel, v in LIBRARY.items()})
 
 
 @pytest.fixture
 def lib(_albums_master, tmp_path) -> tuple[Path, Path]:
     """A fresh copy of the library at its usual place, and of the cache that heard it."""
-    import shutil
-
-    master, root, heard = _albums_master
-    restore(master, root)
-    db = tmp_path / "cache.sqlite"
-    shutil.copy(heard, db)
-    return root, db
+    return fresh_copy(_albums_master, tmp_path)
 
 
 def scan(root: Path, model: Path, db: Path, *extra):

@@ -9,7 +9,6 @@ undo after each step gives back exactly what the user had.
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from genretag.tagger import tags
 from genretag.tagger.policy import decide, own_genres
 
-from helpers import file_hash, make_track, restore, run, seed, settled
+from helpers import file_hash, fresh_copy, hear_once, make_track, run, seed
 
 # relative path -> the genres the user gave it
 USER = {"bebop.mp3": ["Bebop"], "songwriter.mp3": ["Singer/Songwriter"], "none.mp3": []}
@@ -28,24 +27,17 @@ POLICIES = {"fill": (), "merge": ("--merge",), "overwrite": ("--overwrite",)}
 @pytest.fixture(scope="module")
 def _tracks(tmp_path_factory, tiny_model) -> tuple[Path, Path, Path]:
     """The tracks with the user's genres, heard once for the module."""
-    base = tmp_path_factory.mktemp("policies")
-    master, root = base / "master", base / "Music"
-    for i, (name, genres) in enumerate(USER.items()):
-        make_track(master / name, None, None, None, None, seed=i)
-        tags.write_genres(master / name, genres)
-    restore(master, root)
-    db = base / "heard.sqlite"
-    assert scan(root, tiny_model, db, "--dry-run").exit_code == 0  # heard once
-    return master, root, settled(db)
+    def make(master: Path) -> None:
+        for i, (name, genres) in enumerate(USER.items()):
+            make_track(master / name, None, None, None, None, seed=i)
+            tags.write_genres(master / name, genres)
+
+    return hear_once(tmp_path_factory.mktemp("policies"), make, tiny_model)
 
 
 @pytest.fixture
 def lib(_tracks, tmp_path) -> tuple[Path, Path]:
-    master, root, heard = _tracks
-    restore(master, root)
-    db = tmp_path / "cache.sqlite"
-    shutil.copy(heard, db)
-    return root, db
+    return fresh_copy(_tracks, tmp_path)
 
 
 def scan(root: Path, model: Path, db: Path, *extra):

@@ -26,6 +26,19 @@ def open_mutagen(path: Path, like: mutagen.FileType | None = None) -> mutagen.Fi
     return f
 
 
+def copy_span(src: BinaryIO, out: BinaryIO, start: int, end: int) -> None:
+    """Copy ``src[start:end]`` to ``out`` in chunks; a file that shrank meanwhile is an
+    error, not a short copy."""
+    src.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        chunk = src.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise TagError("file shrank while it was being copied")
+        out.write(chunk)
+        remaining -= len(chunk)
+
+
 class Container:
     """The tags of one format family, with one small interface: read the genre state and the
     album, make and edit a new copy with another genre state, verify the copy, describe it.

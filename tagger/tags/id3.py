@@ -17,7 +17,7 @@ import mutagen
 from mutagen.id3 import ID3, TCON
 
 from .. import id3splice, riffinfo
-from .base import Container, open_mutagen
+from .base import Container, copy_span, open_mutagen
 from .state import GenreState, TagError, display
 
 
@@ -139,15 +139,8 @@ class Id3(Container):
         tag = self.spliced(raw, state)
         size = os.path.getsize(self.path)
         with open(self.path, "rb") as src:
-            src.seek(len(raw) if raw else 0)
             out.write(tag or b"")
-            remaining = size - src.tell() - (len(v1) if v1 else 0)
-            while remaining > 0:
-                chunk = src.read(min(remaining, 1 << 20))
-                if not chunk:
-                    raise TagError("file shrank while it was being copied")
-                out.write(chunk)
-                remaining -= len(chunk)
+            copy_span(src, out, len(raw) if raw else 0, size - (len(v1) if v1 else 0))
             if v1:
                 out.write(id3splice.with_v1_genre(v1, v1_byte(state)))
 

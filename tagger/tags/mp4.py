@@ -23,7 +23,7 @@ from typing import BinaryIO
 import mutagen
 from mutagen.mp4 import MP4
 
-from .base import Container
+from .base import Container, copy_span
 from .state import GenreState, TagError
 
 GENRE_ATOMS = ("\xa9gen", "gnre")
@@ -53,38 +53,34 @@ class Atom:
 
 def atoms(data: bytes, start: int, end: int) -> list[Atom]:
     """The atoms of ``data[start:end]``, in order; a ``TagError`` if they do not walk."""
+    return _walk(lambda pos: data[pos:pos + 16], start, end)
+
+
+def top_level(path: Path) -> list[Atom]:
+    """The file's top-level atoms, from their headers alone."""
+    with open(path, "rb") as fh:
+        def head(pos: int) -> bytes:
+            fh.seek(pos)
+            return fh.read(16)
+
+        return _walk(head, 0, os.path.getsize(path))
+
+
+def _walk(head, start: int, end: int) -> list[Atom]:
+    """Atoms from ``start`` to ``end``, reading each header with ``head(offset)``."""
     out, pos = [], start
     while pos + 8 <= end:
-        size, name = struct.unpack(">I4s", data[pos:pos + 8])
+        data = head(pos)
+        size, name = struct.unpack(">I4s", data[:8])
         header = 8
         if size == 1:
-            size, header = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+            size, header = struct.unpack(">Q", data[8:16])[0], 16
         elif size == 0:
             size = end - pos
         if size < header or pos + size > end:
             raise TagError("damaged MP4 atoms; genretag leaves such a file alone")
         out.append(Atom(name, pos, header, size))
         pos += size
-    return out
-
-
-def top_level(path: Path) -> list[Atom]:
-    """The file's top-level atoms, from their headers alone."""
-    out, pos, size = [], 0, os.path.getsize(path)
-    with open(path, "rb") as fh:
-        while pos + 8 <= size:
-            fh.seek(pos)
-            head = fh.read(16)
-            n, name = struct.unpack(">I4s", head[:8])
-            header = 8
-            if n == 1:
-                n, header = struct.unpack(">Q", head[8:16])[0], 16
-            elif n == 0:
-                n = size - pos
-            if n < header or pos + n > size:
-                raise TagError("damaged MP4 atoms; genretag leaves such a file alone")
-            out.append(Atom(name, pos, header, n))
-            pos += n
     return out
 
 
@@ -268,9 +264,9 @@ class Mp4(Container):
         moov, data, _ = edited
         size = os.path.getsize(self.path)
         with open(self.path, "rb") as src:
-            _copy(src, out, 0, moov.start)
+            copy_span(src, out, 0, moov.start)
             out.write(data)
-            _copy(src, out, moov.end, size)
+            copy_span(src, out, moov.end, size)
         self._edited = True
 
     def edit(self, tmp: Path, state: GenreState) -> None:
@@ -291,14 +287,3 @@ class Mp4(Container):
         assert isinstance(after, Mp4)
         if self.item_atoms() != after.item_atoms():
             raise TagError("tag check failed: an atom other than the genre would change")
-
-
-def _copy(src: BinaryIO, out: BinaryIO, start: int, end: int) -> None:
-    src.seek(start)
-    remaining = end - start
-    while remaining > 0:
-        chunk = src.read(min(remaining, 1 << 20))
-        if not chunk:
-            raise TagError("file shrank while it was being copied")
-        out.write(chunk)
-        remaining -= len(chunk)
