@@ -56,6 +56,7 @@ class Vocabulary:
     _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _families: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _exclusive: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def default(cls, labels: list[str], display: dict[str, str] | None = None,
@@ -150,9 +151,14 @@ class Vocabulary:
         return plan
 
     def exclusive_names(self, labels: tuple[str, ...]) -> frozenset[str]:
-        """The written names that an exclusive label of ``labels`` feeds."""
-        names, exclusive, _ = self._plan(labels)
-        return frozenset(n for n, fed in zip(names, exclusive.any(axis=0)) if fed)
+        """The written names that an exclusive label of ``labels`` feeds (found once per
+        label order: a re-scan chooses for every track of a library)."""
+        found = self._exclusive.get(labels)
+        if found is None:
+            names, exclusive, _ = self._plan(labels)
+            found = self._exclusive[labels] = frozenset(
+                n for n, fed in zip(names, exclusive.any(axis=0)) if fed)
+        return found
 
     def parent_names(self, name: str) -> frozenset[str]:
         """The written names of the parents of the labels written as ``name``."""

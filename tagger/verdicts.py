@@ -20,6 +20,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 from . import tags
@@ -272,7 +273,9 @@ ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options
            "retry")
 
 
+_ROW_VALUES = attrgetter(*ROW_KEY)
+
+
 def row_key(row: TrackRow) -> tuple:
     """What, in a cache row, a new verdict may change (the probabilities come from it)."""
-    return tuple(tuple(v) if isinstance(v, list) else v
-                 for v in (getattr(row, k) for k in ROW_KEY))
+    return tuple(tuple(v) if type(v) is list else v for v in _ROW_VALUES(row))
