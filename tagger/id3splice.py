@@ -177,6 +177,31 @@ def new_tag(major: int = 4) -> RawTag:
     return RawTag(major, 0, 0, (), HEADER_SIZE + GROW_PADDING)
 
 
+def trailing_frames(data: bytes) -> tuple[bytes, ...] | None:
+    """The frames of an ID3v2.4 tag appended at the end of ``data`` (the bytes before any
+    ID3v1 block), found by its footer ("3DI"), as some players write it; None if there is
+    none or it does not walk."""
+    footer = data[-HEADER_SIZE:]
+    if len(footer) < HEADER_SIZE or footer[:3] != b"3DI" or footer[3] != 4:
+        return None
+    size = syncsafe(footer[6:10])
+    start = len(data) - HEADER_SIZE - size - HEADER_SIZE
+    if start < 0 or data[start:start + 3] != b"ID3":
+        return None
+    return _walk(data[start + HEADER_SIZE:start + HEADER_SIZE + size], 4, plain_sizes=False)
+
+
+def text_values(frame: bytes, major: int) -> list[str]:
+    """The values of a text frame (its encoding byte, then NUL-separated text)."""
+    body = frame[6:] if major == 2 else frame[10:]
+    if not body:
+        return []
+    encoding, text = body[0], body[1:]
+    codec = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}.get(encoding, "latin-1")
+    sep = "\x00"
+    return [v for v in text.decode(codec, "replace").split(sep) if v]
+
+
 def v1_genre(block: bytes) -> int | None:
     """The genre byte of a 128-byte ID3v1 block, or None if ``block`` is not one."""
     if len(block) == V1_SIZE and block[:3] == b"TAG":

@@ -211,3 +211,41 @@ def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_pa
     tags.write_genres(path, ["A Very Long Genre Name " * 8])
     assert tags.read_genres(path) == ["A Very Long Genre Name " * 8]
     assert audio_hash(path) == audio and mp4_items(path)[:len(items)] == items
+
+
+def trailing_tag(genre: str) -> bytes:
+    """An ID3v2.4 tag with a footer, holding a title and ``genre``, as appended at the end
+    of an MP3 by some players."""
+    from genretag.tagger import id3splice
+
+    def frame(fid: bytes, text: str) -> bytes:
+        body = b"\x03" + text.encode()
+        return fid + id3splice.to_syncsafe(len(body)) + b"\0\0" + body
+
+    frames = frame(b"TIT2", "At The End") + frame(b"TCON", genre)
+    size = id3splice.to_syncsafe(len(frames))
+    return b"ID3\x04\x00\x10" + size + frames + b"3DI\x04\x00\x10" + size
+
+
+def test_a_trailing_id3_tag_is_read_and_kept(tmp_path, tiny_model, db):
+    """Defect 9: an ID3v2.4 tag appended at the end (with its footer) holds the file's
+    genre: it is shown as the genre now, a plain scan keeps it (fill), an overwrite puts the
+    new genre in a tag at the start and leaves the trailing one as it is, and undo gives
+    the file back byte for byte."""
+    import json
+
+    path = tmp_path / "trailing.mp3"
+    mpeg_without_id3(path, 44100)
+    path.write_bytes(path.read_bytes() + trailing_tag("Trailing Rock"))
+    original = path.read_bytes()
+    assert tags.read_genres(path) == ["Trailing Rock"]
+    report = tmp_path / "r.json"
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--workers", "1", "--report",
+            report, "--min-confidence", "0")
+    assert r.exit_code == 0 and path.read_bytes() == original, r.output
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["previous"] == ["Trailing Rock"] and row["status"] == "kept"
+    scan_then_undo(path, tiny_model, db)
+    assert path.read_bytes() == original
+    tags.write_genres(path, ["Jazz"])
+    assert path.read_bytes().endswith(trailing_tag("Trailing Rock"))  # left as it was

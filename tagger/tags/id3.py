@@ -77,6 +77,21 @@ class Id3(Container):
             block = fh.read(id3splice.V1_SIZE)
         return block if id3splice.v1_genre(block) is not None else None
 
+    def trailing_genre(self) -> tuple[str, ...]:
+        """The genre values of an ID3v2.4 tag appended at the end of an MP3 (before its
+        ID3v1 block), which some players write: read as the file's genre, left as it is by
+        a write (which puts the genre in a new tag at the start)."""
+        if not self.mp3:
+            return ()
+        end = os.path.getsize(self.path) - (id3splice.V1_SIZE if self.v1_block() else 0)
+        start = max(0, end - (1 << 20))
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            frames = id3splice.trailing_frames(fh.read(end - start))
+        genre = id3splice.GENRE_FRAME[4]
+        return tuple(v for fr in frames or () if fr[:4] == genre
+                     for v in id3splice.text_values(fr, 4))
+
     def ignr(self) -> str | None:
         if not self.wave:
             return None
@@ -90,8 +105,9 @@ class Id3(Container):
         v1 = id3splice.v1_genre(v1_block) if v1_block else None
         ignr = self.ignr()
         raw = self.raw_tag()
-        if raw is None:
-            return GenreState("id3", v1=v1, tagless=True, ignr=ignr, read=True)
+        if raw is None:  # no tag at the start; one appended at the end still holds a genre
+            return GenreState("id3", self.trailing_genre(), v1=v1, tagless=True, ignr=ignr,
+                              read=True)
         frames = _parse(raw).genre_frames()
         if not frames:
             return GenreState("id3", v1=v1, tag_size=len(raw), ignr=ignr, read=True)
@@ -120,7 +136,9 @@ class Id3(Container):
         none (undo of a file that had no ID3v2 tag, and whose tag now holds nothing else)."""
         tag = _parse(raw) if raw else id3splice.new_tag()
         frame = bytes.fromhex(state.frame) if state.frame else None
-        if frame is None or not tag.is_genre(frame):
+        if state.read and state.tagless:
+            frame = None  # undo of a file with no tag at the start (its values were at the end)
+        elif frame is None or not tag.is_genre(frame):
             frame = id3splice.genre_frame(tag.major, list(state.values)) if state.values \
                 else None
         new = id3splice.with_genre(tag, frame)
