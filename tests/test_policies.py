@@ -100,6 +100,12 @@ def test_merge_then_plain_scan_keeps_the_users_genres_as_found(lib, tiny_model):
     """The exact sequence of the report: --merge, then a plain scan, same verdict."""
     root, db = lib
     verdict(root, db, JAZZ)
+    dry = scan(root, tiny_model, db, "--merge", "--dry-run")
+    # the table shows what the file would hold, the user's genre too (issue 17, point 10)
+    assert any("bebop.mp3" in line and "Bebop; jazz" in line for line in dry.output.splitlines())
+    report = run("report", "--db", db)
+    assert "last seen by a dry run (nothing written)" in report.output  # point 9
+    assert "would-tag (dry run)" in report.output
     assert scan(root, tiny_model, db, "--merge").exit_code == 0
     merged = genres(root)
     assert merged == {"bebop.mp3": ["Bebop", "jazz"],

@@ -142,3 +142,17 @@ def test_the_model_schema_names_the_first_problem():
         "no 'model_id'"
     assert check({**good, "kind": "x"}, SCHEMA) == \
         "'kind' must be one of genre-model, backbone"
+
+
+def test_pure_modules_stay_pure():
+    """Finding files needs no tag library, and reading a model file's header no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, genretag.tagger.discover, genretag.tagger.modelfile, "
+            "genretag.tagger.policy, genretag.tagger.genres; "
+            "print(sorted(m for m in ('mutagen', 'torch', 'pydub', 'librosa') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

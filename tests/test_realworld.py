@@ -146,6 +146,7 @@ def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
     assert r.exit_code == 1
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
     assert rows["empty.mp3"]["error"] == "empty file (0 bytes)"
+    assert rows["empty.mp3"]["source"] is None  # nothing was heard (issue 17)
     for name in ("notes.mp3", "corrupt.mp3"):
         error = rows[name]["error"]
         assert error.startswith(("cannot decode", "no audio")) and "0x" not in error, error
