@@ -22,6 +22,13 @@ AUDIO_EXTENSIONS = {
     ".mp3", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4",
     ".aif", ".aiff", ".aifc",
 }
+# audio that a library holds and genretag does not tag yet: listed as skipped, with the
+# reason, rather than passed over in silence
+UNTAGGED_FORMATS = {
+    ".wma": "WMA", ".ape": "Monkey's Audio (APE)", ".wv": "WavPack", ".mpc": "Musepack",
+    ".dsf": "DSF", ".dff": "DSDIFF (DFF)", ".tak": "TAK", ".ofr": "OptimFROG",
+    ".tta": "TTA", ".ac3": "AC3", ".mid": "MIDI", ".midi": "MIDI",
+}
 
 
 def sniff(head: bytes) -> str | None:
@@ -90,7 +97,10 @@ def find_audio(paths: Iterable[Path]) -> Walk:
         if key in seen_files:
             found.skipped.append((path, "same file as one already found (link)"))
             return
-        if named or _is_audio(path):
+        untagged = UNTAGGED_FORMATS.get(path.suffix.lower())
+        if untagged is not None:
+            found.skipped.append((path, f"{untagged} file: genretag does not tag this format"))
+        elif named or _is_audio(path):
             seen_files.add(key)
             found.files.append(path)
 

@@ -250,3 +250,20 @@ def test_a_trailing_id3_tag_is_read_and_kept(tmp_path, tiny_model, db):
     assert path.read_bytes() == original
     tags.write_genres(path, ["Jazz"])
     assert path.read_bytes().endswith(trailing_tag("Trailing Rock"))  # left as it was
+
+
+def test_formats_genretag_does_not_tag_are_listed_as_skipped(tmp_path, tiny_model, db):
+    """Defect 7, in part: audio of a format genretag cannot tag yet is named, with the
+    reason, in the output, the summary and the report; never passed over in silence."""
+    import json
+
+    for name in ("song.wma", "song.wv", "song.ape", "song.dsf", "tune.mid"):
+        (tmp_path / name).write_bytes(b"\0" * 64)
+    report = tmp_path / "r.json"
+    r = run("scan", tmp_path, "--model", tiny_model, "--db", db, "--dry-run", "--report",
+            report)
+    assert r.exit_code == 0, r.output
+    assert "skipped: song.wma: WMA file: genretag does not tag this format" in r.output
+    skipped = json.loads(report.read_text())["summary"]["skipped"]
+    assert {Path(s["path"]).name for s in skipped} >= {"song.wma", "song.wv", "song.ape",
+                                                       "song.dsf", "tune.mid"}
