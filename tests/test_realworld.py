@@ -267,3 +267,28 @@ def test_formats_genretag_does_not_tag_are_listed_as_skipped(tmp_path, tiny_mode
     skipped = json.loads(report.read_text())["summary"]["skipped"]
     assert {Path(s["path"]).name for s in skipped} >= {"song.wma", "song.wv", "song.ape",
                                                        "song.dsf", "tune.mid"}
+
+
+def test_an_ogg_with_a_video_stream_gets_the_genre_in_its_audio_stream(tmp_path, tiny_model,
+                                                                     db):
+    """Defect 8: Theora video first, Vorbis audio second; the genre belongs in the audio
+    stream's comment header, and the video's stays as it was."""
+    import subprocess
+
+    from mutagen.oggtheora import OggTheora
+    from mutagen.oggvorbis import OggVorbis
+
+    from genretag.tagger.decode import ffmpeg_path
+
+    wav, path = tmp_path / "a.wav", tmp_path / "video.ogg"
+    write_audio(wav, music(3.0, 44100, seed=8), 44100, "wav")
+    subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x64:rate=5:d=3", "-i", str(wav), "-c:v", "libtheora",
+                    "-c:a", "libvorbis", "-shortest", str(path)], check=True)
+    video = list(OggTheora(path).tags)
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
+            "--min-confidence", "0")
+    assert r.exit_code == 0, r.output
+    assert OggVorbis(path)["genre"] == ["jazz"] and list(OggTheora(path).tags) == video
+    assert run("undo", path, "--db", db).exit_code == 0
+    assert "genre" not in OggVorbis(path) and list(OggTheora(path).tags) == video

@@ -42,11 +42,28 @@ def container(path: Path) -> Container:
     """The file's tags, as the container class of its format; a ``TagError`` for a format
     genretag cannot tag."""
     path = Path(path)
-    f = open_mutagen(path)
+    f = audio_stream(open_mutagen(path), path)
     for cls in CONTAINERS:
         if cls.matches(f):
             return cls(f, path)
     raise TagError(f"genre tags are not supported for {type(f).__name__} files")
+
+
+def audio_stream(f, path: Path):
+    """An Ogg file whose first stream is video (Theora) has its genre in the audio
+    stream's comment header: the file opened as that stream (Vorbis, Opus, FLAC)."""
+    if type(f).__name__ != "OggTheora":
+        return f
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    for cls in (OggVorbis, OggOpus, OggFLAC):
+        try:
+            return cls(path)
+        except Exception:  # not this codec: mutagen says so in its own ways
+            continue
+    return f
 
 
 @dataclass(frozen=True)
