@@ -80,7 +80,13 @@ class TrackSource:
         rate = features.SAMPLE_RATE if self.feature_rate else p.sample_rate
         spans = fast_starts(duration, p.window_seconds, k)
         starts, windows, heard = [], [], []
-        for start, samples in zip(spans, decode_spans(path, rate, spans, p.window_seconds)):
+        try:
+            decoded = decode_spans(path, rate, spans, p.window_seconds)
+        except DecodeError:
+            # a truncated file: its headers promise more than is there, and a seek past the
+            # real end fails; the whole file, decoded, is what exists (bounded by its size)
+            return None
+        for start, samples in zip(spans, decoded):
             if not samples[len(samples) // 2:].any():
                 continue  # padding: the headers overstated the length, nothing was there
             if rate != p.sample_rate:

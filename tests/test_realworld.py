@@ -292,3 +292,20 @@ def test_an_ogg_with_a_video_stream_gets_the_genre_in_its_audio_stream(tmp_path,
     assert OggVorbis(path)["genre"] == ["jazz"] and list(OggTheora(path).tags) == video
     assert run("undo", path, "--db", db).exit_code == 0
     assert "genre" not in OggVorbis(path) and list(OggTheora(path).tags) == video
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "wav"])
+def test_a_truncated_file_is_heard_as_far_as_it_goes(tmp_path, tiny_model, db, fmt):
+    """Defect 5, in part: the headers promise a minute, a twelfth of it is there; fast
+    coverage's seeks past the real end fail, and the whole file, decoded, is heard."""
+    import json
+
+    path = tmp_path / f"cut.{fmt}"
+    write_audio(path, music(60.0, 22050, seed=9), 22050, fmt)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 12])
+    report = tmp_path / "r.json"
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage", "fast",
+            "--report", report, "--min-confidence", "0")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["status"] == "would-tag" and row["genres"] == ["jazz"]
