@@ -309,3 +309,18 @@ def test_a_truncated_file_is_heard_as_far_as_it_goes(tmp_path, tiny_model, db, f
     assert r.exit_code == 0, r.output
     (row,) = json.loads(report.read_text())["rows"]
     assert row["status"] == "would-tag" and row["genres"] == ["jazz"]
+
+
+def test_a_flac_without_padding_comes_back_byte_for_byte(tmp_path):
+    """Defect 10: the write adds padding (so the next edit fits in place); undo puts back
+    exactly the padding the file had, none here."""
+    path = tmp_path / "nopad.flac"
+    write_audio(path, music(3.0, 44100, seed=10), 44100, "flac")
+    f = FLAC(path)
+    f["TITLE"] = "No Padding"
+    f.save(padding=lambda info: 0)
+    original = path.read_bytes()
+    before = tags.write_genres(path, ["Jazz"])
+    assert len(path.read_bytes()) > len(original)  # it grew by the padding it was given
+    tags.write_state(path, before)
+    assert path.read_bytes() == original

@@ -25,7 +25,8 @@ class GenreState:
     spelt in the file; ``numeric`` MP4 ``gnre`` numbers. For ID3: ``frame`` the genre
     frame's exact bytes (hex), ``v1`` the ID3v1 genre byte where there is an ID3v1 block,
     ``tagless`` when the file had no ID3v2 tag at all, ``tag_size`` the tag's size (undo
-    shrinks a tag a write had to grow); for WAV, ``ignr`` the RIFF INFO genre text.
+    shrinks a tag a write had to grow; for FLAC, its padding's length plus one); for WAV,
+    ``ignr`` the RIFF INFO genre text.
     ``read`` marks a state read from a file: writing it puts all of that back. A state made
     to be written has ``read`` False and leaves them empty (its IGNR is its genres, joined).
     The undo history keeps it as ``to_dict`` gives it, the same in every release so far.

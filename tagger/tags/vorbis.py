@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mutagen
 
-from .base import Container
+from .base import Container, open_mutagen
 from .state import GenreState
 
 
@@ -20,10 +20,27 @@ class Vorbis(Container):
         return hasattr(f, "add_tags") and type(f).__name__ in Vorbis.FORMATS
 
     def state(self) -> GenreState:
+        padding = self.flac_padding()
         if self.f.tags is None:
-            return GenreState(self.kind)
+            return GenreState(self.kind, tag_size=padding)
         pairs = [(k, v) for k, v in self.f.tags if k.lower() == "genre"]
-        return GenreState(self.kind, tuple(v for _, v in pairs), tuple(k for k, _ in pairs))
+        return GenreState(self.kind, tuple(v for _, v in pairs), tuple(k for k, _ in pairs),
+                          tag_size=padding)
+
+    def flac_padding(self) -> int:
+        """A FLAC file's padding, in bytes, plus one (so 0 means none was recorded, as in
+        the undo history of earlier releases): undo puts back exactly as much."""
+        if type(self.f).__name__ != "FLAC":
+            return 0
+        return 1 + sum(b.length for b in self.f.metadata_blocks if b.code == 1)
+
+    def edit(self, tmp, state: GenreState) -> None:
+        f = open_mutagen(tmp, like=self.f)
+        self.apply(f, state)
+        if type(f).__name__ == "FLAC" and state.tag_size:  # undo: the padding it had
+            f.save(padding=lambda info: state.tag_size - 1)
+        else:
+            f.save()
 
     def get(self, key: str):
         for k, v in self.f.tags or ():
