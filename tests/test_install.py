@@ -35,6 +35,8 @@ def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
         assert f"genretag/weights/{shipped}" in names, shipped
     for page in ("report.html", "report.css", "report.js"):  # the HTML report's
         assert f"genretag/tagger/page/{page}" in names, page
+    for container in ("base", "id3", "vorbis", "mp4", "state"):  # the tags subpackage
+        assert f"genretag/tagger/tags/{container}.py" in names, container
     # one namespace of genretag's own, and its portion of beets' plugin namespace
     assert {n.split("/")[0] for n in names} == {"genretag", "beetsplug",
                                                 wheel.name.split("-py3")[0] + ".dist-info"}
