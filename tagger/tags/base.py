@@ -92,6 +92,10 @@ class Container:
         """Give the copy at ``tmp`` the genre ``state``."""
         f = open_mutagen(tmp, like=self.f)
         self.apply(f, state)
+        self.save(f, state)
+
+    def save(self, f: mutagen.FileType, state: GenreState) -> None:
+        """Save the edited copy (``state``: what it was given)."""
         f.save()
 
     def apply(self, f: mutagen.FileType, state: GenreState) -> None:
@@ -106,8 +110,8 @@ class Container:
             raise TagError(f"tag check failed: wrote {expected}, read back {got}")
         if abs(after.f.info.length - self.f.info.length) > 0.05:
             raise TagError("tag check failed: the audio changed while writing tags")
-        self.verify_others(after)
+        self.verify_others(after, state)
 
-    def verify_others(self, after: "Container") -> None:
+    def verify_others(self, after: "Container", state: GenreState) -> None:
         if self.other_tags() != after.other_tags():
             raise TagError("tag check failed: a tag other than the genre would change")

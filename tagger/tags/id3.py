@@ -167,7 +167,8 @@ class Id3(Container):
         if self.mp3:
             return
         f = open_mutagen(tmp, like=self.f)
-        tag = type(self)(f, tmp).spliced(type(self)(f, tmp).raw_tag(), state)
+        copy = type(self)(f, tmp)
+        tag = copy.spliced(copy.raw_tag(), state)
         if tag is None:
             f.delete()
         else:
@@ -179,7 +180,7 @@ class Id3(Container):
             with open(tmp, "r+b") as fh:
                 riffinfo.write(fh, state.info_genre())
 
-    def verify_others(self, after: Container) -> None:
+    def verify_others(self, after: Container, state: GenreState) -> None:
         """Every other frame compared as raw bytes, the ID3v1 block but its genre byte, and
         WAV's INFO genre."""
         assert isinstance(after, Id3)
@@ -190,13 +191,8 @@ class Id3(Container):
             raise TagError("tag check failed: a frame other than the genre would change")
         if (self.v1_block() or b"")[:127] != (after.v1_block() or b"")[:127]:
             raise TagError("tag check failed: the ID3v1 tag would change beyond its genre")
-
-    def verify(self, tmp: Path, state: GenreState) -> None:
-        super().verify(tmp, state)
-        if self.wave:
-            after = type(self)(open_mutagen(tmp, like=self.f), tmp)
-            if after.ignr() != state.info_genre():
-                raise TagError("tag check failed: the WAV INFO genre did not read back")
+        if self.wave and after.ignr() != state.info_genre():
+            raise TagError("tag check failed: the WAV INFO genre did not read back")
 
 
 def v1_byte(state: GenreState) -> int:

@@ -140,6 +140,7 @@ class Mp4(Container):
     kind = "mp4"
     ALBUM_KEYS = ("\xa9alb", "aART", "\xa9ART", "cpil")
     GENRE_KEYS = GENRE_ATOMS
+    _edited = False  # make() edited the item list itself; else edit() lets mutagen make one
 
     @staticmethod
     def matches(f: mutagen.FileType) -> bool:
@@ -270,7 +271,7 @@ class Mp4(Container):
         self._edited = True
 
     def edit(self, tmp: Path, state: GenreState) -> None:
-        if not getattr(self, "_edited", False):  # no item list: mutagen makes one
+        if not self._edited:
             super().edit(tmp, state)
 
     def apply(self, f: mutagen.FileType, state: GenreState) -> None:
@@ -283,7 +284,7 @@ class Mp4(Container):
         if state.numeric:
             f.tags["gnre"] = list(state.numeric)
 
-    def verify_others(self, after: Container) -> None:
+    def verify_others(self, after: Container, state: GenreState) -> None:
         assert isinstance(after, Mp4)
         if self.item_atoms() != after.item_atoms():
             raise TagError("tag check failed: an atom other than the genre would change")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mutagen
 
-from .base import Container, open_mutagen
+from .base import Container
 from .state import GenreState
 
 
@@ -34,9 +34,7 @@ class Vorbis(Container):
             return 0
         return 1 + sum(b.length for b in self.f.metadata_blocks if b.code == 1)
 
-    def edit(self, tmp, state: GenreState) -> None:
-        f = open_mutagen(tmp, like=self.f)
-        self.apply(f, state)
+    def save(self, f: mutagen.FileType, state: GenreState) -> None:
         if type(f).__name__ == "FLAC" and state.tag_size:  # undo: the padding it had
             f.save(padding=lambda info: state.tag_size - 1)
         else:
