@@ -371,6 +371,12 @@ class Cache:
             "order by id desc limit 1", [DONE]).fetchone()
         return found[0] if found else None
 
+    def written_paths(self) -> set[str]:
+        """The files that have writes undo would reverse (one query, rather than one per
+        file a re-scan decides)."""
+        return {p for (p,) in self.db.execute(
+            "select distinct path from history where undone = 0 and state = ?", [DONE])}
+
     def history(self, path: str) -> list[HistoryEntry]:
         """The confirmed writes into ``path`` that undo would reverse, oldest first."""
         return [HistoryEntry.from_db(r) for r in self.db["history"].rows_where(

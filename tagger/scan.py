@@ -33,7 +33,7 @@ from .cache import Cache, CacheError
 from .discover import find_audio
 from .fingerprint import audio as fingerprint_audio
 from .fingerprint import content as fingerprint
-from .genres import Vocabulary
+from .genres import Choice, Vocabulary
 from .prediction import Prediction
 from .predictor import Predictor, Timings
 from .safewrite import remove_leftover
@@ -161,11 +161,14 @@ class Scanner:
                 for i in album.members:
                     album_of[i] = album
         verdicts: dict[albums.Album, tuple[Prediction, set[str], str]] = {}
+        own: dict[int, Choice] = {}  # a named album track's own choice, made once
         for album in set(album_of.values()):
             of = [tracks[j] for j in album.members]
             pooled = albums.pooled([h.prediction for h in of], [h.duration for h in of])
-            firsts = {self.decider.choose(h.prediction).best for h in of}
+            choices = {j: self.decider.choose(tracks[j].prediction) for j in album.members}
+            firsts = {c.best for c in choices.values()}
             verdicts[album] = pooled, firsts, self.decider.choose(pooled, firsts).best
+            own.update((j, c) for j, c in choices.items() if j < named)
         del tracks, members
         for i in range(named):
             # each track is let go once decided: a large library never holds both its
@@ -176,13 +179,14 @@ class Scanner:
                 self._emit(self.decider.decide(heard))
                 continue
             pooled, firsts, top = verdicts[album]
-            outlier = albums.is_outlier(self.vocab.merge(heard.prediction), top,
-                                        self.opt.min_confidence)
-            own = outlier and not self.opt.album_strict
-            row = (self.decider.decide(heard, album=album.title, outlier=True) if own else
+            mine = own.pop(i)
+            outlier = albums.is_outlier(mine.probabilities, top, self.opt.min_confidence)
+            keeps_own = outlier and not self.opt.album_strict
+            row = (self.decider.decide(heard, album=album.title, outlier=True, choice=mine)
+                   if keeps_own else
                    self.decider.decide(heard, pooled, album.title, outlier, firsts))
             row.album_unnamed = sum(j >= named for j in album.members)
-            if not own:
+            if not keeps_own:
                 self.result.albums[album.title] = row.genres
             self._emit(row)
         self.heard = []

@@ -83,13 +83,6 @@ class Row:
     best: str | None = None  # the best genre, also when unsure (its best guess)
     detail: str = ""  # what the decoder said about an error (--verbose, reports)
 
-    def to_dict(self, dry_run: bool = False) -> dict:
-        """The row as reports write it; a dry run's would-be genres are ``would_write``."""
-        d = dict(self.__dict__)
-        if dry_run:
-            d["would_write"] = d.pop("written")
-        return d
-
 
 @dataclass
 class Found:
@@ -124,6 +117,7 @@ class Decider:
         self.cache, self.opt, self.vocab, self.model_id = cache, options, vocab, model_id
         self.run = run  # this scan's id in the undo history (undo --last)
         self.options_key = options.key()
+        self._written: set[str] | None = None  # paths with writes in the undo history
         self.tag_seconds = 0.0
         self.cache_seconds = 0.0
 
@@ -178,12 +172,12 @@ class Decider:
 
     def decide(self, heard: Heard, prediction: Prediction | None = None,
                album: str | None = None, outlier: bool = False,
-               among: set[str] | None = None) -> Row:
+               among: set[str] | None = None, choice: Choice | None = None) -> Row:
         """The verdict on one track, from ``prediction`` (its album's, or its own; ``among``:
-        the genres its album's tracks rank first); write it unless this is a dry run;
-        remember it."""
+        the genres its album's tracks rank first), or from a ``choice`` already made; write
+        it unless this is a dry run; remember it."""
         t0 = time.perf_counter()
-        choice = self.choose(prediction or heard.prediction, among)
+        choice = choice or self.choose(prediction or heard.prediction, among)
         path = heard.found.path
         row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
                   list(heard.current), confidence=round(choice.confidence, 4),
@@ -216,11 +210,16 @@ class Decider:
     def _mine(self, heard: Heard) -> frozenset[str]:
         """The genres in the file that genretag added itself (case-folded): they follow the
         new verdict (an album's verdict changed because a track was added); the others are
-        the user's (see ``tags.decide``)."""
-        if not heard.current:
+        the user's (see ``policy.decide``). The history is asked only about files it has
+        writes for, known from one query per scan: a re-scan of a tagged library decides
+        every file."""
+        path = str(heard.found.path)
+        if self._written is None:
+            self._written = self.cache.written_paths()
+        if not heard.current or path not in self._written:
             return frozenset()
         writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
-                  for w in self.cache.history(str(heard.found.path))]
+                  for w in self.cache.history(path)]
         return own_genres(writes, heard.current)
 
     def _write(self, heard: Heard, new: list[str]) -> None:
