@@ -67,11 +67,10 @@ def open_session(config_args: dict, must_exist: bool = False):
     with 2 and one line when either cannot work. With ``must_exist`` (undo), a missing
     cache is an error rather than a new, empty one."""
     from .api import ConfigError, ScanConfig, Session
-    from .cache import CacheError, default_db_path
+    from .cache import CacheError
 
-    db = config_args.get("db")
-    if must_exist and not (db or default_db_path()).is_file():
-        raise usage_error(f"{db or default_db_path()}: no such cache file")
+    if must_exist:
+        cache_must_exist(config_args.get("db"))
     try:
         session = Session(ScanConfig(**config_args))
         session.cache  # opened now: a cache that cannot be used stops the run up front
@@ -80,14 +79,23 @@ def open_session(config_args: dict, must_exist: bool = False):
     return session
 
 
+def cache_must_exist(db: Optional[Path]) -> None:
+    """Report and undo read a cache: a missing one is a usage error, not a new, empty one."""
+    from .cache import default_db_path
+
+    path = db or default_db_path()
+    if not path.is_file():
+        raise usage_error(f"{path}: no such cache file")
+
+
 def open_cache(db: Optional[Path], must_exist: bool = False):
     """The cache; with ``must_exist`` (report, undo), a missing file is a usage error
     rather than a new, empty cache."""
     from .cache import Cache, CacheError, default_db_path
 
     path = db or default_db_path()
-    if must_exist and not path.is_file():
-        raise usage_error(f"{path}: no such cache file")
+    if must_exist:
+        cache_must_exist(db)
     if db is not None and not db.absolute().parent.is_dir():
         raise usage_error(f"{db}: no such folder for the cache (--db)")
     try:

@@ -303,6 +303,7 @@ def evaluate(
         confusion_png,
         cross_validate,
         curves_png,
+        learning_report,
         metrics,
         reliability_png,
         tag_genre_report,
@@ -415,17 +416,11 @@ def evaluate(
                     out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")
     if res.learning:
-        report["learning_curve"] = {str(k): _spread_of(v) for k, v in res.learning.items()}
+        report["learning_curve"] = learning_report(res)
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
     console.print(f"metrics, confusion matrices, reliability plot and learning curves in "
                   f"{out_dir}/ ({report['seconds']:.0f} s)")
-
-
-def _spread_of(values: list[float]) -> dict:
-    import numpy as np
-
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
 
 
 def artists_short_of(labels: list[str], y, groups: list[str], folds: int
