@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 
 from . import id3splice
+from .mp4atoms import top_level_in
 
 BLOCK = 1 << 16
 V1_SIZE = 128
@@ -64,7 +65,8 @@ def _audio_span(f, head: bytes, size: int) -> tuple[int, int] | None:
     if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
         return _chunk(f, 12, size, b"SSND", ">I", pad=True)
     if head[4:8] == b"ftyp":
-        return _chunk(f, 0, size, b"mdat", ">I", atom=True)
+        mdat = next((a for a in top_level_in(f, size, clip=True) if a.name == b"mdat"), None)
+        return (mdat.start + mdat.header, mdat.end) if mdat else None
     return None
 
 
@@ -97,26 +99,14 @@ def _flac(f, size: int) -> tuple[int, int]:
             return offset, size
 
 
-def _chunk(f, offset: int, size: int, wanted: bytes, length: str, pad: bool = False,
-           atom: bool = False) -> tuple[int, int] | None:
-    """The payload of the first ``wanted`` chunk (RIFF/IFF) or top-level atom (MP4)."""
+def _chunk(f, offset: int, size: int, wanted: bytes, length: str, pad: bool = False
+           ) -> tuple[int, int] | None:
+    """The payload of the first ``wanted`` chunk of a RIFF or IFF file."""
     while offset + 8 <= size:
         f.seek(offset)
         header = f.read(8)
-        if atom:
-            n, name, body = struct.unpack(">I", header[:4])[0], header[4:8], offset + 8
-            if n == 1:  # a 64-bit size follows
-                n, body = struct.unpack(">Q", f.read(8))[0], offset + 16
-            elif n == 0:  # to the end of the file
-                n = size - offset
-            if n < 8:
-                return None
-            if name == wanted:
-                return body, min(offset + n, size)
-            offset += n
-        else:
-            name, n = header[:4], struct.unpack(length, header[4:8])[0]
-            if name == wanted:
-                return offset + 8, min(offset + 8 + n, size)
-            offset += 8 + n + (n & 1 if pad else 0)
+        name, n = header[:4], struct.unpack(length, header[4:8])[0]
+        if name == wanted:
+            return offset + 8, min(offset + 8 + n, size)
+        offset += 8 + n + (n & 1 if pad else 0)
     return None

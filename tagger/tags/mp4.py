@@ -16,72 +16,38 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import mutagen
 from mutagen.mp4 import MP4
 
+from ..mp4atoms import Atom, AtomError
+from ..mp4atoms import atoms as _atoms
+from ..mp4atoms import top_level as _top_level
 from .base import Container, copy_span
 from .state import GenreState, TagError
 
 GENRE_ATOMS = ("\xa9gen", "gnre")
 _GENRE_NAMES = tuple(n.encode("latin-1") for n in GENRE_ATOMS)
 ITEM_PATH = (b"moov", b"udta", b"meta", b"ilst")
-FULL_ATOMS = {b"meta": 4}  # bytes of version and flags before a full atom's children
 UTF8, IMPLICIT = 1, 0  # data atom types
 
 
-@dataclass(frozen=True)
-class Atom:
-    """An atom's place in a byte string: name, start, header length and total size."""
-
-    name: bytes
-    start: int
-    header: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        return self.start + self.size
-
-    @property
-    def body(self) -> int:
-        return self.start + self.header + FULL_ATOMS.get(self.name, 0)
-
-
 def atoms(data: bytes, start: int, end: int) -> list[Atom]:
-    """The atoms of ``data[start:end]``, in order; a ``TagError`` if they do not walk."""
-    return _walk(lambda pos: data[pos:pos + 16], start, end)
+    """The atoms of ``data[start:end]``; a ``TagError`` if they do not walk."""
+    try:
+        return _atoms(data, start, end)
+    except AtomError as e:
+        raise TagError(str(e)) from None
 
 
 def top_level(path: Path) -> list[Atom]:
-    """The file's top-level atoms, from their headers alone."""
-    with open(path, "rb") as fh:
-        def head(pos: int) -> bytes:
-            fh.seek(pos)
-            return fh.read(16)
-
-        return _walk(head, 0, os.path.getsize(path))
-
-
-def _walk(head, start: int, end: int) -> list[Atom]:
-    """Atoms from ``start`` to ``end``, reading each header with ``head(offset)``."""
-    out, pos = [], start
-    while pos + 8 <= end:
-        data = head(pos)
-        size, name = struct.unpack(">I4s", data[:8])
-        header = 8
-        if size == 1:
-            size, header = struct.unpack(">Q", data[8:16])[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise TagError("damaged MP4 atoms; genretag leaves such a file alone")
-        out.append(Atom(name, pos, header, size))
-        pos += size
-    return out
+    """The file's top-level atoms; a ``TagError`` if they do not walk."""
+    try:
+        return _top_level(path)
+    except AtomError as e:
+        raise TagError(str(e)) from None
 
 
 def child(data: bytes, parent: Atom, name: bytes) -> Atom | None:
