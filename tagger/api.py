@@ -156,7 +156,7 @@ class Session:
     def predict(self, path: Path | str) -> TrackProbabilities:
         """One file's probabilities, heard with this configuration's coverage, and each
         window's own."""
-        from .decode import DecodeError
+        from .decode import DecodeError, Silent
         from .predictor import Predictor
         from .segments import Coverage
 
@@ -170,7 +170,7 @@ class Session:
         used = Coverage(self.config.coverage, self.config.windows).resolved(model.device.type)
         (res,) = Predictor(model, used, keep_windows=True, workers=1).predict([path])
         if res.error:
-            raise DecodeError(res.error, res.detail)
+            raise (Silent if res.silent else DecodeError)(res.error, res.detail)
         names = self.model.metadata.display_names
         return TrackProbabilities(path, [names.get(lab, lab) for lab in model.labels],
                            [float(p) for p in res.probabilities], used.mode,

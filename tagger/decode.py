@@ -26,12 +26,16 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 CHUNK_BYTES = 1 << 20  # read ffmpeg's output 1 MiB (262,144 samples) at a time
+# -80 dBFS: below the dither of a 16-bit recording's quietest passage; a window whose peak
+# stays under it is digital silence, which says nothing about a genre
+SILENCE_PEAK = 1e-4
 
 
 class DecodeError(Exception):
@@ -41,6 +45,11 @@ class DecodeError(Exception):
     def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.detail = detail
+
+
+class Silent(DecodeError):
+    """A track whose audio decodes but is digital silence wherever it was heard: nothing
+    for the model to hear (a scan reports it as unsure, with this reason)."""
 
 
 # what ffmpeg says -> one plain line (the first that matches)
@@ -149,29 +158,45 @@ def plain_error(stderr: str) -> str:
 def spans_command(path: Path, sample_rate: int, starts: list[float], seconds: float) -> list[str]:
     """One ffmpeg command for several spans of one file: each span is an input of its own
     with an input-side seek, resampled, downmixed and padded or cut to exactly its length,
-    and the spans are concatenated into one stream."""
+    and the spans are concatenated into one stream. Each sample comes with a second channel
+    that is 1 where ffmpeg decoded it and 0 where it is padding past the end of the audio:
+    silence and missing audio are both zeros, and only ffmpeg knows which is which."""
     n = round(seconds * sample_rate)
     cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
     for start in starts:
         cmd += ["-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", f"file:{path}"]
     graph = [f"[{i}:a:0]aresample={sample_rate},aformat=sample_fmts=flt:channel_layouts=mono,"
+             f"aeval=exprs=val(0)|1:channel_layout=stereo,aformat=channel_layouts=stereo,"
              f"apad=whole_len={n},atrim=end_sample={n}[s{i}]" for i in range(len(starts))]
     joined = "".join(f"[s{i}]" for i in range(len(starts)))
     graph.append(f"{joined}concat=n={len(starts)}:v=0:a=1[out]")
     return cmd + ["-filter_complex", ";".join(graph), "-map", "[out]", "-f", "f32le", "-"]
 
 
-def decode_spans(path: Path, sample_rate: int, starts: list[float],
-                 seconds: float) -> np.ndarray:
-    """Spans of ``seconds`` from each of ``starts``, in one ffmpeg process:
-    (len(starts), round(seconds * sample_rate)) float32; a span past the end of the audio
-    is zeros where there was nothing to decode."""
+@dataclass(frozen=True)
+class Spans:
+    """Spans decoded by ``decode_spans``: ``samples`` (spans, n) float32, zeros past the end
+    of the audio; ``decoded`` (spans,) how many of each span's first samples ffmpeg decoded
+    (fewer than n: the audio ended, whatever the headers said)."""
+
+    samples: np.ndarray
+    decoded: np.ndarray
+
+
+def decode_spans(path: Path, sample_rate: int, starts: list[float], seconds: float) -> Spans:
+    """Spans of ``seconds`` from each of ``starts``, in one ffmpeg process."""
     n = round(seconds * sample_rate)
     chunks = list(_run(spans_command(path, sample_rate, starts, seconds)))
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    if len(samples) != n * len(starts):
-        raise DecodeError(f"ffmpeg gave {len(samples)} samples for {len(starts)} spans of {n}")
-    return samples.reshape(len(starts), n)
+    both = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if len(both) != 2 * n * len(starts):
+        raise DecodeError(f"ffmpeg gave {len(both) // 2} samples for {len(starts)} spans of {n}")
+    both = both.reshape(len(starts), n, 2)
+    return Spans(np.ascontiguousarray(both[..., 0]), (both[..., 1] > 0.5).sum(axis=1))
+
+
+def silent(samples: np.ndarray) -> bool:
+    """Digital silence: no sample of ``samples`` (n,) reaches SILENCE_PEAK."""
+    return not len(samples) or float(np.abs(samples).max()) < SILENCE_PEAK
 
 
 def decode(path: Path, sample_rate: int, start: float | None = None,

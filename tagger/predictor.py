@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .decode import DecodeError
+from .decode import DecodeError, Silent
 from .pooling import WindowPool
 from .prediction import Prediction
 from .segments import Coverage
@@ -44,6 +44,7 @@ class TrackResult:
     window_outputs: np.ndarray | None = None  # (windows, dim), when kept
     error: str | None = None
     transient: bool = False  # the error may go away by itself (permissions, I/O)
+    silent: bool = False  # the error: digital silence wherever it was heard
     detail: str = ""  # what ffmpeg said about the error, for --verbose
     decode_seconds: float = 0.0
 
@@ -78,6 +79,7 @@ class _End:
     detail: str = ""
     seconds: float = 0.0
     transient: bool = False
+    silent: bool = False
     features: np.ndarray | None = None  # (n_features,), for a model with a feature head
 
 
@@ -148,7 +150,7 @@ class Predictor:
                     if self.feature_columns and not self._stop.is_set():
                         end.features = audio.features(self.feature_columns)
                 except DecodeError as e:
-                    end.error, end.detail = str(e), e.detail
+                    end.error, end.detail, end.silent = str(e), e.detail, isinstance(e, Silent)
                 except OSError as e:
                     end.error, end.transient = f"cannot read file: {e.strerror or e}", True
                 except Exception as e:  # a bug must cost one file, not hang the run
@@ -206,6 +208,7 @@ class Predictor:
         self.timings.decode += end.seconds
         if end.error is not None:
             res.error, res.transient, res.detail = end.error, end.transient, end.detail
+            res.silent = end.silent
         elif tr.pool is None:
             res.error = "no audio decoded"
         else:

@@ -65,7 +65,9 @@ def verdict_text(r: Row) -> str:
     if r.status == Status.ERROR:
         return r.error or ""
     if r.status == Status.UNSURE:
-        return f"{r.best}? {r.confidence:.2f}" if r.best and r.confidence is not None else "—"
+        if r.best and r.confidence is not None:
+            return f"{r.best}? {r.confidence:.2f}"
+        return r.error or "—"  # nothing heard: why (a silent track)
     return _genres(r.written if r.written is not None else r.genres)
 
 

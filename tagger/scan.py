@@ -140,7 +140,9 @@ class Scanner:
         try:
             for result in results:
                 found = todo[result.key]  # the key is the index in the list given
-                if result.error is not None:
+                if result.silent:
+                    self._emit(self.decider.silent(found, result.error))
+                elif result.error is not None:
                     self._emit(self.decider.failed(found, result.error, result.transient,
                                                    result.detail))
                 else:
@@ -240,9 +242,11 @@ class Scanner:
             row = self.cache.get(str(path))
             unchanged = (row is not None and not row.retry and row.size == st.st_size
                          and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
-            if unchanged and row.probabilities is None and row.status == Status.ERROR:
-                # it could not be decoded last time and has not changed: don't try again
-                self._emit(Row(str(path), Status.ERROR, error=row.error, source=Source.CACHE))
+            if unchanged and row.probabilities is None and row.status in (Status.ERROR,
+                                                                          Status.UNSURE):
+                # it could not be decoded (or was silent) last time and has not changed:
+                # don't try again
+                self._emit(Row(str(path), row.status, error=row.error, source=Source.CACHE))
                 continue
             if unchanged and row.probabilities:
                 found = Found(path, st, row.fingerprint, row.audio)

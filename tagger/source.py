@@ -5,6 +5,10 @@
   features' rate, so one decode serves both;
 - ``full`` (and the fallback for short tracks or unknown durations): every window at the
   model's hop, streamed, so memory stays flat however long the track is.
+
+Windows of digital silence are never heard: they say nothing about a genre. A track that is
+silent wherever it was heard is ``Silent``. Silence is told from missing audio (a truncated
+file whose headers promise more) by what ffmpeg says it decoded, not by the zeros.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import features
-from .decode import DecodeError, decode_spans, duration_of, stream
+from .decode import SILENCE_PEAK, DecodeError, Silent, decode_spans, duration_of, silent, stream
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 from .states import CoverageMode
 
@@ -78,41 +82,62 @@ class TrackSource:
         if duration is None or duration <= k * p.window_seconds:
             return None
         rate = features.SAMPLE_RATE if self.feature_rate else p.sample_rate
-        spans = fast_starts(duration, p.window_seconds, k)
-        starts, windows, heard = [], [], []
+        starts_s = fast_starts(duration, p.window_seconds, k)
         try:
-            decoded = decode_spans(path, rate, spans, p.window_seconds)
+            spans = decode_spans(path, rate, starts_s, p.window_seconds)
         except DecodeError:
             # a truncated file: its headers promise more than is there, and a seek past the
             # real end fails; the whole file, decoded, is what exists (bounded by its size)
             return None
-        for start, samples in zip(spans, decoded):
-            if not samples[len(samples) // 2:].any():
-                continue  # padding: the headers overstated the length, nothing was there
+        n = spans.samples.shape[1]
+        starts, windows, heard, quiet = [], [], [], 0
+        for start, samples, decoded in zip(starts_s, spans.samples, spans.decoded):
+            if decoded < n // 2:
+                continue  # past the end of the audio: the headers overstated the length
+            if silent(samples[:decoded]):
+                quiet += 1
+                continue
             if rate != p.sample_rate:
                 heard.append(samples)
                 samples = features.resample(samples, rate, p.sample_rate)
             starts.append(int(start * p.sample_rate))
             windows.append(pad_or_trim(samples, p.window_samples))
         if not windows:
-            return None
+            if quiet == len(starts_s):  # every part decoded, and every one silent
+                raise Silent(f"silent: digital silence in all {quiet} parts heard")
+            return None  # audio missing where the headers promised it: hear what exists
         return TrackAudio(path, iter([(np.array(starts), np.stack(windows))]),
                           np.concatenate(heard) if heard else None)
 
     def _full(self, path: Path) -> Iterator[Chunk]:
         p = self.params
         cutter = Windower(p.window_samples, p.window_hop_samples)
+        heard = 0
         for samples in stream(path, p.sample_rate):
-            starts, windows = cutter.feed(samples)
+            starts, windows = audible(*cutter.feed(samples))
+            heard += len(windows)
             for i in range(0, len(windows), self.chunk):
                 yield starts[i:i + self.chunk], windows[i:i + self.chunk]
             if self.stopped():
                 return
-        starts, windows = cutter.finish()
+        starts, windows = audible(*cutter.finish())
         if len(windows):
             yield starts, windows
+        elif heard:
+            return
         elif cutter.total == 0:
             raise DecodeError("no audio decoded")
+        else:
+            seconds = cutter.total / p.sample_rate
+            raise Silent(f"silent: digital silence throughout its {seconds:.1f} s")
+
+
+def audible(starts: np.ndarray, windows: np.ndarray) -> Chunk:
+    """The windows of (m, window_samples) that are not digital silence, with their starts."""
+    if not len(windows):
+        return starts, windows
+    keep = np.abs(windows).max(axis=1) >= SILENCE_PEAK
+    return (starts, windows) if keep.all() else (starts[keep], windows[keep])
 
 
 def fixed(chunks: Iterator[Chunk], size: int) -> Iterator[Chunk]:

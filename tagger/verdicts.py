@@ -163,6 +163,13 @@ class Decider:
         self.remember(found, None, row, retry=retry)
         return row
 
+    def silent(self, found: Found, reason: str) -> Row:
+        """A track that is digital silence where it was heard: unsure, with the reason, and
+        remembered (not heard again until it changes)."""
+        row = Row(str(found.path), Status.UNSURE, error=reason)
+        self.remember(found, None, row)
+        return row
+
     # -- deciding --------------------------------------------------------------------------
 
     def choose(self, prediction: Prediction, among: set[str] | None = None) -> Choice:

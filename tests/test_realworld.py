@@ -324,3 +324,63 @@ def test_a_flac_without_padding_comes_back_byte_for_byte(tmp_path):
     assert len(path.read_bytes()) > len(original)  # it grew by the padding it was given
     tags.write_state(path, before)
     assert path.read_bytes() == original
+
+
+def silent_wav(path: Path, seconds: float, rate: int = 8000) -> None:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\0" * (2 * int(seconds * rate)))
+
+
+@pytest.mark.parametrize("coverage", ["fast", "full"])
+def test_a_silent_track_is_unsure_with_the_reason(tmp_path, tiny_model, db, coverage,
+                                                  monkeypatch):
+    """Defect 5: digital silence is not missing audio. A fast scan of a long silent WAV
+    hears its K parts, finds them decoded and silent, and decodes nothing more; the track
+    is unsure, with the reason, and is not heard again while it is unchanged."""
+    import json
+
+    import genretag.tagger.source as source
+
+    path = tmp_path / "silence.wav"
+    silent_wav(path, 600.0 if coverage == "fast" else 20.0)
+    streamed = []
+    real_stream = source.stream
+    monkeypatch.setattr(source, "stream", lambda *a, **k: streamed.append(a) or real_stream(*a,
+                                                                                         **k))
+    report = tmp_path / "r.json"
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage",
+            coverage, "--report", report)
+    assert r.exit_code == 0, r.output
+    assert bool(streamed) == (coverage == "full")  # fast: the K parts alone
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["status"] == "unsure" and row["error"].startswith("silent: digital silence")
+    assert "silent" in r.output and "failed" not in r.output
+    monkeypatch.setattr(source, "decode_spans", lambda *a, **k: pytest.fail("heard again"))
+    monkeypatch.setattr(source, "stream", lambda *a, **k: pytest.fail("heard again"))
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage",
+            coverage, "--report", report)
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["status"] == "unsure" and row["error"].startswith("silent"), r.output
+
+
+def test_silent_windows_are_not_heard(tmp_path, tiny_model):
+    """A track with music between long silent spans: only the windows with sound are
+    heard (full coverage), so silence cannot vote for a genre."""
+    import numpy as np
+
+    from genretag.tagger.api import ScanConfig, Session
+
+    tone = music(6.0, 22050, seed=11)
+    quiet = np.zeros(22050 * 12, dtype=tone.dtype)
+    path = tmp_path / "gaps.wav"
+    write_audio(path, np.concatenate([quiet, tone, quiet]), 22050, "wav")
+    heard = Session(ScanConfig(model=tiny_model, coverage="full")).predict(path)
+    window = heard.window_seconds
+    assert heard.window_starts, "nothing heard"
+    for start in heard.window_starts:  # every window heard overlaps the music
+        assert start + window > 12.0 and start < 18.0, heard.window_starts

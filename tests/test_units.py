@@ -234,7 +234,8 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
 
 def test_one_ffmpeg_process_decodes_every_span_as_separate_seeks_would(tmp_path):
     """decode_spans (fast coverage: one process per track) gives exactly the samples that
-    one ffmpeg process per span gives, and zeros where a span runs past the audio."""
+    one ffmpeg process per span gives, and zeros where a span runs past the audio, which
+    it counts as not decoded."""
     from genretag.tagger.decode import decode, decode_spans
     from genretag.training.synth import music, write_audio
 
@@ -242,11 +243,13 @@ def test_one_ffmpeg_process_decodes_every_span_as_separate_seeks_would(tmp_path)
     write_audio(path, music(10.0, 44100, seed=4, channels=2), 44100, "mp3")
     starts, seconds = [0.5, 3.25, 7.0], 2.0
     spans = decode_spans(path, 16000, starts, seconds)
-    assert spans.shape == (3, 32000)
-    for start, got in zip(starts, spans):
+    assert spans.samples.shape == (3, 32000) and spans.decoded.tolist() == [32000] * 3
+    for start, got in zip(starts, spans.samples):
         assert np.array_equal(got, decode(path, 16000, start, seconds))
     past = decode_spans(path, 16000, [9.5, 20.0], seconds)
-    assert past[0, :4000].any() and not past[0, 16000:].any() and not past[1].any()
+    assert past.samples[0, :4000].any() and not past.samples[0, 16000:].any()
+    assert not past.samples[1].any()
+    assert 7000 < past.decoded[0] < 9000 and past.decoded[1] == 0
 
 
 def test_a_map_takes_the_names_shown_and_reports_every_bad_key():
