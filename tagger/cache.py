@@ -168,10 +168,27 @@ def _v4_albums_and_dry_runs(db: sqlite_utils.Database) -> None:
         db.execute("update tracks set retry = 1 where mtime_ns = -1")
 
 
+def _v5_typed_undo_states(db: sqlite_utils.Database) -> None:
+    """Version 5: each history row's genre state as its container's own record
+    (``tags.state``); the rows of earlier releases held one record for every container."""
+    from .tags.state import STATE_FORMAT, TagError, legacy_state  # mutagen: when migrating
+
+    for row_id, before in db.execute("select id, before from history").fetchall():
+        old = json.loads(before)
+        if old.get("format") == STATE_FORMAT:
+            continue  # converted by a run of this step that did not finish
+        try:
+            new = legacy_state(old).to_dict()
+        except TagError:
+            continue  # kept as it is: undo names it as an entry it cannot read
+        db.execute("update history set before = ? where id = ?", [json.dumps(new), row_id])
+
+
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
-MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context, _v4_albums_and_dry_runs]
+MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context, _v4_albums_and_dry_runs,
+              _v5_typed_undo_states]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

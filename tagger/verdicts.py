@@ -239,7 +239,7 @@ class Decider:
             raise tags.TagError(tags.CHANGED)  # changed without its size or mtime changing
         hid = self.cache.begin_write(str(path), self.model_id, state.to_dict(), new, self.run)
         try:
-            tags.write_state(path, tags.GenreState(state.kind, tuple(new)), expect=state)
+            tags.write_state(path, state.for_writing(new), expect=state)
         except BaseException:
             self.cache.cancel_write(hid)
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 
@@ -224,7 +226,13 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
         tracks = con.execute("select * from tracks order by path").fetchall()
         assert [row[:len(before_tracks[0])] for row in tracks] == before_tracks
         history = con.execute("select * from history order by id").fetchall()
-        assert [row[:len(before_history[0])] for row in history] == before_history
+        before_at = 4  # the genre state: now its container's own record (schema 5)
+        assert [row[:before_at] + row[before_at + 1:len(before_history[0])]
+                for row in history] == [row[:before_at] + row[before_at + 1:]
+                                        for row in before_history]
+        assert json.loads(history[0][before_at]) == {
+            "kind": "id3", "format": 2, "values": ["Ünïcode Genre"], "read": False,
+            "frame": "", "v1": 12, "tagless": False, "tag_size": 0, "ignr": None}
         states = con.execute("select state, run from history").fetchall()  # new columns:
         assert set(states) == {("done", None)}  # their writes had all happened, in no run
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # a newer release's cache
@@ -301,3 +309,36 @@ def test_a_model_file_says_what_it_is(tmp_path):
     assert meta.raw["kind"] == "genre-model" and meta.kind == ModelKind.GENRE_MODEL
     with pytest.raises(ModelFileError, match="'kind' must be one of genre-model, backbone"):
         type(meta).from_dict({**meta.raw, "kind": "something"}, "m")
+
+
+def test_a_cache_written_by_release_8f518e1_still_undoes_byte_for_byte(tmp_path):
+    """tests/fixtures/cache-8f518e1 holds files that release 8f518e1 tagged with
+    ``scan --overwrite`` and the cache it wrote (one record for every container's undo
+    state; the fixture's make.py made them). The migration to schema 5
+    turns each into its container's record, and undo gives back every original file (an
+    Ogg file its genre, as the README says: its comment header keeps the padding)."""
+    import hashlib
+    import shutil
+    import sqlite3
+
+    from helpers import run
+
+    fixture = Path(__file__).parent / "fixtures" / "cache-8f518e1"
+    lib = tmp_path / "lib"
+    shutil.copytree(fixture, lib)
+    db = lib / "cache.sqlite"
+    with sqlite3.connect(db) as con:  # the library lived in /tmp/fxlib when it was made
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+        for table in ("tracks", "history"):
+            con.execute(f"update {table} set path = replace(path, '/tmp/fxlib', ?)",
+                        [str(lib)])
+    originals = json.loads((lib / "originals.json").read_text())
+    r = run("undo", lib, "--db", db)
+    assert r.exit_code == 0, r.output
+    from genretag.tagger import tags
+
+    for name, digest in originals.items():
+        if name.endswith(".ogg"):
+            assert tags.read_genres(lib / name) == []
+        else:
+            assert hashlib.sha256((lib / name).read_bytes()).hexdigest() == digest, name

@@ -121,5 +121,5 @@ def write_state(path: Path, state: GenreState, expect: GenreState | None = None)
 def write_genres(path: Path, genres: list[str]) -> GenreState:
     """Replace the file's genre by ``genres``; returns the state that was there before."""
     previous = read_state(path)
-    write_state(path, GenreState(previous.kind, tuple(genres)), expect=previous)
+    write_state(path, previous.for_writing(genres), expect=previous)
     return previous

@@ -18,7 +18,7 @@ from mutagen.id3 import ID3, TCON
 
 from .. import id3splice, riffinfo
 from .base import Container, copy_span, open_mutagen
-from .state import GenreState, TagError, display
+from .state import Id3State, TagError, display
 
 
 def _parse(raw: bytes) -> id3splice.RawTag:
@@ -100,22 +100,20 @@ class Id3(Container):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def state(self) -> GenreState:
+    def state(self) -> Id3State:
         v1_block = self.v1_block()
         v1 = id3splice.v1_genre(v1_block) if v1_block else None
         ignr = self.ignr()
         raw = self.raw_tag()
         if raw is None:  # no tag at the start; one appended at the end still holds a genre
-            return GenreState("id3", self.trailing_genre(), v1=v1, tagless=True, ignr=ignr,
-                              read=True)
+            return Id3State(self.trailing_genre(), True, v1=v1, tagless=True, ignr=ignr)
         frames = _parse(raw).genre_frames()
         if not frames:
-            return GenreState("id3", v1=v1, tag_size=len(raw), ignr=ignr, read=True)
+            return Id3State((), True, v1=v1, tag_size=len(raw), ignr=ignr)
         # the text as mutagen decodes it, from the v2 tag alone (not merged with ID3v1)
         tags = ID3(self.path, load_v1=False) if self.mp3 else self.f.tags
         values = tuple(v for fr in tags.getall("TCON") for v in fr.text)
-        return GenreState("id3", values, frame=frames[0].hex(), v1=v1, tag_size=len(raw),
-                          ignr=ignr, read=True)
+        return Id3State(values, True, frames[0].hex(), v1, tag_size=len(raw), ignr=ignr)
 
     def get(self, key: str):
         frame = self.f.tags.get(key) if self.f.tags is not None else None
@@ -131,7 +129,7 @@ class Id3(Container):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def spliced(self, raw: bytes | None, state: GenreState) -> bytes | None:
+    def spliced(self, raw: bytes | None, state: Id3State) -> bytes | None:
         """The raw ID3v2 tag with ``state`` as its genre; None when the file should have
         none (undo of a file that had no ID3v2 tag, and whose tag now holds nothing else)."""
         tag = _parse(raw) if raw else id3splice.new_tag()
@@ -148,7 +146,7 @@ class Id3(Container):
             new = replace(new, size=state.tag_size)
         return id3splice.render(new)
 
-    def make(self, out: BinaryIO, state: GenreState) -> None:
+    def make(self, out: BinaryIO, state: Id3State) -> None:
         """MP3: a new ID3v2 tag and ID3v1 genre byte; every other byte (audio, APE tags,
         the rest of the ID3v1 block) copied as it is. WAV, AIFF: the file as it is."""
         if not self.mp3:
@@ -162,7 +160,7 @@ class Id3(Container):
             if v1:
                 out.write(id3splice.with_v1_genre(v1, v1_byte(state)))
 
-    def edit(self, tmp: Path, state: GenreState) -> None:
+    def edit(self, tmp: Path, state: Id3State) -> None:
         """WAV/AIFF: mutagen moves and resizes the ID3 chunk; the tag inside it is ours."""
         if self.mp3:
             return
@@ -180,7 +178,7 @@ class Id3(Container):
             with open(tmp, "r+b") as fh:
                 riffinfo.write(fh, state.info_genre())
 
-    def verify_others(self, after: Container, state: GenreState) -> None:
+    def verify_others(self, after: Container, state: Id3State) -> None:
         """Every other frame compared as raw bytes, the ID3v1 block but its genre byte, and
         WAV's INFO genre."""
         assert isinstance(after, Id3)
@@ -195,7 +193,7 @@ class Id3(Container):
             raise TagError("tag check failed: the WAV INFO genre did not read back")
 
 
-def v1_byte(state: GenreState) -> int:
+def v1_byte(state: Id3State) -> int:
     """The ID3v1 genre byte for ``state``: what the file had, when undo restores it; else
     the first genre's ID3v1 number, or "none"."""
     if state.v1 is not None:

@@ -26,7 +26,7 @@ from ..mp4atoms import Atom, AtomError
 from ..mp4atoms import atoms as _atoms
 from ..mp4atoms import top_level as _top_level
 from .base import Container, copy_span
-from .state import GenreState, TagError
+from .state import Mp4State, TagError
 
 GENRE_ATOMS = ("\xa9gen", "gnre")
 _GENRE_NAMES = tuple(n.encode("latin-1") for n in GENRE_ATOMS)
@@ -54,11 +54,11 @@ def child(data: bytes, parent: Atom, name: bytes) -> Atom | None:
     return next((a for a in atoms(data, parent.body, parent.end) if a.name == name), None)
 
 
-def genre_atom(state: GenreState) -> bytes:
+def genre_atom(state: Mp4State) -> bytes:
     """The genre's atoms for ``state``: what the file had, byte for byte (undo), else one
     ``©gen`` atom holding a UTF-8 data atom per genre (and ``gnre``, for numbers)."""
-    if state.read and state.frame:
-        return bytes.fromhex(state.frame)
+    if state.read and state.item:
+        return bytes.fromhex(state.item)
     out = b""
     if state.values:
         body = b"".join(struct.pack(">I4sII", 16 + len(v.encode()), b"data", UTF8, 0)
@@ -136,7 +136,7 @@ class Mp4(Container):
             chain.append(found)
         return chain
 
-    def state(self) -> GenreState:
+    def state(self) -> Mp4State:
         _, _, data = self._moov()
         chain = self._chain(data)
         absent = tuple(n.decode() for n in ITEM_PATH[len(chain):])
@@ -148,8 +148,7 @@ class Mp4(Container):
             ilst = chain[-1]
             raw = b"".join(data[a.start:a.end] for a in atoms(data, ilst.body, ilst.end)
                            if a.name in _GENRE_NAMES)
-        # ``keys``: the item-list atoms that did not exist, which undo removes again
-        return GenreState(self.kind, values, absent, numeric, frame=raw.hex(), read=True)
+        return Mp4State(values, True, numeric, raw.hex(), absent)
 
     def get(self, key: str):
         value = self.f.tags.get(key) if self.f.tags is not None else None
@@ -175,7 +174,7 @@ class Mp4(Container):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _edited_moov(self, state: GenreState) -> tuple[Atom, bytes, int] | None:
+    def _edited_moov(self, state: Mp4State) -> tuple[Atom, bytes, int] | None:
         """The movie atom with ``state`` as its genre, and how far what follows it moves;
         None where mutagen must make the item list (the file has none)."""
         top, moov, data = self._moov()
@@ -191,10 +190,10 @@ class Mp4(Container):
         at = sum(1 for a in items[:items.index(first)] if a.name not in _GENRE_NAMES) \
             if first is not None else len(kept)
         body = b"".join(kept[:at]) + genre + b"".join(kept[at:])
-        undo_created = state.read and state.keys and not kept and not genre
+        undo_created = state.read and state.absent and not kept and not genre
         if undo_created:  # undo of a write that created the item list: remove what it made
-            gone = chain[len(ITEM_PATH) - len(state.keys)]
-            parent = chain[len(ITEM_PATH) - len(state.keys) - 1]
+            gone = chain[len(ITEM_PATH) - len(state.absent)]
+            parent = chain[len(ITEM_PATH) - len(state.absent) - 1]
             delta = -gone.size
             del new[gone.start:gone.end]
             enclosing = chain[:chain.index(parent) + 1]
@@ -224,7 +223,7 @@ class Mp4(Container):
                 _shift_chunk_offsets(new, moov.start, delta)
         return moov, bytes(new), delta
 
-    def make(self, out: BinaryIO, state: GenreState) -> None:
+    def make(self, out: BinaryIO, state: Mp4State) -> None:
         edited = self._edited_moov(state)
         if edited is None:
             return super().make(out, state)
@@ -236,11 +235,11 @@ class Mp4(Container):
             copy_span(src, out, moov.end, size)
         self._edited = True
 
-    def edit(self, tmp: Path, state: GenreState) -> None:
+    def edit(self, tmp: Path, state: Mp4State) -> None:
         if not self._edited:
             super().edit(tmp, state)
 
-    def apply(self, f: mutagen.FileType, state: GenreState) -> None:
+    def apply(self, f: mutagen.FileType, state: Mp4State) -> None:
         if f.tags is None:
             f.add_tags()
         for key in GENRE_ATOMS:
@@ -250,7 +249,7 @@ class Mp4(Container):
         if state.numeric:
             f.tags["gnre"] = list(state.numeric)
 
-    def verify_others(self, after: Container, state: GenreState) -> None:
+    def verify_others(self, after: Container, state: Mp4State) -> None:
         assert isinstance(after, Mp4)
         if self.item_atoms() != after.item_atoms():
             raise TagError("tag check failed: an atom other than the genre would change")

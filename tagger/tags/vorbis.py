@@ -1,12 +1,14 @@
 """Vorbis comments (FLAC, Ogg Vorbis, Opus): one ``GENRE`` comment per genre, where the
-first one was, with its key spelt as the file had it; every other comment stays in order."""
+first one was, with its key spelt as the file had it; every other comment stays in order.
+A FLAC file gets the padding it had back on undo, and a FLAC file that had no comment
+block loses the one the write added."""
 
 from __future__ import annotations
 
 import mutagen
 
 from .base import Container
-from .state import GenreState
+from .state import VorbisState
 
 
 class Vorbis(Container):
@@ -19,24 +21,28 @@ class Vorbis(Container):
     def matches(f: mutagen.FileType) -> bool:
         return hasattr(f, "add_tags") and type(f).__name__ in Vorbis.FORMATS
 
-    def state(self) -> GenreState:
-        padding = self.flac_padding()
+    @property
+    def flac(self) -> bool:
+        return type(self.f).__name__ == "FLAC"
+
+    def state(self) -> VorbisState:
+        padding = sum(b.length for b in self.f.metadata_blocks if b.code == 1) \
+            if self.flac else None
         if self.f.tags is None:
-            return GenreState(self.kind, tag_size=padding)
+            return VorbisState((), True, padding=padding, no_block=self.flac)
         pairs = [(k, v) for k, v in self.f.tags if k.lower() == "genre"]
-        return GenreState(self.kind, tuple(v for _, v in pairs), tuple(k for k, _ in pairs),
-                          tag_size=padding)
+        return VorbisState(tuple(v for _, v in pairs), True, tuple(k for k, _ in pairs),
+                           padding)
 
-    def flac_padding(self) -> int:
-        """A FLAC file's padding, in bytes, plus one (so 0 means none was recorded, as in
-        the undo history of earlier releases): undo puts back exactly as much."""
-        if type(self.f).__name__ != "FLAC":
-            return 0
-        return 1 + sum(b.length for b in self.f.metadata_blocks if b.code == 1)
-
-    def save(self, f: mutagen.FileType, state: GenreState) -> None:
-        if type(f).__name__ == "FLAC" and state.tag_size:  # undo: the padding it had
-            f.save(padding=lambda info: state.tag_size - 1)
+    def save(self, f: mutagen.FileType, state: VorbisState) -> None:
+        if not self.flac:
+            f.save()
+            return
+        if state.no_block and not len(f.tags):  # undo: the file had no comment block
+            f.metadata_blocks.remove(f.tags)
+            f.tags = None
+        if state.padding is not None:  # undo: the padding it had
+            f.save(padding=lambda info: state.padding)
         else:
             f.save()
 
@@ -54,7 +60,7 @@ class Vorbis(Container):
             out["__pictures__"] = [p.data.hex() for p in self.f.pictures]
         return out
 
-    def apply(self, f: mutagen.FileType, state: GenreState) -> None:
+    def apply(self, f: mutagen.FileType, state: VorbisState) -> None:
         if f.tags is None:
             f.add_tags()
         tags = f.tags
