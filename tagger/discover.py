@@ -19,30 +19,35 @@ from pathlib import Path
 from .safewrite import is_temp_name
 
 AUDIO_EXTENSIONS = {
-    ".mp3", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4",
-    ".aif", ".aiff", ".aifc",
+    ".mp3", ".mp2", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b",
+    ".mp4", ".aif", ".aiff", ".aifc", ".ape", ".wv", ".mpc", ".tak", ".tta", ".wma",
+    ".dsf",
 }
-# audio that a library holds and genretag does not tag yet: listed as skipped, with the
+# audio that a library holds and genretag leaves alone: listed as skipped, with the
 # reason, rather than passed over in silence
 UNTAGGED_FORMATS = {
-    ".wma": "WMA", ".ape": "Monkey's Audio (APE)", ".wv": "WavPack", ".mpc": "Musepack",
-    ".dsf": "DSF", ".dff": "DSDIFF (DFF)", ".tak": "TAK", ".ofr": "OptimFROG",
-    ".tta": "TTA", ".ac3": "AC3", ".mid": "MIDI", ".midi": "MIDI",
+    ".dff": "DSDIFF (DFF) file: mutagen cannot write its tags",
+    ".ofr": "OptimFROG file: ffmpeg cannot decode it",
+    ".ofs": "OptimFROG file: ffmpeg cannot decode it",
+    ".ac3": "AC3 file: the format holds no tags",
+    ".mid": "MIDI file: notes, not audio", ".midi": "MIDI file: notes, not audio",
 }
+# what a file's first bytes announce, for files whose name does not say
+MAGIC = ((b"ID3", "mp3"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"MAC ", "ape"),
+         (b"wvpk", "wavpack"), (b"MPCK", "musepack"), (b"MP+", "musepack"), (b"tBaK", "tak"),
+         (b"TTA1", "tta"), (b"DSD ", "dsf"),
+         (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "asf"))
 
 
 def sniff(head: bytes) -> str | None:
-    """The audio container a file's first bytes announce, or None."""
-    if head.startswith(b"ID3"):
-        return "mp3"
+    """The audio container a file's first bytes (16 or more) announce, or None."""
+    for magic, name in MAGIC:
+        if head.startswith(magic):
+            return name
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         return "mp3"  # an MPEG audio frame sync (also ADTS AAC, which ffmpeg decodes too)
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return "wav"
-    if head.startswith(b"fLaC"):
-        return "flac"
-    if head.startswith(b"OggS"):
-        return "ogg"
     if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
     if head[4:8] == b"ftyp":
@@ -81,7 +86,7 @@ def _is_audio(path: Path) -> bool:
         return True  # trust the name; a file that is not really audio is reported on decode
     try:
         with open(path, "rb") as f:
-            return sniff(f.read(12)) is not None
+            return sniff(f.read(16)) is not None
     except OSError:
         return False
 
@@ -99,7 +104,7 @@ def find_audio(paths: Iterable[Path]) -> Walk:
             return
         untagged = UNTAGGED_FORMATS.get(path.suffix.lower())
         if untagged is not None:
-            found.skipped.append((path, f"{untagged} file: genretag does not tag this format"))
+            found.skipped.append((path, untagged))
         elif named or _is_audio(path):
             seen_files.add(key)
             found.files.append(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import os
 from pathlib import Path
 
@@ -131,6 +130,10 @@ def test_sniff():
     assert sniff(b"ID3\x04") == "mp3" and sniff(b"\xff\xfb\x90") == "mp3"
     assert sniff(b"RIFF\0\0\0\0WAVEfmt ") == "wav" and sniff(b"fLaC") == "flac"
     assert sniff(b"\0\0\0\x20ftypM4A ") == "mp4" and sniff(b"FORM\0\0\0\0AIFF") == "aiff"
+    assert sniff(b"MAC \x96\x0f") == "ape" and sniff(b"wvpk") == "wavpack"
+    assert sniff(b"MPCK") == sniff(b"MP+\x07") == "musepack" and sniff(b"tBaK") == "tak"
+    assert sniff(b"TTA1") == "tta" and sniff(b"DSD \x1c\0") == "dsf"
+    assert sniff(bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")) == "asf"
     assert sniff(b"hello world") is None
 
 

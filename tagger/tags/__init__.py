@@ -4,10 +4,12 @@ One class per container of tags, each in its own module, with the same small int
 (``base.Container``: read the genre state and the album, make and edit a new copy,
 verify it, describe it):
 
-- ``id3.Id3``: ID3v2 in MP3, WAV and AIFF (the genre frame spliced into the raw tag; the
-  ID3v1 genre byte; WAV's RIFF INFO genre);
+- ``id3.Id3``: ID3v2 in MP3, TTA, WAV, AIFF and DSF (the genre frame spliced into the raw
+  tag; the ID3v1 genre byte; WAV's RIFF INFO genre);
 - ``vorbis.Vorbis``: Vorbis comments in FLAC, Ogg Vorbis and Opus;
-- ``mp4.Mp4``: MP4/M4A atoms.
+- ``mp4.Mp4``: MP4/M4A atoms;
+- ``ape.Ape``: APEv2 in Monkey's Audio, WavPack, Musepack, TAK and OptimFROG;
+- ``asf.Asf``: the extended content description of ASF (WMA).
 
 Every write goes through the safe-write protocol (``safewrite``): a temporary copy in the
 same folder, made and edited by the container and re-opened and checked (genre, audio
@@ -25,6 +27,8 @@ from pathlib import Path
 
 from .. import safewrite
 from ..albums import AlbumInfo
+from .ape import Ape
+from .asf import Asf
 from .base import Container, open_mutagen
 from .id3 import Id3
 from .mp4 import Mp4
@@ -35,7 +39,7 @@ __all__ = ["CHANGED", "Container", "GenreState", "TagError", "TrackTags", "conta
            "display", "read_all_tags", "read_genres", "read_state", "read_track",
            "write_genres", "write_state"]
 
-CONTAINERS: tuple[type[Container], ...] = (Mp4, Id3, Vorbis)  # the first that matches
+CONTAINERS: tuple[type[Container], ...] = (Mp4, Id3, Vorbis, Ape, Asf)  # the first that matches
 
 
 def container(path: Path) -> Container:

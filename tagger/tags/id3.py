@@ -1,6 +1,7 @@
 """ID3: the genre frame (``TCON``, ``TCO`` in v2.2) spliced into the raw tag by
-``id3splice``, in MP3 (the tag at the start, an ID3v1 block at the end) and in the ID3
-chunk of WAV and AIFF (where mutagen moves the chunk and the tag bytes are ours). The tag
+``id3splice``, in MP3 and TTA (the tag at the start, an ID3v1 block at the end), in the ID3
+chunk of WAV and AIFF and the tag at the end of DSF (where mutagen moves the chunk or the
+tag and the tag's bytes are ours). The tag
 keeps its version, its flags and every other frame byte for byte, including frames mutagen
 cannot parse. Several genres are one frame with NUL-separated values in every version. An
 ID3v1 block keeps every byte but its genre byte. A file with no ID3v2 tag gets a v2.4 tag
@@ -9,6 +10,7 @@ holding only the genre. WAV also gets the RIFF ``INFO`` list's ``IGNR`` (``riffi
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +30,11 @@ def _parse(raw: bytes) -> id3splice.RawTag:
         raise TagError(str(e)) from None
 
 
+AT_START = ("MP3", "EasyMP3", "TrueAudio", "EasyTrueAudio")
+FORMATS = AT_START + ("WAVE", "AIFF", "DSF")
+DSF_TOTAL_SIZE_AT = 12  # in the DSD chunk: the file's size, which mutagen's delete leaves
+
+
 class Id3(Container):
     kind = "id3"
     ALBUM_KEYS = ("TALB", "TPE2", "TPE1", "TCMP")
@@ -35,14 +42,13 @@ class Id3(Container):
 
     @staticmethod
     def matches(f: mutagen.FileType) -> bool:
-        return isinstance(f.tags, ID3) or type(f).__name__ in ("MP3", "WAVE", "AIFF",
-                                                               "EasyMP3")
+        return isinstance(f.tags, ID3) or type(f).__name__ in FORMATS
 
     @property
     def mp3(self) -> bool:
-        """The tag sits at the file's start (and an ID3v1 block at its end), rather than
-        in a chunk (WAV, AIFF)."""
-        return type(self.f).__name__ in ("MP3", "EasyMP3")
+        """The tag sits at the file's start (and an ID3v1 block at its end: MP3, TTA),
+        rather than in a chunk (WAV, AIFF) or where the header points (DSF)."""
+        return type(self.f).__name__ in AT_START
 
     @property
     def wave(self) -> bool:
@@ -169,6 +175,10 @@ class Id3(Container):
         tag = copy.spliced(copy.raw_tag(), state)
         if tag is None:
             f.delete()
+            if type(f).__name__ == "DSF":
+                with open(tmp, "r+b") as fh:
+                    fh.seek(DSF_TOTAL_SIZE_AT)
+                    fh.write(struct.pack("<Q", os.path.getsize(tmp)))
         else:
             if f.tags is None:
                 f.add_tags()
