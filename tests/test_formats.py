@@ -212,3 +212,42 @@ def test_a_scan_of_the_formats_own_files_refuses_none_and_undoes_all(mutagen_sam
     assert "skipped: song.ofr" in r.output and "skipped: song.dff" in r.output
     assert run("undo", lib, "--db", db).exit_code == 0
     assert {p.name: digest(p) for p in lib.iterdir()} == before
+
+
+def test_an_id3v1_only_mp3_keeps_its_block_and_comes_back(tmp_path, tiny_model, db):
+    """An MP3 with an ID3v1 block and no ID3v2 tag: the block keeps every byte but its
+    genre byte, a v2.4 tag holding the genre is added, and undo removes it again."""
+    wav, path = tmp_path / "a.wav", tmp_path / "v1.mp3"
+    write_audio(wav, music(3.0, 44100, seed=3), 44100, "wav")
+    subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(wav), "-id3v2_version", "0",
+                    str(path)], check=True)
+    v1 = b"TAG" + b"Only V1".ljust(30, b"\0") + bytes(30 + 30 + 4 + 30) + bytes([0])  # Blues
+    path.write_bytes(path.read_bytes() + v1)
+    original = path.read_bytes()
+    assert original[-128:-125] == b"TAG" and not original.startswith(b"ID3")
+    assert tags.read_genres(path) == ["Blues"]  # the v1 genre byte, read as the genre
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
+            "--min-confidence", "0")
+    assert r.exit_code == 0 and tags.read_genres(path) == ["jazz"], r.output
+    written = path.read_bytes()
+    assert written.startswith(b"ID3") and written[-128:-1] == original[-128:-1]
+    assert run("undo", path, "--db", db).exit_code == 0
+    assert path.read_bytes() == original
+
+
+def test_a_container_without_audio_is_one_plain_error(tmp_path, tiny_model, db):
+    """A video-only MP4 and an M4A whose audio track was dropped: an error row, "no audio
+    stream", the file unchanged, the run going on to the next file."""
+    video, good = tmp_path / "video.mp4", make("flac", tmp_path)
+    subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x64:rate=5:d=2", "-c:v", "mpeg4", str(video)], check=True)
+    before = video.read_bytes()
+    report = tmp_path / "r.json"
+    r = run("scan", tmp_path, "--model", tiny_model, "--db", db, "--overwrite", "--workers",
+            "1", "--min-confidence", "0", "--report", report)
+    import json
+
+    rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
+    assert rows["video.mp4"]["status"] == "error", r.output
+    assert rows["video.mp4"]["error"] == "no audio stream"
+    assert rows[good.name]["status"] == "tagged" and video.read_bytes() == before
