@@ -6,6 +6,12 @@ it, the probabilities, the genres chosen, the status and error of the last run, 
 the file holds now, and its album tags and length, so that a re-scan regroups albums and
 shows every row without opening a single unchanged file.
 
+``statistics``: one row per heard file: its pooled backbone statistics (float16; what
+``genretag learn`` learns from), with the backbone that made them, the coverage, and the
+file's fingerprints when it was heard (its audio's, where the format says where that is):
+a ``learn`` after a scan decodes nothing the scan heard, even after genretag or another
+program rewrote the file's tags.
+
 ``history``: one row per genre write, holding the exact genre state it replaced, so that
 ``genretag undo`` can put back what was there. A row is committed as ``pending`` *before*
 its write happens, and marked ``done`` after it. A crash between the two leaves it pending:
@@ -32,12 +38,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from .discover import resolve
 from .fingerprint import content as fingerprint
 from .states import Status
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BUSY_TIMEOUT = 60.0  # seconds another process may hold the write lock before we give up
 PENDING, DONE, GONE = "pending", "done", "gone"  # history.state
@@ -108,6 +118,26 @@ class HistoryEntry:
     def from_db(cls, r: dict) -> "HistoryEntry":
         return cls(r["id"], r["path"], json.loads(r["before"]), json.loads(r["after"]),
                    r.get("run"))
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """One heard file's pooled backbone statistics (``Model.statistics``), float16, and
+    what they were made from: the backbone, the coverage, and the file's content and audio
+    fingerprints when it was heard."""
+
+    backbone: str
+    coverage: str
+    fingerprint: str | None
+    audio: str | None
+    data: np.ndarray  # (2 * embedding + n_tags,) float16
+
+    def matches(self, fingerprint: str | None, audio: str | None) -> bool:
+        """Whether they are the statistics of a file with these fingerprints now: the same
+        audio where the format says where it lies, else the same content."""
+        if self.audio is not None and audio is not None:
+            return self.audio == audio
+        return fingerprint is not None and self.fingerprint == fingerprint
 
 
 class CacheError(Exception):
@@ -184,11 +214,18 @@ def _v5_typed_undo_states(db: sqlite_utils.Database) -> None:
         db.execute("update history set before = ? where id = ?", [json.dumps(new), row_id])
 
 
+def _v6_statistics(db: sqlite_utils.Database) -> None:
+    """Version 6: each heard file's pooled backbone statistics (``genretag learn``)."""
+    db.execute("create table if not exists statistics (path text primary key, "
+               "backbone text not null, coverage text, fingerprint text, audio text, "
+               "data blob not null)")
+
+
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
 MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context, _v4_albums_and_dry_runs,
-              _v5_typed_undo_states]
+              _v5_typed_undo_states, _v6_statistics]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -238,6 +275,7 @@ class Cache:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._pending: list[dict] = []
+        self._statistics: list[tuple] = []
         with self._sqlite("cannot open cache"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT)
@@ -329,10 +367,36 @@ class Cache:
                 "where path = ? and undone = 0 and state = ? order by id", [new, old, DONE])
 
     def flush(self) -> None:
-        if self._pending:
+        if self._pending or self._statistics:
             with self._sqlite("cannot store scan results"), self.db.conn:
-                self.db["tracks"].upsert_all(self._pending, pk="path")
-            self._pending = []
+                if self._pending:
+                    self.db["tracks"].upsert_all(self._pending, pk="path")
+                if self._statistics:
+                    self.db.conn.executemany(
+                        "insert or replace into statistics (path, backbone, coverage, "
+                        "fingerprint, audio, data) values (?, ?, ?, ?, ?, ?)",
+                        self._statistics)
+            self._pending, self._statistics = [], []
+
+    # -- statistics --------------------------------------------------------------------
+
+    def put_statistics(self, path: str, stats: Statistics) -> None:
+        self._statistics.append((path, stats.backbone, stats.coverage, stats.fingerprint,
+                                 stats.audio, stats.data.astype("<f2").tobytes()))
+        if len(self._statistics) >= 200:
+            self.flush()
+
+    def statistics(self, backbone: str) -> dict[str, Statistics]:
+        """Every file's statistics made by ``backbone`` (one query: learn asks for a whole
+        library at once)."""
+        import numpy as np
+
+        self.flush()
+        return {path: Statistics(backbone, coverage, fp, audio,
+                                 np.frombuffer(data, dtype="<f2"))
+                for path, coverage, fp, audio, data in self.db.conn.execute(
+                    "select path, coverage, fingerprint, audio, data from statistics "
+                    "where backbone = ?", [backbone])}
 
     # -- history -----------------------------------------------------------------------
 

@@ -47,12 +47,15 @@ class Vocabulary:
     one) or ``independent`` (a probability of its own: a track can be Rock and Indie).
     Merged exclusive labels add up; the result and any independent labels of the same name
     combine as independent events (noisy-or). ``parents`` (label -> parent labels) is the
-    model's genre hierarchy, for ``with_parents``.
+    model's genre hierarchy, for ``with_parents``. ``thresholds`` (label -> probability):
+    where a label is sure, for labels whose model says (``genretag learn`` finds each
+    label's by cross-validation); the others are sure at the scan's ``min_confidence``.
     """
 
     names: dict[str, str]
     independent: frozenset[str] = frozenset()
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
     _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _families: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _parents: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -61,17 +64,25 @@ class Vocabulary:
     @classmethod
     def default(cls, labels: list[str], display: dict[str, str] | None = None,
                 independent: list[str] | None = None,
-                parents: dict[str, list[str]] | None = None) -> "Vocabulary":
+                parents: dict[str, list[str]] | None = None,
+                thresholds: dict[str, float] | None = None) -> "Vocabulary":
         display = display or {}
         return cls({lab: display.get(lab, lab) for lab in labels},
                    frozenset(independent or []),
-                   {lab: tuple(ps) for lab, ps in (parents or {}).items()})
+                   {lab: tuple(ps) for lab, ps in (parents or {}).items()},
+                   dict(thresholds or {}))
 
     @classmethod
     def of_model(cls, meta: ModelMeta) -> "Vocabulary":
         """The vocabulary a model file describes (display names, independent labels, parents)."""
         return cls.default(list(meta.labels), meta.display_names, meta.independent,
-                           meta.parents)
+                           meta.parents, meta.thresholds)
+
+    def sure_at(self, name: str, min_confidence: float) -> float:
+        """The probability at which the written name ``name`` is sure: the lowest threshold
+        of the labels written as it, else ``min_confidence``."""
+        own = [t for lab, t in self.thresholds.items() if self.names.get(lab) == name]
+        return min(own) if own else min_confidence
 
     def only(self, labels: list[str]) -> "Vocabulary":
         """The same vocabulary with every label outside ``labels`` never written."""
@@ -235,15 +246,19 @@ def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 1,
     if not first:
         return Choice([], 0.0, True, merged)
     best_name, best = first[0]
-    if best < min_confidence:
+    def sure(name: str, p: float) -> bool:
+        return p >= (vocab.sure_at(name, min_confidence) if vocab.thresholds
+                     else min_confidence)
+
+    if not sure(best_name, best):
         # an independent genre may still be sure where every exclusive one is unsure
-        sure = [(n, p) for n, p in allowed if n not in exclusive
-                and not vocab.parent_names(n) and p >= min_confidence]
-        if not sure:
+        others = [(n, p) for n, p in allowed if n not in exclusive
+                  and not vocab.parent_names(n) and sure(n, p)]
+        if not others:
             return Choice([], best, True, merged, best_name)
-        best_name, best = sure[0]
+        best_name, best = others[0]
     genres = [best_name]
-    rest = [(n, p) for n, p in ranked if n != best_name and p >= min_confidence]
+    rest = [(n, p) for n, p in ranked if n != best_name and sure(n, p)]
     while len(genres) < max(1, top_k):
         nxt = next((n for n, _ in rest if n not in genres
                     and _beside_parent(vocab.parent_names(n), genres)), None)

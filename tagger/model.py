@@ -16,6 +16,7 @@ Architecture (Pons & Serra, "musicnn", 2019), input (batch, frames, n_mels):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -283,11 +284,16 @@ class GenreNet(nn.Module):
                 return OutputLayer(self.embedding_dim, n_outputs)
             return Head(self.embedding_dim, arch.backend_units, n_outputs)
 
+        self.library: LinearHead | None = None
         if arch.head == "track":
             n_exclusive = n_labels - n_tag_genres
             self.head = back_end(n_tags)  # the pretrained tagger
             self.track: TrackHead | None = TrackHead(self.embedding_dim, n_tags, n_exclusive)
             self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
+        elif arch.head == "library":  # genres learnt from a library's own tags
+            self.head = back_end(n_tags)
+            self.track, self.tag_genres = None, None
+            self.library = LinearHead(2 * self.embedding_dim + n_tags, n_labels)
         else:
             self.head = back_end(n_labels)
             self.track, self.tag_genres = None, None
@@ -306,14 +312,29 @@ class GenreNet(nn.Module):
         """(batch, embedding) backbone outputs -> what a track pools of each window:
         (batch, n_labels) probabilities for a ``window`` head; the embedding and the
         tagger's tag logits, (batch, embedding + n_tags), for a ``track`` head."""
-        if self.track is None:
+        if not self.pools_statistics:
             return self.probabilities(self.head(embeddings))
         return torch.cat([embeddings, self.head(embeddings)], dim=-1)
+
+    @property
+    def pools_statistics(self) -> bool:
+        """A head on each track's pooled backbone statistics (``statistics``), rather
+        than on each window."""
+        return self.track is not None or self.library is not None
+
+    def statistics(self, mean: torch.Tensor, maximum: torch.Tensor) -> torch.Tensor:
+        """Pooled window outputs (batch, embedding + n_tags), their mean and max -> the
+        track's backbone statistics (batch, 2 * embedding + n_tags): the embeddings' mean
+        and max, and the tag logits' mean."""
+        emb = self.embedding_dim
+        return torch.cat([mean[:, :emb], maximum[:, :emb], mean[:, emb:]], dim=-1)
 
     def track_probabilities(self, mean: torch.Tensor, maximum: torch.Tensor,
                             features: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled window outputs, their mean and max over windows (batch, dim), and the
         tracks' table features (batch, n_features) or None -> (batch, n_labels)."""
+        if self.library is not None:  # independent, calibrated probabilities
+            return torch.sigmoid(self.library(self.statistics(mean, maximum)))
         if self.track is None:
             return self.fuse(mean, features)
         emb = mean.shape[-1] - self.head.out.out_features
@@ -421,6 +442,29 @@ class Model:
         return self.net.track_probabilities(tensor(pool.mean), tensor(pool.max), fx)[0] \
             .cpu().numpy()
 
+    @torch.inference_mode()
+    def statistics(self, pool: WindowPool) -> np.ndarray | None:
+        """A track's backbone statistics (``GenreNet.statistics``) as float16, compact
+        enough for the cache (what ``genretag learn`` learns from); None for a model
+        whose head does not pool them."""
+        if not self.net.pools_statistics:
+            return None
+        mean = torch.from_numpy(pool.mean.astype(np.float32))[None]
+        maximum = torch.from_numpy(pool.max.astype(np.float32))[None]
+        return self.net.statistics(mean, maximum)[0].numpy().astype(np.float16)
+
+    @functools.cached_property
+    def backbone_id(self) -> str:
+        """An id of what makes the statistics: the audio parameters, the backbone and the
+        tagger's weights. Models that share them (the default model, and every model
+        ``learn`` made from it) share the statistics in the cache."""
+        h = hashlib.sha256(json.dumps(self.params.to_dict(), sort_keys=True).encode())
+        state = self.net.state_dict()
+        for name in sorted(k for k in state if k.startswith(("backbone.", "head."))):
+            h.update(name.encode())
+            h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
     def window_probabilities(self, outputs: np.ndarray) -> np.ndarray:
         """Each window heard alone, as if it were a whole track: window outputs
         (windows, dim) -> (windows, n_labels), for a timeline."""
@@ -481,7 +525,7 @@ def save_model(
 
 def build_net(meta: ModelMeta) -> GenreNet:
     arch = meta.architecture
-    if arch.head not in ("window", "track"):
+    if arch.head not in ("window", "track", "library"):
         raise ModelFileError(f"unknown genre head {arch.head!r}")
     if arch.name not in ("musicnn", "vgg"):
         raise ModelFileError(f"unknown architecture {arch.name!r}")

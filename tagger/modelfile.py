@@ -79,11 +79,15 @@ class ModelMeta:
     tags: tuple[str, ...] = ()
     tag_genres: dict[str, tuple[str, ...]] = field(default_factory=dict)
     features: FeatureHead | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def independent(self) -> list[str]:
-        """Labels whose probability stands alone; the others add up to one."""
+        """Labels whose probability stands alone; the others add up to one. Every label of
+        a model learnt from a library (``genretag learn``) stands alone."""
+        if self.architecture.head == "library":
+            return list(self.labels)
         return list(self.tag_genres)
 
     @property
@@ -110,6 +114,7 @@ class ModelMeta:
             tags=tuple(meta.get("tags") or ()), tag_genres=_tuples(meta.get("tag_genres")),
             features=FeatureHead(tuple(feats.get("columns", ())),
                                  float(feats.get("cnn_weight", 1.0))) if feats else None,
+            thresholds={k: float(v) for k, v in (meta.get("thresholds") or {}).items()},
             raw=meta)
 
 
@@ -189,6 +194,7 @@ SCHEMA: dict = {
         "columns": ("strs", (0, 1000), False),
         "cnn_weight": ("num", (0, 1), False),
     }, False),
+    "thresholds": ("nummap", (0, 1), False),  # label -> the probability that makes it sure
 }
 
 
@@ -225,6 +231,10 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
             ok = isinstance(v, str) and lo <= len(v) <= hi
         elif kind == "strs":
             ok = _is_strs(v) and lo <= len(v) <= hi
+        elif kind == "nummap":
+            ok = isinstance(v, dict) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi
+                for x in v.values())
         elif kind == "strmap":
             ok = (isinstance(v, dict) and len(v) <= hi
                   and all(isinstance(x, str) for x in v.values()))
@@ -237,4 +247,5 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
 
 DESCRIBE = {"int": "a whole number", "num": "a number", "str": "a string (length)",
             "strs": "a list of strings (count)", "strmap": "an object of strings (count)",
-            "listmap": "an object of string lists (count)"}
+            "listmap": "an object of string lists (count)",
+            "nummap": "an object of numbers"}

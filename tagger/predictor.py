@@ -42,6 +42,7 @@ class TrackResult:
     windows: int = 0
     window_starts: np.ndarray | None = None  # (windows,) seconds, when kept
     window_outputs: np.ndarray | None = None  # (windows, dim), when kept
+    statistics: np.ndarray | None = None  # pooled backbone statistics (Model.statistics)
     error: str | None = None
     transient: bool = False  # the error may go away by itself (permissions, I/O)
     silent: bool = False  # the error: digital silence wherever it was heard
@@ -215,6 +216,7 @@ class Predictor:
             if not self.embeddings:
                 res.prediction = Prediction(tuple(self.model.labels),
                                             self.model.track_probabilities(tr.pool, end.features))
+                res.statistics = self.model.statistics(tr.pool)
             if self.keep_windows:
                 res.window_starts = np.asarray(tr.starts)
                 res.window_outputs = np.concatenate(tr.per_window)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import albums
-from .cache import Cache, CacheError
+from .cache import Cache, CacheError, Statistics
 from .discover import find_audio
 from .fingerprint import audio as fingerprint_audio
 from .fingerprint import content as fingerprint
@@ -146,6 +146,10 @@ class Scanner:
                     self._emit(self.decider.failed(found, result.error, result.transient,
                                                    result.detail))
                 else:
+                    if result.statistics is not None:  # what genretag learn learns from
+                        self.cache.put_statistics(str(found.path), Statistics(
+                            model.backbone_id, coverage.mode.value, found.fingerprint,
+                            found.audio, result.statistics))
                     self._take(self.decider.read(found, result.prediction))
         finally:
             results.close()  # stops the decoders and their ffmpeg processes at once

@@ -64,6 +64,18 @@ def make_tiny_model(path: Path, favourite: int = 1, seed: int = 0,
     return save_model(path, net, labels, AudioParams(), extra={"name": f"tiny-{seed}"})
 
 
+def make_tiny_tagger(path: Path, seed: int = 0, n_tags: int = 4) -> str:
+    """A small random musicnn with a pretrained tagger's shape: a ``track`` head over its
+    pooled statistics and ``n_tags`` tags, as the shipped model has (learn's base)."""
+    torch.manual_seed(seed)
+    net = GenreNet(Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16,
+                                head="track"), AudioParams(), len(LABELS), n_tags=n_tags)
+    net.eval()
+    return save_model(path, net, LABELS, AudioParams(),
+                      extra={"name": f"tiny-tagger-{seed}",
+                             "tags": [f"tag{i}" for i in range(n_tags)]})
+
+
 def audio_hash(path: Path) -> str:
     """sha256 of the decoded audio at its own rate and channels: tags don't enter it."""
     pcm = subprocess.run([ffmpeg_path(), "-nostdin", "-loglevel", "error", "-i", f"file:{path}",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from genretag.tagger.cli import Screen, open_model, usage_error
+from genretag.tagger.cli import DEVICE_HELP, Screen, open_model, usage_error
 from genretag.tagger.modelfile import shipped
 from genretag.tagger.states import Device
 
@@ -432,6 +432,90 @@ def artists_short_of(labels: list[str], y, groups: list[str], folds: int
     return [(labels[c], len(a)) for c, a in sorted(artists.items()) if len(a) < folds]
 
 
+def learn(
+    paths: list[Path] = typer.Argument(..., help="Library folders (or files) to learn from."),
+    out: Path = typer.Option(..., "--out", "-o", help="The model file to write."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The model whose backbone "
+                                         "hears the tracks (default: the shipped model)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Cache file (default: the scan's)."),
+    genre_map: Optional[Path] = typer.Option(None, "--map", help="TOML file: \"owner's "
+                                             "label\" = \"Name to learn it as\"."),
+    min_tracks: int = typer.Option(20, "--min-tracks", min=2,
+                                   help="A label needs at least this many tracks..."),
+    min_artists: int = typer.Option(3, "--min-artists", min=2,
+                                    help="...by at least this many artists."),
+    min_precision: float = typer.Option(0.7, "--min-precision", min=0.0, max=1.0,
+                                        help="Cross-validated precision a label must reach."),
+    coverage: str = typer.Option("fast", "--coverage", help="What to hear of a track that "
+                                 "is not in the cache: fast or full."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Decoding processes."),
+    device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the label table "
+                                          "as JSON."),
+) -> None:
+    """Learn a library's own genres from its tagged tracks; write them as a model file
+    that `genretag scan --model` uses."""
+    needs_training_extra("learn")
+    from genretag.tagger.cli import open_cache
+    from genretag.tagger.segments import Coverage
+    from genretag.tagger.states import CoverageMode
+
+    from .learn import LearnError, fit, gather, hear, read_map, save
+
+    if coverage not in ("fast", "full"):
+        raise usage_error(f"--coverage must be fast or full, not {coverage!r}")
+    if not out.absolute().parent.is_dir():
+        raise usage_error(f"{out}: no such folder for the model file (--out)")
+    base = open_model(model, device)
+    if not base.net.pools_statistics:
+        raise usage_error(f"{model}: its head does not pool backbone statistics; learn "
+                          "needs the shipped model or one like it")
+    cache = open_cache(db)
+    t0 = time.perf_counter()
+    try:
+        mapping = read_map(genre_map)
+        lib, to_hear = gather(paths, cache, base.backbone_id, mapping)
+        used = Coverage(CoverageMode(coverage)).resolved(base.device.type)
+        with steps() as bar:
+            task = bar.add_task("hearing", total=len(to_hear), info="")
+            hear(lib, to_hear, base, used, cache, workers,
+                 lambda n: bar.advance(task, n))
+        learnt = fit(lib, min_tracks, min_artists, min_precision)
+    except LearnError as e:
+        raise usage_error(str(e)) from None
+    finally:
+        cache.close()
+    for path, reason in lib.errors:
+        err.print(f"error: {path}: {reason}", markup=False, soft_wrap=True)
+    table = Table(title="labels")
+    for col in ("label", "tracks", "artists", "precision", "recall", "AUC", "threshold",
+                "learnt", "untagged it tags"):
+        table.add_column(col)
+    for r in learnt.results:
+        def num(v):
+            return "—" if v is None else f"{v:.2f}"
+        table.add_row(r.name, str(r.tracks), str(r.artists), num(r.precision),
+                      num(r.recall), num(r.auc), num(r.threshold),
+                      "yes" if r.learnt else f"no: {r.reason}",
+                      str(r.untagged) if r.learnt else "—")
+    console.print(table)
+    summary = (f"{len(lib.tagged)} tagged and {len(lib.untagged)} untagged tracks; "
+               f"heard {lib.heard} now, {len(lib.tagged) + len(lib.untagged) - lib.heard} "
+               f"from the cache; {lib.own_skipped} genres genretag wrote left out; "
+               f"{time.perf_counter() - t0:.1f} s")
+    console.print(summary, markup=False)
+    if report is not None:
+        report.write_text(json.dumps({"labels": [r.to_dict() for r in learnt.results],
+                                      "summary": summary}, indent=1) + "\n")
+    try:
+        model_id = save(learnt, lib, base, out)
+    except LearnError as e:
+        raise usage_error(str(e)) from None
+    console.print(f"wrote {out} ({len(learnt.keys)} labels, model {model_id}); tag the "
+                  f"untagged tracks with: genretag scan LIB --model {out}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command()(evaluate)
+    app.command()(learn)

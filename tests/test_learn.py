@@ -1,0 +1,118 @@
+"""``genretag learn`` (issue 18) on a library made in the test: two kinds of music
+(tonal, and bursts of noise), tagged in an owner's spellings, by several artists each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mutagen.flac import FLAC
+
+from genretag.tagger import tags
+from genretag.training.synth import music, write_audio
+
+from helpers import make_tiny_tagger, run
+
+pytest.importorskip("sklearn")
+
+NOISE_SPELLINGS = ["Hip Hop", "Hip Hop", "hip-hop", "HIPHOP"]  # one label, four spellings
+
+
+def noise(seconds: float, sr: int, seed: int) -> np.ndarray:
+    """Bursts of filtered noise at a steady pulse: the other "genre"."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    out = rng.standard_normal(n) * 0.3
+    pulse = (np.arange(n) // int(sr * rng.uniform(0.2, 0.4))) % 2
+    return (out * pulse).astype(np.float32)
+
+
+def track(path: Path, audio: np.ndarray, artist: str, genre: str | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_audio(path, audio, 16000, "flac")
+    f = FLAC(path)
+    f["artist"] = artist
+    if genre:
+        f["genre"] = genre
+    f.save()
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("learn-lib")
+    model = root / "tagger.safetensors"
+    make_tiny_tagger(model)
+    lib = root / "lib"
+    seed = 0
+    for a in range(4):  # four artists of each, six tracks each
+        for t in range(6):
+            seed += 1
+            track(lib / f"noise{a}" / f"{t}.flac", noise(3.0, 16000, seed), f"Noise {a}",
+                  NOISE_SPELLINGS[a])
+            track(lib / f"tonal{a}" / f"{t}.flac", music(3.0, 16000, seed=seed),
+                  f"Tonal {a}", "Chiptune")
+    for t in range(12):  # a label of one artist (a hum of its own): refused
+        hum = 0.5 * np.sin(2 * np.pi * (100 + 5 * t) * np.arange(48000) / 16000)
+        track(lib / "zydeco" / f"{t}.flac", hum.astype(np.float32), "Zed", "Zydeco")
+    for t in range(4):  # untagged: what learn's model is for
+        track(lib / "new" / f"n{t}.flac", noise(3.0, 16000, 200 + t), "New Noise", None)
+        track(lib / "new" / f"t{t}.flac", music(3.0, 16000, seed=300 + t), "New Tonal", None)
+    return lib, model
+
+
+def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_twice(
+        library, tmp_path, monkeypatch):
+    lib, model = library
+    db = tmp_path / "cache.sqlite"
+    # a scan hears every track and keeps its statistics; it tags the untagged ones with
+    # the tagger's own labels (genres genretag wrote: learn must leave them out)
+    r = run("scan", lib / "new", "--model", model, "--db", db, "--min-confidence", "0",
+            "--workers", "1")
+    assert r.exit_code == 0, r.output
+    written = {p.name: tags.read_genres(p) for p in (lib / "new").iterdir()}
+    assert all(written.values()), written
+    r = run("scan", lib, "--model", model, "--db", db, "--dry-run", "--workers", "2")
+    assert r.exit_code in (0, 1), r.output
+
+    import genretag.tagger.source as source
+
+    monkeypatch.setattr(source, "stream", lambda *a, **k: pytest.fail("decoded again"))
+    monkeypatch.setattr(source, "decode_spans", lambda *a, **k: pytest.fail("decoded again"))
+    out, report = tmp_path / "mine.safetensors", tmp_path / "learn.json"
+    r = run("learn", lib, "--model", model, "--db", db, "--out", out, "--min-tracks", "10",
+            "--report", report)
+    assert r.exit_code == 0, r.output
+    labels = {x["name"]: x for x in json.loads(report.read_text())["labels"]}
+    assert set(labels) == {"Hip Hop", "Chiptune", "Zydeco"}  # spellings folded; no jazz
+    assert labels["Hip Hop"]["tracks"] == 24 and labels["Hip Hop"]["learnt"], labels
+    assert labels["Chiptune"]["learnt"] and labels["Chiptune"]["auc"] > 0.9, labels
+    assert not labels["Zydeco"]["learnt"]
+    assert labels["Zydeco"]["reason"] == "1 artists, fewer than 3"
+    assert "heard 0 now" in r.output and "8 genres genretag wrote left out" in r.output
+    monkeypatch.undo()
+
+    # the learnt model is an ordinary model file: a scan with it tags the untagged tracks
+    for p in (lib / "new").iterdir():
+        tags.write_genres(p, [])
+    scanned = tmp_path / "scan.json"
+    r = run("scan", lib / "new", "--model", out, "--db", tmp_path / "2.sqlite", "--dry-run",
+            "--report", scanned)
+    assert r.exit_code == 0, r.output
+    rows = {Path(x["path"]).name: x for x in json.loads(scanned.read_text())["rows"]}
+    got = {n: x["genres"] for n, x in rows.items()}
+    # each label is written at the threshold its cross-validation found: no track gets a
+    # wrong genre, the noise all gets its own, and a tonal track may be left unsure
+    assert all(got[n] == ["Hip Hop"] for n in got if n.startswith("n")), got
+    assert all(got[n] in (["Chiptune"], []) for n in got if n.startswith("t")), got
+    assert sum(got[n] == ["Chiptune"] for n in got) >= 2, got
+
+
+def test_learn_says_what_is_wrong_in_one_line(library, tmp_path):
+    lib, model = library
+    r = run("learn", lib / "new", "--model", model, "--db", tmp_path / "c.sqlite",
+            "--out", tmp_path / "x.safetensors")
+    assert r.exit_code == 2 and "no track with a genre tag to learn from" in r.output
+    r = run("learn", lib, "--out", tmp_path / "nowhere" / "x.safetensors")
+    assert r.exit_code == 2 and "no such folder" in r.output

@@ -1,0 +1,315 @@
+"""``genretag learn``: a library's own genres, learnt from its tagged tracks.
+
+A track's way: its genres and artist are read as a scan reads them (from the cache where
+the file is unchanged), less the genres genretag wrote itself (its undo history knows
+which); its pooled backbone statistics come from the cache (a scan stored them) or are
+heard now and stored. Each label the owner uses on enough tracks by enough artists gets a
+logistic regression on those statistics, checked by artist-grouped cross-validation: its
+probability is calibrated on the held-out folds (Platt), and its threshold is the one
+with the best held-out F1 among those whose precision reaches ``min_precision``. A label that
+never gets there is left out, with the reason. The learnt labels become an ordinary model
+file: the default model's frozen backbone and tagger, and one independent probability per
+label (``GenreNet`` with a ``library`` head), with each label's threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genretag.tagger import tags
+from genretag.tagger.cache import Cache, Statistics
+from genretag.tagger.discover import find_audio
+from genretag.tagger.fingerprint import audio as fingerprint_audio
+from genretag.tagger.fingerprint import content as fingerprint_content
+from genretag.tagger.genres import tomllib
+from genretag.tagger.policy import own_genres
+
+MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
+FOLDS = 5
+C = 0.05  # the regularisation of every label's regression (standardised inputs)
+SCALE_FLOOR = 1e-3  # a dead input channel is not blown up (issue 22's defect)
+
+
+class LearnError(Exception):
+    """A learn that cannot go on; the message is one line for the user."""
+
+
+def label_key(name: str) -> str:
+    """One key for every spelling of a label: ``Hip Hop``, ``Hip-Hop`` and ``hiphop``."""
+    return re.sub(r"[\W_]+", "", name.casefold())
+
+
+def read_map(path: Path | None) -> dict[str, str]:
+    """A ``--map`` TOML file: ``"owner's label" = "Name to learn it as"``."""
+    if path is None:
+        return {}
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise LearnError(f"{path}: not a usable map ({e})") from None
+    bad = [k for k, v in table.items() if not isinstance(v, str) or not label_key(v)]
+    if bad:
+        raise LearnError(f"{path}: every label must map to a name (not {bad[0]!r})")
+    return {label_key(k): v for k, v in table.items()}
+
+
+@dataclass
+class Track:
+    """One file as learn sees it: the owner's labels (keys), its artist, its statistics."""
+
+    path: Path
+    labels: set[str]
+    artist: str
+    statistics: np.ndarray | None = None
+
+
+@dataclass
+class Library:
+    """What learn found: tagged and untagged tracks, the owner's spellings of each label
+    (key -> Counter of spellings), and the files it could not use (path, reason)."""
+
+    tagged: list[Track] = field(default_factory=list)
+    untagged: list[Track] = field(default_factory=list)
+    spellings: dict[str, Counter] = field(default_factory=dict)
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+    own_skipped: int = 0  # genres left out because genretag wrote them
+    heard: int = 0  # tracks decoded now (the rest came from the cache)
+
+    def name(self, key: str) -> str:
+        """The owner's most common spelling of a label."""
+        return self.spellings[key].most_common(1)[0][0]
+
+
+def gather(paths: Iterable[Path], cache: Cache, backbone: str,
+           genre_map: dict[str, str]) -> tuple[Library, list[tuple[Track, str, str | None]]]:
+    """Read every file's labels and artist, and take its statistics from the cache where
+    they are those of its audio now. Returns the library and the tracks still to hear
+    (with their content and audio fingerprints)."""
+    lib = Library()
+    walk = find_audio(list(paths))
+    lib.errors.extend(walk.errors)
+    known = cache.statistics(backbone)
+    written = cache.written_paths()
+    to_hear = []
+    for path in walk.files:
+        try:
+            st = path.stat()
+            row = cache.get(str(path))
+            unchanged = (row is not None and row.size == st.st_size
+                         and row.mtime_ns == st.st_mtime_ns and row.current is not None)
+            if unchanged:
+                current, artist = list(row.current), row.album_artist or row.artist or ""
+                fp, audio = row.fingerprint, row.audio
+            else:
+                read = tags.read_track(path)
+                current = tags.display(read.state)
+                artist = read.album.album_artist or read.album.artist
+                fp, audio = fingerprint_content(path, st.st_size), fingerprint_audio(path)
+        except (tags.TagError, OSError) as e:
+            lib.errors.append((path, str(e) if isinstance(e, tags.TagError)
+                               else f"cannot read file: {e.strerror or e}"))
+            continue
+        if current and str(path) in written:
+            mine = own_genres([(tags.display(tags.GenreState.from_dict(w.before)), w.after)
+                               for w in cache.history(str(path))], current)
+            lib.own_skipped += sum(1 for g in current if g.casefold() in mine)
+            current = [g for g in current if g.casefold() not in mine]
+        labels = set()
+        for genre in current:
+            named = genre_map.get(label_key(genre), genre)
+            key = label_key(named)
+            if key:
+                labels.add(key)
+                lib.spellings.setdefault(key, Counter())[named] += 1
+        track = Track(path, labels, artist.strip() or f"(no artist: {path.parent})")
+        stats = known.get(str(path))
+        if stats is not None and stats.matches(fp, audio):
+            track.statistics = stats.data.astype(np.float32)
+        else:
+            to_hear.append((track, fp, audio))
+        (lib.tagged if labels else lib.untagged).append(track)
+    return lib, to_hear
+
+
+def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, coverage,
+         cache: Cache, workers: int = 2, progress: Callable[[int], None] = lambda n: None
+         ) -> None:
+    """Decode and hear the tracks the cache could not answer for; store their statistics."""
+    from genretag.tagger.predictor import Predictor
+
+    if not to_hear:
+        return
+    results = Predictor(model, coverage, workers=workers).predict([t.path for t, _, _ in to_hear])
+    for res in results:
+        track, fp, audio = to_hear[res.key]
+        progress(1)
+        if res.statistics is None:
+            lib.errors.append((track.path, res.error or "no audio decoded"))
+            continue
+        track.statistics = res.statistics.astype(np.float32)
+        cache.put_statistics(str(track.path), Statistics(model.backbone_id, coverage.mode.value,
+                                                         fp, audio, res.statistics))
+        lib.heard += 1
+    cache.flush()
+    for side in (lib.tagged, lib.untagged):
+        side[:] = [t for t in side if t.statistics is not None]
+
+
+@dataclass
+class LabelResult:
+    """One label's line in the table learn shows."""
+
+    key: str
+    name: str
+    tracks: int
+    artists: int
+    learnt: bool = False
+    reason: str = ""
+    precision: float | None = None  # cross-validated, at the threshold
+    recall: float | None = None
+    auc: float | None = None
+    threshold: float | None = None
+    untagged: int = 0  # untagged tracks it would be written on
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Learnt:
+    """The learnt labels as one linear layer over standardised statistics:
+    p = sigmoid(weights @ ((x - mean) / scale) + bias), calibrated."""
+
+    results: list[LabelResult]
+    keys: list[str]
+    mean: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,)
+    weights: np.ndarray  # (n_learnt, d)
+    bias: np.ndarray  # (n_learnt,)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.weights.T + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _threshold(y: np.ndarray, p: np.ndarray, min_precision: float
+               ) -> tuple[float, float, float] | None:
+    """Of the thresholds whose precision reaches ``min_precision``, the one with the best
+    F1 (most recall alone would write a label that most tracks have on every track):
+    (threshold, precision, recall), or None."""
+    best, best_f1 = None, -1.0
+    values = np.unique(p)
+    for i, t in enumerate(values):
+        chosen = p >= t
+        precision = float(y[chosen].mean())
+        recall = float(chosen[y].mean())
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        if precision >= min_precision and f1 > best_f1:
+            # halfway to the next lower held-out probability: a margin for new tracks
+            below = float(values[i - 1]) if i else 0.0
+            best, best_f1 = ((float(t) + below) / 2, precision, recall), f1
+    return best
+
+
+def fit(lib: Library, min_tracks: int = MIN_TRACKS, min_artists: int = MIN_ARTISTS,
+        min_precision: float = MIN_PRECISION, seed: int = 0) -> Learnt:
+    """Every label checked by artist-grouped cross-validation; the ones that pass learnt."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if not lib.tagged:
+        raise LearnError("no track with a genre tag to learn from")
+    x = np.stack([t.statistics for t in lib.tagged]).astype(np.float64)
+    mean, scale = x.mean(0), np.maximum(x.std(0), SCALE_FLOOR)
+    xs = (x - mean) / scale
+    groups = np.array([t.artist for t in lib.tagged])
+    untagged = np.stack([t.statistics for t in lib.untagged]).astype(np.float64) \
+        if lib.untagged else np.zeros((0, x.shape[1]))
+    results, keys, weights, bias = [], [], [], []
+    for key in sorted(lib.spellings, key=lambda k: (-sum(lib.spellings[k].values()), k)):
+        y = np.array([key in t.labels for t in lib.tagged])
+        r = LabelResult(key, lib.name(key), int(y.sum()), len(set(groups[y])))
+        results.append(r)
+        if r.tracks < min_tracks:
+            r.reason = f"{r.tracks} tracks, fewer than {min_tracks}"
+            continue
+        if r.artists < min_artists:
+            r.reason = f"{r.artists} artists, fewer than {min_artists}"
+            continue
+        if len(set(groups[~y])) < 2:
+            r.reason = "no other genre by two or more artists to tell it from"
+            continue
+        folds = min(FOLDS, r.artists, len(set(groups[~y])))
+        z = np.zeros(len(y))
+        split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        for train, test in split.split(xs, y, groups):
+            if len(set(y[train])) < 2:
+                z[test] = 0.0
+                continue
+            clf = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
+            clf.fit(xs[train], y[train])
+            z[test] = clf.decision_function(xs[test])
+        r.auc = round(float(roc_auc_score(y, z)), 3)
+        # calibration on the held-out scores; mildly regularised, so that a label told
+        # apart perfectly by a few artists does not get probabilities of exactly 0 and 1
+        platt = LogisticRegression(C=1.0, max_iter=1000).fit(z[:, None], y)
+        a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        p = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        found = _threshold(y, p, min_precision)
+        if found is None or a <= 0:
+            r.reason = (f"cannot be told apart: held-out precision stays below "
+                        f"{min_precision:g} (AUC {r.auc:.2f})")
+            continue
+        r.threshold, r.precision, r.recall = found
+        clf = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(xs, y)
+        w, c = a * clf.coef_[0], a * float(clf.intercept_[0]) + b  # calibrated, folded in
+        r.learnt = True
+        keys.append(key)
+        weights.append(w)
+        bias.append(c)
+        if len(untagged):
+            zu = ((untagged - mean) / scale) @ w + c
+            r.untagged = int((1.0 / (1.0 + np.exp(-zu)) >= r.threshold).sum())
+    d = x.shape[1]
+    return Learnt(results, keys, mean, scale,
+                  np.array(weights).reshape(len(keys), d), np.array(bias))
+
+
+def save(learnt: Learnt, lib: Library, base, out: Path) -> str:
+    """The learnt labels as a genretag model file: ``base``'s backbone and tagger, and a
+    ``library`` head; returns the model id."""
+    import torch
+
+    from genretag.tagger.model import GenreNet, save_model
+    from genretag.tagger.params import Architecture
+
+    if not learnt.keys:
+        raise LearnError("no label could be learnt (see the table); nothing written")
+    meta = base.metadata
+    arch = Architecture.from_dict({**meta.architecture.to_dict(), "head": "library"})
+    net = GenreNet(arch, meta.audio, len(learnt.keys), n_tags=len(meta.tags))
+    net.backbone.load_state_dict(base.net.backbone.state_dict())
+    net.head.load_state_dict(base.net.head.state_dict())
+    lib_head = net.library
+    with torch.no_grad():
+        lib_head.mean.copy_(torch.from_numpy(learnt.mean.astype(np.float32)))
+        lib_head.scale.copy_(torch.from_numpy(learnt.scale.astype(np.float32)))
+        lib_head.linear.weight.copy_(torch.from_numpy(learnt.weights.astype(np.float32)))
+        lib_head.linear.bias.copy_(torch.from_numpy(learnt.bias.astype(np.float32)))
+    by_key = {r.key: r for r in learnt.results}
+    extra = {
+        "name": f"learnt from a library ({len(lib.tagged)} tagged tracks)",
+        "display_names": {k: lib.name(k) for k in learnt.keys},
+        "thresholds": {k: by_key[k].threshold for k in learnt.keys},
+        "tags": list(meta.tags),
+        "learnt": {"labels": [r.to_dict() for r in learnt.results],
+                   "base_model": base.model_id},
+    }
+    return save_model(out, net.eval(), learnt.keys, meta.audio, extra)
