@@ -194,10 +194,6 @@ def decode_spans(path: Path, sample_rate: int, starts: list[float], seconds: flo
     return Spans(np.ascontiguousarray(both[..., 0]), (both[..., 1] > 0.5).sum(axis=1))
 
 
-def silent(samples: np.ndarray) -> bool:
-    """Digital silence: no sample of ``samples`` (n,) reaches SILENCE_PEAK."""
-    return not len(samples) or float(np.abs(samples).max()) < SILENCE_PEAK
-
 
 def decode(path: Path, sample_rate: int, start: float | None = None,
            duration: float | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import features
-from .decode import SILENCE_PEAK, DecodeError, Silent, decode_spans, duration_of, silent, stream
+from .decode import SILENCE_PEAK, DecodeError, Silent, decode_spans, duration_of, stream
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 from .states import CoverageMode
 
@@ -94,7 +94,7 @@ class TrackSource:
         for start, samples, decoded in zip(starts_s, spans.samples, spans.decoded):
             if decoded < n // 2:
                 continue  # past the end of the audio: the headers overstated the length
-            if silent(samples[:decoded]):
+            if not loud(samples[:decoded]):
                 quiet += 1
                 continue
             if rate != p.sample_rate:
@@ -132,11 +132,17 @@ class TrackSource:
             raise Silent(f"silent: digital silence throughout its {seconds:.1f} s")
 
 
+def loud(samples: np.ndarray) -> np.ndarray:
+    """Not digital silence: whether a sample of each row of ``samples`` (..., n), n > 0,
+    reaches SILENCE_PEAK; (...,) bools."""
+    return np.abs(samples).max(axis=-1) >= SILENCE_PEAK
+
+
 def audible(starts: np.ndarray, windows: np.ndarray) -> Chunk:
     """The windows of (m, window_samples) that are not digital silence, with their starts."""
     if not len(windows):
         return starts, windows
-    keep = np.abs(windows).max(axis=1) >= SILENCE_PEAK
+    keep = loud(windows)
     return (starts, windows) if keep.all() else (starts[keep], windows[keep])
 
 
