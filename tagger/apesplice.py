@@ -16,16 +16,17 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .id3splice import V1_SIZE
+
 PREAMBLE = b"APETAGEX"
 FRAME_SIZE = 32  # a header or a footer
-V1_SIZE = 128
 VERSION = 2000
 HAS_HEADER, IS_HEADER = 1 << 31, 1 << 29
 TEXT = 0  # an item's type (flags bits 1-2): UTF-8 text
 GENRE_KEY = "Genre"
 
 
-class SpliceError(Exception):
+class SpliceError(ValueError):
     """A tag whose bytes do not add up; the message is one line for the user."""
 
 
@@ -72,6 +73,13 @@ def locate(fh: BinaryIO) -> RawApe | None:
         raise SpliceError("APEv2 tag: its header is missing")
     body = fh.read(size - FRAME_SIZE)
     return RawApe(start, end, header, footer, split_items(body, count))
+
+
+def tags_start(fh: BinaryIO) -> int:
+    """Where the tags at the end of the file begin: its APEv2 tag, else its ID3v1 block,
+    else the end (the audio of an MP3 ends there)."""
+    tag = locate(fh)
+    return tag.start if tag is not None else audio_end(fh)
 
 
 def split_items(body: bytes, count: int) -> tuple[bytes, ...]:

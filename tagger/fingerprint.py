@@ -16,12 +16,10 @@ import hashlib
 import struct
 from pathlib import Path
 
-from . import id3splice
+from . import apesplice, id3splice
 from .mp4atoms import top_level_in
 
 BLOCK = 1 << 16
-V1_SIZE = 128
-APE_FOOTER = 32
 
 
 def _blocks(f, start: int, end: int) -> str:
@@ -57,7 +55,7 @@ def audio(path: Path) -> str | None:
 
 def _audio_span(f, head: bytes, size: int) -> tuple[int, int] | None:
     if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return _mp3(f, head, size)
+        return _mp3(f, head)
     if head.startswith(b"fLaC"):
         return _flac(f, size)
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
@@ -70,21 +68,11 @@ def _audio_span(f, head: bytes, size: int) -> tuple[int, int] | None:
     return None
 
 
-def _mp3(f, head: bytes, size: int) -> tuple[int, int]:
+def _mp3(f, head: bytes) -> tuple[int, int]:
     start = id3splice.tag_size(head[:id3splice.HEADER_SIZE])
     if start and head[5] & 0x10:  # a v2.4 footer
         start += id3splice.HEADER_SIZE
-    end = size
-    f.seek(max(0, end - V1_SIZE))
-    if f.read(3) == b"TAG":
-        end -= V1_SIZE
-    f.seek(max(0, end - APE_FOOTER))
-    footer = f.read(APE_FOOTER)
-    if footer.startswith(b"APETAGEX"):  # its size counts the footer, not the header
-        ape = struct.unpack("<I", footer[12:16])[0]
-        flags = struct.unpack("<I", footer[20:24])[0]
-        end -= ape + (APE_FOOTER if flags & 0x80000000 else 0)
-    return start, end
+    return start, apesplice.tags_start(f)
 
 
 def _flac(f, size: int) -> tuple[int, int]:
