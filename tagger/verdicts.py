@@ -225,9 +225,7 @@ class Decider:
             self._written = self.cache.written_paths()
         if not heard.current or path not in self._written:
             return frozenset()
-        writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
-                  for w in self.cache.history(path)]
-        return own_genres(writes, heard.current)
+        return genres_written(self.cache, path, heard.current)
 
     def _write(self, heard: Heard, new: list[str]) -> None:
         """History row first (pending), then the write, then the row confirmed. A
@@ -272,6 +270,14 @@ class Decider:
             new.probabilities = prediction.as_dict() if prediction is not None else None
             self.cache.put(new)
         self.cache_seconds += time.perf_counter() - t0
+
+
+def genres_written(cache: Cache, path: str, current: list[str]) -> frozenset[str]:
+    """The genres of ``current`` (what the file at ``path`` holds) that genretag added
+    itself, case-folded, by its undo history (``policy.own_genres``)."""
+    writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
+              for w in cache.history(path)]
+    return own_genres(writes, current)
 
 
 ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options", "current",

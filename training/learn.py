@@ -28,7 +28,7 @@ from genretag.tagger.discover import find_audio
 from genretag.tagger.fingerprint import audio as fingerprint_audio
 from genretag.tagger.fingerprint import content as fingerprint_content
 from genretag.tagger.genres import tomllib
-from genretag.tagger.policy import own_genres
+from genretag.tagger.verdicts import genres_written
 
 MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
 FOLDS = 5
@@ -116,8 +116,7 @@ def gather(paths: Iterable[Path], cache: Cache, backbone: str,
                                else f"cannot read file: {e.strerror or e}"))
             continue
         if current and str(path) in written:
-            mine = own_genres([(tags.display(tags.GenreState.from_dict(w.before)), w.after)
-                               for w in cache.history(str(path))], current)
+            mine = genres_written(cache, str(path), current)
             lib.own_skipped += sum(1 for g in current if g.casefold() in mine)
             current = [g for g in current if g.casefold() not in mine]
         labels = set()
@@ -201,20 +200,23 @@ class Learnt:
 def _threshold(y: np.ndarray, p: np.ndarray, min_precision: float
                ) -> tuple[float, float, float] | None:
     """Of the thresholds whose precision reaches ``min_precision``, the one with the best
-    F1 (most recall alone would write a label that most tracks have on every track):
-    (threshold, precision, recall), or None."""
-    best, best_f1 = None, -1.0
-    values = np.unique(p)
-    for i, t in enumerate(values):
-        chosen = p >= t
-        precision = float(y[chosen].mean())
-        recall = float(chosen[y].mean())
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        if precision >= min_precision and f1 > best_f1:
-            # halfway to the next lower held-out probability: a margin for new tracks
-            below = float(values[i - 1]) if i else 0.0
-            best, best_f1 = ((float(t) + below) / 2, precision, recall), f1
-    return best
+    F1 (most recall alone would write a label that most tracks have on every track), the
+    lowest of equals, set halfway to the next lower held-out probability (a margin for new
+    tracks): (threshold, precision, recall), or None. Every held-out probability is a
+    candidate, counted in one pass over them sorted."""
+    order = np.argsort(-p, kind="stable")
+    ps, hits = p[order], np.cumsum(y[order])
+    last = np.r_[ps[1:] != ps[:-1], True]  # the end of each run of equal probabilities
+    t, hits, chosen = ps[last], hits[last], np.flatnonzero(last) + 1
+    precision, recall = hits / chosen, hits / max(int(y.sum()), 1)
+    f1 = np.where(precision + recall > 0,
+                  2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    f1 = np.where(precision >= min_precision, f1, -1.0)
+    if f1.max() < 0:
+        return None
+    i = len(f1) - 1 - int(np.argmax(f1[::-1]))  # the lowest threshold of the best F1
+    below = float(t[i + 1]) if i + 1 < len(t) else 0.0
+    return (float(t[i]) + below) / 2, float(precision[i]), float(recall[i])
 
 
 def fit(lib: Library, min_tracks: int = MIN_TRACKS, min_artists: int = MIN_ARTISTS,
