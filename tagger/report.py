@@ -358,7 +358,8 @@ def _track_row(r: Row, view: View) -> str:
             + "".join(f"<td>{E(c.shown(r, view))}</td>" for c in PAGE) + "</tr>")
 
 
-def _page(name: str) -> str:
+def page_file(name: str) -> str:
+    """A file of the report page (``page/``): its template, CSS or script."""
     return (files("genretag.tagger") / "page" / name).read_text(encoding="utf-8")
 
 
@@ -384,8 +385,8 @@ def _html(result: ScanResult, rows: list[Row], view: View) -> str:
     genres = sorted({g for r in rows for g in (*r.genres, *r.previous)}, key=str.casefold)
     counts = ", ".join(f"{k}: {v}" for k, v in result.counts().items() if v)
     title = "genretag dry run" if view.dry_run else "genretag scan"
-    return Template(_page("report.html")).substitute(
-        title=title, css=_page("report.css"), js=_page("report.js"),
+    return Template(page_file("report.html")).substitute(
+        title=title, css=page_file("report.css"), js=page_file("report.js"),
         intro=f"{len(result.rows)} tracks ({E(counts)}); {len(result.albums)} albums decided "
               f"together; {len(result.skipped)} skipped.",
         chart=_chart(genre_counts(result.rows).most_common()),

@@ -29,6 +29,33 @@ def noise(seconds: float, sr: int, seed: int) -> np.ndarray:
     return (out * pulse).astype(np.float32)
 
 
+def html_rows(page: str) -> list[list[str]]:
+    """The cells of every row of a page's table, its heading first."""
+    from html.parser import HTMLParser
+
+    rows: list[list[str]] = []
+    inside = []
+
+    class Cells(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                rows.append([])
+            elif tag in ("td", "th"):
+                rows[-1].append("")
+                inside.append(tag)
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                inside.pop()
+
+        def handle_data(self, data):
+            if inside:
+                rows[-1][-1] += data
+
+    Cells().feed(page)
+    return rows
+
+
 def track(path: Path, audio: np.ndarray, artist: str, genre: str | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_audio(path, audio, 16000, "flac")
@@ -91,6 +118,17 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     assert not labels["Zydeco"]["learnt"]
     assert labels["Zydeco"]["reason"] == "1 artists, fewer than 3"
     assert "heard 0 now" in r.output and "8 genres genretag wrote left out" in r.output
+    # the same table as a page
+    page = tmp_path / "learn.html"
+    r = run("learn", lib, "--model", model, "--db", db, "--out", out, "--min-tracks", "10",
+            "--report", page)
+    assert r.exit_code == 0, r.output
+    table = html_rows(page.read_text(encoding="utf-8"))
+    assert table[0][:3] == ["label", "tracks", "artists"] and table[0][-2:] == [
+        "learnt", "untagged it tags"]
+    cells = {row[0]: row for row in table[1:]}
+    assert cells["Hip Hop"][1:3] == ["24", "4"] and cells["Hip Hop"][-2] == "yes", cells
+    assert cells["Zydeco"][-2:] == ["no: 1 artists, fewer than 3", "—"], cells
     monkeypatch.undo()
 
     # the learnt model is an ordinary model file: a scan with it tags the untagged tracks

@@ -451,7 +451,7 @@ def learn(
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding processes."),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the label table "
-                                          "as JSON."),
+                                          "as JSON (.json) or a page (.html)."),
 ) -> None:
     """Learn a library's own genres from its tagged tracks; write them as a model file
     that `genretag scan --model` uses."""
@@ -460,12 +460,24 @@ def learn(
     from genretag.tagger.segments import Coverage
     from genretag.tagger.states import CoverageMode
 
-    from .learn import LearnError, fit, gather, hear, read_map, save
+    from .learn import (
+        REPORT_COLUMNS,
+        LearnError,
+        cell,
+        fit,
+        gather,
+        hear,
+        read_map,
+        save,
+        write_report,
+    )
 
     if coverage not in ("fast", "full"):
         raise usage_error(f"--coverage must be fast or full, not {coverage!r}")
     if not out.absolute().parent.is_dir():
         raise usage_error(f"{out}: no such folder for the model file (--out)")
+    if report is not None and report.suffix.lower() not in (".json", ".html"):
+        raise usage_error(f"{report}: report must end in .json or .html")
     base = open_model(model, device)
     if not base.net.pools_statistics:
         raise usage_error(f"{model}: its head does not pool backbone statistics; learn "
@@ -488,16 +500,10 @@ def learn(
     for path, reason in lib.errors:
         err.print(f"error: {path}: {reason}", markup=False, soft_wrap=True)
     table = Table(title="labels")
-    for col in ("label", "tracks", "artists", "precision", "recall", "AUC", "threshold",
-                "learnt", "untagged it tags"):
-        table.add_column(col)
+    for _, title in REPORT_COLUMNS:
+        table.add_column(title)
     for r in learnt.results:
-        def num(v):
-            return "—" if v is None else f"{v:.2f}"
-        table.add_row(r.name, str(r.tracks), str(r.artists), num(r.precision),
-                      num(r.recall), num(r.auc), num(r.threshold),
-                      "yes" if r.learnt else f"no: {r.reason}",
-                      str(r.untagged) if r.learnt else "—")
+        table.add_row(*(cell(r, key) for key, _ in REPORT_COLUMNS))
     console.print(table)
     summary = (f"{len(lib.tagged)} tagged and {len(lib.untagged)} untagged tracks; "
                f"heard {lib.heard} now, {len(lib.tagged) + len(lib.untagged) - lib.heard} "
@@ -505,8 +511,10 @@ def learn(
                f"{time.perf_counter() - t0:.1f} s")
     console.print(summary, markup=False)
     if report is not None:
-        report.write_text(json.dumps({"labels": [r.to_dict() for r in learnt.results],
-                                      "summary": summary}, indent=1) + "\n")
+        try:
+            write_report(report, learnt, summary)
+        except OSError as e:
+            raise usage_error(f"{report}: cannot write the report ({e.strerror or e})") from None
     try:
         model_id = save(learnt, lib, base, out)
     except LearnError as e:

@@ -14,6 +14,7 @@ label (``GenreNet`` with a ``library`` head), with each label's threshold.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,10 +31,11 @@ from genretag.tagger.fingerprint import content as fingerprint_content
 from genretag.tagger.genres import tomllib
 from genretag.tagger.verdicts import genres_written
 
+from .probe import standardiser
+
 MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
 FOLDS = 5
 C = 0.05  # the regularisation of every label's regression (standardised inputs)
-SCALE_FLOOR = 1e-3  # a dead input channel is not blown up (issue 22's defect)
 
 
 class LearnError(Exception):
@@ -229,7 +231,7 @@ def fit(lib: Library, min_tracks: int = MIN_TRACKS, min_artists: int = MIN_ARTIS
     if not lib.tagged:
         raise LearnError("no track with a genre tag to learn from")
     x = np.stack([t.statistics for t in lib.tagged]).astype(np.float64)
-    mean, scale = x.mean(0), np.maximum(x.std(0), SCALE_FLOOR)
+    mean, scale = standardiser(x, float(np.finfo(np.float16).eps))  # the cache's precision
     xs = (x - mean) / scale
     groups = np.array([t.artist for t in lib.tagged])
     untagged = np.stack([t.statistics for t in lib.untagged]).astype(np.float64) \
@@ -282,6 +284,52 @@ def fit(lib: Library, min_tracks: int = MIN_TRACKS, min_artists: int = MIN_ARTIS
     d = x.shape[1]
     return Learnt(results, keys, mean, scale,
                   np.array(weights).reshape(len(keys), d), np.array(bias))
+
+
+REPORT_COLUMNS = (("name", "label"), ("tracks", "tracks"), ("artists", "artists"),
+                  ("precision", "precision"), ("recall", "recall"), ("auc", "AUC"),
+                  ("threshold", "threshold"), ("learnt", "learnt"),
+                  ("untagged", "untagged it tags"))
+
+
+def cell(r: LabelResult, key: str) -> str:
+    """One cell of the label table, as the terminal and the HTML page show it."""
+    value = getattr(r, key)
+    if key == "learnt":
+        return "yes" if r.learnt else f"no: {r.reason}"
+    if key == "untagged" and not r.learnt:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "—" if value is None else str(value)
+
+
+def write_report(path: Path, learnt: Learnt, summary: str) -> None:
+    """The label table as JSON (``.json``) or as one self-contained page (``.html``)."""
+    import html
+
+    from genretag.tagger.report import page_file
+
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps({"labels": [r.to_dict() for r in learnt.results],
+                                    "summary": summary}, indent=1) + "\n", encoding="utf-8")
+        return
+    if path.suffix.lower() != ".html":
+        raise LearnError(f"{path}: report must end in .json or .html")
+    e = html.escape
+    head = "".join(f"<th>{e(title)}</th>" for _, title in REPORT_COLUMNS)
+    rows = "".join(
+        f'<tr class="{"tagged" if r.learnt else "unsure"}">'
+        + "".join(f"<td>{e(cell(r, key))}</td>" for key, _ in REPORT_COLUMNS) + "</tr>"
+        for r in learnt.results)
+    path.write_text(
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>genretag learn</title><style>\n{page_file('report.css')}</style></head>"
+        f"<body><h1>genretag learn</h1><p>{e(summary)}</p>"
+        f'<table id="labels"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        f"<p>Precision, recall and AUC are cross-validated with whole artists held out; "
+        f"precision and recall at the label's threshold.</p></body></html>\n",
+        encoding="utf-8")
 
 
 def save(learnt: Learnt, lib: Library, base, out: Path) -> str:

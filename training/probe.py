@@ -101,24 +101,40 @@ class Chosen:
     held_out: int = 0  # clips whose held-out predictions the temperature was fitted on
 
 
+# A column whose spread is within this many rounding steps of its values is constant: the
+# dead channels of a network, whose values differ only by float rounding. Standardised with
+# their tiny spread, rounding noise of 1e-12 became logit changes of 0.1 (issue 22).
+CONSTANT_STEPS = 4
+
+
+def standardiser(X: np.ndarray, resolution: float = float(np.finfo(np.float32).eps)
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and scale (columns,) that standardise ``X`` (rows, columns), with the scale
+    of a constant column set to 1, as scikit-learn's ``StandardScaler`` does; constant means
+    constant up to the relative ``resolution`` the values were stored with (float32's)."""
+    X = np.asarray(X, dtype=np.float64)
+    mean, std = X.mean(0), X.std(0)
+    constant = std <= CONSTANT_STEPS * resolution * np.abs(X).max(0, initial=0.0)
+    return mean, np.where(constant | (std == 0), 1.0, std)
+
+
 def fit_linear(X: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> LinearHead:
     """A class-balanced logistic regression over standardised columns (rows, columns), as a
     :class:`LinearHead` the tagger runs without scikit-learn. A label without rows gets a
     bias so low that it is never predicted."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
+    mean, scale = standardiser(X)
     # one BLAS thread: on these small problems more threads spin against each other and
     # against torch's (a fit took 14 times longer with two)
     with threadpool_limits(1):
-        scaler = StandardScaler().fit(X)
         clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
-        clf.fit(scaler.transform(X), y)
+        clf.fit((X - mean) / scale, y)
     head = LinearHead(X.shape[1], n_labels)
     with torch.no_grad():
-        head.mean.copy_(torch.from_numpy(scaler.mean_))
-        head.scale.copy_(torch.from_numpy(scaler.scale_))
+        head.mean.copy_(torch.from_numpy(mean))
+        head.scale.copy_(torch.from_numpy(scale))
         head.linear.weight.zero_()
         head.linear.bias.fill_(-30.0)
         coef, intercept = clf.coef_, clf.intercept_
