@@ -12,6 +12,13 @@ untagged side in a CSV.
     genretag scan /tmp/lib --dry-run --report /tmp/default.json
     python benchmarks/learn_library.py score /tmp/lib/truth.csv /tmp/mine.json /tmp/default.json
 
+    python benchmarks/learn_library.py big /tmp/big --tracks 10000
+
+``big`` times ``genretag learn`` on a library of that many tracks whose statistics a scan
+already cached: every file is a copy of one short WAV, and the cache holds a row and
+generated statistics for each (labels by artist, 30% untagged), so that learn decodes
+nothing. It prints the wall time and the cache's size per track.
+
 ``score`` gives, on the untagged tracks, the share whose first genre is right, the share
 left unsure and the share given a wrong genre. The default model's labels are put in the
 owner's vocabulary first (jazz and blues -> Jazz & Blues, hiphop -> Hip Hop...).
@@ -56,6 +63,72 @@ def score(truth_csv: Path, reports: list[Path]) -> None:
               f"{unsure / n:.1%}, wrong {wrong / n:.1%}")
 
 
+def big(work: Path, n: int, labels: int = 12, artists: int = 600, seed: int = 0) -> None:
+    """A cached library of ``n`` tracks, then ``genretag learn`` on it, timed."""
+    import subprocess
+    import sys
+    import time
+    import wave
+
+    import numpy as np
+
+    from genretag.tagger.cache import Cache, Statistics, TrackRow
+    from genretag.tagger.fingerprint import audio as fingerprint_audio
+    from genretag.tagger.fingerprint import content as fingerprint_content
+    from genretag.tagger.model import load_model
+    from genretag.tagger.modelfile import default_model_path
+
+    model = load_model(default_model_path())
+    dim = 2 * model.net.embedding_dim + len(model.metadata.tags)
+    shutil.rmtree(work, ignore_errors=True)
+    lib = work / "lib"
+    lib.mkdir(parents=True)
+    src = work / "one.wav"
+    with wave.open(str(src), "wb") as w:  # 1 s of a tone: only its bytes are ever read
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        t = np.arange(8000) / 8000
+        w.writeframes((3000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes())
+    fp, audio = fingerprint_content(src, src.stat().st_size), fingerprint_audio(src)
+    rng = np.random.default_rng(seed)
+    names = [f"Genre {i}" for i in range(labels)]
+    centres = rng.normal(0, 1, (labels, dim))
+    artist_label = rng.integers(0, labels, artists)
+    artist_offset = rng.normal(0, 1, (artists, dim))
+    untagged_artist = rng.random(artists) < 0.3
+    db = work / "cache.sqlite"
+    cache = Cache(db)
+    t0 = time.perf_counter()
+    for i in range(n):
+        a = int(rng.integers(0, artists))
+        path = lib / f"artist{a:03d}" / f"track{i:05d}.wav"
+        path.parent.mkdir(exist_ok=True)
+        shutil.copyfile(src, path)
+        st = path.stat()
+        genre = names[artist_label[a]]
+        current = [] if untagged_artist[a] else [genre]
+        cache.put(TrackRow(str(path), st.st_size, st.st_mtime_ns, fp, model.model_id, None,
+                           [], [], "unchanged", None, None, current=current,
+                           artist=f"Artist {a}", album=f"Album {a}", audio=audio))
+        x = 0.05 * centres[artist_label[a]] + 0.3 * artist_offset[a] + rng.normal(0, 1, dim)
+        cache.put_statistics(str(path), Statistics(model.backbone_id, "fast", fp, audio,
+                                                   x.astype(np.float16)))
+    cache.flush()
+    cache.close()
+    made = time.perf_counter() - t0
+    size = db.stat().st_size
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "genretag.tagger", "learn", str(lib), "--db",
+                          str(db), "--out", str(work / "mine.safetensors")],
+                         capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    print(run.stdout[-1500:], run.stderr[-1500:])
+    print(f"learn on {n} cached tracks ({labels} labels, {artists} artists): {took:.1f} s "
+          f"wall, exit {run.returncode}; cache {size / n:,.0f} bytes per track "
+          f"(statistics {dim * 2:,} bytes of float16); library made in {made:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -68,9 +141,15 @@ def main() -> None:
     mk.add_argument("--genres", nargs="+", default=sorted(OWNER))
     mk.add_argument("--untagged-share", type=float, default=0.4)
     mk.add_argument("--seed", type=int, default=0)
+    bg = sub.add_parser("big")
+    bg.add_argument("work", type=Path)
+    bg.add_argument("--tracks", type=int, default=10_000)
     a = ap.parse_args()
     if a.what == "score":
         score(a.truth, a.reports)
+        return
+    if a.what == "big":
+        big(a.work, a.tracks)
         return
     rows = [r for r in csv.DictReader(open(a.gtzan / "artists.csv")) if r["genre"] in a.genres]
     artists = sorted({(r["genre"], r["artist"]) for r in rows})

@@ -33,6 +33,7 @@ from .modelfile import (
     FORMAT,
     FORMAT_VERSION,
     FeatureHead,
+    FillIn,
     ModelFileError,
     ModelMeta,
     default_model_path,
@@ -203,6 +204,35 @@ def geometric_mix(log_a: torch.Tensor, log_b: torch.Tensor, weight: float | torc
     return torch.log_softmax((weight * log_a + (1 - weight) * log_b) / temperature, dim=-1)
 
 
+class Familiarity(nn.Module):
+    """How much a track is like the music a head was trained on: the distance of its
+    standardised embedding statistics from the nearest genre's centre among the training
+    clips, through a logistic map ``sigmoid(slope * log(distance) + bias)`` fitted on genres
+    held out of training. The exclusive genres are multiplied by it, so music of a genre the
+    head never heard comes out unsure instead of confidently Rock. The defaults (slope 0)
+    find every track familiar: model files from before it have none.
+
+    (batch, dim) standardised statistics -> (batch,) in (0, 1].
+    """
+
+    def __init__(self, n_labels: int, dim: int):
+        super().__init__()
+        self.register_buffer("centres", torch.zeros(n_labels, dim))
+        self.register_buffer("slope", torch.tensor(0.0))
+        self.register_buffer("bias", torch.tensor(30.0))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.slope * torch.log(centre_distance(z, self.centres))
+                             + self.bias)
+
+
+def centre_distance(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """(batch, dim) points, (n, dim) centres -> (batch,) the root mean square difference
+    from the nearest centre."""
+    d2 = (z[:, None, :] - centres[None]).pow(2).mean(-1)
+    return d2.min(-1).values.clamp_min(1e-12).sqrt()
+
+
 class TrackHead(nn.Module):
     """A track's exclusive genres from its pooled window outputs (a GTZAN clip has one genre).
 
@@ -218,6 +248,13 @@ class TrackHead(nn.Module):
         self.tags = LinearHead(n_tags, n_labels)
         self.register_buffer("embedding_weight", torch.tensor(0.5))
         self.register_buffer("temperature", torch.tensor(1.0))
+        self.familiarity = Familiarity(n_labels, 2 * emb)
+
+    def familiar(self, emb_mean: torch.Tensor, emb_max: torch.Tensor) -> torch.Tensor:
+        """(batch,) how familiar each track's music is (:class:`Familiarity`), on the
+        embedding probe's own standardisation."""
+        z = (torch.cat([emb_mean, emb_max], -1) - self.embedding.mean) / self.embedding.scale
+        return self.familiarity(z)
 
     def forward(self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor
                 ) -> torch.Tensor:
@@ -267,7 +304,7 @@ class GenreNet(nn.Module):
 
     def __init__(self, arch: Architecture, params: AudioParams, n_labels: int,
                  n_features: int = 0, cnn_weight: float = 1.0, n_tags: int = 0,
-                 n_tag_genres: int = 0):
+                 n_tag_genres: int = 0, fill: FillIn | None = None):
         super().__init__()
         self.arch, self.params = arch, params
         if arch.name == "vgg":
@@ -285,6 +322,7 @@ class GenreNet(nn.Module):
             return Head(self.embedding_dim, arch.backend_units, n_outputs)
 
         self.library: LinearHead | None = None
+        self.register_buffer("fill", None)  # the base model's outputs a learnt one fills in
         if arch.head == "track":
             n_exclusive = n_labels - n_tag_genres
             self.head = back_end(n_tags)  # the pretrained tagger
@@ -293,7 +331,13 @@ class GenreNet(nn.Module):
         elif arch.head == "library":  # genres learnt from a library's own tags
             self.head = back_end(n_tags)
             self.track, self.tag_genres = None, None
-            self.library = LinearHead(2 * self.embedding_dim + n_tags, n_labels)
+            n_learnt = n_labels - (len(fill.take) if fill else 0)
+            self.library = LinearHead(2 * self.embedding_dim + n_tags, n_learnt)
+            if fill:  # the base model's heads, for the labels they fill in
+                self.track = TrackHead(self.embedding_dim, n_tags, fill.exclusive)
+                self.tag_genres = TagGenres(fill.tag_genres, n_tags) if fill.tag_genres \
+                    else None
+                self.register_buffer("fill", torch.tensor(fill.take, dtype=torch.long))
         else:
             self.head = back_end(n_labels)
             self.track, self.tag_genres = None, None
@@ -334,12 +378,21 @@ class GenreNet(nn.Module):
         """Pooled window outputs, their mean and max over windows (batch, dim), and the
         tracks' table features (batch, n_features) or None -> (batch, n_labels)."""
         if self.library is not None:  # independent, calibrated probabilities
-            return torch.sigmoid(self.library(self.statistics(mean, maximum)))
+            learnt = torch.sigmoid(self.library(self.statistics(mean, maximum)))
+            if self.fill is None:
+                return learnt
+            return torch.cat([learnt, self._track_head(mean, maximum, None)[:, self.fill]], -1)
         if self.track is None:
             return self.fuse(mean, features)
+        return self._track_head(mean, maximum, features)
+
+    def _track_head(self, mean: torch.Tensor, maximum: torch.Tensor,
+                    features: torch.Tensor | None) -> torch.Tensor:
+        """The exclusive genres (``TrackHead``), then the tagger's genres (``TagGenres``)."""
         emb = mean.shape[-1] - self.head.out.out_features
         exclusive = self.fuse(torch.softmax(self.track(mean[:, :emb], maximum[:, :emb],
-                                                       mean[:, emb:]), -1), features)
+                                                       mean[:, emb:]), -1), features) \
+            * self.track.familiar(mean[:, :emb], maximum[:, :emb])[:, None]
         if self.tag_genres is None:
             return exclusive
         return torch.cat([exclusive, self.tag_genres(mean[:, emb:])], dim=-1)
@@ -443,6 +496,18 @@ class Model:
             .cpu().numpy()
 
     @torch.inference_mode()
+    def probabilities_of_statistics(self, stats: np.ndarray) -> np.ndarray:
+        """Tracks' backbone statistics (tracks, 2 * embedding + n_tags), as ``statistics``
+        gives them -> (tracks, n_labels), the probabilities ``track_probabilities`` gives
+        for the pools they came from; for a head on pooled statistics only."""
+        emb = self.net.embedding_dim
+        x = torch.from_numpy(np.asarray(stats, dtype=np.float32)).to(self.device)
+        tag_mean = x[:, 2 * emb:]
+        return self.net.track_probabilities(torch.cat([x[:, :emb], tag_mean], -1),
+                                            torch.cat([x[:, emb:2 * emb], tag_mean], -1)
+                                            ).cpu().numpy()
+
+    @torch.inference_mode()
     def statistics(self, pool: WindowPool) -> np.ndarray | None:
         """A track's backbone statistics (``GenreNet.statistics``) as float16, compact
         enough for the cache (what ``genretag learn`` learns from); None for a model
@@ -531,7 +596,7 @@ def build_net(meta: ModelMeta) -> GenreNet:
         raise ModelFileError(f"unknown architecture {arch.name!r}")
     feats = meta.features or FeatureHead()
     return GenreNet(arch, meta.audio, len(meta.labels), len(feats.columns), feats.cnn_weight,
-                    len(meta.tags), len(meta.tag_genres))
+                    len(meta.tags), len(meta.tag_genres), meta.fill_in)
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
@@ -549,7 +614,9 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except Exception as e:
         raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from None
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    # a file from before the familiarity (``Familiarity``) keeps its defaults: all familiar
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")
+               and ".familiarity." not in k]
     if missing or unexpected:
         raise ModelFileError(f"{path}: weights do not fit the architecture "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -57,6 +57,20 @@ class FeatureHead:
 
 
 @dataclass(frozen=True)
+class FillIn:
+    """In a model ``genretag learn`` made: the labels that its base model's own heads fill in
+    (labels the owner uses on too few tracks to learn). ``take``: which of the base model's
+    outputs, in order, each an output after the learnt ones; ``exclusive`` and
+    ``tag_genres``: how many exclusive and tagger genres the base model has;
+    ``source``: each filled label's name in the base model."""
+
+    take: tuple[int, ...]
+    exclusive: int
+    tag_genres: int
+    source: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelMeta:
     """What a model file says about itself, validated once (``SCHEMA``) and typed.
 
@@ -80,6 +94,7 @@ class ModelMeta:
     tag_genres: dict[str, tuple[str, ...]] = field(default_factory=dict)
     features: FeatureHead | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    fill_in: FillIn | None = None
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -115,7 +130,18 @@ class ModelMeta:
             features=FeatureHead(tuple(feats.get("columns", ())),
                                  float(feats.get("cnn_weight", 1.0))) if feats else None,
             thresholds={k: float(v) for k, v in (meta.get("thresholds") or {}).items()},
-            raw=meta)
+            fill_in=_fill_in(meta.get("fill_in"), len(meta["labels"]), where), raw=meta)
+
+
+def _fill_in(table: dict | None, n_labels: int, where: str) -> FillIn | None:
+    if not table:
+        return None
+    fill = FillIn(tuple(table["take"]), table["exclusive"], table["tag_genres"],
+                  dict(table.get("source") or {}))
+    if len(fill.take) >= n_labels or max(fill.take) >= fill.exclusive + fill.tag_genres:
+        raise ModelFileError(f"{where}: not a usable genretag model ('fill_in' names outputs "
+                             "its base model does not have)")
+    return fill
 
 
 def _tuples(table: dict | None) -> dict[str, tuple[str, ...]]:
@@ -195,6 +221,12 @@ SCHEMA: dict = {
         "cnn_weight": ("num", (0, 1), False),
     }, False),
     "thresholds": ("nummap", (0, 1), False),  # label -> the probability that makes it sure
+    "fill_in": ("dict", {
+        "take": ("ints", (1, 1000), True),
+        "exclusive": ("int", (0, 1000), True),
+        "tag_genres": ("int", (0, 1000), True),
+        "source": ("strmap", (0, 1000), False),
+    }, False),
 }
 
 
@@ -231,6 +263,9 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
             ok = isinstance(v, str) and lo <= len(v) <= hi
         elif kind == "strs":
             ok = _is_strs(v) and lo <= len(v) <= hi
+        elif kind == "ints":  # output indices
+            ok = (isinstance(v, list) and lo <= len(v) <= hi and all(
+                isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10_000 for x in v))
         elif kind == "nummap":
             ok = isinstance(v, dict) and all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi
@@ -246,6 +281,7 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
 
 
 DESCRIBE = {"int": "a whole number", "num": "a number", "str": "a string (length)",
-            "strs": "a list of strings (count)", "strmap": "an object of strings (count)",
+            "strs": "a list of strings (count)", "ints": "a list of output indices (count)",
+            "strmap": "an object of strings (count)",
             "listmap": "an object of string lists (count)",
             "nummap": "an object of numbers"}

@@ -146,6 +146,17 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     assert all(got[n] in (["Chiptune"], []) for n in got if n.startswith("t")), got
     assert sum(got[n] == ["Chiptune"] for n in got) >= 2, got
 
+    # where the first scan cached the tracks' statistics, a scan with the learnt model
+    # predicts from them: nothing is decoded, and the same genres come out
+    monkeypatch.setattr(source, "stream", lambda *a, **k: pytest.fail("decoded again"))
+    monkeypatch.setattr(source, "decode_spans", lambda *a, **k: pytest.fail("decoded again"))
+    again = tmp_path / "again.json"
+    r = run("scan", lib / "new", "--model", out, "--db", db, "--dry-run", "--report", again)
+    assert r.exit_code == 0, r.output
+    report = json.loads(again.read_text())
+    assert report["summary"]["decoded"] == 0
+    assert {Path(x["path"]).name: x["genres"] for x in report["rows"]} == got
+
 
 def test_learn_says_what_is_wrong_in_one_line(library, tmp_path):
     lib, model = library
@@ -154,3 +165,46 @@ def test_learn_says_what_is_wrong_in_one_line(library, tmp_path):
     assert r.exit_code == 2 and "no track with a genre tag to learn from" in r.output
     r = run("learn", lib, "--out", tmp_path / "nowhere" / "x.safetensors")
     assert r.exit_code == 2 and "no such folder" in r.output
+
+
+def test_the_base_model_fills_in_a_label_used_too_rarely_to_learn(library, tmp_path):
+    """The owner's "JAZZ" on three tracks by one artist cannot be learnt, but the base
+    model names jazz: its own probability fills the label in, under the owner's spelling;
+    Zydeco, which the base model does not name, stays out; --no-fill-in leaves both out."""
+    from genretag.tagger.model import load_model
+    from genretag.tagger.pooling import WindowPool
+
+    lib, model = library
+    extra = tmp_path / "extra"
+    for t in range(3):
+        track(extra / f"j{t}.flac", music(3.0, 16000, seed=500 + t), "Jay", "JAZZ")
+    db, out, report = tmp_path / "c.sqlite", tmp_path / "mine.safetensors", tmp_path / "l.json"
+    r = run("learn", lib, extra, "--model", model, "--db", db, "--out", out,
+            "--min-tracks", "10", "--report", report)
+    assert r.exit_code == 0, r.output
+    assert "filled in by the base model" in r.output
+    labels = {x["name"]: x for x in json.loads(report.read_text())["labels"]}
+    assert labels["JAZZ"]["filled_by"] == "jazz" and not labels["JAZZ"]["learnt"]
+    assert labels["Zydeco"]["filled_by"] is None
+    mine, base = load_model(out), load_model(model)
+    assert mine.metadata.display_names["jazz"] == "JAZZ"
+    assert mine.labels[-1] == "jazz" and mine.metadata.fill_in.source == {"jazz": "jazz"}
+    assert "zydeco" not in mine.labels and "jazz" not in mine.metadata.thresholds
+    audio = torch_audio(music(3.0, 16000, seed=900))
+    pool = WindowPool.of(base.window_outputs(base.frontend(audio)).numpy())
+    assert np.isclose(mine.track_probabilities(pool)[-1],
+                      base.track_probabilities(pool)[base.labels.index("jazz")], atol=1e-6)
+    # the statistics a scan caches give the same probabilities as the pool they came from
+    stats = mine.statistics(pool).astype(np.float32)
+    assert np.allclose(mine.probabilities_of_statistics(stats[None])[0],
+                       mine.track_probabilities(pool), atol=2e-3)
+    r = run("learn", lib, extra, "--model", model, "--db", db, "--out", out,
+            "--min-tracks", "10", "--no-fill-in")
+    assert r.exit_code == 0, r.output
+    assert sorted(load_model(out).labels) == ["chiptune", "hiphop"] and "heard 0 now" in r.output
+
+
+def torch_audio(samples: np.ndarray):
+    import torch
+
+    return torch.from_numpy(samples[: 3 * 16000].astype(np.float32))[None]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from genretag.tagger.cli import build_app
@@ -143,7 +145,8 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
     assert report["seeds"] == [0, 1] and report["grouping"].startswith("artist")
     assert "albums whose verdict is their main genre" in r.output
     assert report["albums"]["albums"] >= 2 and "album_verdict" in report["albums"]
-    assert set(report["models"]) == {"track head", "embedding probe (part)", "tag probe (part)",
+    assert set(report["models"]) == {"track head", "track head before familiarity (part)",
+                                     "embedding probe (part)", "tag probe (part)",
                                      "linear probe"}
     assert len(report["chosen"]) == 2 * 2  # nested choices, one per fold and seed
     for m in report["models"].values():
@@ -582,3 +585,68 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
     assert np.array_equal(one["t0.flac"], one["again.flac"])
     for name in one:
         assert np.array_equal(one[name], other[name]), name
+
+
+def synthetic_genres(seed: int = 0, genres: int = 4, artists: int = 4, clips: int = 6,
+                     dim: int = 40, tags: int = 6):
+    """Pooled statistics of clips in ``genres`` clusters, each artist a small offset."""
+    from genretag.training.probe import Pooled
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (genres, dim))
+    rows, y, groups = [], [], []
+    for g in range(genres):
+        for a in range(artists):
+            offset = rng.normal(0, 0.5, dim)
+            for _ in range(clips):
+                rows.append(centres[g] + offset + rng.normal(0, 1, dim))
+                y.append(g)
+                groups.append(f"{g}-{a}")
+    x = np.array(rows)
+    return Pooled(x, x[:, :tags].copy()), np.array(y), groups, centres
+
+
+def test_familiarity_finds_music_far_from_every_genre_unfamiliar():
+    """Fitted on genres held out in turn, the familiarity keeps the training genres' music
+    familiar and finds a cluster far from all of them unfamiliar; the exclusive genres of a
+    track head are multiplied by it."""
+    from genretag.training.probe import ProbeConfig, fit_track_head
+
+    x, y, groups, centres = synthetic_genres()
+    head, _ = fit_track_head(x, y, groups, 4, ProbeConfig())
+    fam = head.familiarity
+    assert float(fam.slope) < 0
+    rng = np.random.default_rng(1)
+    near = centres[0] + rng.normal(0, 1, (20, centres.shape[1]))
+    far = 4 * rng.normal(0, 3, (20, centres.shape[1]))
+
+    def familiar(points):
+        half = points.shape[1] // 2
+        t = torch.from_numpy(points).float()
+        return head.familiar(t[:, :half], t[:, half:]).numpy()
+
+    assert (familiar(near) > 0.8).all() and (familiar(far) < 0.2).all()
+
+
+def test_hold_out_genres_measures_music_the_head_never_heard():
+    from genretag.training import ood
+    from genretag.training.probe import ProbeConfig
+
+    x, y, groups, _ = synthetic_genres(genres=3)
+    scored = ood.hold_out_each(x, y, ["a", "b", "c"], groups, ProbeConfig(), k=3)
+    out = ood.report(scored)
+    assert out["clips_outside"] == len(y) and out["clips_inside"] == 2 * len(y)
+    assert set(out["per_genre"]) == {"a", "b", "c"}
+    assert set(out["scores"]) == set(ood.SCORES)
+    # the familiarity can only lower the exclusive genres
+    assert out["with_familiarity"]["outside_given_a_genre"] <= \
+        out["head_alone"]["outside_given_a_genre"]
+
+
+def test_hold_out_genres_needs_three_genres(dataset, tmp_path):
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
+                                 "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
+                                 "--cache", str(tmp_path / "emb"), "--hold-out-genres"])
+    assert r.exit_code == 2 and "--hold-out-genres needs at least three genres" in r.output

@@ -292,6 +292,9 @@ def evaluate(
     albums: bool = typer.Option(False, "--albums", help="Also treat each artist's clips in "
                                 "a test fold as an album, and report album-level accuracy "
                                 "beside track-level accuracy, on the same folds."),
+    outside: bool = typer.Option(False, "--hold-out-genres", help="Also hold each genre "
+                                 "out of training in turn, and measure how sure the track "
+                                 "head is of music of a genre it never heard (first seed)."),
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
@@ -314,6 +317,11 @@ def evaluate(
                          from_scratch, augment, cnn_weight, head)
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None)
+    if outside and not recipe.track:
+        raise usage_error("--hold-out-genres measures the track head (--head track)")
+    if outside and len(d.labels) < 3:
+        raise usage_error(f"--hold-out-genres needs at least three genres (one held out, two "
+                          f"to tell apart); the dataset has {len(d.labels)}")
     few = artists_short_of(d.labels, d.y, d.groups, folds)
     alone = [label for label, n in few if n < 2]
     if alone:
@@ -412,6 +420,8 @@ def evaluate(
                           f"{r['albums_unsure']:.3f}", f"{r['albums_no_track_ranks_first']:.3f}",
                           f"{r['albums_given_an_independent_genre']:.3f}")
             console.print(t)
+    if outside:
+        report["out_of_distribution"] = held_out_genres(d, folds, recipe, seed)
     reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},
                     out_dir / "reliability.png")
     curves_png(res, out_dir / "learning-curves.png")
@@ -421,6 +431,36 @@ def evaluate(
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
     console.print(f"metrics, confusion matrices, reliability plot and learning curves in "
                   f"{out_dir}/ ({report['seconds']:.0f} s)")
+
+
+def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
+    """``evaluate --hold-out-genres``: the measurement of ``training.ood``, shown as a table."""
+    from . import ood
+
+    with steps() as bar:
+        task = bar.add_task("genres held out", total=len(d.labels), info="")
+        scored = ood.hold_out_each(d.pooled(), d.y, d.labels, d.groups, recipe.probe, folds,
+                                   seed, on_genre=lambda g: bar.advance(task))
+    out = ood.report(scored)
+    t = Table(title=f"music of a genre the head never heard ({out['clips_outside']} clips) "
+                    f"beside held-out artists of the others ({out['clips_inside']})")
+    cols = (("outside_given_a_genre", f"outside given a genre (p >= {out['sure_at']})"),
+            ("outside_over_0.8", "outside over 0.8"), ("right_left_unsure", "right left unsure"),
+            ("wrong_made_unsure", "wrong made unsure"),
+            ("accuracy_of_those_given_a_genre", "accuracy of those given a genre"))
+    t.add_column("")
+    for _, title in cols:
+        t.add_column(title, justify="right")
+    for key, what in (("head_alone", "the head alone"), ("with_familiarity", "with familiarity")):
+        t.add_row(what, *(f"{out[key][c]:.3f}" for c, _ in cols))
+    console.print(t)
+    t = Table(title="each score: inside against outside")
+    for col in ("score", "AUC", f"outside unsure, keeping {out['keep_right']:.0%} of right"):
+        t.add_column(col, justify="left" if col == "score" else "right")
+    for name, r in out["scores"].items():
+        t.add_row(name, f"{r['auc_inside_vs_outside']:.3f}", f"{r['outside_made_unsure']:.3f}")
+    console.print(t)
+    return out
 
 
 def artists_short_of(labels: list[str], y, groups: list[str], folds: int
@@ -450,6 +490,9 @@ def learn(
                                  "is not in the cache: fast or full."),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding processes."),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
+    fill: bool = typer.Option(True, "--fill-in/--no-fill-in", help="Let the base model "
+                              "write the labels you use too rarely to learn, where it names "
+                              "them too (your Hip Hop, its Hip-Hop)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the label table "
                                           "as JSON (.json) or a page (.html)."),
 ) -> None:
@@ -464,6 +507,7 @@ def learn(
         REPORT_COLUMNS,
         LearnError,
         cell,
+        fill_in,
         fit,
         gather,
         hear,
@@ -493,6 +537,7 @@ def learn(
             hear(lib, to_hear, base, used, cache, workers,
                  lambda n: bar.advance(task, n))
         learnt = fit(lib, min_tracks, min_artists, min_precision)
+        filled = fill_in(learnt, lib, base) if fill else []
     except LearnError as e:
         raise usage_error(str(e)) from None
     finally:
@@ -516,10 +561,12 @@ def learn(
         except OSError as e:
             raise usage_error(f"{report}: cannot write the report ({e.strerror or e})") from None
     try:
-        model_id = save(learnt, lib, base, out)
+        model_id = save(learnt, lib, base, out, filled)
     except LearnError as e:
         raise usage_error(str(e)) from None
-    console.print(f"wrote {out} ({len(learnt.keys)} labels, model {model_id}); tag the "
+    console.print(f"wrote {out} ({len(learnt.keys)} labels learnt"
+                  + (f", {len(filled)} filled in by the base model" if filled else "")
+                  + f", model {model_id}); tag the "
                   f"untagged tracks with: genretag scan LIB --model {out}", markup=False)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .probe import calibration_pairs, fit_calibration, fit_linear
+from .probe import _fuse, calibration_pairs, fit_calibration, fit_linear, log_proba
 from .recipe import Labelled, Recipe, fit_model, predict
 
 BASELINE_C = 0.01  # the linear probe the model must beat: mean+max embeddings, C = 0.01
@@ -65,8 +65,6 @@ def learning_point(x, y: np.ndarray, train: np.ndarray, test: np.ndarray, chosen
                    n_labels: int) -> float:
     """Held-out accuracy of the track head refitted on ``train`` with the fold's nested
     choices (regularisation, weight, temperature), as the full fold's head was made."""
-    from .probe import _fuse, fit_linear, log_proba
-
     emb = log_proba(fit_linear(x.embedding[train], y[train], n_labels, chosen.embedding_c),
                     x.embedding[test])
     tag = log_proba(fit_linear(x.tags[train], y[train], n_labels, chosen.tag_c), x.tags[test])
@@ -148,6 +146,10 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                     res.learning.setdefault(share, []).append(
                         learning_point(x, d.y, part, test, built.chosen, c))
                 track = built.net.track
+                put("track head before familiarity (part)", test, np.exp(_fuse(
+                    log_proba(track.embedding, x.embedding[test]),
+                    log_proba(track.tags, x.tags[test]), built.chosen.weight,
+                    built.chosen.temperature)))
                 put("embedding probe (part)", test, _softmax(track.embedding, x.embedding[test]))
                 put("tag probe (part)", test, _softmax(track.tags, x.tags[test]))
             put("linear probe", test, _softmax(

@@ -101,21 +101,25 @@ class Chosen:
     held_out: int = 0  # clips whose held-out predictions the temperature was fitted on
 
 
-# A column whose spread is within this many rounding steps of its values is constant: the
-# dead channels of a network, whose values differ only by float rounding. Standardised with
-# their tiny spread, rounding noise of 1e-12 became logit changes of 0.1 (issue 22).
+# A column whose spread is within this many rounding steps is constant: the dead channels
+# of a network, whose values differ only by float rounding. Standardised with their tiny
+# spread, rounding noise of 1e-12 became logit changes of 0.1 (issue 22).
 CONSTANT_STEPS = 4
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
-def standardiser(X: np.ndarray, resolution: float = float(np.finfo(np.float32).eps)
+def standardiser(X: np.ndarray, storage_eps: float = FLOAT32_EPS
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The mean and scale (columns,) that standardise ``X`` (rows, columns), with the scale
-    of a constant column set to 1, as scikit-learn's ``StandardScaler`` does; constant means
-    constant up to the relative ``resolution`` the values were stored with (float32's)."""
+    of a constant column set to 1, as scikit-learn's ``StandardScaler`` does. Constant means
+    constant up to rounding: that of the float32 network that computed the values (a sum of
+    terms as large as the largest value, so relative to that), and that of the precision
+    they were stored with (relative to the column's own values)."""
     X = np.asarray(X, dtype=np.float64)
     mean, std = X.mean(0), X.std(0)
-    constant = std <= CONSTANT_STEPS * resolution * np.abs(X).max(0, initial=0.0)
-    return mean, np.where(constant | (std == 0), 1.0, std)
+    size = np.abs(X)
+    noise = FLOAT32_EPS * size.max(initial=0.0) + storage_eps * size.max(0, initial=0.0)
+    return mean, np.where(std <= CONSTANT_STEPS * noise, 1.0, std)
 
 
 def fit_linear(X: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> LinearHead:
@@ -237,6 +241,74 @@ def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
                   grid, calibrated=ok, held_out=int(seen.sum()))
 
 
+# The share of a library's music taken to lie outside the dataset's genres, in fitting the
+# familiarity. More finds more of that music unsure, at the cost of more right genres left
+# unwritten and of probabilities below the head's own on music of the dataset's genres; the
+# model card gives the measured choices (evaluate --hold-out-genres).
+OUTSIDE_PRIOR = 0.2
+
+
+def centre_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(rows, dim) standardised points, (n, dim) centres -> (rows,) the root mean square
+    difference from the nearest centre (as ``tagger.model.centre_distance``)."""
+    d2 = ((z ** 2).sum(1)[:, None] + (centres ** 2).sum(1)[None] - 2 * z @ centres.T)
+    return np.sqrt(np.maximum(d2.min(1) / z.shape[1], 1e-24))
+
+
+def genre_centres(z: np.ndarray, y: np.ndarray, n_labels: int) -> np.ndarray:
+    """Each label's mean standardised point (n_labels, dim); far away for a label without
+    rows, so that it is never the nearest."""
+    return np.stack([z[y == c].mean(0) if (y == c).any() else np.full(z.shape[1], 1e4)
+                     for c in range(n_labels)])
+
+
+def familiarity_pairs(X: np.ndarray, y: np.ndarray, groups: list[str], k: int = 4,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Distances from the nearest genre centre of clips a head never heard: each genre held
+    out in turn, the others split into artist-grouped folds; the held-out genre's clips are
+    outside, the folds' test clips inside. Returns (distances, inside)."""
+    dist, inside = [], []
+    for g in np.unique(y):
+        ins, out = np.flatnonzero(y != g), np.flatnonzero(y == g)
+        for tr, te in inner_splits(y[ins], [groups[i] for i in ins], k, seed):
+            train = ins[tr]
+            mean, scale = standardiser(X[train])
+            centres = genre_centres((X[train] - mean) / scale, y[train], int(y.max()) + 1)
+            for rows, is_in in ((ins[te], True), (out, False)):
+                dist.append(centre_distances((X[rows] - mean) / scale, centres))
+                inside.append(np.full(len(rows), is_in))
+    if not dist:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    return np.concatenate(dist), np.concatenate(inside)
+
+
+def fit_familiarity(head: TrackHead, X: np.ndarray, y: np.ndarray, groups: list[str],
+                    seed: int = 0, prior: float = OUTSIDE_PRIOR) -> None:
+    """Give ``head`` its :class:`~genretag.tagger.model.Familiarity`: the genre centres of
+    the clips ``X`` (embedding statistics) on the head's standardisation, and the logistic
+    map from log distance to "inside", fitted on ``familiarity_pairs`` with the outside
+    clips weighted to ``prior``. With fewer than three genres nothing can be held out
+    meaningfully, and every track stays familiar."""
+    from sklearn.linear_model import LogisticRegression
+
+    fam = head.familiarity
+    mean, scale = head.embedding.mean.double().numpy(), head.embedding.scale.double().numpy()
+    with torch.no_grad():
+        fam.centres.copy_(torch.from_numpy(
+            genre_centres((X - mean) / scale, y, fam.centres.shape[0])).float())
+    if len(np.unique(y)) < 3:
+        return
+    dist, inside = familiarity_pairs(X, y, groups, seed=seed)
+    if inside.all() or not inside.any():
+        return
+    weights = np.where(inside, (1 - prior) / inside.sum(), prior / (~inside).sum())
+    fit = LogisticRegression(C=1e4).fit(np.log(dist)[:, None], inside,
+                                        sample_weight=weights * len(dist))
+    with torch.no_grad():
+        fam.slope.fill_(float(fit.coef_[0, 0]))
+        fam.bias.fill_(float(fit.intercept_[0]))
+
+
 def fit_track_head(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
                    cfg: ProbeConfig) -> tuple[TrackHead, Chosen]:
     """Choose (nested) and fit the track head on clips pooled as ``x``, labelled ``y``."""
@@ -248,6 +320,7 @@ def fit_track_head(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
         head.tags.load_state_dict(fit_linear(x.tags, y, n_labels, chosen.tag_c).state_dict())
         head.embedding_weight.fill_(chosen.weight)
         head.temperature.fill_(chosen.temperature)
+    fit_familiarity(head, x.embedding, y, groups, cfg.seed)
     return head.eval(), chosen
 
 
