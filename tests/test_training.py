@@ -439,6 +439,7 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert set(report["models"]) == {"track head + feature head", "feature head", "linear probe",
+                                     "track head before familiarity (part)",
                                      "embedding probe (part)", "tag probe (part)"}
 
 
