@@ -1,9 +1,8 @@
 """A user's library made from the labelled GTZAN clips in ../shared/data, for
 ``genretag learn`` (issue 18): genre, artist and title tags in the owner's vocabulary
-(hip-hop renamed ``Hip Hop``, jazz and blues merged into ``Jazz & Blues``, Clifton
-Chenier's zydeco split from blues), some artists
-fully tagged and the others untagged (no artist on both sides), and the truth for the
-untagged side in a CSV.
+(hip-hop renamed ``Hip Hop``, classical renamed ``Orchestral``, jazz and blues merged into
+``Jazz & Blues``, Clifton Chenier's zydeco split from blues), some artists fully tagged and
+the others untagged (no artist on both sides), and the truth for the untagged side in a CSV.
 
     python benchmarks/learn_library.py make ../shared/data/gtzan /tmp/lib \\
         --genres blues jazz classical rock hiphop --fair-base /tmp/base
@@ -44,7 +43,7 @@ from mutagen.oggopus import OggOpus
 
 OWNER = {"hiphop": "Hip Hop", "jazz": "Jazz & Blues", "blues": "Jazz & Blues",
          "metal": "Metal", "rock": "Rock", "pop": "Pop", "disco": "Disco",
-         "country": "Country", "reggae": "Reggae", "classical": "Classical"}
+         "country": "Country", "reggae": "Reggae", "classical": "Orchestral"}
 SPLIT = {"Clifton Chenier": "Zydeco"}  # one artist's music under a label of its own
 
 

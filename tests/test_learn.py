@@ -156,6 +156,13 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     report = json.loads(again.read_text())
     assert report["summary"]["decoded"] == 0
     assert {Path(x["path"]).name: x["genres"] for x in report["rows"]} == got
+    # a track whose tag its audio contradicts (noise tagged Chiptune) is a conflict
+    tags.write_genres(lib / "new" / "n0.flac", ["Chiptune"])
+    r = run("scan", lib / "new", "--model", out, "--db", db, "--dry-run", "--report", again)
+    assert r.exit_code == 0, r.output
+    rows = {Path(x["path"]).name: x for x in json.loads(again.read_text())["rows"]}
+    assert rows["n0.flac"]["status"] == "conflict", rows["n0.flac"]
+    tags.write_genres(lib / "new" / "n0.flac", [])
 
 
 def test_learn_says_what_is_wrong_in_one_line(library, tmp_path):

@@ -187,6 +187,7 @@ class LabelResult:
     untagged: int = 0  # untagged tracks it would be written on
     few: bool = False  # left out for too few tracks or artists
     filled_by: str | None = None  # the base model's label that fills it in
+    filled_name: str | None = None  # that label's name in the base model
 
     @property
     def written(self) -> bool:
@@ -347,6 +348,7 @@ def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = MIN_CONF
         if lib.untagged else np.zeros((0, len(base.labels)))
     for r in filled:
         r.filled_by = known[r.key]
+        r.filled_name = names.get(r.filled_by, r.filled_by)
         r.untagged = int((untagged[:, base.labels.index(r.filled_by)] >= min_confidence).sum())
     return [r.key for r in filled]
 
@@ -363,7 +365,7 @@ def cell(r: LabelResult, key: str) -> str:
     if key == "learnt":
         if r.learnt:
             return "yes"
-        return f"no: {r.reason}" + (f"; the base model's {r.filled_by} fills in"
+        return f"no: {r.reason}" + (f"; the base model's {r.filled_name} fills in"
                                     if r.filled_by else "")
     if key == "untagged" and not r.written:
         return "—"
