@@ -8,7 +8,8 @@ verify it, describe it):
   tag; the ID3v1 genre byte; WAV's RIFF INFO genre);
 - ``vorbis.Vorbis``: Vorbis comments in FLAC, Ogg Vorbis and Opus;
 - ``mp4.Mp4``: MP4/M4A atoms;
-- ``ape.Ape``: APEv2 in Monkey's Audio, WavPack, Musepack, TAK and OptimFROG;
+- ``ape.Ape``: APEv2 in Monkey's Audio, WavPack, Musepack and TAK (OptimFROG files are
+  skipped: ffmpeg cannot decode them);
 - ``asf.Asf``: the extended content description of ASF (WMA).
 
 Every write goes through the safe-write protocol (``safewrite``): a temporary copy in the
