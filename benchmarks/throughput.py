@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--coverage", default=CoverageMode.AUTO, choices=list(CoverageMode))
     ap.add_argument("--windows", type=int, default=None, help="K for --coverage fast")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"])
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--rescan-files", type=int, default=10_000)
     ap.add_argument("--work", type=Path, default=ROOT / ".work" / "bench",
@@ -142,7 +143,7 @@ def main() -> None:
     paths = make_library(lib, a.tracks, a.minutes)
     print(f"library: {len(paths)} x {a.minutes:g}-minute MP3 (stereo 44.1 kHz 192 kbps) in "
           f"{lib} (made in {time.perf_counter() - t0:.0f} s)", flush=True)
-    model_args = ["--device", a.device, "--workers", str(a.workers)]
+    model_args = ["--device", a.device, "--runtime", a.runtime, "--workers", str(a.workers)]
     if a.model:
         model_args += ["--model", str(a.model)]
     scan_args = [*model_args, "--coverage", a.coverage]
@@ -161,7 +162,8 @@ def main() -> None:
     scan_rate = len(paths) / scan_s
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"device {first['device']}, coverage {first['coverage']}, {a.workers} workers")
+          f"device {first['device']}, runtime {a.runtime}, coverage {first['coverage']}, "
+          f"{a.workers} workers")
     print(f"{'':34}{'seconds':>9}{'tracks/s':>10}{'vs floor':>10}")
     print(f"floor: {floor_ffmpeg()[1]} ({floor_ffmpeg()[0]})")
     print(f"{'1. floor: ffmpeg decode to PCM':34}{floor_s:9.1f}{floor_rate:10.2f}{1:10.2f}")

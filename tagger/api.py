@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .states import CoverageMode, Device, GroupBy, Policy
+from .states import CoverageMode, Device, GroupBy, Policy, Runtime
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -42,6 +42,7 @@ class ScanConfig:
 
     model: Path | None = None  # a genre model file; None: the shipped one
     device: Device = Device.AUTO
+    runtime: Runtime = Runtime.AUTO  # what runs the network: auto, torch or onnx
     db: Path | None = None  # the cache file; None: genretag.sqlite in the user cache folder
     dry_run: bool = False
     policy: Policy = Policy.FILL
@@ -58,8 +59,8 @@ class ScanConfig:
     workers: int = 0  # decoders; 0: one per core
 
     def __post_init__(self) -> None:
-        for name, enum in (("device", Device), ("policy", Policy), ("by", GroupBy),
-                           ("coverage", CoverageMode)):
+        for name, enum in (("device", Device), ("runtime", Runtime), ("policy", Policy),
+                           ("by", GroupBy), ("coverage", CoverageMode)):
             try:
                 object.__setattr__(self, name, enum(getattr(self, name)))
             except ValueError:
@@ -99,7 +100,7 @@ class Session:
 
         self.config = config = config or ScanConfig()
         try:
-            self.model = open_model_file(config.model, config.device)
+            self.model = open_model_file(config.model, config.device, runtime=config.runtime)
         except ModelFileError as e:
             raise ConfigError(str(e)) from None
         self.vocab = vocabulary(self.model, config.labels, config.genre_map)
@@ -196,12 +197,13 @@ class Session:
 
 
 def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
-                    genre_model: bool = True) -> LazyModel:
+                    genre_model: bool = True, runtime: Runtime | str = Runtime.AUTO
+                    ) -> LazyModel:
     """A model file's metadata now, its weights on ``load()``; a ``ConfigError`` for a
     device that is not there, a ``ModelFileError`` for an unusable file, and (with
     ``genre_model``) a ``ConfigError`` for a pretrained backbone, whose tags are not
     genres to write."""
-    from .loader import LazyModel
+    from .loader import LazyModel, RuntimeUnavailable
     from .modelfile import default_model_path
 
     device = Device(device)
@@ -212,7 +214,10 @@ def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
             raise ConfigError("--device cuda: no CUDA GPU is available (use --device auto "
                               "or cpu)")
     path = Path(path) if path else default_model_path()
-    lazy = LazyModel(path, device.value)
+    try:
+        lazy = LazyModel(path, device.value, Runtime(runtime).value)
+    except RuntimeUnavailable as e:
+        raise ConfigError(str(e)) from None
     if genre_model and not lazy.metadata.is_genre_model:
         raise ConfigError(f"{path}: a pretrained backbone, not a genre model (leave out "
                           "--model for the shipped one, or make one with genretag train)")

@@ -17,7 +17,16 @@ from typing import Optional
 import typer
 from rich.console import Console, ConsoleDimensions
 
-from .states import SCAN_STATUSES, CoverageMode, Device, GroupBy, Policy, Status, UndoStatus
+from .states import (
+    SCAN_STATUSES,
+    CoverageMode,
+    Device,
+    GroupBy,
+    Policy,
+    Runtime,
+    Status,
+    UndoStatus,
+)
 
 PIPED_WIDTH = 1 << 16  # columns of output that is piped or redirected
 
@@ -42,6 +51,8 @@ err = Screen(stderr=True, highlight=False)
 
 MODEL_HELP = "Genre model file (default: the shipped model)."
 DEVICE_HELP = "Where the model runs: auto (a CUDA GPU when there is one), cpu or cuda."
+RUNTIME_HELP = ("What runs the network: auto (ONNX Runtime on a CPU where the model allows "
+                "it, else PyTorch), torch or onnx.")
 DB_HELP = "Cache file (default: genretag.sqlite in the user cache folder)."
 
 
@@ -51,13 +62,14 @@ def usage_error(message: str) -> typer.Exit:
 
 
 def open_model(path: Optional[Path], device: Device, genre_model: bool = True):
-    """Load the model on the chosen device; exits with 2 if the file or the device is
-    unusable, or (``genre_model``) if the file is a pretrained backbone."""
+    """Load the model in PyTorch on the chosen device (training and learn need its
+    network); exits with 2 if the file or the device is unusable, or (``genre_model``) if
+    the file is a pretrained backbone."""
     from .api import ConfigError, open_model_file
     from .modelfile import ModelFileError
 
     try:
-        return open_model_file(path, device, genre_model).load()
+        return open_model_file(path, device, genre_model, Runtime.TORCH).load()
     except (ConfigError, ModelFileError) as e:
         raise usage_error(str(e)) from None
 
@@ -133,6 +145,7 @@ def scan(
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
+    runtime: Runtime = typer.Option(Runtime.AUTO, "--runtime", help=RUNTIME_HELP),
     coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
                                           help="full: every window; fast: K windows per "
                                                "track; auto: full on GPU, fast on CPU."),
@@ -169,7 +182,7 @@ def scan(
     from .modelfile import ModelFileError
 
     session = open_session(dict(
-        model=model, device=device, db=db, dry_run=dry_run,
+        model=model, device=device, runtime=runtime, db=db, dry_run=dry_run,
         policy=Policy.OVERWRITE if overwrite else Policy.MERGE if merge else Policy.FILL,
         top_k=top_k, min_confidence=min_confidence, labels=labels, genre_map=map_file,
         parents=parents, by=by, album_strict=album_strict, coverage=coverage,
@@ -226,6 +239,7 @@ def predict(
     file: Path = typer.Argument(..., help="One audio file."),
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
+    runtime: Runtime = typer.Option(Runtime.AUTO, "--runtime", help=RUNTIME_HELP),
     coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
                                           help="As scan's: full: every window; fast: K "
                                                "windows; auto: full on GPU, fast on CPU."),
@@ -244,8 +258,8 @@ def predict(
     from .decode import DecodeError
     from .modelfile import ModelFileError
 
-    session = open_session(dict(model=model, device=device, coverage=coverage,
-                                windows=windows))
+    session = open_session(dict(model=model, device=device, runtime=runtime,
+                                coverage=coverage, windows=windows))
     try:
         res = session.predict(file)
     except (ConfigError, ModelFileError) as e:

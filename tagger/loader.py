@@ -1,7 +1,9 @@
 """A model file opened lazily: its metadata at once, its network when a track must be heard.
 
 A scan takes a :class:`LazyModel`: a re-scan of an unchanged library reads only the model's
-id and labels from the file's header and never imports torch.
+id and labels from the file's header and never imports torch. When a track must be heard,
+``load`` chooses the runtime: on a CPU, ONNX Runtime (``runtime.OnnxModel``) where the model
+allows it, which imports no torch either; else PyTorch.
 """
 
 from __future__ import annotations
@@ -10,30 +12,99 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .modelfile import read_metadata
+from .states import Runtime
 
 if TYPE_CHECKING:
     from .model import Model
+    from .runtime import OnnxModel
+
+
+class RuntimeUnavailable(Exception):
+    """A runtime asked for that cannot run this model here; one line for the user."""
 
 
 class LazyModel:
     """A model file's metadata now, its network on ``load()`` (once); ``device`` is a
-    ``states.Device`` value."""
+    ``states.Device`` value, ``runtime`` a ``states.Runtime`` one. An ONNX runtime asked
+    for and not possible is refused here, before anything is heard."""
 
-    def __init__(self, path: Path, device: str = "auto"):
+    def __init__(self, path: Path, device: str = "auto", runtime: str = "auto"):
         self.path, self.device_request = Path(path), device
+        self.runtime_request = Runtime(runtime)
         self.metadata = read_metadata(self.path)
         self.labels: list[str] = list(self.metadata.labels)
         self.model_id: str = self.metadata.model_id
-        self._model: Model | None = None
+        self._model: Model | OnnxModel | None = None
+        if self.runtime_request == Runtime.ONNX:
+            why = self._onnx_refusal()
+            if why:
+                raise RuntimeUnavailable(f"--runtime onnx: {why}")
 
-    def load(self) -> Model:
+    def load(self) -> Model | OnnxModel:
         if self._model is None:
-            import torch
-
-            from .model import load_model
-
-            dev = self.device_request
-            if dev == "auto":
-                dev = "cuda" if torch.cuda.is_available() else "cpu"
-            self._model = load_model(self.path, dev)
+            self._model = self._onnx() if self._uses_onnx() else self._torch()
         return self._model
+
+    def _torch(self) -> Model:
+        import torch
+
+        from .model import load_model
+
+        dev = self.device_request
+        if dev == "auto":
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        return load_model(self.path, dev)
+
+    def _onnx_refusal(self) -> str | None:
+        """Why this model cannot run on ONNX Runtime here, or None."""
+        from . import runtime
+
+        why = runtime.runs_on_onnx(self.metadata)
+        if why:
+            return f"{self.path}: {why}"
+        if self.device_request == "cuda":
+            return "it runs on the CPU; leave out --device cuda"
+        if not runtime.onnx_available():
+            return "needs onnxruntime: pip install onnxruntime"
+        if runtime.files_of(self.path, self.model_id) is None and not runtime.can_export():
+            return f"{self.path}: exporting this model needs the onnx package: pip install onnx"
+        return None
+
+    def _uses_onnx(self) -> bool:
+        """onnx when asked for (checked at open); with auto, on a CPU where it can run."""
+        if self.runtime_request != Runtime.AUTO:
+            return self.runtime_request == Runtime.ONNX
+        return self.device_request != "cuda" and self._onnx_refusal() is None \
+            and not _has_cuda()
+
+    def _onnx(self) -> OnnxModel:
+        from . import runtime
+
+        files = runtime.files_of(self.path, self.model_id) or \
+            runtime.export_to_cache(self._torch_on_cpu())
+        return runtime.OnnxModel(self.metadata, files)
+
+    def _torch_on_cpu(self) -> Model:
+        from .model import load_model
+
+        return load_model(self.path, "cpu")
+
+
+def _has_cuda() -> bool:
+    """Whether a CUDA GPU may be there, without importing torch where its build has no
+    CUDA (reading torch/version.py); else torch says."""
+    from importlib.util import find_spec
+
+    spec = find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    version = Path(list(spec.submodule_search_locations)[0]) / "version.py"
+    try:
+        text = version.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    if "cuda: Optional[str] = None" in text or "cuda = None" in text:
+        return False
+    import torch
+
+    return torch.cuda.is_available()

@@ -40,7 +40,7 @@ from .modelfile import (
     read_metadata,
 )
 from .params import Architecture
-from .pooling import WindowPool
+from .pooling import WindowPool, pools_of_statistics
 from .states import ModelKind
 
 __all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",
@@ -416,6 +416,7 @@ class GenreNet(nn.Module):
 class Model:
     """A loaded model: network, frontend and the metadata that came with it."""
 
+    runtime = "torch"  # beside runtime.OnnxModel, which answers the same questions
     net: GenreNet
     frontend: LogMel
     labels: list[str]
@@ -426,6 +427,11 @@ class Model:
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
+
+    @property
+    def pools_statistics(self) -> bool:
+        """Its head reads pooled backbone statistics (``GenreNet.pools_statistics``)."""
+        return self.net.pools_statistics
 
     def to(self, device: torch.device | str) -> "Model":
         self.net.to(device)
@@ -500,11 +506,10 @@ class Model:
         """Tracks' backbone statistics (tracks, 2 * embedding + n_tags), as ``statistics``
         gives them -> (tracks, n_labels), the probabilities ``track_probabilities`` gives
         for the pools they came from; for a head on pooled statistics only."""
-        emb = self.net.embedding_dim
-        x = torch.from_numpy(np.asarray(stats, dtype=np.float32)).to(self.device)
-        tag_mean = x[:, 2 * emb:]
-        return self.net.track_probabilities(torch.cat([x[:, :emb], tag_mean], -1),
-                                            torch.cat([x[:, emb:2 * emb], tag_mean], -1)
+        mean, maximum = pools_of_statistics(np.asarray(stats, dtype=np.float32),
+                                            self.net.embedding_dim)
+        return self.net.track_probabilities(torch.from_numpy(mean).to(self.device),
+                                            torch.from_numpy(maximum).to(self.device)
                                             ).cpu().numpy()
 
     @torch.inference_mode()

@@ -39,3 +39,13 @@ class WindowPool:
     @property
     def mean(self) -> np.ndarray:
         return self.total / max(self.count, 1)
+
+
+def pools_of_statistics(stats: np.ndarray, embedding: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks' backbone statistics (tracks, 2 * embedding + n_tags), as the model's head
+    gives them (the embeddings' mean and max, the tag logits' mean) -> pooled window
+    outputs, mean and max (tracks, embedding + n_tags), that give the same probabilities:
+    the heads read no tag logit's max."""
+    tag_mean = stats[:, 2 * embedding:]
+    return (np.concatenate([stats[:, :embedding], tag_mean], 1),
+            np.concatenate([stats[:, embedding:2 * embedding], tag_mean], 1))

@@ -111,7 +111,9 @@ class Predictor:
         batch, so training from scratch reproduces a model bit for bit."""
         self.model = model
         self.embeddings = embeddings
-        self.outputs = model.embeddings if embeddings else model.window_outputs
+        self.on_onnx = getattr(model, "runtime", "torch") == "onnx"  # runtime.OnnxModel
+        self.outputs = None if self.on_onnx else \
+            model.embeddings if embeddings else model.window_outputs
         # a model with a feature head also needs the track's table features
         # (TrackAudio.features); its probabilities are then fused per track
         self.feature_columns = [] if embeddings else model.feature_columns
@@ -174,20 +176,32 @@ class Predictor:
 
     # -- the model loop (caller's thread) ------------------------------------------------
 
-    def _run_batch(self, batch: list[_Chunk], tracks: dict[int, _Track]) -> None:
+    def _outputs(self, samples: np.ndarray) -> np.ndarray:
+        """A batch of windows (batch, window_samples) -> their outputs (batch, dim); the
+        time of the frontend and the CNN in ``timings`` (on ONNX Runtime, one graph runs
+        both: the CNN's time holds the frontend's)."""
+        t = self.timings
+        t0 = time.perf_counter()
+        if self.on_onnx:
+            outputs = self.model.window_outputs_of(samples)
+            t.cnn += time.perf_counter() - t0
+            return outputs
         import torch
 
-        samples = torch.from_numpy(np.concatenate([c.windows for c in batch]))
-        model, t = self.model, self.timings
-        t0 = time.perf_counter()
+        model = self.model
         with torch.inference_mode():
-            mel = model.frontend(samples.to(model.device, non_blocking=True))
+            mel = model.frontend(torch.from_numpy(samples).to(model.device, non_blocking=True))
             if model.device.type == "cuda":
                 torch.cuda.synchronize()
             t1 = time.perf_counter()
             outputs = self.outputs(mel).cpu().numpy()
         t.frontend += t1 - t0
         t.cnn += time.perf_counter() - t1
+        return outputs
+
+    def _run_batch(self, batch: list[_Chunk], tracks: dict[int, _Track]) -> None:
+        model, t = self.model, self.timings
+        outputs = self._outputs(np.concatenate([c.windows for c in batch]))
         t.windows += len(outputs)
         t.batches += 1
         i = 0

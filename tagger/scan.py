@@ -163,7 +163,7 @@ class Scanner:
         before an upgrade, or the one ``genretag learn`` started from) from those, without
         decoding them; returns the others. Statistics are kept in float16: probabilities
         from them differ from hearing the track again by well under 1e-3."""
-        if not model.net.pools_statistics or model.feature_columns:
+        if not model.pools_statistics or model.feature_columns:
             return todo
         known = self.cache.statistics(model.backbone_id)
         cached, rest = [], []

@@ -77,6 +77,15 @@ class Device(StrEnum):
     CUDA = "cuda"
 
 
+class Runtime(StrEnum):
+    """What runs the network: auto (ONNX Runtime on a CPU where the model allows it, else
+    PyTorch), torch, or onnx."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
 class Policy(StrEnum):
     """What to do with a file that already has a genre."""
 

@@ -1,0 +1,135 @@
+"""The CPU runtime (issue 22): ONNX Runtime gives the probabilities and genres of PyTorch,
+for the shipped model and for a user's own, and a scan on it imports no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genretag.tagger.modelfile import default_model_path, read_metadata
+from genretag.tagger.runtime import files_of
+
+from helpers import make_tiny_tagger, run
+
+GTZAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"
+
+
+def scan_rows(folder: Path, runtime: str, tmp_path: Path, *model: str) -> dict[str, dict]:
+    report = tmp_path / f"{runtime}.json"
+    r = run("scan", folder, *model, "--runtime", runtime, "--db", tmp_path / f"{runtime}.sqlite",
+            "--dry-run", "--report", report, "--workers", "2")
+    assert r.exit_code in (0, 1), r.output
+    return {row["path"]: row for row in json.loads(report.read_text())["rows"]}
+
+
+def assert_same(torch_rows: dict, onnx_rows: dict) -> None:
+    """Every file: each probability within 1e-4, and the same genres written."""
+    assert torch_rows.keys() == onnx_rows.keys()
+    heard = 0
+    for path, a in torch_rows.items():
+        b = onnx_rows[path]
+        assert a["status"] == b["status"] and a["genres"] == b["genres"], (path, a, b)
+        if a["probabilities"]:
+            heard += 1
+            diff = max(abs(a["probabilities"][k] - b["probabilities"][k])
+                       for k in a["probabilities"])
+            assert diff <= 1e-4, (path, diff)
+    assert heard >= 1
+
+
+def test_the_shipped_model_gives_the_same_on_onnx_as_on_torch(library, tmp_path):
+    """Every format of the test library, and its bad files: the same rows."""
+    assert_same(scan_rows(library, "torch", tmp_path), scan_rows(library, "onnx", tmp_path))
+
+
+@pytest.mark.skipif(not GTZAN.is_dir(), reason="../shared/data/gtzan is not here")
+def test_the_same_written_genres_on_real_music(tmp_path):
+    """Three clips of each GTZAN genre (real music, not generated)."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for genre in sorted(p for p in GTZAN.iterdir() if p.is_dir()):
+        for clip in sorted(genre.glob("*.opus"))[:3]:
+            os.symlink(clip, clips / clip.name)
+    assert_same(scan_rows(clips, "torch", tmp_path), scan_rows(clips, "onnx", tmp_path))
+
+
+def test_the_shipped_graphs_are_the_shipped_models():
+    """A retrained default model must be exported again (weights/<id>.*.onnx)."""
+    meta = read_metadata(default_model_path())
+    assert files_of(default_model_path(), meta.model_id) is not None
+
+
+def test_auto_chooses_onnx_on_a_cpu_for_the_shipped_model_torch_for_a_window_head(tiny_model):
+    from genretag.tagger.api import ScanConfig, Session
+
+    assert Session(ScanConfig()).model.load().runtime == "onnx"
+    assert Session(ScanConfig(model=tiny_model)).model.load().runtime == "torch"
+
+
+def test_onnx_refused_in_one_line_for_a_model_it_cannot_run(library, tiny_model, tmp_path):
+    r = run("scan", library, "--model", tiny_model, "--runtime", "onnx", "--db",
+            tmp_path / "c.sqlite", "--dry-run")
+    assert r.exit_code == 2
+    assert "--runtime onnx: " in r.output and "its head is per window" in r.output
+
+
+PROBE = """
+import sys
+from genretag.tagger.cli import main
+sys.argv = ["genretag"] + sys.argv[1:]
+try:
+    main()
+except SystemExit as e:
+    print("EXIT", e.code, file=sys.stderr)
+print("TORCH", "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def probe(*args, env: dict) -> tuple[bool, str]:
+    r = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True,
+                       text=True, timeout=300, env={**os.environ, **env})
+    return "TORCH True" in r.stderr, r.stderr
+
+
+def test_a_users_model_is_exported_once_then_a_scan_imports_no_torch(library, tmp_path):
+    """A model of the user's own (learn's base shape: a track head) is exported into the
+    user cache folder on its first ONNX scan; later scans hear audio without torch, and
+    give what PyTorch gives."""
+    model = tmp_path / "mine.safetensors"
+    make_tiny_tagger(model)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    folder = library / "Artist" / "Album"
+    common = ["scan", folder, "--model", model, "--runtime", "onnx", "--dry-run"]
+    imported, said = probe(*common, "--db", tmp_path / "1.sqlite", env=env)
+    assert imported and "EXIT 0" in said, said  # the export needs torch, once
+    model_id = read_metadata(model).model_id
+    assert (tmp_path / "cache" / "genretag" / "onnx" / f"{model_id}.windows.onnx").is_file()
+    report = tmp_path / "onnx.json"
+    imported, said = probe(*common, "--db", tmp_path / "2.sqlite", "--report", report, env=env)
+    assert not imported and "EXIT 0" in said, said
+    torch_rows = scan_rows(folder, "torch", tmp_path, "--model", str(model))
+    onnx_rows = {row["path"]: row for row in json.loads(report.read_text())["rows"]}
+    assert_same(torch_rows, onnx_rows)
+
+
+def test_window_outputs_match_within_float_rounding():
+    """The graph's STFT (a convolution with the DFT basis) and network against PyTorch's."""
+    import torch
+
+    from genretag.tagger.loader import LazyModel
+
+    onnx = LazyModel(default_model_path(), "cpu", "onnx").load()
+    torch_model = LazyModel(default_model_path(), "cpu", "torch").load()
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal((5, torch_model.params.window_samples)) * 0.2
+               ).astype(np.float32)
+    with torch.inference_mode():
+        ref = torch_model.window_outputs(torch_model.frontend(torch.from_numpy(samples)))
+    out = onnx.window_outputs_of(samples)
+    assert np.abs(out - ref.numpy()).max() <= 1e-5 * np.abs(ref.numpy()).max() * 100
