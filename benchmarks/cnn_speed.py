@@ -1,11 +1,14 @@
-"""CNN time per window by batch size, with and without the pooling shortcut.
+"""CNN time per window by batch size: PyTorch against ONNX Runtime, and PyTorch with and
+without the pooling shortcut.
 
     python benchmarks/cnn_speed.py
 
 Runs the shipped model's network on random windows on this machine's CPU (or GPU with
---device cuda) and prints milliseconds per window and the process's peak RSS for each batch
-size, for the evaluation path (max over frequency before ReLU and batch norm) and for the
-plain order that training uses.
+--device cuda) and prints milliseconds per window:
+1. samples to window outputs (frontend included), as a scan runs them, on each runtime, in
+   interleaved rounds (the median of 5), with the largest output difference;
+2. for PyTorch, the evaluation path (max over frequency before ReLU and batch norm) and the
+   plain order that training uses, with the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -39,13 +42,46 @@ def per_window_ms(model, mel: torch.Tensor, repeats: int = 3) -> float:
     return (time.perf_counter() - t0) / repeats / len(mel) * 1000
 
 
+def runtimes(path: Path, batches: list[int], rounds: int = 5) -> None:
+    """Samples -> window outputs on PyTorch and ONNX Runtime, rounds interleaved."""
+    import numpy as np
+
+    models = {"torch": LazyModel(path, "cpu", "torch").load(),
+              "onnx": LazyModel(path, "cpu", "onnx").load()}
+
+    def torch_run(samples):
+        with torch.inference_mode():
+            m = models["torch"]
+            return m.window_outputs(m.frontend(torch.from_numpy(samples))).numpy()
+
+    run = {"torch": torch_run, "onnx": models["onnx"].window_outputs_of}
+    print(f"{torch.get_num_threads()} torch threads, onnx intra-op threads "
+          f"{models['onnx'].threads}")
+    for b in batches:
+        samples = (np.random.default_rng(b).standard_normal(
+            (b, models["torch"].params.window_samples)) * 0.1).astype(np.float32)
+        outs = {name: fn(samples) for name, fn in run.items()}  # warm-up
+        times: dict[str, list[float]] = {name: [] for name in run}
+        for _ in range(rounds):
+            for name, fn in run.items():
+                t0 = time.perf_counter()
+                fn(samples)
+                times[name].append((time.perf_counter() - t0) / b * 1000)
+        ms = {name: float(np.median(v)) for name, v in times.items()}
+        print(f"batch {b:3}: torch {ms['torch']:6.1f} ms/window, onnx {ms['onnx']:6.1f} "
+              f"ms/window ({ms['onnx'] / ms['torch']:.2f}x); largest output difference "
+              f"{np.abs(outs['torch'] - outs['onnx']).max():.1e}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=default_model_path())
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batches", type=int, nargs="+", default=[8, 16, 32, 64])
     a = ap.parse_args()
-    model = LazyModel(a.model, a.device).load()
+    if a.device == "cpu":
+        runtimes(a.model, a.batches)
+    model = LazyModel(a.model, a.device, "torch").load()
     print(f"device {model.device}, {torch.get_num_threads()} torch threads, "
           f"{os.cpu_count()} cores")
     for plain in (False, True):
