@@ -111,3 +111,13 @@ def test_version_help_texts_and_a_backbone_given_as_model(library, db):
         backbone = Path(__file__).parent.parent / "weights" / f"{name}.safetensors"
         r = run("scan", album(library), "--model", backbone, "--db", db, "--dry-run")
         assert r.exit_code == 2 and "not a genre model" in r.output, name
+
+
+def test_a_cpu_scan_that_hears_audio_imports_nothing_heavy(tmp_path):
+    """With the shipped model, whose ONNX graphs ship beside it, the default runtime on a
+    CPU hears tracks without torch, librosa or scikit-learn (issue 22)."""
+    from genretag.training.synth import music, write_audio
+
+    for i in range(2):
+        write_audio(tmp_path / f"{i}.wav", music(4.0, 16000, seed=i), 16000, "wav")
+    assert heavy_imports("scan", tmp_path, "--db", tmp_path / "c.sqlite", "--dry-run") == []
