@@ -15,6 +15,7 @@ the first scan with a model exports them (this once, it imports torch; it needs 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +27,9 @@ from .params import AudioParams
 from .pooling import WindowPool, pools_of_statistics
 
 GRAPHS = ("windows", "head")
-THREADS = 2  # intra-op threads: measured in benchmarks/throughput.py against decoding
+# intra-op threads; GENRETAG_ONNX_THREADS overrides it (to measure the split of the cores
+# between the decoders and the network, docs/performance.md)
+THREADS = 2
 
 
 def cache_folder() -> Path:
@@ -86,7 +89,7 @@ class OnnxModel:
 
     metadata: ModelMeta
     files: dict[str, Path]
-    threads: int = THREADS
+    threads: int = 0  # 0: GENRETAG_ONNX_THREADS, else THREADS
 
     runtime = "onnx"
     pools_statistics = True  # runs_on_onnx admits only heads on pooled statistics
@@ -96,6 +99,7 @@ class OnnxModel:
     def __post_init__(self) -> None:
         import onnxruntime as ort
 
+        self.threads = self.threads or int(os.environ.get("GENRETAG_ONNX_THREADS", THREADS))
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
