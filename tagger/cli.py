@@ -179,6 +179,7 @@ def scan(
             raise usage_error(f"--status {', '.join(sorted(unknown))}: choose from "
                               f"{', '.join(SCAN_STATUSES)}")
     from .cache import CacheError
+    from .loader import RuntimeUnavailable
     from .modelfile import ModelFileError
 
     session = open_session(dict(
@@ -191,7 +192,7 @@ def scan(
         with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
             result = session.scan(paths, on_progress=progress.advance,
                                   on_found=progress.found)
-    except ModelFileError as e:
+    except (ModelFileError, RuntimeUnavailable) as e:
         raise usage_error(str(e)) from None
     finally:
         try:

@@ -77,11 +77,22 @@ class LazyModel:
         return self.device_request != "cuda" and self._onnx_refusal() is None \
             and not _has_cuda()
 
-    def _onnx(self) -> OnnxModel:
+    def _onnx(self) -> Model | OnnxModel:
+        """The model on ONNX Runtime, exported first if need be. Where the export fails
+        (an operation ONNX lacks, a cache folder that cannot be written), ``auto`` keeps
+        PyTorch, which gives the same results; ``onnx`` says why in one line."""
         from . import runtime
 
-        files = runtime.files_of(self.path, self.model_id) or \
-            runtime.export_to_cache(self._torch_on_cpu())
+        files = runtime.files_of(self.path, self.model_id)
+        if files is None:
+            torch_model = self._torch_on_cpu()
+            try:
+                files = runtime.export_to_cache(torch_model)
+            except Exception as e:  # the torch model still runs the scan
+                if self.runtime_request == Runtime.AUTO:
+                    return torch_model
+                raise RuntimeUnavailable(f"--runtime onnx: {self.path}: could not export "
+                                         f"it ({type(e).__name__}: {e})") from None
         return runtime.OnnxModel(self.metadata, files)
 
     def _torch_on_cpu(self) -> Model:

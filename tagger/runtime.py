@@ -78,8 +78,10 @@ def export_to_cache(model) -> dict[str, Path]:
     folder = cache_folder()
     paths = export(model, folder)
     about = folder / f"{model.model_id}.json"
-    about.write_text(json.dumps({"backbone_id": model.backbone_id,
-                                 "embedding_dim": model.net.embedding_dim}))
+    part = folder / f"{model.model_id}.json.{os.getpid()}.tmp"
+    part.write_text(json.dumps({"backbone_id": model.backbone_id,
+                                "embedding_dim": model.net.embedding_dim}))
+    part.replace(about)  # last and whole: files_of finds the graphs only once it is there
     return {**paths, "about": about}
 
 

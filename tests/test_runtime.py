@@ -133,3 +133,20 @@ def test_window_outputs_match_within_float_rounding():
         ref = torch_model.window_outputs(torch_model.frontend(torch.from_numpy(samples)))
     out = onnx.window_outputs_of(samples)
     assert np.abs(out - ref.numpy()).max() <= 1e-5 * np.abs(ref.numpy()).max() * 100
+
+
+def test_an_export_that_fails_keeps_pytorch_with_auto_and_says_why_with_onnx(
+        library, tmp_path, monkeypatch):
+    """A model whose export fails (here: a cache folder that cannot be written) is heard
+    by PyTorch under auto, with the same rows; --runtime onnx stops in one line."""
+    model = tmp_path / "mine.safetensors"
+    make_tiny_tagger(model)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    folder = library / "Artist" / "Album"
+    rows = scan_rows(folder, "auto", tmp_path, "--model", str(model))
+    assert any(r["probabilities"] for r in rows.values())
+    r = run("scan", folder, "--model", model, "--runtime", "onnx", "--db",
+            tmp_path / "x.sqlite", "--dry-run")
+    assert r.exit_code == 2 and "could not export it" in r.output, r.output
