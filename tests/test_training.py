@@ -99,6 +99,59 @@ def test_manifest_and_fma_layouts(tmp_path):
     assert (item.label, item.group, item.split) == ("Hip-Hop", "artist7", "training")
 
 
+FMA_COLUMNS = {  # tracks.csv of fma_metadata.zip: 52 columns under 4 top-level names
+    "album": ["comments", "date_created", "date_released", "engineer", "favorites", "id",
+              "information", "listens", "producer", "tags", "title", "tracks", "type"],
+    "artist": ["active_year_begin", "active_year_end", "associated_labels", "bio", "comments",
+               "date_created", "favorites", "id", "latitude", "location", "longitude",
+               "members", "name", "related_projects", "tags", "website", "wikipedia_page"],
+    "set": ["split", "subset"],
+    "track": ["bit_rate", "comments", "composer", "date_created", "date_recorded", "duration",
+              "favorites", "genre_top", "genres", "genres_all", "information", "interest",
+              "language_code", "license", "listens", "lyricist", "number", "publisher",
+              "tags", "title"],
+}
+
+
+def test_fma_as_its_metadata_is_shipped(tmp_path):
+    """tracks.csv as pandas wrote it for FMA: a two-row column index (top-level name on
+    every column, then the field), a third row naming the index, quoted fields holding
+    commas and line breaks, lists as text; audio in fma_small/NNN/NNNNNN.mp3."""
+    import csv
+
+    fma = tmp_path / "fma"
+    (fma / "fma_metadata").mkdir(parents=True)
+    columns = [(top, field) for top, fields in FMA_COLUMNS.items() for field in fields]
+    tracks = {  # id -> (artist id, genre_top, split, bio)
+        2: (1, "Hip-Hop", "training", "A duo from Brooklyn,\nformed in 2005."),
+        5: (1, "Hip-Hop", "training", ""),
+        10: (6, "Pop", "validation", "<p>Singer, songwriter</p>"),
+        140: (54, "Folk", "test", "Three\nlines,\nof bio"),
+        141: (54, "", "test", ""),  # no top genre: left out
+        148: (60, "Experimental", "training", ""),  # no audio here: left out
+    }
+    rows = [[""] + [top for top, _ in columns], [""] + [f for _, f in columns],
+            ["track_id"] + [""] * len(columns)]
+    for tid, (artist, genre, split, bio) in tracks.items():
+        value = {("artist", "id"): str(artist), ("track", "genre_top"): genre,
+                 ("set", "split"): split, ("set", "subset"): "small",
+                 ("artist", "bio"): bio, ("track", "genres"): "[21]",
+                 ("track", "title"): f"Track {tid}, live"}
+        rows.append([str(tid)] + [value.get(c, "") for c in columns])
+    with open(fma / "fma_metadata" / "tracks.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    for tid in (2, 5, 10, 140, 141):
+        name = f"{tid:06d}.mp3"
+        (fma / "fma_small" / name[:3]).mkdir(parents=True, exist_ok=True)
+        (fma / "fma_small" / name[:3] / name).write_bytes(b"")
+    items = load(fma)
+    got = {i.path.name: (i.label, i.group, i.split) for i in items}
+    assert got == {"000002.mp3": ("Hip-Hop", "artist1", "training"),
+                   "000005.mp3": ("Hip-Hop", "artist1", "training"),
+                   "000010.mp3": ("Pop", "artist6", "validation"),
+                   "000140.mp3": ("Folk", "artist54", "test")}
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dataset")
