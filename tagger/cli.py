@@ -141,7 +141,8 @@ def scan(
                                          "statuses in the table and report (comma-separated: "
                                          "conflict,unsure,error...)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write rows to "
-                                                                  ".json, .csv or .html."),
+                                                                  ".json, .csv, .html or "
+                                                                  ".parquet."),
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
@@ -168,7 +169,9 @@ def scan(
         if not p.exists():
             raise usage_error(f"{p}: no such file or folder")
     if report is not None and report.suffix.lower() not in rep.REPORT_SUFFIXES:
-        raise usage_error(f"{report}: report must end in .json, .csv or .html")
+        raise usage_error(f"{report}: report must end in .json, .csv, .html or .parquet")
+    if report is not None and report.suffix.lower() == ".parquet" and rep.parquet_missing():
+        raise usage_error(f"{report}: {rep.parquet_missing()}")
     if report is not None and not report.absolute().parent.is_dir():
         raise usage_error(f"{report}: no such folder for the report")
     shown = set(SCAN_STATUSES)

@@ -370,3 +370,33 @@ def test_entry_point_main_loads_plugins_and_reports_usage_errors(tmp_path):
     r = main("scan", str(tmp_path / "nowhere"), "--db", str(tmp_path / "db.sqlite"))
     assert r.returncode == 2
     assert r.stderr.strip() == f"genretag: error: {tmp_path / 'nowhere'}: no such file or folder"
+
+
+def test_a_parquet_report_reads_back_with_pyarrow(library, tiny_model, db, tmp_path,
+                                                   monkeypatch):
+    """One row per file, the JSON report's values typed, and one column per label's
+    probability holding what was written (null for a file that was not heard)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    report, js = tmp_path / "r.parquet", tmp_path / "r.json"
+    r = scan(library, tiny_model, db, "--dry-run", "--report", report)
+    assert r.exit_code in (0, 1), r.output
+    r = scan(library, tiny_model, db, "--dry-run", "--report", js)
+    rows = {x["path"]: x for x in json.loads(js.read_text())["rows"]}
+    table = pq.read_table(report)
+    assert table.num_rows == len(rows) and set(table.column("path").to_pylist()) == set(rows)
+    labels = {k for x in rows.values() for k in (x["probabilities"] or {})}
+    assert {f"p_{label}" for label in labels} <= set(table.column_names)
+    for got in table.to_pylist():
+        want = rows[got["path"]]
+        assert got["status"] == want["status"] and got["genres"] == want["genres"]
+        assert got["would_write"] == want["would_write"]
+        for label in labels:
+            expected = (want["probabilities"] or {}).get(label)
+            assert got[f"p_{label}"] == expected, (got["path"], label)
+    assert any(got["error"] for got in table.to_pylist())  # the bad files are rows too
+    # without pyarrow: one line, before anything is heard
+    import genretag.tagger.report as rep
+
+    monkeypatch.setattr(rep, "parquet_missing", lambda: "a .parquet report needs pyarrow")
+    r = scan(library, tiny_model, tmp_path / "x.sqlite", "--dry-run", "--report", report)
+    assert r.exit_code == 2 and "needs pyarrow" in r.output
