@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .states import CoverageMode, Device, GroupBy, Policy, Runtime
+from .states import CoverageMode, Device, Engine, GroupBy, Policy, Runtime
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -43,6 +43,8 @@ class ScanConfig:
     model: Path | None = None  # a genre model file; None: the shipped one
     device: Device = Device.AUTO
     runtime: Runtime = Runtime.AUTO  # what runs the network: auto, torch or onnx
+    engine: Engine = Engine.LOCAL  # where tracks are heard: here, or on a Ray cluster
+    ray_address: str | None = None  # the cluster to join; None: RAY_ADDRESS, else a local one
     db: Path | None = None  # the cache file; None: genretag.sqlite in the user cache folder
     dry_run: bool = False
     policy: Policy = Policy.FILL
@@ -59,7 +61,8 @@ class ScanConfig:
     workers: int = 0  # decoders; 0: one per core
 
     def __post_init__(self) -> None:
-        for name, enum in (("device", Device), ("runtime", Runtime), ("policy", Policy),
+        for name, enum in (("device", Device), ("runtime", Runtime), ("engine", Engine),
+                           ("policy", Policy),
                            ("by", GroupBy), ("coverage", CoverageMode)):
             try:
                 object.__setattr__(self, name, enum(getattr(self, name)))
@@ -76,6 +79,11 @@ class ScanConfig:
             raise ConfigError(f"min_confidence must be a number from 0 to 1, not {c!r}")
         if self.db is not None and not Path(self.db).absolute().parent.is_dir():
             raise ConfigError(f"{self.db}: no such folder for the cache")
+        if self.engine == Engine.RAY:
+            from .rayengine import missing
+
+            if missing():
+                raise ConfigError(missing())
 
 
 @dataclass
@@ -152,7 +160,8 @@ class Session:
                            min_confidence=c.min_confidence, vocab=self.vocab,
                            parents=c.parents, by=c.by, album_strict=c.album_strict,
                            coverage=Coverage(c.coverage, c.windows), batch_size=c.batch_size,
-                           workers=c.workers or os.cpu_count() or 1, **extra)
+                           workers=c.workers or os.cpu_count() or 1, engine=c.engine.value,
+                           ray_address=c.ray_address, **extra)
 
     def predict(self, path: Path | str) -> TrackProbabilities:
         """One file's probabilities, heard with this configuration's coverage, and each

@@ -21,6 +21,7 @@ from .states import (
     SCAN_STATUSES,
     CoverageMode,
     Device,
+    Engine,
     GroupBy,
     Policy,
     Runtime,
@@ -147,6 +148,12 @@ def scan(
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
     runtime: Runtime = typer.Option(Runtime.AUTO, "--runtime", help=RUNTIME_HELP),
+    engine: Engine = typer.Option(Engine.LOCAL, "--engine", help="Where tracks are heard: "
+                                  "local, or ray (a Ray cluster; pip install "
+                                  "'genretag[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster "
+                                              "to join (default: RAY_ADDRESS, else a Ray "
+                                              "runtime started on this machine)."),
     coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
                                           help="full: every window; fast: K windows per "
                                                "track; auto: full on GPU, fast on CPU."),
@@ -186,7 +193,8 @@ def scan(
     from .modelfile import ModelFileError
 
     session = open_session(dict(
-        model=model, device=device, runtime=runtime, db=db, dry_run=dry_run,
+        model=model, device=device, runtime=runtime, engine=engine, ray_address=ray_address,
+        db=db, dry_run=dry_run,
         policy=Policy.OVERWRITE if overwrite else Policy.MERGE if merge else Policy.FILL,
         top_k=top_k, min_confidence=min_confidence, labels=labels, genre_map=map_file,
         parents=parents, by=by, album_strict=album_strict, coverage=coverage,

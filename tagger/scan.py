@@ -137,7 +137,14 @@ class Scanner:
         res.decoded = len(todo)
         if not todo:
             return
-        predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
+        if self.opt.engine == "ray":  # hearing on a Ray cluster; the rest stays here
+            from .rayengine import RayHearer
+
+            predictor = RayHearer(model, self.model.path, self.model.device_request,
+                                  self.model.runtime_request.value, coverage,
+                                  self.opt.batch_size or 16, self.opt.ray_address)
+        else:
+            predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
         res.timings = predictor.timings
         results = predictor.predict([f.path for f in todo])
         try:

@@ -77,6 +77,13 @@ class Device(StrEnum):
     CUDA = "cuda"
 
 
+class Engine(StrEnum):
+    """Where the tracks are heard: on this machine, or on a Ray cluster."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
 class Runtime(StrEnum):
     """What runs the network: auto (ONNX Runtime on a CPU where the model allows it, else
     PyTorch), torch, or onnx."""

@@ -53,6 +53,8 @@ class ScanOptions:
     skip_hard_links: bool = True
     batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
     workers: int = 2
+    engine: str = "local"  # states.Engine: where the tracks are heard
+    ray_address: str | None = None  # the Ray cluster to join; None: RAY_ADDRESS, or local
 
     def key(self) -> str:
         """What decides the outcome besides the audio and model (kept with each row)."""

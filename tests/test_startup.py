@@ -14,7 +14,7 @@ import pytest
 
 from helpers import album, scan
 
-HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy")
+HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy", "ray")
 PROBE = """
 import sys
 from genretag.tagger.cli import main
