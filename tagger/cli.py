@@ -191,6 +191,7 @@ def scan(
     from .cache import CacheError
     from .loader import RuntimeUnavailable
     from .modelfile import ModelFileError
+    from .rayengine import RayError
 
     session = open_session(dict(
         model=model, device=device, runtime=runtime, engine=engine, ray_address=ray_address,
@@ -205,6 +206,8 @@ def scan(
                                   on_found=progress.found)
     except (ModelFileError, RuntimeUnavailable) as e:
         raise usage_error(str(e)) from None
+    except RayError as e:
+        raise usage_error(f"--engine ray: {e}") from None
     finally:
         try:
             session.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +150,18 @@ class RayHearer:
                 device=self.device, runtime=self.runtime, batch_size=self.batch_size),
                 concurrency=1, num_gpus=gpus, max_restarts=-1, max_task_retries=-1)
         labels = tuple(self.model.labels)
+        try:
+            yield from self._results(ds, paths, labels)
+        except RayError:
+            raise
+        except Exception as e:  # Ray wraps an actor's failure; ours is said in one line
+            said = re.search(r"worker \S+: \S+ is model \S+, not the driver's \S+", str(e))
+            if said:
+                raise RayError(said.group(0)) from None
+            raise
+
+    def _results(self, ds, paths: list[Path], labels: tuple[str, ...]
+                 ) -> Iterator[TrackResult]:
         for row in ds.iter_rows():
             key = int(row["key"])
             res = TrackResult(key, paths[key], windows=int(row["count"]),

@@ -52,3 +52,19 @@ def test_without_the_extra_one_line_with_the_install_hint(library, tmp_path, mon
                         lambda: "--engine ray needs the ray extra: pip install 'genretag[ray]'")
     r = run("scan", library, "--engine", "ray", "--db", tmp_path / "c.sqlite", "--dry-run")
     assert r.exit_code == 2 and "pip install 'genretag[ray]'" in r.output
+
+
+def test_a_worker_with_another_model_stops_the_run_in_one_line(library, tmp_path, monkeypatch):
+    """The driver names the model it loaded; a worker that loads another (here the driver
+    is told a different id) stops the run with one line naming the worker, before any
+    prediction is stored."""
+    from genretag.tagger import runtime
+
+    monkeypatch.setattr(runtime.OnnxModel, "model_id", property(lambda self: "0123456789abcdef"))
+    db = tmp_path / "c.sqlite"
+    r = run("scan", library / "Artist" / "Album", "--engine", "ray", "--db", db, "--dry-run")
+    assert r.exit_code == 2, r.output
+    assert "--engine ray: worker " in r.output and "not the driver's 0123456789abcdef" in r.output
+    from genretag.tagger.cache import Cache
+
+    assert not [row for row in Cache(db).all_tracks().values() if row.probabilities]
