@@ -30,6 +30,8 @@ from .prediction import Prediction
 from .predictor import Timings, TrackResult
 from .segments import Coverage
 
+BLOCKS = 100_000
+
 
 class RayError(Exception):
     """The cluster cannot hear this run; one line for the user."""
@@ -139,7 +141,10 @@ class RayHearer:
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         gpus = 1 if self.device == "cuda" else 0
-        ds = ray.data.from_items([{"key": i, "path": str(p)} for i, p in enumerate(paths)])
+        # a block per track (up to BLOCKS): each result reaches the driver when it is done,
+        # not when a whole block of tracks is
+        ds = ray.data.from_items([{"key": i, "path": str(p)} for i, p in enumerate(paths)],
+                                 override_num_blocks=min(len(paths), BLOCKS))
         ds = ds.map(_decode, fn_kwargs=dict(
             params=self.model.params.to_dict(), coverage=self.coverage.mode.value,
             windows=self.coverage.windows))

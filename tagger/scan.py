@@ -76,6 +76,9 @@ def hard_links(n: int) -> str:
             "each link its own copy to tag it)")
 
 
+FLUSH_SECONDS = 1.0  # the longest a heard track waits in memory for the cache file
+
+
 class Scanner:
     """``model``'s weights are loaded only if some track has to be heard, so a re-scan of an
     unchanged library never pays for them."""
@@ -147,8 +150,14 @@ class Scanner:
             predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
         res.timings = predictor.timings
         results = predictor.predict([f.path for f in todo])
+        flushed = time.monotonic()
         try:
             for result in results:
+                # what was heard reaches the cache file within a second, whatever stops the
+                # run after (Ctrl-C, a lost driver of a Ray run, a crash)
+                if time.monotonic() - flushed > FLUSH_SECONDS:
+                    self.cache.flush()
+                    flushed = time.monotonic()
                 found = todo[result.key]  # the key is the index in the list given
                 if result.silent:
                     self._emit(self.decider.silent(found, result.error))

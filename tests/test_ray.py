@@ -11,6 +11,7 @@ import pytest
 from helpers import run
 
 pytest.importorskip("ray.data")
+pytestmark = pytest.mark.slow  # a Ray runtime is started by every test here
 
 
 def rows_of(report: Path) -> dict[str, dict]:
@@ -68,3 +69,89 @@ def test_a_worker_with_another_model_stops_the_run_in_one_line(library, tmp_path
     from genretag.tagger.cache import Cache
 
     assert not [row for row in Cache(db).all_tracks().values() if row.probabilities]
+
+
+def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
+    """kill -9 on the model actor's process while it hears: Ray restarts it, the scan
+    finishes with exit 0, every file has one cache row with its prediction, and the undo
+    history holds one write per file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from genretag.tagger.cache import Cache
+    from genretag.training.synth import music, write_audio
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(16):
+        write_audio(lib / f"{i:02d}.flac", music(8.0, 22050, seed=i), 22050, "flac")
+    db = tmp_path / "c.sqlite"
+    scan = subprocess.Popen([sys.executable, "-m", "genretag.tagger", "scan", str(lib),
+                             "--engine", "ray", "--db", str(db), "--coverage", "full",
+                             "--min-confidence", "0", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed, deadline = False, time.time() + 240
+    while scan.poll() is None and not killed and time.time() < deadline:
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        actors = [int(line.split()[0]) for line in ps.splitlines()
+                  if "MapWorker(Map(_Hear)).submit" in line]
+        if actors:
+            os.kill(actors[0], signal.SIGKILL)
+            killed = True
+        time.sleep(0.05)
+    out, _ = scan.communicate(timeout=300)
+    assert killed, "the model actor was never seen hearing"
+    assert scan.returncode == 0, out
+    cache = Cache(db)
+    rows = cache.all_tracks()
+    assert sorted(Path(p).name for p in rows) == [f"{i:02d}.flac" for i in range(16)]
+    assert all(row.probabilities for row in rows.values())
+    writes = cache.db.execute("select path, count(*) from history group by path").fetchall()
+    assert len(writes) == 16 and all(n == 1 for _, n in writes), writes
+
+
+def test_ctrl_c_keeps_what_was_heard_and_the_next_run_resumes(tmp_path):
+    """SIGINT during a Ray scan, once a track has been heard: exit 130, the tracks heard so
+    far are cached, and the same command then hears only the rest."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from genretag.training.synth import music, write_audio
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(16):
+        write_audio(lib / f"{i:02d}.flac", music(60.0, 16000, seed=i), 16000, "flac")
+    db = tmp_path / "c.sqlite"
+    command = [sys.executable, "-m", "genretag.tagger", "scan", str(lib), "--engine", "ray",
+               "--db", str(db), "--coverage", "full", "--dry-run", "-q"]
+    scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    def heard() -> int:  # the scan puts what it heard in the cache file within a second
+        try:
+            with sqlite3.connect(db) as con:
+                return con.execute("select count(*) from tracks where probabilities is "
+                                   "not null").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.time() + 240
+    while scan.poll() is None and heard() == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    scan.send_signal(signal.SIGINT)
+    out, _ = scan.communicate(timeout=120)
+    assert scan.returncode == 130, out
+    first = heard()
+    assert 1 <= first < 16, first
+    report = tmp_path / "again.json"
+    again = subprocess.run(command + ["--report", str(report)], capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(report.read_text())["summary"]["decoded"] == 16 - first
