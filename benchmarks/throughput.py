@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=None, help="K for --coverage fast")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"])
+    ap.add_argument("--engine", default="local", choices=["local", "ray"])
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--rescan-files", type=int, default=10_000)
     ap.add_argument("--work", type=Path, default=ROOT / ".work" / "bench",
@@ -146,7 +147,7 @@ def main() -> None:
     model_args = ["--device", a.device, "--runtime", a.runtime, "--workers", str(a.workers)]
     if a.model:
         model_args += ["--model", str(a.model)]
-    scan_args = [*model_args, "--coverage", a.coverage]
+    scan_args = [*model_args, "--coverage", a.coverage, "--engine", a.engine]
     if a.windows:
         scan_args += ["--windows", str(a.windows)]
 
@@ -162,7 +163,8 @@ def main() -> None:
     scan_rate = len(paths) / scan_s
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"device {first['device']}, runtime {a.runtime}, coverage {first['coverage']}, "
+          f"device {first['device']}, runtime {a.runtime}, engine {a.engine}, "
+          f"coverage {first['coverage']}, "
           f"{a.workers} workers")
     print(f"{'':34}{'seconds':>9}{'tracks/s':>10}{'vs floor':>10}")
     print(f"floor: {floor_ffmpeg()[1]} ({floor_ffmpeg()[0]})")
