@@ -82,8 +82,9 @@ class ScanConfig:
         if self.engine == Engine.RAY:
             from .rayengine import missing
 
-            if missing():
-                raise ConfigError(missing())
+            why = missing()
+            if why:
+                raise ConfigError(why)
 
 
 @dataclass

@@ -177,8 +177,10 @@ def scan(
             raise usage_error(f"{p}: no such file or folder")
     if report is not None and report.suffix.lower() not in rep.REPORT_SUFFIXES:
         raise usage_error(f"{report}: report must end in .json, .csv, .html or .parquet")
-    if report is not None and report.suffix.lower() == ".parquet" and rep.parquet_missing():
-        raise usage_error(f"{report}: {rep.parquet_missing()}")
+    why = rep.parquet_missing() if report is not None and \
+        report.suffix.lower() == ".parquet" else None
+    if why:
+        raise usage_error(f"{report}: {why}")
     if report is not None and not report.absolute().parent.is_dir():
         raise usage_error(f"{report}: no such folder for the report")
     shown = set(SCAN_STATUSES)

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from .model import GenreNet, Model
 
 OPSET = 17
-GRAPHS = ("windows", "head")
 
 
 class WindowGraph(torch.nn.Module):
@@ -65,16 +64,6 @@ class HeadGraph(torch.nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         return (self.net.track_probabilities(mean, maximum),
                 self.net.statistics(mean, maximum))
-
-
-def exportable(model: Model) -> str | None:
-    """Why ``model`` cannot run on the ONNX runtime, or None: a feature head needs the
-    track's table features, computed with librosa beside the torch path."""
-    if model.net.features is not None:
-        return "its feature head needs the torch runtime"
-    if not model.net.pools_statistics:
-        return "its head is per window; the ONNX runtime runs heads on pooled statistics"
-    return None
 
 
 @torch.inference_mode()

@@ -45,12 +45,13 @@ class LazyModel:
             self._model = self._onnx() if self._uses_onnx() else self._torch()
         return self._model
 
-    def _torch(self) -> Model:
+    def _torch(self, dev: str | None = None) -> Model:
+        """The model in PyTorch, on ``dev`` (default: the device asked for)."""
         import torch
 
         from .model import load_model
 
-        dev = self.device_request
+        dev = dev or self.device_request
         if dev == "auto":
             dev = "cuda" if torch.cuda.is_available() else "cpu"
         return load_model(self.path, dev)
@@ -85,7 +86,7 @@ class LazyModel:
 
         files = runtime.files_of(self.path, self.model_id)
         if files is None:
-            torch_model = self._torch_on_cpu()
+            torch_model = self._torch("cpu")
             try:
                 files = runtime.export_to_cache(torch_model)
             except Exception as e:  # the torch model still runs the scan
@@ -94,11 +95,6 @@ class LazyModel:
                 raise RuntimeUnavailable(f"--runtime onnx: {self.path}: could not export "
                                          f"it ({type(e).__name__}: {e})") from None
         return runtime.OnnxModel(self.metadata, files)
-
-    def _torch_on_cpu(self) -> Model:
-        from .model import load_model
-
-        return load_model(self.path, "cpu")
 
 
 def _has_cuda() -> bool:

@@ -97,6 +97,32 @@ class _Track:
     per_window: list = field(default_factory=list)
 
 
+def outputs_of(model, samples: np.ndarray, timings: Timings | None = None,
+               embeddings: bool = False) -> np.ndarray:
+    """A batch of windows (batch, window_samples) -> their outputs (batch, dim): what a track
+    pools of each (``embeddings``: the backbone's embeddings), on the model's runtime; the
+    time of the frontend and the CNN added to ``timings`` (on ONNX Runtime one graph runs
+    both, and the CNN's time holds the frontend's)."""
+    t = timings or Timings()
+    t0 = time.perf_counter()
+    if model.runtime == "onnx":  # runtime.OnnxModel
+        outputs = model.window_outputs_of(samples)
+        t.cnn += time.perf_counter() - t0
+        return outputs
+    import torch
+
+    with torch.inference_mode():
+        mel = model.frontend(torch.from_numpy(samples).to(model.device, non_blocking=True))
+        if model.device.type == "cuda":
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        net_outputs = model.embeddings if embeddings else model.window_outputs
+        outputs = net_outputs(mel).cpu().numpy()
+    t.frontend += t1 - t0
+    t.cnn += time.perf_counter() - t1
+    return outputs
+
+
 class Predictor:
     """Predicts many tracks with one model; see the module docstring. The only place where
     window outputs become a track's :class:`Prediction` (through ``Model``)."""
@@ -111,9 +137,6 @@ class Predictor:
         batch, so training from scratch reproduces a model bit for bit."""
         self.model = model
         self.embeddings = embeddings
-        self.on_onnx = getattr(model, "runtime", "torch") == "onnx"  # runtime.OnnxModel
-        self.outputs = None if self.on_onnx else \
-            model.embeddings if embeddings else model.window_outputs
         # a model with a feature head also needs the track's table features
         # (TrackAudio.features); its probabilities are then fused per track
         self.feature_columns = [] if embeddings else model.feature_columns
@@ -176,32 +199,10 @@ class Predictor:
 
     # -- the model loop (caller's thread) ------------------------------------------------
 
-    def _outputs(self, samples: np.ndarray) -> np.ndarray:
-        """A batch of windows (batch, window_samples) -> their outputs (batch, dim); the
-        time of the frontend and the CNN in ``timings`` (on ONNX Runtime, one graph runs
-        both: the CNN's time holds the frontend's)."""
-        t = self.timings
-        t0 = time.perf_counter()
-        if self.on_onnx:
-            outputs = self.model.window_outputs_of(samples)
-            t.cnn += time.perf_counter() - t0
-            return outputs
-        import torch
-
-        model = self.model
-        with torch.inference_mode():
-            mel = model.frontend(torch.from_numpy(samples).to(model.device, non_blocking=True))
-            if model.device.type == "cuda":
-                torch.cuda.synchronize()
-            t1 = time.perf_counter()
-            outputs = self.outputs(mel).cpu().numpy()
-        t.frontend += t1 - t0
-        t.cnn += time.perf_counter() - t1
-        return outputs
-
     def _run_batch(self, batch: list[_Chunk], tracks: dict[int, _Track]) -> None:
         model, t = self.model, self.timings
-        outputs = self._outputs(np.concatenate([c.windows for c in batch]))
+        outputs = outputs_of(model, np.concatenate([c.windows for c in batch]), t,
+                             self.embeddings)
         t.windows += len(outputs)
         t.batches += 1
         i = 0

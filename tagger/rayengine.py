@@ -27,7 +27,7 @@ import numpy as np
 from .decode import DecodeError, Silent
 from .pooling import WindowPool
 from .prediction import Prediction
-from .predictor import Timings, TrackResult
+from .predictor import Timings, TrackResult, outputs_of
 from .segments import Coverage
 
 BLOCKS = 100_000
@@ -89,8 +89,6 @@ class _Hear:
         self.batch_size = batch_size
 
     def __call__(self, row: dict) -> dict:
-        from .predictor import Predictor
-
         windows = row.pop("windows")
         row["probabilities"] = np.zeros(0, np.float32)
         row["statistics"] = np.zeros(0, np.float16)
@@ -100,13 +98,9 @@ class _Hear:
         if len(windows) == 0:
             row["error"] = "no audio decoded"
             return row
-        hear = Predictor(self.model, Coverage("full"), self.batch_size, workers=1)
-        pool = WindowPool(0)
-        for start in range(0, len(windows), self.batch_size):
-            outputs = hear._outputs(windows[start:start + self.batch_size])
-            if pool.count == 0:
-                pool = WindowPool(outputs.shape[1])
-            pool.add(outputs)
+        b = self.batch_size
+        pool = WindowPool.of(np.concatenate([outputs_of(self.model, windows[i:i + b])
+                                             for i in range(0, len(windows), b)]))
         row["probabilities"] = np.asarray(self.model.track_probabilities(pool), np.float32)
         stats = self.model.statistics(pool) if self.model.pools_statistics else None
         if stats is not None:
@@ -180,6 +174,3 @@ class RayHearer:
                 stats = np.asarray(row["statistics"])
                 res.statistics = stats.astype(np.float16) if stats.size else None
             yield res
-
-    def close(self) -> None:
-        pass

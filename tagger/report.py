@@ -355,16 +355,14 @@ def _parquet(path: Path, rows: list[Row], view: View) -> None:
     labels = list(dict.fromkeys(k for r in rows for k in (r.probabilities or {})))
     lists = {"genres", "previous", "written"}
     flags = {"outlier", "album_unnamed"}
+    data_columns = [c for c in DATA if c.key != "probabilities"]  # one column per label
     fields = []
-    for c in DATA:
-        if c.key == "probabilities":
-            continue
+    for c in data_columns:
         kind = pa.list_(pa.string()) if c.key in lists else pa.bool_() if c.key in flags \
             else pa.float64() if c.key == "confidence" else pa.string()
         fields.append(pa.field(c.key_in(view), kind))
     fields += [pa.field(f"p_{label}", pa.float64()) for label in labels]
     schema = pa.schema(fields)
-    data_columns = [c for c in DATA if c.key != "probabilities"]
     with pq.ParquetWriter(str(path), schema) as writer:
         for start in range(0, max(len(rows), 1), PARQUET_ROWS):
             part = rows[start:start + PARQUET_ROWS]

@@ -187,12 +187,18 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
     assert r.exit_code == 0, r.output
 
 
-def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
+def evaluate_tiny(dataset: Path, tmp_path: Path, seeds: int, *extra: str):
+    """``genretag evaluate`` with 2 folds on a tiny backbone, into tmp_path/ev."""
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
-    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "2",
-                                 "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
-                                 "--cache", str(tmp_path / "emb"), "--albums"])
+    return CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds",
+                                    str(seeds), "--backbone", str(backbone), "--out-dir",
+                                    str(tmp_path / "ev"), "--cache", str(tmp_path / "emb"),
+                                    *extra])
+
+
+def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
+    r = evaluate_tiny(dataset, tmp_path, 2, "--albums")
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert report["seeds"] == [0, 1] and report["grouping"].startswith("artist")
@@ -698,9 +704,5 @@ def test_hold_out_genres_measures_music_the_head_never_heard():
 
 
 def test_hold_out_genres_needs_three_genres(dataset, tmp_path):
-    backbone = tmp_path / "backbone.safetensors"
-    make_tiny_model(backbone)
-    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
-                                 "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
-                                 "--cache", str(tmp_path / "emb"), "--hold-out-genres"])
+    r = evaluate_tiny(dataset, tmp_path, 1, "--hold-out-genres")
     assert r.exit_code == 2 and "--hold-out-genres needs at least three genres" in r.output

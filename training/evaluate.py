@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .probe import _fuse, calibration_pairs, fit_calibration, fit_linear, log_proba
+from .probe import (
+    _fuse,
+    calibration_pairs,
+    fit_calibration,
+    fit_linear,
+    head_probabilities,
+    log_proba,
+)
 from .recipe import Labelled, Recipe, fit_model, predict
 
 BASELINE_C = 0.01  # the linear probe the model must beat: mean+max embeddings, C = 0.01
@@ -146,10 +153,8 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                     res.learning.setdefault(share, []).append(
                         learning_point(x, d.y, part, test, built.chosen, c))
                 track = built.net.track
-                put("track head before familiarity (part)", test, np.exp(_fuse(
-                    log_proba(track.embedding, x.embedding[test]),
-                    log_proba(track.tags, x.tags[test]), built.chosen.weight,
-                    built.chosen.temperature)))
+                put("track head before familiarity (part)", test,
+                    head_probabilities(track, x.take(test)))
                 put("embedding probe (part)", test, _softmax(track.embedding, x.embedding[test]))
                 put("tag probe (part)", test, _softmax(track.tags, x.tags[test]))
             put("linear probe", test, _softmax(

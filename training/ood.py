@@ -29,11 +29,10 @@ from .evaluate import make_folds
 from .probe import (
     Pooled,
     ProbeConfig,
-    _fuse,
     centre_distances,
     fit_track_head,
     genre_centres,
-    log_proba,
+    head_probabilities,
     standardiser,
 )
 
@@ -53,12 +52,10 @@ class Scored:
     scores: dict[str, float]
 
 
-def _scores(x: Pooled, train: np.ndarray, test: np.ndarray, y: np.ndarray, head, chosen
+def _scores(x: Pooled, train: np.ndarray, test: np.ndarray, y: np.ndarray, head
             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Probabilities (test, n) and each score (test,) of the clips ``test``."""
-    lp = _fuse(log_proba(head.embedding, x.embedding[test]), log_proba(head.tags, x.tags[test]),
-               chosen.weight, chosen.temperature)
-    p = np.exp(lp)
+    p = head_probabilities(head, x.take(test))
     half = x.embedding.shape[1] // 2
     with torch.no_grad():
         emb = torch.from_numpy(x.embedding[test]).float()
@@ -91,12 +88,12 @@ def hold_out_each(x: Pooled, y: np.ndarray, labels: list[str], groups: list[str]
             test, train = inside[folds == f], inside[folds != f]
             if len(test) == 0:
                 continue
-            head, chosen = fit_track_head(x.take(train), yi[train], groups_a[train].tolist(),
+            head, _ = fit_track_head(x.take(train), yi[train], groups_a[train].tolist(),
                                           len(remap), replace(cfg, seed=seed))
             # the held-out genre's clips are spread over the folds, each heard once
             ood = outside[np.arange(len(outside)) % k == f]
             both = np.concatenate([test, ood])
-            p, scores = _scores(x, train, both, yi, head, chosen)
+            p, scores = _scores(x, train, both, yi, head)
             for j, i in enumerate(both):
                 is_out = bool(y[i] == g)
                 out.append(Scored(name, is_out, not is_out and int(p[j].argmax()) == yi[i],

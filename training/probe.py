@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from genretag.tagger.model import LinearHead, TagGenres, TrackHead, geometric_mix
+from genretag.tagger.model import (
+    LinearHead,
+    TagGenres,
+    TrackHead,
+    centre_distance,
+    geometric_mix,
+)
 from genretag.tagger.pooling import WindowPool
 
 # dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)
@@ -249,10 +255,9 @@ OUTSIDE_PRIOR = 0.2
 
 
 def centre_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """(rows, dim) standardised points, (n, dim) centres -> (rows,) the root mean square
-    difference from the nearest centre (as ``tagger.model.centre_distance``)."""
-    d2 = ((z ** 2).sum(1)[:, None] + (centres ** 2).sum(1)[None] - 2 * z @ centres.T)
-    return np.sqrt(np.maximum(d2.min(1) / z.shape[1], 1e-24))
+    """(rows, dim) standardised points, (n, dim) centres -> (rows,) the distance from the
+    nearest centre, by the model's own ``centre_distance``."""
+    return centre_distance(torch.from_numpy(z), torch.from_numpy(centres)).numpy()
 
 
 def genre_centres(z: np.ndarray, y: np.ndarray, n_labels: int) -> np.ndarray:
@@ -307,6 +312,16 @@ def fit_familiarity(head: TrackHead, X: np.ndarray, y: np.ndarray, groups: list[
     with torch.no_grad():
         fam.slope.fill_(float(fit.coef_[0, 0]))
         fam.bias.fill_(float(fit.intercept_[0]))
+
+
+@torch.inference_mode()
+def head_probabilities(head: TrackHead, x: Pooled) -> np.ndarray:
+    """The exclusive genres of clips pooled as ``x`` (clips, n_labels), by the head's own
+    forward: its two probes fused, before the familiarity."""
+    emb = torch.from_numpy(x.embedding).float()
+    half = emb.shape[1] // 2
+    return torch.exp(head(emb[:, :half], emb[:, half:],
+                          torch.from_numpy(x.tags).float())).numpy()
 
 
 def fit_track_head(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
