@@ -62,6 +62,14 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+# options that scan, train, evaluate and learn share (typer takes one option object as the
+# default of several commands)
+ENGINE_OPT = typer.Option(Engine.LOCAL, "--engine", help="Where tracks are heard: local, or "
+                          "ray (a Ray cluster; pip install 'genretag[ray]').")
+RAY_ADDRESS_OPT = typer.Option(None, "--ray-address", help="The Ray cluster to join (default: "
+                               "RAY_ADDRESS, else a Ray runtime started on this machine).")
+
+
 def open_model(path: Optional[Path], device: Device, genre_model: bool = True):
     """Load the model in PyTorch on the chosen device (training and learn need its
     network); exits with 2 if the file or the device is unusable, or (``genre_model``) if
@@ -148,12 +156,8 @@ def scan(
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
     runtime: Runtime = typer.Option(Runtime.AUTO, "--runtime", help=RUNTIME_HELP),
-    engine: Engine = typer.Option(Engine.LOCAL, "--engine", help="Where tracks are heard: "
-                                  "local, or ray (a Ray cluster; pip install "
-                                  "'genretag[ray]')."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster "
-                                              "to join (default: RAY_ADDRESS, else a Ray "
-                                              "runtime started on this machine)."),
+    engine: Engine = ENGINE_OPT,
+    ray_address: Optional[str] = RAY_ADDRESS_OPT,
     coverage: CoverageMode = typer.Option(CoverageMode.AUTO, "--coverage",
                                           help="full: every window; fast: K windows per "
                                                "track; auto: full on GPU, fast on CPU."),

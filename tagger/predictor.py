@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,30 @@ def outputs_of(model, samples: np.ndarray, timings: Timings | None = None,
     return outputs
 
 
+def batch_size_for(device_type: str, asked: int = 0) -> int:
+    """Windows per CNN batch: ``asked``, or (0) by device. On a CPU 16 windows a batch run
+    about as fast per window as 8 and faster than 64 (README, Performance;
+    benchmarks/cnn_speed.py), and keep the first convolutions' large activations small; a
+    GPU wants large ones."""
+    return asked or (256 if device_type == "cuda" else 16)
+
+
+def hearer(model, coverage: Coverage, *, engine: str = "local", model_path: Path | None = None,
+           device: str = "auto", runtime: str = "auto", batch_size: int = 0, workers: int = 2,
+           ray_address: str | None = None, embeddings: bool = False):
+    """What hears tracks for a scan, for training's embeddings and for learn: this machine's
+    :class:`Predictor`, or (``engine`` "ray") ``rayengine.RayHearer``, whose workers load
+    the model from ``model_path``. Either yields a :class:`TrackResult` per path from
+    ``predict(paths)``; with ``embeddings``, each window's backbone embeddings and start."""
+    if engine == "ray":
+        from .rayengine import RayHearer
+
+        return RayHearer(model, model_path, coverage, device=device, runtime=runtime,
+                         batch_size=batch_size, address=ray_address, embeddings=embeddings)
+    return Predictor(model, coverage, batch_size, workers, keep_windows=embeddings,
+                     embeddings=embeddings)
+
+
 class Predictor:
     """Predicts many tracks with one model; see the module docstring. The only place where
     window outputs become a track's :class:`Prediction` (through ``Model``)."""
@@ -141,13 +166,13 @@ class Predictor:
         # (TrackAudio.features); its probabilities are then fused per track
         self.feature_columns = [] if embeddings else model.feature_columns
         self.coverage = coverage
-        # 0: by device. On a CPU 16 windows a batch run about as fast per window as 8 and
-        # faster than 64 (README, Performance; benchmarks/cnn_speed.py), and keep the first
-        # convolutions' large activations small; a GPU wants large ones.
-        self.batch_size = batch_size or (256 if model.device.type == "cuda" else 16)
+        self.batch_size = batch_size_for(model.device.type, batch_size)
         self.workers = max(1, workers)
         self.keep_windows = keep_windows
         self.timings = Timings()
+        # tracks per Ray node (RayHearer's): none here
+        self.decoded_on: Counter[str] = Counter()
+        self.heard_on: Counter[str] = Counter()
         self._stop = threading.Event()
         self.source = TrackSource(model.params, coverage, self.batch_size,
                                   feature_rate=bool(self.feature_columns),

@@ -10,6 +10,10 @@ The pipeline is Ray Data's own:
 4. each track's result streams back to the driver as it is done, where ``Scanner`` stores
    it in the cache at once, so Ctrl-C or a lost driver loses only the tracks in flight.
 
+Training, evaluate and learn hear their datasets through the same pipeline
+(``predictor.hearer``): with ``embeddings``, the actors give each window's backbone
+embeddings instead of a track's probabilities, batched as the local engine batches them.
+
 Every worker reads the files at the driver's paths (a shared mount).
 """
 
@@ -19,6 +23,7 @@ import logging
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +32,7 @@ import numpy as np
 from .decode import DecodeError, Silent
 from .pooling import WindowPool
 from .prediction import Prediction
-from .predictor import Timings, TrackResult, outputs_of
+from .predictor import Timings, TrackResult, batch_size_for, outputs_of
 from .segments import Coverage
 
 BLOCKS = 100_000
@@ -46,78 +51,122 @@ def missing() -> str | None:
     return None
 
 
-def _decode(row: dict, params: dict, coverage: str, windows: int) -> dict:
-    """A track's windows, decoded where Ray runs this (a CPU task, retried if lost)."""
+def _node() -> str:
+    """The Ray node this runs on (its id's first 8 hex digits)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()[:8]
+
+
+def _decode(row: dict, params: dict, coverage: str, windows: int, columns: list[str]) -> dict:
+    """A track's windows (n, window_samples) and their starts (n,) in samples, and its table
+    features where the model has a feature head; decoded where Ray runs this (a CPU task,
+    retried if lost)."""
     import time
 
     from .params import AudioParams
     from .source import TrackSource
 
-    source = TrackSource(AudioParams.from_dict(params), Coverage(coverage, windows), 16)
+    source = TrackSource(AudioParams.from_dict(params), Coverage(coverage, windows), 16,
+                         feature_rate=bool(columns))
     t0 = time.perf_counter()
     out = {"key": row["key"], "path": row["path"], "error": "", "detail": "",
-           "silent": False, "transient": False}
+           "silent": False, "transient": False, "decoded_on": _node(),
+           "windows": np.zeros((0, 1), np.float32), "starts": np.zeros(0, np.int64),
+           "features": np.zeros(0, np.float32)}
     try:
         audio = source.open(Path(row["path"]))
-        parts = [w for _, w in audio.chunks]
-        out["windows"] = np.concatenate(parts).astype(np.float32) if parts else \
-            np.zeros((0, 1), np.float32)
+        chunks = list(audio.chunks)
+        if chunks:
+            out["starts"] = np.concatenate([s for s, _ in chunks]).astype(np.int64)
+            out["windows"] = np.concatenate([w for _, w in chunks]).astype(np.float32)
+        if columns and chunks:
+            values = audio.features(columns)
+            if values is not None:
+                out["features"] = values.astype(np.float32)
     except DecodeError as e:
-        out.update(error=str(e), detail=e.detail, silent=isinstance(e, Silent),
-                   windows=np.zeros((0, 1), np.float32))
+        out.update(error=str(e), detail=e.detail, silent=isinstance(e, Silent))
     except OSError as e:
-        out.update(error=f"cannot read file: {e.strerror or e}", transient=True,
-                   windows=np.zeros((0, 1), np.float32))
+        out.update(error=f"cannot read file: {e.strerror or e}", transient=True)
+    except Exception as e:  # a bug must cost one file, not the run
+        out.update(error=f"unexpected error while decoding: {type(e).__name__}: {e}",
+                   transient=True)
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
 class _Hear:
-    """The model on an actor: a track's windows -> its probabilities and statistics."""
+    """The model on an actor: a track's windows -> its probabilities and statistics, or
+    (``embeddings``) each window's backbone embeddings."""
 
     def __init__(self, model_path: str, model_id: str, device: str, runtime: str,
-                 batch_size: int):
+                 batch_size: int, embeddings: bool):
         import socket
 
         from .loader import LazyModel
 
-        lazy = LazyModel(Path(model_path), device, runtime)
-        if lazy.model_id != model_id:
-            raise RayError(f"worker {socket.gethostname()}: {model_path} is model "
-                           f"{lazy.model_id}, not the driver's {model_id}")
-        self.model = lazy.load()
-        self.batch_size = batch_size
+        where = f"worker {socket.gethostname()} (node {_node()})"
+        try:
+            lazy = LazyModel(Path(model_path), device, "torch" if embeddings else runtime)
+            if lazy.model_id != model_id:
+                raise RayError(f"{where}: {model_path} is model {lazy.model_id}, not the "
+                               f"driver's {model_id}")
+            self.model = lazy.load()
+        except RayError:
+            raise
+        except Exception as e:  # a missing or unreadable model file on that machine
+            raise RayError(f"{where}: cannot load {model_path}: {e}") from None
+        self.batch_size = batch_size_for(self.model.device.type, batch_size)
+        self.embeddings = embeddings
+        self.node = _node()
 
     def __call__(self, row: dict) -> dict:
         windows = row.pop("windows")
-        row["probabilities"] = np.zeros(0, np.float32)
-        row["statistics"] = np.zeros(0, np.float16)
-        row["count"] = 0
-        if row["error"]:
-            return row
-        if len(windows) == 0:
+        timings = Timings()
+        row.update(heard_on=self.node, probabilities=np.zeros(0, np.float32),
+                   statistics=np.zeros(0, np.float16), outputs=np.zeros((0, 1), np.float32),
+                   count=0)
+        if not row["error"] and len(windows) == 0:
             row["error"] = "no audio decoded"
-            return row
-        b = self.batch_size
-        pool = WindowPool.of(np.concatenate([outputs_of(self.model, windows[i:i + b])
-                                             for i in range(0, len(windows), b)]))
-        row["probabilities"] = np.asarray(self.model.track_probabilities(pool), np.float32)
-        stats = self.model.statistics(pool) if self.model.pools_statistics else None
-        if stats is not None:
-            row["statistics"] = stats
-        row["count"] = pool.count
+        if not row["error"]:
+            # batches of one track's windows from its first: the local engine's fixed
+            # chunks, so an embedding does not depend on the engine
+            b = self.batch_size
+            outputs = np.concatenate([outputs_of(self.model, windows[i:i + b], timings,
+                                                 self.embeddings)
+                                      for i in range(0, len(windows), b)])
+            row["count"] = len(outputs)
+            if self.embeddings:
+                row["outputs"] = outputs.astype(np.float32)
+            else:
+                pool = WindowPool.of(outputs)
+                features = row["features"] if row["features"].size else None
+                row["probabilities"] = np.asarray(
+                    self.model.track_probabilities(pool, features), np.float32)
+                stats = self.model.statistics(pool)
+                if stats is not None:
+                    row["statistics"] = stats
+        row["frontend"], row["cnn"] = timings.frontend, timings.cnn
         return row
 
 
-class RayHearer:
-    """What ``Predictor`` does for a scan, with the hearing on Ray Data."""
+_SAID = re.compile(r"worker \S+ \(node \w+\): [^\n]+")
 
-    def __init__(self, model, model_path: Path, device: str, runtime: str, coverage: Coverage,
-                 batch_size: int, address: str | None = None):
+
+class RayHearer:
+    """What ``Predictor`` does, with the hearing on Ray Data (see the module docstring).
+    ``decoded_on`` and ``heard_on`` count the tracks each node decoded and heard."""
+
+    def __init__(self, model, model_path: Path, coverage: Coverage, device: str = "auto",
+                 runtime: str = "auto", batch_size: int = 0, address: str | None = None,
+                 embeddings: bool = False):
         self.model, self.model_path = model, Path(model_path).resolve()
         self.device, self.runtime = device, runtime
         self.coverage, self.batch_size, self.address = coverage, batch_size, address
+        self.embeddings = embeddings
         self.timings = Timings()
+        self.decoded_on: Counter[str] = Counter()
+        self.heard_on: Counter[str] = Counter()
 
     def predict(self, paths: list[Path]) -> Iterator[TrackResult]:
         # Ray's own C++ notes (an actor that may be restarted) are not the user's business
@@ -134,42 +183,69 @@ class RayHearer:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        gpus = 1 if self.device == "cuda" else 0
+        gpus, actors = self._actors(ray)
+        columns = [] if self.embeddings else list(self.model.feature_columns)
         # a block per track (up to BLOCKS): each result reaches the driver when it is done,
         # not when a whole block of tracks is
         ds = ray.data.from_items([{"key": i, "path": str(p)} for i, p in enumerate(paths)],
-                                 override_num_blocks=min(len(paths), BLOCKS))
+                                 override_num_blocks=max(1, min(len(paths), BLOCKS)))
         ds = ds.map(_decode, fn_kwargs=dict(
             params=self.model.params.to_dict(), coverage=self.coverage.mode.value,
-            windows=self.coverage.windows))
+            windows=self.coverage.windows, columns=columns))
         with warnings.catch_warnings():  # how Ray names actor options is still moving
             warnings.simplefilter("ignore")
             ds = ds.map(_Hear, fn_constructor_kwargs=dict(
                 model_path=str(self.model_path), model_id=self.model.model_id,
-                device=self.device, runtime=self.runtime, batch_size=self.batch_size),
-                concurrency=1, num_gpus=gpus, max_restarts=-1, max_task_retries=-1)
+                device=self.device, runtime=self.runtime, batch_size=self.batch_size,
+                embeddings=self.embeddings),
+                concurrency=actors, num_gpus=gpus, max_restarts=-1, max_task_retries=-1,
+                scheduling_strategy="SPREAD")  # an actor per node, not all on the first
         labels = tuple(self.model.labels)
         try:
             yield from self._results(ds, paths, labels)
         except RayError:
             raise
         except Exception as e:  # Ray wraps an actor's failure; ours is said in one line
-            said = re.search(r"worker \S+: \S+ is model \S+, not the driver's \S+", str(e))
+            said = _SAID.search(str(e))
             if said:
                 raise RayError(said.group(0)) from None
             raise
 
+    def _actors(self, ray) -> tuple[int, int]:
+        """GPUs per model actor, and how many actors: one per GPU on a cluster with GPUs
+        (unless the CPU was asked for), else one per node with a CPU to spare for decoding
+        beside the actor's own (at least one)."""
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        if self.device != "cpu" and gpus:
+            return 1, gpus
+        if ray.cluster_resources().get("CPU", 0) < 2:
+            raise RayError("the cluster has fewer than 2 CPUs: one decodes, one runs the "
+                           "model (ray start --num-cpus 2 or more)")
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        return 0, max(1, sum(1 for n in nodes if n.get("Resources", {}).get("CPU", 0) >= 2))
+
     def _results(self, ds, paths: list[Path], labels: tuple[str, ...]
                  ) -> Iterator[TrackResult]:
+        rate = self.model.params.sample_rate
         for row in ds.iter_rows():
             key = int(row["key"])
             res = TrackResult(key, paths[key], windows=int(row["count"]),
                               decode_seconds=float(row["seconds"]))
-            self.timings.decode += res.decode_seconds
+            t = self.timings
+            t.decode += res.decode_seconds
+            t.frontend += float(row["frontend"])
+            t.cnn += float(row["cnn"])
+            t.windows += res.windows
+            self.decoded_on[row["decoded_on"]] += 1
             if row["error"]:
                 res.error, res.detail = row["error"], row["detail"] or ""
                 res.silent, res.transient = bool(row["silent"]), bool(row["transient"])
+            elif self.embeddings:
+                self.heard_on[row["heard_on"]] += 1
+                res.window_starts = np.asarray(row["starts"]) / rate
+                res.window_outputs = np.asarray(row["outputs"], np.float32)
             else:
+                self.heard_on[row["heard_on"]] += 1
                 res.prediction = Prediction(labels, np.asarray(row["probabilities"], float))
                 stats = np.asarray(row["statistics"])
                 res.statistics = stats.astype(np.float16) if stats.size else None

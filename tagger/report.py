@@ -253,6 +253,8 @@ def _summary(result: ScanResult, dry_run: bool) -> dict:
                                "tags": round(result.tag_seconds, 3),
                                "cache": round(result.cache_seconds, 3)},
                 "windows": result.timings.windows})
+    if result.decoded_on:  # --engine ray: the tracks each node decoded and heard
+        out["decoded_on"], out["heard_on"] = dict(result.decoded_on), dict(result.heard_on)
     return out
 
 

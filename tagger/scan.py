@@ -35,7 +35,7 @@ from .fingerprint import audio as fingerprint_audio
 from .fingerprint import content as fingerprint
 from .genres import Choice, Vocabulary
 from .prediction import Prediction
-from .predictor import Predictor, Timings
+from .predictor import Timings, hearer
 from .safewrite import remove_leftover
 from .states import SCAN_STATUSES, GroupBy, Source, Status
 from .undo import settle_pending
@@ -63,6 +63,8 @@ class ScanResult:
     leftovers: int = 0  # temporary files of crashed writes removed (dry run: found)
     device: str = ""
     coverage: str = ""
+    decoded_on: Counter = field(default_factory=Counter)  # Ray node -> tracks it decoded
+    heard_on: Counter = field(default_factory=Counter)  # Ray node -> tracks it heard
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in SCAN_STATUSES}
@@ -140,15 +142,14 @@ class Scanner:
         res.decoded = len(todo)
         if not todo:
             return
-        if self.opt.engine == "ray":  # hearing on a Ray cluster; the rest stays here
-            from .rayengine import RayHearer
-
-            predictor = RayHearer(model, self.model.path, self.model.device_request,
-                                  self.model.runtime_request.value, coverage,
-                                  self.opt.batch_size or 16, self.opt.ray_address)
-        else:
-            predictor = Predictor(model, coverage, self.opt.batch_size, self.opt.workers)
+        # on a Ray cluster (engine "ray") only the hearing runs there; the rest stays here
+        predictor = hearer(model, coverage, engine=self.opt.engine, model_path=self.model.path,
+                           device=self.model.device_request,
+                           runtime=self.model.runtime_request.value,
+                           batch_size=self.opt.batch_size, workers=self.opt.workers,
+                           ray_address=self.opt.ray_address)
         res.timings = predictor.timings
+        res.decoded_on, res.heard_on = predictor.decoded_on, predictor.heard_on
         results = predictor.predict([f.path for f in todo])
         flushed = time.monotonic()
         try:

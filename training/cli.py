@@ -23,9 +23,16 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from genretag.tagger.cli import DEVICE_HELP, Screen, open_model, usage_error
+from genretag.tagger.cli import (
+    DEVICE_HELP,
+    ENGINE_OPT,
+    RAY_ADDRESS_OPT,
+    Screen,
+    open_model,
+    usage_error,
+)
 from genretag.tagger.modelfile import shipped
-from genretag.tagger.states import Device
+from genretag.tagger.states import Device, Engine
 
 if TYPE_CHECKING:
     from .recipe import Labelled, Recipe
@@ -89,18 +96,26 @@ def steps():
 
 
 def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int, device: Device,
-             table_csv: Optional[Path], recipe: Recipe, clip_features: bool) -> Labelled:
-    """Load the dataset and embed every window (cached); read the feature table if given.
-    ``clip_features`` also computes the table's columns from each clip's audio (evaluation
-    needs them for its test clips); a recipe that trains at log-mel level gets the mels."""
+             table_csv: Optional[Path], recipe: Recipe, clip_features: bool,
+             engine: Engine = Engine.LOCAL, ray_address: Optional[str] = None) -> Labelled:
+    """Load the dataset and embed every window (cached), here or (``engine``) on a Ray
+    cluster; read the feature table if given. ``clip_features`` also computes the table's
+    columns from each clip's audio (evaluation needs them for its test clips); a recipe
+    that trains at log-mel level gets the mels."""
     import numpy as np
 
     from genretag.tagger import features
+    from genretag.tagger.rayengine import RayError
 
     from .datasets import DatasetError, load, load_feature_table, read_artists
-    from .embed import clip_mels, embed, table_features
+    from .embed import Hearing, clip_mels, embed, table_features
     from .recipe import Labelled
 
+    if engine == Engine.RAY:
+        from genretag.tagger.rayengine import missing
+
+        if missing():
+            raise usage_error(missing())
     workers = workers or os.cpu_count() or 1
     cache = cache or default_cache()
     try:
@@ -112,12 +127,16 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     pretrained = open_model(backbone, device, genre_model=False)
     opened_on = pretrained.device.type
     results = {}
+    hearing = Hearing(engine.value, Path(backbone), ray_address, device.value)
     with steps() as bar:
-        def run(what: str, fn, *args):
+        def run(what: str, fn, *args, **kwargs):
             task = bar.add_task(what, total=len(items), info="")
-            results[what] = fn(items, *args, on_done=lambda: bar.advance(task))
+            results[what] = fn(items, *args, on_done=lambda: bar.advance(task), **kwargs)
 
-        run("embeddings", embed, pretrained, cache, workers)
+        try:
+            run("embeddings", embed, pretrained, cache, workers, hearing=hearing)
+        except RayError as e:
+            raise usage_error(f"--engine ray: {e}") from None
         if clip_features:
             run("table features", table_features, cache, workers)
         if recipe.needs_mels:
@@ -234,6 +253,7 @@ def train(
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
+    engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     needs_training_extra("train")
@@ -246,7 +266,8 @@ def train(
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
                          from_scratch, augment, cnn_weight, head)
-    d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False)
+    d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False,
+                 engine=engine, ray_address=ray_address)
     with steps() as bar:
         built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
     for e, loss in enumerate(built.losses):
@@ -296,6 +317,7 @@ def evaluate(
                                  "out of training in turn, and measure how sure the track "
                                  "head is of music of a genre it never heard (first seed)."),
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
+    engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
@@ -316,7 +338,7 @@ def evaluate(
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
                          from_scratch, augment, cnn_weight, head)
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
-                 clip_features=table is not None)
+                 clip_features=table is not None, engine=engine, ray_address=ray_address)
     if outside and not recipe.track:
         raise usage_error("--hold-out-genres measures the track head (--head track)")
     if outside and len(d.labels) < 3:
@@ -334,7 +356,8 @@ def evaluate(
                   f"folds: it is tested in {n} of them", markup=False, soft_wrap=True)
     others = {}
     for other in compare or []:
-        o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False)
+        o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False,
+                     engine=engine, ray_address=ray_address)
         if [i.path for i in o.items] != [i.path for i in d.items]:
             raise usage_error(f"{other}: not every clip could be heard by both backbones")
         others[other.stem] = o
@@ -495,14 +518,18 @@ def learn(
                               "them too (your Hip Hop, its Hip-Hop)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the label table "
                                           "as JSON (.json) or a page (.html)."),
+    engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
 ) -> None:
     """Learn a library's own genres from its tagged tracks; write them as a model file
     that `genretag scan --model` uses."""
     needs_training_extra("learn")
     from genretag.tagger.cli import open_cache
+    from genretag.tagger.modelfile import default_model_path
+    from genretag.tagger.rayengine import RayError, missing
     from genretag.tagger.segments import Coverage
     from genretag.tagger.states import CoverageMode
 
+    from .embed import Hearing
     from .learn import (
         REPORT_COLUMNS,
         LearnError,
@@ -522,6 +549,8 @@ def learn(
         raise usage_error(f"{out}: no such folder for the model file (--out)")
     if report is not None and report.suffix.lower() not in (".json", ".html"):
         raise usage_error(f"{report}: report must end in .json or .html")
+    if engine == Engine.RAY and missing():
+        raise usage_error(missing())
     base = open_model(model, device)
     if not base.net.pools_statistics:
         raise usage_error(f"{model}: its head does not pool backbone statistics; learn "
@@ -534,12 +563,15 @@ def learn(
         used = Coverage(CoverageMode(coverage)).resolved(base.device.type)
         with steps() as bar:
             task = bar.add_task("hearing", total=len(to_hear), info="")
-            hear(lib, to_hear, base, used, cache, workers,
-                 lambda n: bar.advance(task, n))
+            hear(lib, to_hear, base, used, cache, workers, lambda n: bar.advance(task, n),
+                 Hearing(engine.value, model or default_model_path(), ray_address,
+                         device.value))
         learnt = fit(lib, min_tracks, min_artists, min_precision)
         filled = fill_in(learnt, lib, base) if fill else []
     except LearnError as e:
         raise usage_error(str(e)) from None
+    except RayError as e:
+        raise usage_error(f"--engine ray: {e}") from None
     finally:
         cache.close()
     for path, reason in lib.errors:

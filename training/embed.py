@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from genretag.tagger.model import Model
-from genretag.tagger.predictor import Predictor
+from genretag.tagger.predictor import hearer
 from genretag.tagger.segments import Coverage
 from genretag.tagger.states import CoverageMode
 
@@ -31,6 +31,17 @@ class Embedded:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Hearing:
+    """Where a dataset is heard: here (``local``) or on a Ray cluster (``ray``, whose
+    workers load the backbone from ``model_path``; ``ray_address`` as in scan)."""
+
+    engine: str = "local"
+    model_path: Path | None = None
+    ray_address: str | None = None
+    device: str = "auto"  # where Ray's actors run the backbone (a states.Device value)
+
+
 def _key(model_id: str, path: Path) -> str:
     st = path.stat()
     return hashlib.sha1(f"{model_id}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
@@ -38,8 +49,9 @@ def _key(model_id: str, path: Path) -> str:
 
 
 def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
-          batch_size: int = 0, on_done=None) -> Embedded:
-    """Embeddings of every window (full coverage) of every item; cached in ``cache_dir``."""
+          batch_size: int = 0, on_done=None, hearing: Hearing | None = None) -> Embedded:
+    """Embeddings of every window (full coverage) of every item; cached in ``cache_dir``;
+    heard here, or on a Ray cluster (``hearing``), by the pipeline a scan uses."""
     out = Embedded()
     folder = Path(cache_dir) / backbone.model_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,8 +68,11 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
                 on_done()
         else:
             todo.append((item, cached))
-    predictor = Predictor(backbone, Coverage(CoverageMode.FULL), batch_size, workers,
-                          keep_windows=True, embeddings=True)
+    h = hearing or Hearing()
+    predictor = hearer(backbone, Coverage(CoverageMode.FULL), engine=h.engine,
+                       model_path=h.model_path, device=h.device, runtime="torch",
+                       batch_size=batch_size, workers=workers, ray_address=h.ray_address,
+                       embeddings=True)
     for res in predictor.predict([p for p, _ in todo]):
         path, cached = todo[res.key]
         if res.error:

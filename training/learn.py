@@ -37,6 +37,7 @@ from genretag.tagger.fingerprint import content as fingerprint_content
 from genretag.tagger.genres import tomllib
 from genretag.tagger.verdicts import genres_written
 
+from .embed import Hearing
 from .probe import standardiser
 
 MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
@@ -147,14 +148,18 @@ def gather(paths: Iterable[Path], cache: Cache, backbone: str,
 
 
 def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, coverage,
-         cache: Cache, workers: int = 2, progress: Callable[[int], None] = lambda n: None
-         ) -> None:
-    """Decode and hear the tracks the cache could not answer for; store their statistics."""
-    from genretag.tagger.predictor import Predictor
+         cache: Cache, workers: int = 2, progress: Callable[[int], None] = lambda n: None,
+         hearing: Hearing | None = None) -> None:
+    """Decode and hear the tracks the cache could not answer for, here or on a Ray cluster
+    (``hearing``); store their statistics."""
+    from genretag.tagger.predictor import hearer
 
     if not to_hear:
         return
-    results = Predictor(model, coverage, workers=workers).predict([t.path for t, _, _ in to_hear])
+    h = hearing or Hearing()
+    results = hearer(model, coverage, engine=h.engine, model_path=h.model_path,
+                     device=h.device, workers=workers, ray_address=h.ray_address
+                     ).predict([t.path for t, _, _ in to_hear])
     for res in results:
         track, fp, audio = to_hear[res.key]
         progress(1)
