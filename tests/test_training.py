@@ -706,3 +706,34 @@ def test_hold_out_genres_measures_music_the_head_never_heard():
 def test_hold_out_genres_needs_three_genres(dataset, tmp_path):
     r = evaluate_tiny(dataset, tmp_path, 1, "--hold-out-genres")
     assert r.exit_code == 2 and "--hold-out-genres needs at least three genres" in r.output
+
+
+@pytest.mark.slow
+def test_train_on_ray_and_a_fused_model_scans_on_ray_as_here(dataset, tmp_path):
+    """``train --engine ray`` hears the dataset on a Ray runtime (the broken file skipped as
+    here); the fused model it writes then hears a track on Ray with its table features, as
+    the local engine does."""
+    pytest.importorskip("ray.data")
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    out = tmp_path / "fused.safetensors"
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--backbone",
+                            str(backbone), "--cache", str(tmp_path / "emb"), "--features",
+                            str(_table(dataset, tmp_path / "features.csv")),
+                            "--engine", "ray"])
+    assert r.exit_code == 0, r.output
+    assert "broken.mp3" in r.output
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    write_audio(lib / "long.flac", music(20.0, 44100, seed=9), 44100)
+    reports = {}
+    for engine in ("local", "ray"):
+        reports[engine] = tmp_path / f"{engine}.json"
+        r = runner.invoke(app, ["scan", str(lib), "--model", str(out), "--engine", engine,
+                                "--db", str(tmp_path / f"{engine}.sqlite"), "--dry-run",
+                                "--min-confidence", "0", "--report", str(reports[engine])])
+        assert r.exit_code == 0, r.output
+    here, there = (json.loads(reports[e].read_text())["rows"][0]["probabilities"]
+                   for e in ("local", "ray"))
+    assert max(abs(here[k] - there[k]) for k in here) <= 1e-5
