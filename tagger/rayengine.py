@@ -35,7 +35,12 @@ from .prediction import Prediction
 from .predictor import Timings, TrackResult, batch_size_for, outputs_of
 from .segments import Coverage
 
-BLOCKS = 100_000
+# Ray Data keeps about 8 KB on the driver for each block of a dataset until the dataset is
+# done, and a block is a track here; so a library is heard as successive datasets of
+# CHUNK_PER_CPU tracks per CPU of the cluster (at least CHUNK_MIN), and the driver's memory
+# stays flat however large the library is (docs/performance.md).
+CHUNK_MIN = 1_000
+CHUNK_PER_CPU = 50
 
 
 class RayError(Exception):
@@ -184,25 +189,13 @@ class RayHearer:
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         gpus, actors = self._actors(ray)
-        columns = [] if self.embeddings else list(self.model.feature_columns)
-        # a block per track (up to BLOCKS): each result reaches the driver when it is done,
-        # not when a whole block of tracks is
-        ds = ray.data.from_items([{"key": i, "path": str(p)} for i, p in enumerate(paths)],
-                                 override_num_blocks=max(1, min(len(paths), BLOCKS)))
-        ds = ds.map(_decode, fn_kwargs=dict(
-            params=self.model.params.to_dict(), coverage=self.coverage.mode.value,
-            windows=self.coverage.windows, columns=columns))
-        with warnings.catch_warnings():  # how Ray names actor options is still moving
-            warnings.simplefilter("ignore")
-            ds = ds.map(_Hear, fn_constructor_kwargs=dict(
-                model_path=str(self.model_path), model_id=self.model.model_id,
-                device=self.device, runtime=self.runtime, batch_size=self.batch_size,
-                embeddings=self.embeddings),
-                concurrency=actors, num_gpus=gpus, max_restarts=-1, max_task_retries=-1,
-                scheduling_strategy="SPREAD")  # an actor per node, not all on the first
+        chunk = max(CHUNK_MIN, CHUNK_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
         labels = tuple(self.model.labels)
         try:
-            yield from self._results(ds, paths, labels)
+            for start in range(0, len(paths), chunk):
+                ds = self._dataset(ray, paths, start, min(len(paths), start + chunk), gpus,
+                                   actors)
+                yield from self._results(ds, paths, labels)
         except RayError:
             raise
         except Exception as e:  # Ray wraps an actor's failure; ours is said in one line
@@ -210,6 +203,25 @@ class RayHearer:
             if said:
                 raise RayError(said.group(0)) from None
             raise
+
+    def _dataset(self, ray, paths: list[Path], start: int, end: int, gpus: int, actors: int):
+        """The pipeline for ``paths[start:end]``: decode tasks, then the model actors."""
+        columns = [] if self.embeddings else list(self.model.feature_columns)
+        # a block per track: each result reaches the driver when it is done, not when a
+        # whole block of tracks is
+        ds = ray.data.from_items([{"key": i, "path": str(paths[i])} for i in range(start, end)],
+                                 override_num_blocks=end - start)
+        ds = ds.map(_decode, fn_kwargs=dict(
+            params=self.model.params.to_dict(), coverage=self.coverage.mode.value,
+            windows=self.coverage.windows, columns=columns))
+        with warnings.catch_warnings():  # how Ray names actor options is still moving
+            warnings.simplefilter("ignore")
+            return ds.map(_Hear, fn_constructor_kwargs=dict(
+                model_path=str(self.model_path), model_id=self.model.model_id,
+                device=self.device, runtime=self.runtime, batch_size=self.batch_size,
+                embeddings=self.embeddings),
+                concurrency=actors, num_gpus=gpus, max_restarts=-1, max_task_retries=-1,
+                scheduling_strategy="SPREAD")  # an actor per node, not all on the first
 
     def _actors(self, ray) -> tuple[int, int]:
         """GPUs per model actor, and how many actors: one per GPU on a cluster with GPUs

@@ -18,11 +18,16 @@ def rows_of(report: Path) -> dict[str, dict]:
     return {r["path"]: r for r in json.loads(report.read_text())["rows"]}
 
 
-def test_ray_hears_what_the_local_engine_hears(library, tmp_path):
+def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
     """Every format of the test library, with its unreadable and non-audio files: the same
-    statuses, genres and errors, every probability within 1e-5; the Parquet report works
-    with either engine; then a local scan on the same cache hears nothing."""
+    statuses, genres and errors, every probability within 1e-5, the library heard as
+    several successive datasets (a small chunk here); the Parquet report works with either
+    engine; then a local scan on the same cache hears nothing."""
     pq = pytest.importorskip("pyarrow.parquet")
+    from genretag.tagger import rayengine
+
+    monkeypatch.setattr(rayengine, "CHUNK_MIN", 5)
+    monkeypatch.setattr(rayengine, "CHUNK_PER_CPU", 1)
     local, remote = tmp_path / "local.json", tmp_path / "ray.json"
     r = run("scan", library, "--db", tmp_path / "l.sqlite", "--dry-run", "--report", local)
     assert r.exit_code == 1, r.output  # the bad files are errors
