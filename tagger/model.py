@@ -153,6 +153,44 @@ class VGGBackbone(nn.Module):
         return x.permute(0, 2, 3, 1).flatten(1)
 
 
+class FeatureFrontend(nn.Module):
+    """Samples (batch, samples) at ``features.SAMPLE_RATE`` -> each window's table features
+    (batch, n_columns), computed by ``tagger.features`` (librosa, on the CPU) as the GTZAN
+    table's 3-second rows were: the frontend of a ``features-mlp`` network."""
+
+    def forward(self, samples: torch.Tensor) -> torch.Tensor:
+        from . import features
+
+        rows = [features.vector(features.features(x), features.COLUMNS)
+                for x in samples.detach().cpu().numpy()]
+        return torch.from_numpy(np.stack(rows)).to(samples.device)
+
+
+class FeatureMLP(nn.Module):
+    """A feed-forward network on a window's table features: (batch, n_columns) raw values ->
+    (batch, units), standardised by the training windows' mean and scale, then two hidden
+    layers (linear, batch norm, ReLU, dropout)."""
+
+    def __init__(self, n_in: int, units: int, dropout: float = 0.3):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_in))
+        self.register_buffer("scale", torch.ones(n_in))
+        self.layers = nn.Sequential(
+            nn.Linear(n_in, units), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(units, units), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers((x - self.mean) / self.scale)
+
+
+def frontend_of(arch: Architecture, params: AudioParams,
+                mel_basis: torch.Tensor | None = None) -> nn.Module:
+    """What turns a window's samples into the network's input, by architecture."""
+    if arch.hears_features:
+        return FeatureFrontend()
+    return LogMel(params, mel_basis)
+
+
 class OutputLayer(nn.Module):
     """The VGG baseline's back end: one dense layer, (batch, embedding) -> (batch, n)."""
 
@@ -312,12 +350,17 @@ class GenreNet(nn.Module):
             self.backbone: nn.Module = VGGBackbone(filters)
             self.embedding_dim = VGGBackbone.embedding_size(filters, params.window_frames,
                                                             params.n_mels)
+        elif arch.hears_features:
+            from .features import COLUMNS
+
+            self.backbone = FeatureMLP(len(COLUMNS), arch.backend_units)
+            self.embedding_dim = arch.backend_units
         else:
             self.backbone = MusiCNNBackbone(arch, params.n_mels)
             self.embedding_dim = 2 * arch.embedding_size()  # max and mean over time
 
         def back_end(n_outputs: int) -> nn.Module:
-            if arch.name == "vgg":
+            if arch.name in ("vgg", "features-mlp"):
                 return OutputLayer(self.embedding_dim, n_outputs)
             return Head(self.embedding_dim, arch.backend_units, n_outputs)
 
@@ -418,7 +461,7 @@ class Model:
 
     runtime = "torch"  # beside runtime.OnnxModel, which answers the same questions
     net: GenreNet
-    frontend: LogMel
+    frontend: nn.Module  # LogMel, or FeatureFrontend (``frontend_of``)
     labels: list[str]
     params: AudioParams
     model_id: str
@@ -574,7 +617,8 @@ def save_model(
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     # the mel filterbank travels with the audio parameters it was made from
-    tensors[MEL_KEY] = torch.from_numpy(mel_filters(params))
+    if not net.arch.hears_features:
+        tensors[MEL_KEY] = torch.from_numpy(mel_filters(params))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -597,7 +641,7 @@ def build_net(meta: ModelMeta) -> GenreNet:
     arch = meta.architecture
     if arch.head not in ("window", "track", "library"):
         raise ModelFileError(f"unknown genre head {arch.head!r}")
-    if arch.name not in ("musicnn", "vgg"):
+    if arch.name not in ("musicnn", "vgg", "features-mlp"):
         raise ModelFileError(f"unknown architecture {arch.name!r}")
     feats = meta.features or FeatureHead()
     return GenreNet(arch, meta.audio, len(meta.labels), len(feats.columns), feats.cnn_weight,
@@ -632,6 +676,6 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
         raise ModelFileError(f"{path}: needs features this version cannot compute "
                              f"({', '.join(unknown[:3])})")
     net.eval()
-    model = Model(net, LogMel(meta.audio, mel_basis), list(meta.labels), meta.audio,
-                  meta.model_id, meta)
+    model = Model(net, frontend_of(net.arch, meta.audio, mel_basis), list(meta.labels),
+                  meta.audio, meta.model_id, meta)
     return model.to(device)

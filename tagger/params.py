@@ -55,7 +55,10 @@ class Architecture:
     backend_units: int = 200
     activation: str = "softmax"  # softmax: one genre per clip; sigmoid: independent tags
     head: str = "window"  # window: classify windows, average; track: classify pooled windows
-    name: str = "musicnn"  # or "vgg": musicnn's VGG baseline (5 convolutions, 80x filters wide)
+    # or "vgg": musicnn's VGG baseline (5 convolutions, 80x filters wide); or "features-mlp":
+    # a feed-forward network on each window's table features (``tagger.features``), with
+    # ``backend_units`` units in each of its two hidden layers
+    name: str = "musicnn"
 
     @property
     def timbral_filters(self) -> int:
@@ -71,6 +74,11 @@ class Architecture:
     def embedding_size(self) -> int:
         """Channels after the mid end; the pooled embedding has twice as many (max, mean)."""
         return self.frontend_channels() + 3 * self.midend_filters
+
+    @property
+    def hears_features(self) -> bool:
+        """Its windows are heard as table features, not as a log-mel spectrogram."""
+        return self.name == "features-mlp"
 
     def to_dict(self) -> dict:
         return asdict(self)

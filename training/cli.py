@@ -109,6 +109,7 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
 
     from .datasets import DatasetError, load, load_feature_table, read_artists
     from .embed import Hearing, clip_mels, embed, table_features
+    from .featuremlp import window_features
     from .recipe import Labelled
 
     if engine == Engine.RAY:
@@ -141,6 +142,8 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
             run("table features", table_features, cache, workers)
         if recipe.needs_mels:
             run("log-mels", clip_mels, pretrained, cache, workers)
+        if recipe.needs_window_features:
+            run("window features", window_features, cache, workers)
     failed = {}
     for r in results.values():  # unreadable files are listed and left out, never fatal
         failed.update({path: why for path, why in r.failed if path not in failed})
@@ -160,6 +163,8 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
         d.clip_features = np.stack([results["table features"].windows[i.path] for i in items])
     if recipe.needs_mels:
         d.mels = [results["log-mels"].windows[i.path] for i in items]
+    if recipe.needs_window_features:
+        d.feature_windows = [results["window features"].windows[i.path] for i in items]
     if table_csv is not None:
         try:
             artists = dataset / "artists.csv"
@@ -201,6 +206,11 @@ SEED = typer.Option(0, "--seed", help="Seed of every random choice (folds, initi
 HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen tagger's "
                     "pooled windows, plus the genres its tags name (default); window: "
                     "musicnn's back end fine-tuned per window.")
+ARCH = typer.Option(None, "--arch", help="The network: musicnn-track (the default: probes "
+                    "on the frozen tagger), musicnn-finetune (its back end per window, then "
+                    "the whole network 2 epochs), mel-cnn (a CNN on log-mels from random "
+                    "weights), features-mlp (a feed-forward network on each 3 s window's "
+                    "table features).")
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
@@ -210,11 +220,27 @@ DEVICE = typer.Option(Device.AUTO, "--device", help="Where the backbone runs: au
 
 def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,
                 finetune_lr: float, from_scratch: bool, augment: bool,
-                cnn_weight: float, head: str = "track") -> Recipe:
-    from .recipe import Recipe
+                cnn_weight: float, head: str = "track", arch: Optional[str] = None) -> Recipe:
+    from .featuremlp import MLPConfig
+    from .recipe import ARCHS, Recipe
 
     if head not in ("track", "window"):
         raise usage_error(f"--head {head}: choose track or window")
+    if arch is not None and arch not in ARCHS:
+        raise usage_error(f"--arch {arch}: choose one of {', '.join(ARCHS)}")
+    if arch == "musicnn-track":
+        head, from_scratch, finetune = "track", False, 0
+    elif arch == "musicnn-finetune":
+        head, from_scratch, finetune = "window", False, finetune or 2
+    elif arch == "mel-cnn":
+        from_scratch = True
+    elif arch == "features-mlp":
+        cfg = MLPConfig(seed=seed)
+        r = Recipe(features_mlp=replace(cfg, epochs=epochs or cfg.epochs,
+                                        patience=patience or cfg.patience))
+        r.scratch = replace(r.scratch, seed=seed)
+        r.probe = replace(r.probe, seed=seed)
+        return r
     r = Recipe(head_kind=head, cnn_weight=cnn_weight, from_scratch=from_scratch,
                finetune_epochs=finetune)
     r.probe = replace(r.probe, seed=seed)
@@ -242,6 +268,8 @@ def epoch_reporter(bar, total: int):
 def _epochs(r: Recipe) -> int:
     if r.track:
         return 1
+    if r.features_mlp is not None:
+        return r.features_mlp.epochs
     return r.scratch.epochs if r.from_scratch else r.head.epochs + r.finetune_epochs
 
 
@@ -252,6 +280,7 @@ def train(
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
+    arch: Optional[str] = ARCH,
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
     engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
 ) -> None:
@@ -265,7 +294,10 @@ def train(
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight, head)
+                         from_scratch, augment, cnn_weight, head, arch)
+    if recipe.features_mlp is not None and table is not None:
+        raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
+                          "is a network on the features itself")
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False,
                  engine=engine, ray_address=ray_address)
     with steps() as bar:
@@ -289,8 +321,9 @@ def train(
                       "1.0, and its confidences are not calibrated", markup=False,
                       soft_wrap=True)
     built.model.to("cpu")
+    own = recipe.from_scratch or recipe.features_mlp is not None  # no pretrained part
     model_id = save_genre_model(out, built.model, recipe.describe(), config, d.summary(),
-                                backbone=None if from_scratch else d.pretrained,
+                                backbone=None if own else d.pretrained,
                                 feature_table=table.name if table else None, started=started)
     console.print(f"wrote {out} (model id {model_id}, {len(built.model.labels)} labels, "
                   f"{len(d.items)} clips, {time.time() - started:.0f} s)")
@@ -307,6 +340,7 @@ def evaluate(
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
+    arch: Optional[str] = ARCH,
     compare: Optional[list[Path]] = typer.Option(
         None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
         "pretrained musicnn's embeddings, on the same folds (repeatable)."),
@@ -336,7 +370,10 @@ def evaluate(
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight, head)
+                         from_scratch, augment, cnn_weight, head, arch)
+    if recipe.features_mlp is not None and table is not None:
+        raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
+                          "is a network on the features itself")
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None, engine=engine, ray_address=ray_address)
     if outside and not recipe.track:

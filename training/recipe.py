@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 from genretag.tagger import features
-from genretag.tagger.model import Architecture, GenreNet, Model
+from genretag.tagger.model import Architecture, GenreNet, Model, frontend_of
 from genretag.tagger.modelfile import FeatureHead, ModelMeta
 from genretag.tagger.pooling import WindowPool
 from genretag.tagger.states import ModelKind
 
 from .datasets import FeatureTable, Item
+from .featuremlp import MLPConfig
 from .netfit import SCRATCH_SIZES, NetConfig, fit_net
 from .probe import Chosen, Pooled, ProbeConfig, fit_linear, fit_tag_genres, fit_track_head
 from .windowhead import HeadConfig, assemble, fit_head
@@ -49,6 +50,7 @@ class Labelled:
     table: FeatureTable | None = None
     clip_features: np.ndarray | None = None  # (clips, columns)
     mels: list[np.ndarray] | None = None
+    feature_windows: list[np.ndarray] | None = None  # (windows, n_columns): features-mlp
     device: str = "cpu"  # where whole networks train (heads train on the CPU: they are small)
     workers: int = 2  # decoders, when clips are heard again through the tagger
     _pooled: Pooled | None = None
@@ -89,9 +91,13 @@ class Labelled:
         return out
 
 
+ARCHS = ("musicnn-track", "musicnn-finetune", "mel-cnn", "features-mlp")
+
+
 @dataclass
 class Recipe:
     head_kind: str = "track"  # track: probes on pooled windows; window: fine-tuned back end
+    features_mlp: MLPConfig | None = None  # --arch features-mlp: no musicnn at all
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     from_scratch: bool = False
@@ -103,14 +109,21 @@ class Recipe:
 
     @property
     def track(self) -> bool:
-        return self.head_kind == "track" and not self.from_scratch and not self.finetune_epochs
+        return self.head_kind == "track" and not self.from_scratch and \
+            not self.finetune_epochs and self.features_mlp is None
 
     @property
     def needs_mels(self) -> bool:
         return self.from_scratch or self.finetune_epochs > 0
 
     @property
+    def needs_window_features(self) -> bool:
+        return self.features_mlp is not None
+
+    @property
     def cnn_name(self) -> str:
+        if self.features_mlp is not None:
+            return "features MLP"
         if self.from_scratch:
             return "from-scratch CNN"
         if self.track:
@@ -118,6 +131,10 @@ class Recipe:
         return "fine-tuned whole network" if self.finetune_epochs else "fine-tuned head"
 
     def describe(self) -> str:
+        if self.features_mlp is not None:
+            return ("feed-forward network (two hidden layers, batch norm, dropout) on each "
+                    "3-second window's table features, class-balanced, early-stopped on "
+                    "held-out artists; a track is the mean of its windows")
         if self.from_scratch:
             return ("musicnn architecture (narrow) trained from random weights on augmented "
                     "log-mel windows")
@@ -141,6 +158,7 @@ class Built:
     model: Model
     losses: list[float]
     on_embeddings: bool  # the backbone is the pretrained one: predict from cached windows
+    window_features: bool = False  # features-mlp: predict from cached window features
     chosen: Chosen | None = None  # the track head's nested choices
 
     @property
@@ -175,9 +193,11 @@ def as_model(net: GenreNet, pretrained: Model, labels: list[str], tags: tuple[st
     """A trained network as a :class:`Model`, before it is saved (id "unsaved")."""
     feats = FeatureHead(tuple(features.COLUMNS), net.cnn_weight) \
         if net.features is not None else None
-    meta = ModelMeta("unsaved", ModelKind.GENRE_MODEL, tuple(labels), pretrained.params,
+    meta = ModelMeta("unsaved", ModelKind.GENRE_MODEL, tuple(labels), net.params,
                      net.arch, tags=tags, tag_genres=tag_genres or {}, features=feats)
-    return Model(net, pretrained.frontend, list(labels), pretrained.params, "unsaved", meta)
+    frontend = pretrained.frontend if net.params == pretrained.params else \
+        frontend_of(net.arch, net.params)
+    return Model(net, frontend, list(labels), net.params, "unsaved", meta)
 
 
 def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
@@ -191,6 +211,14 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
     if d.table is not None:
         rows = d.table.rows_outside(exclude_groups, exclude_names)
         feature_head = fit_linear(d.table.X[rows], d.table.y[rows], n, recipe.feature_c)
+    if recipe.features_mlp is not None:
+        from .featuremlp import fit
+
+        cfg = replace(recipe.features_mlp, seed=recipe.scratch.seed)
+        net, losses = fit([d.feature_windows[i] for i in idx], d.y[idx], groups, n, cfg,
+                          on_epoch)
+        return Built(as_model(net, d.pretrained, labels), losses, on_embeddings=False,
+                     window_features=True)
     if recipe.track:
         x = d.pooled().take(idx)
         head, chosen = fit_track_head(x, d.y[idx], groups, n, recipe.probe)
@@ -224,7 +252,13 @@ def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
     """Track probabilities (len(idx), n_labels) of the clips ``idx``, through the tagger's
     own path at full coverage: the cached window embeddings when the backbone is the
     pretrained one, else the tagger's ``Predictor`` on the files."""
-    model = built.model.to("cpu") if built.on_embeddings else built.model
+    model = built.model.to("cpu") if built.on_embeddings or built.window_features \
+        else built.model
+    if built.window_features:  # the windows' features, as the model's frontend made them
+        with torch.inference_mode():
+            return np.stack([model.track_probabilities(WindowPool.of(
+                model.net.window_outputs(model.net.backbone(torch.from_numpy(
+                    d.feature_windows[i]))).numpy())) for i in idx])
     if built.on_embeddings:
         feats = d.clip_features if model.feature_columns else None
         return np.stack([model.track_probabilities(
