@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+import torch.nn.functional as F
 
 from genretag.tagger import features
 from genretag.tagger.model import Architecture, FeatureFrontend, GenreNet
@@ -27,6 +27,7 @@ from genretag.tagger.params import AudioParams
 
 from .datasets import Item
 from .embed import Embedded, _per_file
+from .losses import EarlyStopping, class_weights, validation_split
 from .probe import standardiser
 
 WINDOW_SECONDS = 3.0  # the table's 3-second rows
@@ -43,8 +44,8 @@ class MLPConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 64
-    patience: int = 30  # epochs without a better validation loss before stopping
-    validation: float = 0.2  # the share of artists held out for early stopping
+    patience: int = 30  # epochs without a better validation loss before stopping (0: off)
+    validation: float = 0.2  # the share of clips (whole artists) held out for that
     seed: int = 0
 
 
@@ -71,33 +72,21 @@ def window_features(items: list[Item], cache_dir: Path, workers: int = 2,
     return _per_file(items, Path(cache_dir) / tag, tag, compute, workers, on_done)
 
 
-def _split(groups: list[str], y: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Clip indices held out for early stopping: whole artists, about ``share`` of each
-    genre's artists, none from a genre with fewer than 3 (all its artists train)."""
-    rng = np.random.default_rng(seed)
-    held: set[str] = set()
-    for label in np.unique(y):
-        artists = sorted({g for g, v in zip(groups, y) if v == label} - held)
-        if len(artists) >= 3:
-            held |= set(rng.choice(artists, max(1, int(share * len(artists))), replace=False))
-    return np.array([i for i, g in enumerate(groups) if g in held], dtype=int)
-
-
 def fit(windows: list[np.ndarray], y: np.ndarray, groups: list[str], n_labels: int,
         cfg: MLPConfig, on_epoch: Callable | None = None) -> tuple[GenreNet, list[float]]:
     """A features-mlp network trained on clips' window features (each (windows, n_columns))
-    with their clips' labels; class-balanced, early-stopped on held-out artists. Returns
-    the network (evaluation mode) and the training loss of each epoch."""
+    with their clips' labels; class-balanced, early-stopped on a grouped validation split
+    (``losses.validation_split``). Returns the network (evaluation mode) and the training
+    loss of each epoch; ``on_epoch(epoch, loss, val_loss)``."""
     torch.manual_seed(cfg.seed)
-    held = _split(groups, y, cfg.validation, cfg.seed)
-    train = np.setdiff1d(np.arange(len(y)), held)
+    train, held = validation_split(groups, y, cfg.seed, cfg.validation) if cfg.patience \
+        else (np.arange(len(y)), np.zeros(0, dtype=int))
 
     def stack(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        if not len(idx):
-            return torch.zeros(0, len(features.COLUMNS)), torch.zeros(0, dtype=torch.long)
-        x = np.concatenate([windows[i] for i in idx]).astype(np.float32)
-        t = np.concatenate([np.full(len(windows[i]), y[i]) for i in idx])
-        return torch.from_numpy(x), torch.from_numpy(t).long()
+        x = [windows[i] for i in idx] or [np.zeros((0, len(features.COLUMNS)))]
+        t = [np.full(len(windows[i]), y[i]) for i in idx] or [np.zeros(0)]
+        return (torch.from_numpy(np.concatenate(x).astype(np.float32)),
+                torch.from_numpy(np.concatenate(t)).long())
 
     x, t = stack(train)
     vx, vt = stack(held)
@@ -105,41 +94,30 @@ def fit(windows: list[np.ndarray], y: np.ndarray, groups: list[str], n_labels: i
     mean, scale = standardiser(x.numpy())
     net.backbone.mean.copy_(torch.from_numpy(mean).float())
     net.backbone.scale.copy_(torch.from_numpy(scale).float())
-    counts = np.bincount(t.numpy(), minlength=n_labels).astype(np.float64)
-    weight = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / n_labels,
-                                   0.0), dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    weight = class_weights(t.numpy(), n_labels)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_state, waited, losses = float("inf"), None, 0, []
+    stopper = EarlyStopping(cfg.patience)
     gen = torch.Generator().manual_seed(cfg.seed)
+
+    def validate() -> float:
+        net.eval()
+        with torch.inference_mode():
+            return float(F.cross_entropy(net(vx), vt, weight=weight))
+
+    losses = []
     for epoch in range(cfg.epochs):
         net.train()
-        order = torch.randperm(len(x), generator=gen)
         total = 0.0
-        for i in range(0, len(x), cfg.batch_size):
-            batch = order[i:i + cfg.batch_size]
+        for batch in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
             if len(batch) < 2:  # batch norm needs two rows
                 continue
+            loss = F.cross_entropy(net(x[batch]), t[batch], weight=weight)
             opt.zero_grad()
-            loss = loss_fn(net(x[batch]), t[batch])
             loss.backward()
             opt.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
         losses.append(total / max(1, len(x)))
-        val = None
-        if len(vx):
-            net.eval()
-            with torch.inference_mode():
-                val = float(loss_fn(net(vx), vt))
-            if val < best - 1e-4:
-                best, waited = val, 0
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
-            else:
-                waited += 1
-        if on_epoch:
-            on_epoch(epoch, losses[-1], val)
-        if len(vx) and waited >= cfg.patience:
+        if stopper.epoch_done(epoch, losses[-1], validate if len(vx) else None, net, on_epoch):
             break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    stopper.restore(net)
     return net.eval(), losses
