@@ -183,11 +183,46 @@ class FeatureMLP(nn.Module):
         return self.layers((x - self.mean) / self.scale)
 
 
+class Waveform(nn.Module):
+    """Samples (batch, samples) -> the same, as float32: the frontend of a ``raw-cnn``."""
+
+    def forward(self, samples: torch.Tensor) -> torch.Tensor:
+        return samples.float()
+
+
+class SampleCNN(nn.Module):
+    """A 1-D CNN on the raw waveform after SampleCNN (Lee et al. 2017, the 3^9 model):
+    (batch, samples) -> (batch, 4 * width). A convolution of 3 samples with stride 3, then
+    nine blocks of a 3-sample convolution, batch norm, ReLU and a max-pooling by 3; a window
+    of 3^10 = 59,049 samples ends as one step per channel (longer inputs are max-pooled over
+    what is left). ``width`` channels at first, twice that from the fourth block, four
+    times in the last."""
+
+    def __init__(self, width: int, dropout: float = 0.5):
+        super().__init__()
+        chans = [width] * 3 + [2 * width] * 6 + [4 * width]
+        self.stem = nn.Sequential(nn.Conv1d(1, chans[0], 3, stride=3),
+                                  nn.BatchNorm1d(chans[0]), nn.ReLU())
+        self.blocks = nn.Sequential(*[
+            nn.Sequential(nn.Conv1d(chans[i - 1], chans[i], 3, padding=1),
+                          nn.BatchNorm1d(chans[i]), nn.ReLU(), nn.MaxPool1d(3))
+            for i in range(1, len(chans))])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, samples: torch.Tensor) -> torch.Tensor:
+        if samples.dim() == 3:  # (batch, samples, 1): training's windows, cut as 2-D clips
+            samples = samples.squeeze(-1)
+        x = self.blocks(self.stem(samples.unsqueeze(1)))
+        return self.dropout(x.amax(dim=-1))
+
+
 def frontend_of(arch: Architecture, params: AudioParams,
                 mel_basis: torch.Tensor | None = None) -> nn.Module:
     """What turns a window's samples into the network's input, by architecture."""
     if arch.hears_features:
         return FeatureFrontend()
+    if arch.hears_waveform:
+        return Waveform()
     return LogMel(params, mel_basis)
 
 
@@ -355,12 +390,15 @@ class GenreNet(nn.Module):
 
             self.backbone = FeatureMLP(len(COLUMNS), arch.backend_units)
             self.embedding_dim = arch.backend_units
+        elif arch.hears_waveform:
+            self.backbone = SampleCNN(arch.midend_filters)
+            self.embedding_dim = 4 * arch.midend_filters
         else:
             self.backbone = MusiCNNBackbone(arch, params.n_mels)
             self.embedding_dim = 2 * arch.embedding_size()  # max and mean over time
 
         def back_end(n_outputs: int) -> nn.Module:
-            if arch.name in ("vgg", "features-mlp"):
+            if arch.name in ("vgg", "features-mlp", "raw-cnn"):
                 return OutputLayer(self.embedding_dim, n_outputs)
             return Head(self.embedding_dim, arch.backend_units, n_outputs)
 
@@ -461,7 +499,7 @@ class Model:
 
     runtime = "torch"  # beside runtime.OnnxModel, which answers the same questions
     net: GenreNet
-    frontend: nn.Module  # LogMel, or FeatureFrontend (``frontend_of``)
+    frontend: nn.Module  # LogMel, FeatureFrontend or Waveform (``frontend_of``)
     labels: list[str]
     params: AudioParams
     model_id: str
@@ -617,7 +655,7 @@ def save_model(
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     # the mel filterbank travels with the audio parameters it was made from
-    if not net.arch.hears_features:
+    if net.arch.hears_mels:
         tensors[MEL_KEY] = torch.from_numpy(mel_filters(params))
     meta = {
         "format": FORMAT,
@@ -641,7 +679,7 @@ def build_net(meta: ModelMeta) -> GenreNet:
     arch = meta.architecture
     if arch.head not in ("window", "track", "library"):
         raise ModelFileError(f"unknown genre head {arch.head!r}")
-    if arch.name not in ("musicnn", "vgg", "features-mlp"):
+    if arch.name not in ("musicnn", "vgg", "features-mlp", "raw-cnn"):
         raise ModelFileError(f"unknown architecture {arch.name!r}")
     feats = meta.features or FeatureHead()
     return GenreNet(arch, meta.audio, len(meta.labels), len(feats.columns), feats.cnn_weight,

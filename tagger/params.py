@@ -57,7 +57,8 @@ class Architecture:
     head: str = "window"  # window: classify windows, average; track: classify pooled windows
     # or "vgg": musicnn's VGG baseline (5 convolutions, 80x filters wide); or "features-mlp":
     # a feed-forward network on each window's table features (``tagger.features``), with
-    # ``backend_units`` units in each of its two hidden layers
+    # ``backend_units`` units in each of its two hidden layers; or "raw-cnn": a SampleCNN on
+    # the raw waveform, ``midend_filters`` channels wide at first
     name: str = "musicnn"
 
     @property
@@ -79,6 +80,15 @@ class Architecture:
     def hears_features(self) -> bool:
         """Its windows are heard as table features, not as a log-mel spectrogram."""
         return self.name == "features-mlp"
+
+    @property
+    def hears_waveform(self) -> bool:
+        """Its windows are heard as they are: samples, not a log-mel spectrogram."""
+        return self.name == "raw-cnn"
+
+    @property
+    def hears_mels(self) -> bool:
+        return not (self.hears_features or self.hears_waveform)
 
     def to_dict(self) -> dict:
         return asdict(self)

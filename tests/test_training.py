@@ -798,6 +798,7 @@ def test_features_mlp_trains_evaluates_and_scans_through_the_same_stages(dataset
     ("musicnn-track", "frozen musicnn tagger"),
     ("musicnn-finetune", "then the whole network 2 epochs"),
     ("mel-cnn", "trained from random weights"),
+    ("raw-cnn", "on the raw waveform"),
 ])
 def test_each_musicnn_arch_trains_and_scans(dataset, tmp_path, arch, method):
     """--arch names the recipes of the reference notebooks that musicnn's code covers; each

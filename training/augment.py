@@ -107,3 +107,11 @@ def augment(x: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor
     if aug.gain_db:
         x = gain(x, aug.gain_db * u())
     return spec_augment(x, aug, gen)
+
+
+def augment_waveform(x: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
+    """(batch, samples, 1) raw windows, each with a random gain (``aug.gain_db``) and a
+    random polarity (the ear does not hear it; a 1-D CNN must learn not to)."""
+    db = (2 * torch.rand(len(x), generator=gen) - 1) * aug.gain_db
+    sign = torch.where(torch.rand(len(x), generator=gen) < 0.5, -1.0, 1.0)
+    return x * (sign * 10 ** (db / 20))[:, None, None]

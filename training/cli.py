@@ -110,6 +110,7 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     from .datasets import DatasetError, load, load_feature_table, read_artists
     from .embed import Hearing, clip_mels, embed, table_features
     from .featuremlp import window_features
+    from .rawcnn import clip_audio
     from .recipe import Labelled
 
     if engine == Engine.RAY:
@@ -144,6 +145,8 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
             run("log-mels", clip_mels, pretrained, cache, workers)
         if recipe.needs_window_features:
             run("window features", window_features, cache, workers)
+        if recipe.needs_audio:
+            run("audio", clip_audio, cache, workers)
     failed = {}
     for r in results.values():  # unreadable files are listed and left out, never fatal
         failed.update({path: why for path, why in r.failed if path not in failed})
@@ -165,6 +168,8 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
         d.mels = [results["log-mels"].windows[i.path] for i in items]
     if recipe.needs_window_features:
         d.feature_windows = [results["window features"].windows[i.path] for i in items]
+    if recipe.needs_audio:
+        d.audio = [results["audio"].windows[i.path] for i in items]
     if table_csv is not None:
         try:
             artists = dataset / "artists.csv"
@@ -209,6 +214,7 @@ HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen 
 ARCH = typer.Option(None, "--arch", help="The network: musicnn-track (the default: probes "
                     "on the frozen tagger), musicnn-finetune (its back end per window, then "
                     "the whole network 2 epochs), mel-cnn (a CNN on log-mels from random "
+                    "weights), raw-cnn (a 1-D CNN on the raw waveform, from random "
                     "weights), features-mlp (a feed-forward network on each 3 s window's "
                     "table features).")
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
@@ -232,7 +238,7 @@ def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, f
         head, from_scratch, finetune = "track", False, 0
     elif arch == "musicnn-finetune":
         head, from_scratch, finetune = "window", False, finetune or 2
-    elif arch == "mel-cnn":
+    elif arch in ("mel-cnn", "raw-cnn"):
         from_scratch = True
     elif arch == "features-mlp":
         cfg = MLPConfig(seed=seed)
@@ -242,7 +248,7 @@ def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, f
         r.probe = replace(r.probe, seed=seed)
         return r
     r = Recipe(head_kind=head, cnn_weight=cnn_weight, from_scratch=from_scratch,
-               finetune_epochs=finetune)
+               finetune_epochs=finetune, raw_cnn=arch == "raw-cnn")
     r.probe = replace(r.probe, seed=seed)
     r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience,
                      epochs=epochs if epochs and not from_scratch else r.head.epochs)

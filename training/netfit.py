@@ -1,4 +1,5 @@
-"""Training a whole network on log-mel windows: from scratch, or fine-tuning everything.
+"""Training a whole network on log-mel windows (or raw ones, for ``raw-cnn``): from
+scratch, or fine-tuning everything.
 
 The head-only path (``train.fit_head``) works on cached embeddings and is the default. This
 one runs the CNN forward and backward on every step, so it is what a large dataset or a GPU
@@ -22,7 +23,7 @@ import torch
 from genretag.tagger.model import GenreNet
 from genretag.tagger.pooling import WindowPool
 
-from .augment import Augment, augment, crop, random_windows
+from .augment import Augment, augment, augment_waveform, crop, random_windows
 from .losses import (
     EarlyStopping,
     class_weights,
@@ -92,11 +93,15 @@ def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
         mels, y = [mels[i] for i in tr], y[tr]
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    frames, hop = net.params.window_frames, net.params.window_hop_frames
+    raw = net.arch.hears_waveform  # clips of samples (samples, 1), not log-mels
+    p = net.params
+    frames, hop = (p.window_samples, p.window_hop_samples) if raw else \
+        (p.window_frames, p.window_hop_frames)
     device = next(net.parameters()).device
-    # the input batch norm's two affine numbers would need the gradient through the first
-    # convolutions (128-tap kernels): freezing them makes a step 2-4x faster on a CPU
-    net.backbone.input_bn.requires_grad_(False)
+    if hasattr(net.backbone, "input_bn"):
+        # musicnn's input batch norm's two affine numbers would need the gradient through
+        # the first convolutions (128-tap kernels): freezing them makes a step 2-4x faster
+        net.backbone.input_bn.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=1e-4)
     stopper = EarlyStopping(cfg.patience)
@@ -112,7 +117,7 @@ def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
         for batch in balanced_draw(y, per_epoch, gen).split(cfg.batch_size):
             x = random_windows([mels[i] for i in batch], frames, cfg.augment, gen)
             if cfg.augment is not None:
-                x = augment(x, cfg.augment, gen)
+                x = (augment_waveform if raw else augment)(x, cfg.augment, gen)
             x, target = mix(x, torch.from_numpy(y[batch.numpy()]), n_labels, cfg.mixup, gen)
             # balanced draws already even out the labels: no class weights on top
             loss = soft_cross_entropy(net(x.to(device)), target.to(device),

@@ -29,6 +29,7 @@ from genretag.tagger.modelfile import FeatureHead, ModelMeta
 from genretag.tagger.pooling import WindowPool
 from genretag.tagger.states import ModelKind
 
+from . import rawcnn
 from .datasets import FeatureTable, Item
 from .featuremlp import MLPConfig
 from .netfit import SCRATCH_SIZES, NetConfig, fit_net
@@ -51,6 +52,7 @@ class Labelled:
     clip_features: np.ndarray | None = None  # (clips, columns)
     mels: list[np.ndarray] | None = None
     feature_windows: list[np.ndarray] | None = None  # (windows, n_columns): features-mlp
+    audio: list[np.ndarray] | None = None  # (samples, 1): raw-cnn
     device: str = "cpu"  # where whole networks train (heads train on the CPU: they are small)
     workers: int = 2  # decoders, when clips are heard again through the tagger
     _pooled: Pooled | None = None
@@ -91,13 +93,14 @@ class Labelled:
         return out
 
 
-ARCHS = ("musicnn-track", "musicnn-finetune", "mel-cnn", "features-mlp")
+ARCHS = ("musicnn-track", "musicnn-finetune", "mel-cnn", "raw-cnn", "features-mlp")
 
 
 @dataclass
 class Recipe:
     head_kind: str = "track"  # track: probes on pooled windows; window: fine-tuned back end
     features_mlp: MLPConfig | None = None  # --arch features-mlp: no musicnn at all
+    raw_cnn: bool = False  # --arch raw-cnn: from scratch (``scratch``), on the waveform
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     from_scratch: bool = False
@@ -114,7 +117,11 @@ class Recipe:
 
     @property
     def needs_mels(self) -> bool:
-        return self.from_scratch or self.finetune_epochs > 0
+        return (self.from_scratch and not self.raw_cnn) or self.finetune_epochs > 0
+
+    @property
+    def needs_audio(self) -> bool:
+        return self.raw_cnn
 
     @property
     def needs_window_features(self) -> bool:
@@ -124,6 +131,8 @@ class Recipe:
     def cnn_name(self) -> str:
         if self.features_mlp is not None:
             return "features MLP"
+        if self.raw_cnn:
+            return "raw-waveform CNN"
         if self.from_scratch:
             return "from-scratch CNN"
         if self.track:
@@ -131,6 +140,9 @@ class Recipe:
         return "fine-tuned whole network" if self.finetune_epochs else "fine-tuned head"
 
     def describe(self) -> str:
+        if self.raw_cnn:
+            return ("SampleCNN-style 1-D CNN on the raw waveform (3^10-sample windows at "
+                    "22.05 kHz) trained from random weights on augmented windows")
         if self.features_mlp is not None:
             return ("feed-forward network (two hidden layers, batch norm, dropout) on each "
                     "3-second window's table features, class-balanced, early-stopped on "
@@ -229,8 +241,12 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
         return Built(model, [], on_embeddings=True, chosen=chosen)
     if recipe.from_scratch:
         torch.manual_seed(recipe.scratch.seed)
-        net = GenreNet(Architecture(**SCRATCH_SIZES), d.pretrained.params, n).to(d.device)
-        losses = fit_net(net, [d.mels[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch,
+        if recipe.raw_cnn:
+            net = GenreNet(rawcnn.ARCH, rawcnn.PARAMS, n).to(d.device)
+        else:
+            net = GenreNet(Architecture(**SCRATCH_SIZES), d.pretrained.params, n).to(d.device)
+        clips = d.audio if recipe.raw_cnn else d.mels
+        losses = fit_net(net, [clips[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch,
                          groups)
         on_embeddings = False
     else:

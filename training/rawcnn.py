@@ -1,0 +1,47 @@
+"""``--arch raw-cnn``: the reference notebooks' recipe 4, mode 2. A 1-D CNN hears the raw
+waveform (``model.SampleCNN``, after Lee et al. 2017) in windows of 3^10 = 59,049 samples
+at 22.05 kHz (2.7 s), trained from random weights by ``netfit.fit_net`` as the mel CNN is:
+class-balanced draws of one random window a clip, sped up or slowed down, louder or softer,
+mixed (mixup), with early stopping on held-out artists. A track's probabilities are the
+mean over its windows, heard by a scan through the model's ``Waveform`` frontend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from genretag.tagger.model import Architecture
+from genretag.tagger.params import AudioParams
+
+from .datasets import Item
+from .embed import Embedded, _per_file
+
+SAMPLE_RATE = 22050
+HOP = 243  # 3^5: 244 frames of 243 samples make the 3^10-sample window
+PARAMS = AudioParams(sample_rate=SAMPLE_RATE, hop_length=HOP, window_frames=HOP + 1,
+                     window_hop_frames=HOP)  # windows side by side, as GTZAN's segments
+ARCH = Architecture(name="raw-cnn", midend_filters=32, head="window")
+
+
+def clip_audio(items: list[Item], cache_dir: Path, workers: int = 2, on_done=None
+               ) -> Embedded:
+    """Every item's middle 30 s (the whole clip when shorter) at ``PARAMS.sample_rate``, as
+    (samples, 1) float16 (2-D, so training cuts windows as it cuts log-mels); cached."""
+    from genretag.tagger.decode import DecodeError, decode, duration_of
+    from genretag.tagger.features import clip_span
+
+    tag = "audio-" + hashlib.sha1(json.dumps(PARAMS.to_dict(), sort_keys=True).encode()
+                                  ).hexdigest()[:12]
+
+    def compute(path: Path) -> np.ndarray:
+        start, length = clip_span(duration_of(path))
+        samples = decode(path, PARAMS.sample_rate, start, length)
+        if len(samples) == 0:
+            raise DecodeError("no audio decoded")
+        return samples.astype(np.float16)[:, None]
+
+    return _per_file(items, Path(cache_dir) / tag, tag, compute, workers, on_done)
