@@ -813,7 +813,10 @@ def test_each_musicnn_arch_trains_and_scans(dataset, tmp_path, arch, method):
                             "--epochs", "1", "--backbone", str(backbone), "--cache",
                             str(tmp_path / "emb")])
     assert r.exit_code == 0, r.output
-    assert method in load_model(out).metadata.raw["training"]["method"]
+    model = load_model(out)
+    assert method in model.metadata.raw["training"]["method"]
+    # the reference recipe's 64 bands, carried by the model file to the scan
+    assert model.params.n_mels == (64 if arch == "mel-cnn" else 96)
     report = tmp_path / "r.json"
     r = runner.invoke(app, ["scan", str(dataset / "jazz"), "--model", str(out), "--db",
                             str(tmp_path / "c.sqlite"), "--dry-run", "--min-confidence", "0",

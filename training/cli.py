@@ -142,7 +142,8 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
         if clip_features:
             run("table features", table_features, cache, workers)
         if recipe.needs_mels:
-            run("log-mels", clip_mels, pretrained, cache, workers)
+            run("log-mels", clip_mels, pretrained, cache, workers,
+                n_mels=recipe.n_mels if recipe.from_scratch else 0)
         if recipe.needs_window_features:
             run("window features", window_features, cache, workers)
         if recipe.needs_audio:
@@ -217,6 +218,9 @@ ARCH = typer.Option(None, "--arch", help="The network: musicnn-track (the defaul
                     "weights), raw-cnn (a 1-D CNN on the raw waveform, from random "
                     "weights), features-mlp (a feed-forward network on each 3 s window's "
                     "table features).")
+N_MELS = typer.Option(None, "--n-mels", min=16, max=256, help="Mel bands of a CNN trained "
+                      "from scratch (default: 64 with --arch mel-cnn, as the reference "
+                      "recipe; else the backbone's 96).")
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
@@ -226,7 +230,8 @@ DEVICE = typer.Option(Device.AUTO, "--device", help="Where the backbone runs: au
 
 def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,
                 finetune_lr: float, from_scratch: bool, augment: bool,
-                cnn_weight: float, head: str = "track", arch: Optional[str] = None) -> Recipe:
+                cnn_weight: float, head: str = "track", arch: Optional[str] = None,
+                n_mels: Optional[int] = None) -> Recipe:
     from .featuremlp import MLPConfig
     from .recipe import ARCHS, Recipe
 
@@ -248,7 +253,8 @@ def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, f
         r.probe = replace(r.probe, seed=seed)
         return r
     r = Recipe(head_kind=head, cnn_weight=cnn_weight, from_scratch=from_scratch,
-               finetune_epochs=finetune, raw_cnn=arch == "raw-cnn")
+               finetune_epochs=finetune, raw_cnn=arch == "raw-cnn",
+               n_mels=n_mels or (64 if arch == "mel-cnn" else 0))
     r.probe = replace(r.probe, seed=seed)
     r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience,
                      epochs=epochs if epochs and not from_scratch else r.head.epochs)
@@ -286,7 +292,7 @@ def train(
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
-    arch: Optional[str] = ARCH,
+    arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
     engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
 ) -> None:
@@ -300,7 +306,7 @@ def train(
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight, head, arch)
+                         from_scratch, augment, cnn_weight, head, arch, n_mels)
     if recipe.features_mlp is not None and table is not None:
         raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
                           "is a network on the features itself")
@@ -346,7 +352,7 @@ def evaluate(
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
-    arch: Optional[str] = ARCH,
+    arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
     compare: Optional[list[Path]] = typer.Option(
         None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
         "pretrained musicnn's embeddings, on the same folds (repeatable)."),
@@ -376,7 +382,7 @@ def evaluate(
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight, head, arch)
+                         from_scratch, augment, cnn_weight, head, arch, n_mels)
     if recipe.features_mlp is not None and table is not None:
         raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
                           "is a network on the features itself")

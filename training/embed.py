@@ -123,16 +123,24 @@ def _per_file(items: list[Item], folder: Path, tag: str, compute, workers: int,
 
 
 def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2,
-              on_done=None) -> Embedded:
+              on_done=None, n_mels: int = 0) -> Embedded:
     """The log-mel spectrogram (frames, n_mels) of every item's middle 30 s (the whole clip
-    when shorter), through the tagger's decoder and ``model``'s frontend; kept as float16 in
-    the cache, keyed by the audio parameters. ``windows`` then holds one per item."""
+    when shorter), through the tagger's decoder and ``model``'s frontend (with ``n_mels``
+    bands instead of the model's, when given); kept as float16 in the cache, keyed by the
+    audio parameters. ``windows`` then holds one per item."""
+    from dataclasses import replace
+
     import torch
 
+    from genretag.tagger.audio import LogMel
     from genretag.tagger.decode import DecodeError, decode, duration_of
     from genretag.tagger.features import clip_span
 
     p = model.params
+    frontend = model.frontend
+    if n_mels and n_mels != p.n_mels:
+        p = replace(p, n_mels=n_mels)
+        frontend = LogMel(p).to(model.device)
     tag = hashlib.sha1(json.dumps(p.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
     def compute(path: Path) -> np.ndarray:
@@ -141,7 +149,7 @@ def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2
         if len(samples) == 0:
             raise DecodeError("no audio decoded")
         with torch.inference_mode():
-            mel = model.frontend(torch.from_numpy(samples)[None].to(model.device))[0]
+            mel = frontend(torch.from_numpy(samples)[None].to(model.device))[0]
         return mel.cpu().numpy().astype(np.float16)
 
     return _per_file(items, Path(cache_dir) / f"mels-{tag}", tag, compute, workers, on_done)

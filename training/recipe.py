@@ -101,6 +101,7 @@ class Recipe:
     head_kind: str = "track"  # track: probes on pooled windows; window: fine-tuned back end
     features_mlp: MLPConfig | None = None  # --arch features-mlp: no musicnn at all
     raw_cnn: bool = False  # --arch raw-cnn: from scratch (``scratch``), on the waveform
+    n_mels: int = 0  # mel bands of a CNN from scratch (0: the backbone's, 96)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     from_scratch: bool = False
@@ -244,7 +245,9 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
         if recipe.raw_cnn:
             net = GenreNet(rawcnn.ARCH, rawcnn.PARAMS, n).to(d.device)
         else:
-            net = GenreNet(Architecture(**SCRATCH_SIZES), d.pretrained.params, n).to(d.device)
+            params = replace(d.pretrained.params, n_mels=recipe.n_mels or
+                             d.pretrained.params.n_mels)
+            net = GenreNet(Architecture(**SCRATCH_SIZES), params, n).to(d.device)
         clips = d.audio if recipe.raw_cnn else d.mels
         losses = fit_net(net, [clips[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch,
                          groups)
