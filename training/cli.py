@@ -370,6 +370,7 @@ def evaluate(
     needs_training_extra("evaluate")
     from .evaluate import (
         EvaluationError,
+        _spread,
         album_report,
         confusion_png,
         cross_validate,
@@ -423,7 +424,9 @@ def evaluate(
     report = {"dataset": str(dataset), "feature_table": str(table) if table else None,
               "folds": folds, "seeds": seed_list, "grouping": "artist, stratified by genre",
               "recipe": recipe.to_dict(), "data": d.summary(), "models": {},
-              "chosen": res.chosen}
+              "chosen": res.chosen,
+              "training_seconds_per_fold": {k: round(v, 1) for k, v in
+                                            _spread(res.fit_seconds).items()}}
     shipped = next(iter(res.probabilities))
     cands = Table(title=f"candidates: artist-grouped {folds}-fold CV x {seeds} seeds "
                         "(mean ± std over seeds)")

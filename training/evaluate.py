@@ -13,6 +13,7 @@ and a reliability plot), since ``--min-confidence`` is a probability threshold.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class CVResult:
     chosen: list[dict] = field(default_factory=list)  # the nested choices, per fold
     # closed-form heads: held-out accuracy per share of the training artists, per fold
     learning: dict[float, list[float]] = field(default_factory=dict)
+    fit_seconds: list[float] = field(default_factory=list)  # training the recipe, per fold
 
 
 LEARNING_SHARES = (0.25, 0.5, 0.75, 1.0)
@@ -131,9 +133,11 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                     f"with {k} folds, fold {f + 1}'s training side holds one genre only "
                     f"({d.labels[int(d.y[train][0])]}): use fewer folds, or add music by "
                     "other artists")
+            t0 = time.perf_counter()
             built = fit_model(d, train, r, on_epoch,
                               exclude_names={d.names[i] for i in test},
                               exclude_groups={d.groups[i] for i in test})
+            res.fit_seconds.append(time.perf_counter() - t0)
             res.curves.append(built.losses)
             probs = predict(built, d, test)
             put(shipped, test, probs[:, :c])
