@@ -215,3 +215,28 @@ def torch_audio(samples: np.ndarray):
     import torch
 
     return torch.from_numpy(samples[: 3 * 16000].astype(np.float32))[None]
+
+
+@pytest.mark.slow
+def test_learn_hears_on_ray_what_it_hears_here(library, tmp_path):
+    """learn --engine ray hears the tracks the cache lacks through the scan's Ray pipeline
+    and learns the same labels, with the same table, as learn on this machine."""
+    pytest.importorskip("ray.data")
+    lib, model = library
+    reports = {}
+    for engine in ("local", "ray"):
+        reports[engine] = tmp_path / f"{engine}.json"
+        r = run("learn", lib, "--model", model, "--db", tmp_path / f"{engine}.sqlite",
+                "--out", tmp_path / f"{engine}.safetensors", "--min-tracks", "10",
+                "--report", reports[engine], "--engine", engine)
+        assert r.exit_code == 0, r.output
+        assert "heard 68 now" in r.output, r.output
+    here, there = ({x["name"]: x for x in json.loads(reports[e].read_text())["labels"]}
+                   for e in ("local", "ray"))
+    assert here.keys() == there.keys()
+    for name, x in here.items():
+        y = there[name]
+        assert (x["learnt"], x["tracks"], x["artists"], x["untagged"]) == \
+            (y["learnt"], y["tracks"], y["artists"], y["untagged"]), name
+        if x["auc"] is not None:
+            assert abs(x["auc"] - y["auc"]) <= 1e-3, name
