@@ -196,8 +196,10 @@ CNN_WEIGHT = typer.Option(0.5, "--cnn-weight", min=0.0, max=1.0,
 BACKBONE_OPT = typer.Option(BACKBONE, "--backbone", help="Pretrained musicnn file.")
 EPOCHS = typer.Option(None, "--epochs", min=1, help="Head epochs (8), or from-scratch (30).")
 MIXUP = typer.Option(0.0, "--mixup", min=0.0, help="mixup alpha for the head (0: off).")
-PATIENCE = typer.Option(0, "--patience", min=0, help="Early stopping: epochs without a better "
-                        "loss on a grouped validation split (0: off, train all epochs).")
+PATIENCE = typer.Option(None, "--patience", min=0, help="Early stopping: epochs without a "
+                        "better loss on a grouped validation split (0: off, train all epochs; "
+                        "default: 8 for a network trained from scratch, 30 for features-mlp, "
+                        "else off).")
 FINETUNE = typer.Option(0, "--finetune-all", min=0, help="Then fine-tune the whole network "
                         "this many epochs at a low rate (0: head only).")
 FINETUNE_LR = typer.Option(1e-5, "--finetune-lr", min=0.0,
@@ -223,12 +225,14 @@ N_MELS = typer.Option(None, "--n-mels", min=16, max=256, help="Mel bands of a CN
                       "recipe; else the backbone's 96).")
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
+SCRATCH_PATIENCE = 8  # --patience's default for a network trained from random weights
 WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
 DEVICE = typer.Option(Device.AUTO, "--device", help="Where the backbone runs: auto, cpu "
                       "or cuda.")
 
 
-def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, finetune: int,
+def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: Optional[int],
+                finetune: int,
                 finetune_lr: float, from_scratch: bool, augment: bool,
                 cnn_weight: float, head: str = "track", arch: Optional[str] = None,
                 n_mels: Optional[int] = None) -> Recipe:
@@ -248,7 +252,8 @@ def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, f
     elif arch == "features-mlp":
         cfg = MLPConfig(seed=seed)
         r = Recipe(features_mlp=replace(cfg, epochs=epochs or cfg.epochs,
-                                        patience=patience or cfg.patience))
+                                        patience=cfg.patience if patience is None
+                                        else patience))
         r.scratch = replace(r.scratch, seed=seed)
         r.probe = replace(r.probe, seed=seed)
         return r
@@ -256,12 +261,15 @@ def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: int, f
                finetune_epochs=finetune, raw_cnn=arch == "raw-cnn",
                n_mels=n_mels or (64 if arch == "mel-cnn" else 0))
     r.probe = replace(r.probe, seed=seed)
-    r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience,
+    r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience or 0,
                      epochs=epochs if epochs and not from_scratch else r.head.epochs)
     aug = {} if augment else {"augment": None, "mixup": 0.0}
-    r.scratch = replace(r.scratch, seed=seed, patience=patience,
+    # a network from random weights gets early stopping on held-out artists by default
+    r.scratch = replace(r.scratch, seed=seed, patience=SCRATCH_PATIENCE if patience is None
+                        else patience,
                         epochs=epochs if epochs and from_scratch else r.scratch.epochs, **aug)
-    r.finetune = replace(r.finetune, seed=seed, patience=patience, lr=finetune_lr, **aug)
+    r.finetune = replace(r.finetune, seed=seed, patience=patience or 0, lr=finetune_lr,
+                         **aug)
     return r
 
 
@@ -290,7 +298,8 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
-    patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
+    patience: Optional[int] = PATIENCE, finetune_all: int = FINETUNE,
+    finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
     arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
     cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
@@ -350,7 +359,8 @@ def evaluate(
                                  "and the plots go."),
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
-    patience: int = PATIENCE, finetune_all: int = FINETUNE, finetune_lr: float = FINETUNE_LR,
+    patience: Optional[int] = PATIENCE, finetune_all: int = FINETUNE,
+    finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
     arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
     compare: Optional[list[Path]] = typer.Option(
