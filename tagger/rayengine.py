@@ -179,7 +179,10 @@ class RayHearer:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+            # no address and no RAY_ADDRESS: a runtime of our own on this machine ("local"),
+            # never the last cluster someone started here, which Ray would join by default
+            address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", configure_logging=True)
         import ray.data
 
