@@ -124,6 +124,16 @@ def outputs_of(model, samples: np.ndarray, timings: Timings | None = None,
     return outputs
 
 
+def failure(e: Exception) -> tuple[str, str, bool, bool]:
+    """How a track that could not be decoded reads in its result: (error, detail, silent,
+    transient). Permissions and I/O may pass by themselves, and so may a bug."""
+    if isinstance(e, DecodeError):
+        return str(e), e.detail, isinstance(e, Silent), False
+    if isinstance(e, OSError):
+        return f"cannot read file: {e.strerror or e}", "", False, True
+    return f"unexpected error while decoding: {type(e).__name__}: {e}", "", False, True
+
+
 def batch_size_for(device_type: str, asked: int = 0) -> int:
     """Windows per CNN batch: ``asked``, or (0) by device. On a CPU 16 windows a batch run
     about as fast per window as 8 and faster than 64 (README, Performance;
@@ -200,13 +210,8 @@ class Predictor:
                         waited += time.perf_counter() - t_put
                     if self.feature_columns and not self._stop.is_set():
                         end.features = audio.features(self.feature_columns)
-                except DecodeError as e:
-                    end.error, end.detail, end.silent = str(e), e.detail, isinstance(e, Silent)
-                except OSError as e:
-                    end.error, end.transient = f"cannot read file: {e.strerror or e}", True
                 except Exception as e:  # a bug must cost one file, not hang the run
-                    end.error = f"unexpected error while decoding: {type(e).__name__}: {e}"
-                    end.transient = True
+                    end.error, end.detail, end.silent, end.transient = failure(e)
                 end.seconds = time.perf_counter() - t0 - waited
                 self._put(out, end)
         finally:

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import DecodeError, Silent
 from .pooling import WindowPool
 from .prediction import Prediction
-from .predictor import Timings, TrackResult, batch_size_for, outputs_of
+from .predictor import Timings, TrackResult, batch_size_for, failure, outputs_of
 from .segments import Coverage
 
 # Ray Data keeps about 8 KB on the driver for each block of a dataset until the dataset is
@@ -89,13 +88,9 @@ def _decode(row: dict, params: dict, coverage: str, windows: int, columns: list[
             values = audio.features(columns)
             if values is not None:
                 out["features"] = values.astype(np.float32)
-    except DecodeError as e:
-        out.update(error=str(e), detail=e.detail, silent=isinstance(e, Silent))
-    except OSError as e:
-        out.update(error=f"cannot read file: {e.strerror or e}", transient=True)
     except Exception as e:  # a bug must cost one file, not the run
-        out.update(error=f"unexpected error while decoding: {type(e).__name__}: {e}",
-                   transient=True)
+        error, detail, silent, transient = failure(e)
+        out.update(error=error, detail=detail, silent=silent, transient=transient)
     out["seconds"] = time.perf_counter() - t0
     return out
 

@@ -122,6 +122,24 @@ def _per_file(items: list[Item], folder: Path, tag: str, compute, workers: int,
     return out
 
 
+def params_tag(params) -> str:
+    """A short name for audio parameters (an ``AudioParams``), keying a cache folder."""
+    return hashlib.sha1(json.dumps(params.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def clip_samples(path: Path, rate: int) -> np.ndarray:
+    """A clip's middle 30 s (the whole clip when shorter) at ``rate``, (samples,) float32;
+    ``DecodeError`` when nothing decodes."""
+    from genretag.tagger.decode import DecodeError, decode, duration_of
+    from genretag.tagger.features import clip_span
+
+    start, length = clip_span(duration_of(path))
+    samples = decode(path, rate, start, length)
+    if len(samples) == 0:
+        raise DecodeError("no audio decoded")
+    return samples
+
+
 def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2,
               on_done=None, n_mels: int = 0) -> Embedded:
     """The log-mel spectrogram (frames, n_mels) of every item's middle 30 s (the whole clip
@@ -133,21 +151,16 @@ def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2
     import torch
 
     from genretag.tagger.audio import LogMel
-    from genretag.tagger.decode import DecodeError, decode, duration_of
-    from genretag.tagger.features import clip_span
 
     p = model.params
     frontend = model.frontend
     if n_mels and n_mels != p.n_mels:
         p = replace(p, n_mels=n_mels)
         frontend = LogMel(p).to(model.device)
-    tag = hashlib.sha1(json.dumps(p.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    tag = params_tag(p)
 
     def compute(path: Path) -> np.ndarray:
-        start, length = clip_span(duration_of(path))
-        samples = decode(path, p.sample_rate, start, length)
-        if len(samples) == 0:
-            raise DecodeError("no audio decoded")
+        samples = clip_samples(path, p.sample_rate)
         with torch.inference_mode():
             mel = frontend(torch.from_numpy(samples)[None].to(model.device))[0]
         return mel.cpu().numpy().astype(np.float16)

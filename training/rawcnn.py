@@ -8,8 +8,6 @@ mean over its windows, heard by a scan through the model's ``Waveform`` frontend
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from genretag.tagger.model import Architecture
 from genretag.tagger.params import AudioParams
 
 from .datasets import Item
-from .embed import Embedded, _per_file
+from .embed import Embedded, _per_file, clip_samples, params_tag
 
 SAMPLE_RATE = 22050
 HOP = 243  # 3^5: 244 frames of 243 samples make the 3^10-sample window
@@ -31,17 +29,9 @@ def clip_audio(items: list[Item], cache_dir: Path, workers: int = 2, on_done=Non
                ) -> Embedded:
     """Every item's middle 30 s (the whole clip when shorter) at ``PARAMS.sample_rate``, as
     (samples, 1) float16 (2-D, so training cuts windows as it cuts log-mels); cached."""
-    from genretag.tagger.decode import DecodeError, decode, duration_of
-    from genretag.tagger.features import clip_span
-
-    tag = "audio-" + hashlib.sha1(json.dumps(PARAMS.to_dict(), sort_keys=True).encode()
-                                  ).hexdigest()[:12]
+    tag = f"audio-{params_tag(PARAMS)}"
 
     def compute(path: Path) -> np.ndarray:
-        start, length = clip_span(duration_of(path))
-        samples = decode(path, PARAMS.sample_rate, start, length)
-        if len(samples) == 0:
-            raise DecodeError("no audio decoded")
-        return samples.astype(np.float16)[:, None]
+        return clip_samples(path, PARAMS.sample_rate).astype(np.float16)[:, None]
 
     return _per_file(items, Path(cache_dir) / tag, tag, compute, workers, on_done)
