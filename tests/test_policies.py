@@ -164,3 +164,48 @@ def test_undo_needs_a_path_all_or_last_and_last_undoes_the_latest_scan(lib, tiny
     assert r.exit_code == 0 and "restored: bebop.mp3 → Bebop" in r.output, r.output
     assert genres(root) == USER
     assert run("undo", "--last", "--db", db).output.strip().endswith("0 restored, 0 failed")
+
+
+def user_edit(path: Path, genre: str) -> None:
+    """The user sets the genre in another tagger (mutagen, as Picard does)."""
+    from mutagen.easyid3 import EasyID3
+
+    t = EasyID3(path)
+    t["genre"] = genre
+    t.save()
+
+
+UNDO_HOW = {"path": ("{root}",), "last": ("--last",), "all": ("--all",)}
+
+
+@pytest.mark.parametrize("how", list(UNDO_HOW))
+@pytest.mark.parametrize("first,second", list(itertools.product(POLICIES, POLICIES)))
+def test_undo_after_a_hand_edit_between_two_scans_gives_back_the_hand_edit(
+        lib, tiny_model, first, second, how):
+    """scan, the user's own genre set in another tagger, scan again, undo: the file holds
+    the user's genre again, byte for byte, or (where the second scan wrote nothing) undo
+    refuses and the file keeps it. An earlier state never replaces the user's edit."""
+    root, db = lib
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, *POLICIES[first]).exit_code == 0
+    for name in USER:
+        user_edit(root / name, "UserRock")
+    edited = {name: file_hash(root / name) for name in USER}
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, *POLICIES[second]).exit_code == 0
+    wrote = {name for name in USER if file_hash(root / name) != edited[name]}
+    assert wrote == (set() if second == "fill" else set(USER))
+
+    args = [a.format(root=root) for a in UNDO_HOW[how]]
+    r = run("undo", *args, "--db", db)
+    assert {name: file_hash(root / name) for name in USER} == edited, r.output
+    assert genres(root) == {name: ["UserRock"] for name in USER}
+    if wrote:
+        assert r.exit_code == 0, r.output
+        assert "→ UserRock" in r.output
+        # nothing is left that could later put back a state older than the user's edit
+        again = run("undo", root, "--db", db, "--force")
+        assert "0 restored, 0 failed" in again.output, again.output
+        assert {name: file_hash(root / name) for name in USER} == edited
+    else:  # the first scan's write was replaced by the user's: refused, named
+        assert r.exit_code == 1 and "changed since genretag wrote it" in r.output, r.output
