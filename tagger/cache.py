@@ -26,12 +26,18 @@ processes opening a new cache at once do not trip over each other (the second wa
 finds the work done). A cache written by a newer release is refused rather than guessed at.
 Every SQLite failure (a full disk, a locked or damaged file) becomes a ``CacheError`` that
 names the file.
+
+Paths are stored losslessly (``stored``, ``loaded``): a file name that is not UTF-8 (from
+an old Windows or macOS disk, or a zip file) reaches Python with its odd bytes as surrogate
+escapes, which SQLite text cannot hold; each such byte is stored as a NUL and two hex
+digits, which no real path holds, and every other path is stored as it is.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -42,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from .discover import resolve
+from .discover import NOT_UTF8, resolve
 from .fingerprint import content as fingerprint
 from .states import Status
 
@@ -51,6 +57,19 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT = 60.0  # seconds another process may hold the write lock before we give up
 PENDING, DONE, GONE = "pending", "done", "gone"  # history.state
+
+
+_STORED = re.compile("\x00([0-9a-f]{2})")
+
+
+def stored(path: str) -> str:
+    """``path`` as the cache stores it: each undecodable byte as NUL and two hex digits."""
+    return NOT_UTF8.sub(lambda m: f"\x00{ord(m[0]) - 0xDC00:02x}", path)
+
+
+def loaded(text: str) -> str:
+    """The path that ``stored`` gave ``text`` for."""
+    return _STORED.sub(lambda m: chr(0xDC00 + int(m[1], 16)), text) if "\x00" in text else text
 
 
 def default_db_path() -> Path:
@@ -90,6 +109,7 @@ class TrackRow:
         for k in self.JSON:
             d[k] = json.dumps(d[k]) if d[k] is not None else None
         d["updated"] = d["updated"] or time.time()
+        d["path"] = stored(d["path"])
         return d
 
     @classmethod
@@ -100,6 +120,7 @@ class TrackRow:
         d["genres"] = d["genres"] or []
         d["previous"] = d["previous"] or []
         d["compilation"] = d.get("compilation") or 0
+        d["path"] = loaded(d["path"])
         return cls(**d)
 
 
@@ -116,7 +137,7 @@ class HistoryEntry:
 
     @classmethod
     def from_db(cls, r: dict) -> "HistoryEntry":
-        return cls(r["id"], r["path"], json.loads(r["before"]), json.loads(r["after"]),
+        return cls(r["id"], loaded(r["path"]), json.loads(r["before"]), json.loads(r["after"]),
                    r.get("run"))
 
 
@@ -301,12 +322,12 @@ class Cache:
     # -- tracks ------------------------------------------------------------------------
 
     def all_tracks(self) -> dict[str, TrackRow]:
-        return {r["path"]: TrackRow.from_db(r) for r in self.db["tracks"].rows}
+        return {loaded(r["path"]): TrackRow.from_db(r) for r in self.db["tracks"].rows}
 
     def get(self, path: str) -> TrackRow | None:
         """One file's row: a direct primary-key lookup (a re-scan makes one per file, so a
         large cache is never loaded whole)."""
-        cursor = self.db.conn.execute("select * from tracks where path = ?", [path])
+        cursor = self.db.conn.execute("select * from tracks where path = ?", [stored(path)])
         found = cursor.fetchone()
         if found is None:
             return None
@@ -318,13 +339,13 @@ class Cache:
 
     def folder_paths(self, folder: str, model_id: str) -> list[str]:
         """The files heard by ``model_id`` directly in ``folder``."""
-        under = folder.rstrip(os.sep) + os.sep
+        under = stored(folder.rstrip(os.sep) + os.sep)
         paths = self._heard_paths("path >= ? and path < ?",  # a range on the primary key
                                   [under, under[:-1] + chr(ord(os.sep) + 1), model_id])
         return [p for p in paths if os.path.dirname(p) == folder.rstrip(os.sep)]
 
     def _heard_paths(self, where: str, args: list) -> list[str]:
-        return [p for (p,) in self.db.conn.execute(
+        return [loaded(p) for (p,) in self.db.conn.execute(
             f"select path from tracks where {where} and model_id = ? and "
             "probabilities is not null", args)]
 
@@ -360,11 +381,12 @@ class Cache:
         back; undo of either restores that file."""
         self.flush()
         with self._sqlite("cannot record a moved file"), self.db.conn:
-            self.db["tracks"].delete_where("path = ?", [old])
+            self.db["tracks"].delete_where("path = ?", [stored(old)])
             self.db.execute(
                 "insert into history (path, time, model_id, before, after, undone, state) "
                 "select ?, time, model_id, before, after, undone, state from history "
-                "where path = ? and undone = 0 and state = ? order by id", [new, old, DONE])
+                "where path = ? and undone = 0 and state = ? order by id",
+                [stored(new), stored(old), DONE])
 
     def flush(self) -> None:
         if self._pending or self._statistics:
@@ -381,7 +403,7 @@ class Cache:
     # -- statistics --------------------------------------------------------------------
 
     def put_statistics(self, path: str, stats: Statistics) -> None:
-        self._statistics.append((path, stats.backbone, stats.coverage, stats.fingerprint,
+        self._statistics.append((stored(path), stats.backbone, stats.coverage, stats.fingerprint,
                                  stats.audio, stats.data.astype("<f2").tobytes()))
         if len(self._statistics) >= 200:
             self.flush()
@@ -392,7 +414,7 @@ class Cache:
         import numpy as np
 
         self.flush()
-        return {path: Statistics(backbone, coverage, fp, audio,
+        return {loaded(path): Statistics(backbone, coverage, fp, audio,
                                  np.frombuffer(data, dtype="<f2"))
                 for path, coverage, fp, audio, data in self.db.conn.execute(
                     "select path, coverage, fingerprint, audio, data from statistics "
@@ -406,7 +428,7 @@ class Cache:
         docstring). A ``CacheError`` here means the write must not happen."""
         with self._sqlite("cannot record the write in the undo history"), self.db.conn:
             table = self.db["history"].insert({
-                "path": path, "time": time.time(), "model_id": model_id,
+                "path": stored(path), "time": time.time(), "model_id": model_id,
                 "before": json.dumps(before), "after": json.dumps(after), "undone": 0,
                 "state": PENDING, "run": run})
         return table.last_pk
@@ -439,10 +461,12 @@ class Cache:
         wanted = [resolve(p) for p in paths] if paths else None
         out: dict[str, list[HistoryEntry]] = {}
         for r in rows:
-            if wanted and not any(r["path"] == w or r["path"].startswith(w.rstrip(os.sep) + os.sep)
+            entry = HistoryEntry.from_db(r)
+            if wanted and not any(entry.path == w
+                                  or entry.path.startswith(w.rstrip(os.sep) + os.sep)
                                   for w in wanted):
                 continue
-            out.setdefault(r["path"], []).append(HistoryEntry.from_db(r))
+            out.setdefault(entry.path, []).append(entry)
         return out
 
     def last_run(self) -> str | None:
@@ -455,22 +479,22 @@ class Cache:
     def written_paths(self) -> set[str]:
         """The files that have writes undo would reverse (one query, rather than one per
         file a re-scan decides)."""
-        return {p for (p,) in self.db.execute(
+        return {loaded(p) for (p,) in self.db.execute(
             "select distinct path from history where undone = 0 and state = ?", [DONE])}
 
     def history(self, path: str) -> list[HistoryEntry]:
         """The confirmed writes into ``path`` that undo would reverse, oldest first."""
         return [HistoryEntry.from_db(r) for r in self.db["history"].rows_where(
-            "path = ? and undone = 0 and state = ?", [path, DONE], order_by="id")]
+            "path = ? and undone = 0 and state = ?", [stored(path), DONE], order_by="id")]
 
     def knows(self, path: str) -> bool:
         """Whether any track or write is recorded at or under ``path`` (resolved)."""
-        p = resolve(path)
+        p = stored(resolve(path))
         under = p.rstrip(os.sep) + os.sep
-        for table in ("tracks", "history"):
-            if self.db.execute(f"select 1 from {table} where path = ? or "
-                               "substr(path, 1, length(?)) = ? limit 1",
-                               [p, under, under]).fetchone():
+        for table in ("tracks", "history"):  # a range on the path (SQLite's length() ends
+            if self.db.execute(f"select 1 from {table} where path = ? or "  # at a NUL)
+                               "(path >= ? and path < ?) limit 1",
+                               [p, under, under[:-1] + chr(ord(os.sep) + 1)]).fetchone():
                 return True
         return False
 
@@ -494,8 +518,8 @@ class Cache:
         for r in t.rows_where("current is not null", select="current"):
             for g in json.loads(r["current"]):
                 genres[g] = genres.get(g, 0) + 1
-        errors = [(r["path"], r["error"]) for r in t.rows_where("status = ?", [Status.ERROR],
-                                                                  select="path, error")]
+        errors = [(loaded(r["path"]), r["error"])
+                  for r in t.rows_where("status = ?", [Status.ERROR], select="path, error")]
         writes = self.db.execute("select count(*) from history where undone = 0 and state = ?",
                                  [DONE]).fetchone()[0]
         return {"tracks": t.count, "by_status": by_status, "dry_run": dry, "genres": genres,

@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 from rich.console import Console, ConsoleDimensions
 
+from .discover import printable
 from .states import (
     SCAN_STATUSES,
     CoverageMode,
@@ -286,7 +287,7 @@ def predict(
     except (ConfigError, ModelFileError) as e:
         raise usage_error(str(e)) from None
     except DecodeError as e:
-        err.print(f"{file}: {e}", markup=False, soft_wrap=True)
+        err.print(f"{printable(file)}: {e}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         session.close()
@@ -298,13 +299,16 @@ def predict(
                                              else f"{len(res.window_starts)} windows spread "
                                                   "over the track"))
     if json_out:
-        out.print_json(json.dumps({
+        # the bytes of a file name that is not UTF-8 as JSON's \\udcNN escapes (lossless)
+        out.print(json.dumps({
             "path": str(file), "coverage": res.coverage, "windows": len(res.window_starts),
             "probabilities": {labels[i]: res.probabilities[i] for i in order},
             "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
-                         for s, e, g, p in timeline]}))
+                         for s, e, g, p in timeline]}, indent=2, ensure_ascii=False)
+                  .encode("utf-8", "backslashreplace").decode("utf-8"),
+                  markup=False, highlight=False, soft_wrap=True)
         return
-    t = Table(title=Text(str(file)))
+    t = Table(title=Text(printable(file)))
     t.add_column("genre")
     t.add_column("probability", justify="right")
     for i in order:
@@ -349,7 +353,7 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) ->
     cache = open_cache(db, must_exist=db is not None)
     s = cache.summary()
     cache.close()
-    out.print(f"cache: {cache.path}", markup=False, soft_wrap=True)  # a path is no title
+    out.print(f"cache: {printable(cache.path)}", markup=False, soft_wrap=True)  # a path is no title
     t = Table(show_header=False)
     t.add_column("what")
     t.add_column("n", justify="right")
@@ -365,7 +369,7 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) ->
     t.add_row("writes that undo can restore", str(s["writes"]))
     out.print(t)
     for path, error in s["errors"]:
-        out.print(f"error: {path}: {error}", markup=False, soft_wrap=True)
+        out.print(f"error: {printable(path)}: {error}", markup=False, soft_wrap=True)
 
 
 def undo(

@@ -11,6 +11,7 @@ scan can remove them (``safewrite.remove_leftover``); nothing else hidden is tou
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ UNTAGGED_FORMATS = {
     ".ac3": "AC3 file: the format holds no tags",
     ".mid": "MIDI file: notes, not audio", ".midi": "MIDI file: notes, not audio",
 }
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
+# a byte of a file name that is not UTF-8, as os.fsdecode gives it (a surrogate escape)
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
 # what a file's first bytes announce, for files whose name does not say
 MAGIC = ((b"ID3", "mp3"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"MAC ", "ape"),
          (b"wvpk", "wavpack"), (b"MPCK", "musepack"), (b"MP+", "musepack"), (b"tBaK", "tak"),
@@ -70,6 +74,16 @@ def resolve(path: str | Path) -> str:
     resolved, so a library scanned through a symlinked folder is undone by its real path
     and the other way round."""
     return os.path.realpath(os.path.abspath(path))
+
+
+def printable(path: str | Path) -> str:
+    """A path as a person reads it, on one line: each byte of a name that is not UTF-8 as
+    ``\\xNN`` (``Caf\\xe9 Blues.mp3``), control characters such as a newline escaped
+    (``\\n``), everything else as it is. For showing only: the path itself stays as found."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 def what_it_is(st: os.stat_result) -> str:

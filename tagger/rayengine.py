@@ -79,7 +79,7 @@ def _decode(row: dict, params: dict, coverage: str, windows: int, columns: list[
            "windows": np.zeros((0, 1), np.float32), "starts": np.zeros(0, np.int64),
            "features": np.zeros(0, np.float32)}
     try:
-        audio = source.open(Path(row["path"]))
+        audio = source.open(Path(os.fsdecode(row["path"])))
         chunks = list(audio.chunks)
         if chunks:
             out["starts"] = np.concatenate([s for s, _ in chunks]).astype(np.int64)
@@ -207,8 +207,9 @@ class RayHearer:
         columns = [] if self.embeddings else list(self.model.feature_columns)
         # a block per track: each result reaches the driver when it is done, not when a
         # whole block of tracks is
-        ds = ray.data.from_items([{"key": i, "path": str(paths[i])} for i in range(start, end)],
-                                 override_num_blocks=end - start)
+        # a path as bytes: Arrow's strings are UTF-8, and a file name need not be
+        ds = ray.data.from_items([{"key": i, "path": os.fsencode(paths[i])}
+                                  for i in range(start, end)], override_num_blocks=end - start)
         ds = ds.map(_decode, fn_kwargs=dict(
             params=self.model.params.to_dict(), coverage=self.coverage.mode.value,
             windows=self.coverage.windows, columns=columns))

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .discover import NOT_UTF8, printable
 from .scan import ScanResult
 from .states import SCAN_STATUSES, Status
 from .verdicts import Row
@@ -51,13 +52,13 @@ def _genres(values: list[str] | None) -> str:
 
 def shown_path(path: str, roots: list[Path]) -> str:
     """A path relative to the folder the person named (however they named it), when it is
-    inside one; else as it is."""
+    inside one, else whole; printable (``discover.printable``)."""
     for root in roots:
         try:
-            return str(Path(path).relative_to(root.resolve()))
+            return printable(Path(path).relative_to(root.resolve()))
         except ValueError:
             continue
-    return path
+    return printable(path)
 
 
 def verdict_text(r: Row) -> str:
@@ -154,7 +155,10 @@ def row_data(r: Row, view: View) -> dict:
 
 
 def csv_value(value) -> object:
-    """A value as one CSV cell: lists joined, mappings as JSON, nothing as empty."""
+    """A value as one CSV cell: lists joined, mappings as JSON, nothing as empty, a file
+    name that is not UTF-8 as ``printable`` shows it."""
+    if isinstance(value, str) and NOT_UTF8.search(value):
+        return printable(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -307,7 +311,8 @@ def print_errors(console: Console, result: ScanResult, verbose: bool = False) ->
     if errors:
         console.print(f"[red]{len(errors)} file(s) failed:[/]")
         for r in errors:
-            console.print(f"  {r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"  {printable(r.path)}: {r.error}", markup=False, highlight=False,
+                          soft_wrap=True)
             for line in (r.detail.splitlines() if verbose and r.detail else ()):
                 console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
 
@@ -321,7 +326,10 @@ def write_report(path: Path, result: ScanResult, dry_run: bool, rows: list[Row] 
     view = View(tuple(roots or ()), dry_run)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        with open(path, "w", encoding="utf-8") as f:  # streamed: no copy of it in memory
+        # streamed: no copy of it in memory; a file name that is not UTF-8 is kept whole,
+        # its undecodable bytes as the JSON escapes \\udc80-\\udcff (Python's os.fsencode
+        # gives the bytes back)
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as f:
             json.dump({"dry_run": dry_run, "summary": _summary(result, dry_run),
                        "rows": [row_data(r, view) for r in rows]}, f, indent=1,
                       ensure_ascii=False)
@@ -376,9 +384,12 @@ def _parquet(path: Path, rows: list[Row], view: View) -> None:
 
 
 def _plain(value, flag: bool = False):
-    """A row's value as Arrow takes it: enums as their text, flags (0/1) as booleans."""
+    """A row's value as Arrow takes it: enums as their text, flags (0/1) as booleans, a file
+    name that is not UTF-8 as ``printable`` shows it (Arrow's strings are UTF-8)."""
     if flag and value is not None:
         return bool(value)
+    if isinstance(value, str) and NOT_UTF8.search(value):
+        return printable(value)
     return value.value if hasattr(value, "value") else value
 
 

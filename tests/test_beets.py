@@ -233,3 +233,16 @@ def test_every_scan_option_with_the_same_checks(beets):
     b.configure(top_k=2, min_confidence=0.0, parents=True)
     b("genretag")
     assert set(b.genres().values()) == {"jazz; blues"}  # top_k 2 reaches the plugin
+
+
+def test_a_file_name_that_is_not_utf8_is_tagged_like_any_other(tmp_path, tiny_model):
+    """beets keeps paths as bytes; genretag hears and decides the file by the same name."""
+    files = make_album(tmp_path / "incoming", "Odd", 2, seed=9)
+    odd = os.fsdecode(os.fsencode(files[0].parent) + b"/Caf\xe9 01.mp3")
+    os.rename(files[0], odd)
+    b = Beets(tmp_path / "beets", tiny_model)
+    b.env["PYTHONIOENCODING"] = "utf-8:backslashreplace"  # beets' own listing of the name
+    b("import", "-A", "-q", tmp_path / "incoming")
+    b("genretag")
+    assert b.genres() == {"Odd 1": "jazz", "Odd 2": "jazz"}
+    assert tags.read_genres(Path(odd)) == ["jazz"]

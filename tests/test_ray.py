@@ -4,6 +4,8 @@ the same rows as the local engine, and a cache the local engine then finds compl
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,8 @@ def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
 
     monkeypatch.setattr(rayengine, "CHUNK_MIN", 5)
     monkeypatch.setattr(rayengine, "CHUNK_PER_CPU", 1)
+    album = library / "Artist" / "Album"  # a file name that is not UTF-8 (Arrow's are)
+    shutil.copy(album / "plain.mp3", os.fsdecode(os.fsencode(album) + b"/Caf\xe9.mp3"))
     local, remote = tmp_path / "local.json", tmp_path / "ray.json"
     r = run("scan", library, "--db", tmp_path / "l.sqlite", "--dry-run", "--report", local)
     assert r.exit_code == 1, r.output  # the bad files are errors
@@ -36,6 +40,7 @@ def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
     assert r.exit_code == 1, r.output
     a, b = rows_of(local), rows_of(remote)
     assert a.keys() == b.keys()
+    assert os.fsencode(album) + b"/Caf\xe9.mp3" in {os.fsencode(p) for p in b}
     for path, x in a.items():
         y = b[path]
         assert (x["status"], x["genres"], x["error"]) == (y["status"], y["genres"], y["error"])

@@ -31,6 +31,7 @@ from genretag.tagger.cli import (
     open_model,
     usage_error,
 )
+from genretag.tagger.discover import printable
 from genretag.tagger.modelfile import shipped
 from genretag.tagger.states import Device, Engine
 
@@ -152,7 +153,7 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     for r in results.values():  # unreadable files are listed and left out, never fatal
         failed.update({path: why for path, why in r.failed if path not in failed})
     for path, why in failed.items():
-        err.print(f"skipped {path}: {why}", markup=False, soft_wrap=True)
+        err.print(f"skipped {printable(path)}: {why}", markup=False, soft_wrap=True)
     items = [i for i in items if i.path not in failed]
     if not items:
         raise usage_error(f"{dataset}: no readable audio")
@@ -637,7 +638,7 @@ def learn(
     finally:
         cache.close()
     for path, reason in lib.errors:
-        err.print(f"error: {path}: {reason}", markup=False, soft_wrap=True)
+        err.print(f"error: {printable(path)}: {reason}", markup=False, soft_wrap=True)
     table = Table(title="labels")
     for _, title in REPORT_COLUMNS:
         table.add_column(title)
