@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .modelfile import read_metadata
+from .modelfile import check_whole, read_metadata
 from .states import Runtime
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class LazyModel:
         PyTorch, which gives the same results; ``onnx`` says why in one line."""
         from . import runtime
 
+        check_whole(self.path)  # the graphs are found by model id: the file must be it
         files = runtime.files_of(self.path, self.model_id)
         if files is None:
             torch_model = self._torch("cpu")

@@ -36,8 +36,10 @@ from .modelfile import (
     FillIn,
     ModelFileError,
     ModelMeta,
+    check_whole,
     default_model_path,
     read_metadata,
+    weights_id,
 )
 from .params import Architecture
 from .pooling import WindowPool, pools_of_statistics
@@ -629,15 +631,9 @@ class Model:
 
 
 def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
-    """A stable id from the weights and what they mean; changes whenever the model does."""
-    h = hashlib.sha256()
-    meaning = {k: meta[k] for k in ("labels", "audio", "architecture", "features", "tags",
-                                     "tag_genres") if k in meta}
-    h.update(json.dumps(meaning, sort_keys=True).encode())
-    for name in sorted(tensors):
-        h.update(name.encode())
-        h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """A stable id from the weights and what they mean (``modelfile.weights_id``)."""
+    return weights_id(meta, ((name, tensors[name].detach().cpu().contiguous().numpy().tobytes())
+                             for name in sorted(tensors)))
 
 
 def save_model(
@@ -691,6 +687,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     from safetensors.torch import load_file
 
     meta = read_metadata(path)
+    check_whole(path)
     try:
         net = build_net(meta)
     except (KeyError, TypeError, ValueError, ModelFileError) as e:

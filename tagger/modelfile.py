@@ -14,8 +14,11 @@ rather than a traceback or an attempt to allocate absurd amounts of memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,6 +189,65 @@ def read_metadata(path: Path) -> ModelMeta:
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not a usable genretag model (metadata is not an object)")
     return ModelMeta.from_dict(meta, str(path))
+
+
+# -- the weights, whole ---------------------------------------------------------------------
+
+MEANING = ("labels", "audio", "architecture", "features", "tags", "tag_genres")
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+               "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def weights_id(meta: dict, tensors: Iterable[tuple[str, bytes | memoryview]]) -> str:
+    """A model's id: a digest of what its outputs mean (``MEANING``) and of its weights,
+    ``(name, little-endian C-order bytes)`` in name order. It changes whenever the model
+    does, so it is also the checksum that ``check_whole`` verifies."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: meta[k] for k in MEANING if k in meta}, sort_keys=True).encode())
+    for name, data in tensors:
+        h.update(name.encode())
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def check_whole(path: Path) -> None:
+    """Refuse a model file that is not whole, before any runtime uses it: the safetensors
+    header must cover the file exactly, each tensor's bytes must fit its shape, and the
+    weights must give the model id the file claims (a truncated copy or a flipped byte
+    does not). A ``ModelFileError`` says which, in one line."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    size = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
+    try:
+        header = json.loads(data[8:8 + size]) if 0 < size <= MAX_HEADER else None
+        meta = json.loads(header["__metadata__"]["genretag"])
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        header = meta = None
+    if not isinstance(header, dict) or not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: not a readable model file (bad header)")
+    body = memoryview(data)[8 + size:]
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    try:
+        spans = {name: (*t["data_offsets"], DTYPE_BYTES[t["dtype"]] * math.prod(t["shape"]))
+                 for name, t in tensors.items()}
+        end = max((stop for _, stop, _ in spans.values()), default=0)
+    except (KeyError, TypeError, ValueError):
+        raise ModelFileError(f"{path}: damaged model file (a tensor is not described "
+                             "whole)") from None
+    if end != len(body):
+        raise ModelFileError(f"{path}: truncated or damaged model file (its header describes "
+                             f"{8 + size + end:,} bytes; the file has {len(data):,})")
+    for name, (start, stop, expected) in spans.items():
+        if not 0 <= start <= stop or stop - start != expected:
+            raise ModelFileError(f"{path}: damaged model file (tensor {name!r} holds "
+                                 f"{stop - start} bytes; its shape needs {expected})")
+    found = weights_id(meta, ((name, body[t["data_offsets"][0]:t["data_offsets"][1]])
+                              for name, t in sorted(tensors.items())))
+    if found != meta.get("model_id"):
+        raise ModelFileError(f"{path}: damaged model file (its weights do not give its model "
+                             f"id {meta.get('model_id')}; re-download or re-train it)")
 
 
 # -- the metadata schema: key -> (type, bounds or nested schema, required) ------------------

@@ -14,6 +14,7 @@ the first scan with a model exports them (this once, it imports torch; it needs 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -39,13 +40,32 @@ def cache_folder() -> Path:
 
 
 def files_of(model_path: Path, model_id: str) -> dict[str, Path] | None:
-    """The exported graphs of a model, and their sidecar, where they exist."""
+    """The exported graphs of a model, and their sidecar, where they exist whole: the
+    sidecar names this model id and each graph's sha256 (``vouches``). Graphs that do
+    not match (damaged, swapped, or exported by an older release) are passed over, and a
+    scan exports them again."""
     for folder in (Path(model_path).parent, cache_folder()):
         found = {name: folder / f"{model_id}.{name}.onnx" for name in GRAPHS}
         found["about"] = folder / f"{model_id}.json"
-        if all(p.is_file() for p in found.values()):
+        if all(p.is_file() for p in found.values()) and vouches(found, model_id):
             return found
     return None
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def vouches(files: dict[str, Path], model_id: str) -> bool:
+    """Whether the sidecar ``files["about"]`` says these graphs are this model's, and they
+    are as they were written."""
+    try:
+        about = json.loads(Path(files["about"]).read_text())
+        digests = about["sha256"]
+        return about["model_id"] == model_id and all(
+            digests[name] == sha256_of(files[name]) for name in GRAPHS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def runs_on_onnx(meta: ModelMeta) -> str | None:
@@ -79,8 +99,9 @@ def export_to_cache(model) -> dict[str, Path]:
     paths = export(model, folder)
     about = folder / f"{model.model_id}.json"
     part = folder / f"{model.model_id}.json.{os.getpid()}.tmp"
-    part.write_text(json.dumps({"backbone_id": model.backbone_id,
-                                "embedding_dim": model.net.embedding_dim}))
+    part.write_text(json.dumps({"model_id": model.model_id, "backbone_id": model.backbone_id,
+                                "embedding_dim": model.net.embedding_dim,
+                                "sha256": {name: sha256_of(paths[name]) for name in GRAPHS}}))
     part.replace(about)  # last and whole: files_of finds the graphs only once it is there
     return {**paths, "about": about}
 

@@ -150,3 +150,77 @@ def test_an_export_that_fails_keeps_pytorch_with_auto_and_says_why_with_onnx(
     r = run("scan", folder, "--model", model, "--runtime", "onnx", "--db",
             tmp_path / "x.sqlite", "--dry-run")
     assert r.exit_code == 2 and "could not export it" in r.output, r.output
+
+
+@pytest.mark.parametrize("runtime", ["auto", "onnx", "torch"])
+def test_a_truncated_or_damaged_model_file_is_refused_by_every_runtime(
+        library, tmp_path, runtime):
+    """A copy of the shipped model (its graphs beside it) cut at several places, or with
+    one byte flipped in its weights or its header's JSON: scan and predict stop in one line
+    naming the file, before anything is heard or written."""
+    import shutil
+
+    good = default_model_path()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for f in good.parent.glob(f"{read_metadata(good).model_id}.*"):
+        shutil.copy(f, folder)  # the graphs a scan would otherwise take on trust
+    data = good.read_bytes()
+    header = 8 + int.from_bytes(data[:8], "little")
+    cases = {f"cut at {n}": data[:n] for n in (100_000, header + 10, len(data) - 1)}
+    cases["one byte longer"] = data + b"\0"
+    for where in (header + 1000, len(data) - 1000):
+        flipped = bytearray(data)
+        flipped[where] ^= 0x01
+        cases[f"flipped at {where}"] = bytes(flipped)
+    track = library / "Artist" / "Album" / "plain.mp3"
+    for case, content in cases.items():
+        model = folder / good.name
+        model.write_bytes(content)
+        r = run("predict", track, "--model", model, "--runtime", runtime)
+        assert r.exit_code == 2, (case, r.output)
+        assert str(model) in r.output and ("truncated" in r.output or "damaged" in r.output), \
+            (case, r.output)
+        r = run("scan", track.parent, "--model", model, "--runtime", runtime,
+                "--db", tmp_path / "c.sqlite", "--dry-run")
+        assert r.exit_code == 2 and "damaged" in r.output, (case, r.output)
+        assert "tracks/s" not in r.output, case
+
+
+def test_a_swapped_or_damaged_graph_is_never_used(tmp_path, monkeypatch):
+    """The graphs are found by model id: another model's graphs under this id, or a graph
+    with a flipped byte, do not match the sidecar's digests; the model is exported again
+    and gives what PyTorch gives."""
+    import torch
+
+    from genretag.tagger.loader import LazyModel
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mine, other = tmp_path / "mine.safetensors", tmp_path / "other.safetensors"
+    make_tiny_tagger(mine, seed=1)
+    make_tiny_tagger(other, seed=2)
+    for m in (mine, other):
+        LazyModel(m, "cpu", "onnx").load()  # exported into the cache
+    cache = tmp_path / "cache" / "genretag" / "onnx"
+    ids = {m: read_metadata(m).model_id for m in (mine, other)}
+    files = files_of(mine, ids[mine])
+    assert files is not None
+    samples = np.random.default_rng(0).standard_normal(
+        (2, read_metadata(mine).audio.window_samples)).astype(np.float32) * 0.2
+    ref = LazyModel(mine, "cpu", "torch").load()
+    with torch.inference_mode():
+        expected = ref.window_outputs(ref.frontend(torch.from_numpy(samples))).numpy()
+
+    swapped = cache / f"{ids[mine]}.windows.onnx"
+    swapped.write_bytes((cache / f"{ids[other]}.windows.onnx").read_bytes())
+    assert files_of(mine, ids[mine]) is None  # not vouched for: passed over
+    got = LazyModel(mine, "cpu", "onnx").load().window_outputs_of(samples)
+    assert np.abs(got - expected).max() < 1e-4  # exported again, from mine
+    assert files_of(mine, ids[mine]) is not None
+
+    graph = bytearray(swapped.read_bytes())
+    graph[len(graph) // 2] ^= 0x01
+    swapped.write_bytes(bytes(graph))
+    assert files_of(mine, ids[mine]) is None
+    got = LazyModel(mine, "cpu", "onnx").load().window_outputs_of(samples)
+    assert np.abs(got - expected).max() < 1e-4
