@@ -251,3 +251,38 @@ def test_a_container_without_audio_is_one_plain_error(tmp_path, tiny_model, db):
     assert rows["video.mp4"]["status"] == "error", r.output
     assert rows["video.mp4"]["error"] == "no audio stream"
     assert rows[good.name]["status"] == "tagged" and video.read_bytes() == before
+
+
+def without_item_list(path: Path) -> None:
+    """Take the user data atom (and the item list in it) out of an MP4's movie atom, as in
+    files that carry no tags at all (mutagen's no-tags.3g2)."""
+    from genretag.tagger.mp4atoms import atoms
+
+    data = bytearray(path.read_bytes())
+    moov = next(a for a in atoms(data, 0, len(data)) if a.name == b"moov")
+    udta = next(a for a in atoms(data, moov.body, moov.end) if a.name == b"udta")
+    del data[udta.start:udta.end]
+    data[moov.start:moov.start + 4] = struct.pack(">I", moov.size - udta.size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["no-item-list", "item-list"])
+def test_a_fragmented_mp4_is_refused_before_a_write_undo_could_not_reverse(
+        tmp_path, tiny_model, db, tagged):
+    """A fragmented MP4 (moof atoms after the movie atom) whose genre would change the
+    movie atom's size: an error row naming why, every byte as it was, nothing to undo."""
+    wav, path = tmp_path / "a.wav", tmp_path / "frag.m4a"
+    write_audio(wav, music(3.0, 44100, seed=4), 44100, "wav")
+    subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(wav), "-c:a", "aac", "-movflags",
+                    "frag_keyframe+empty_moov+default_base_moof", str(path)], check=True)
+    if not tagged:
+        without_item_list(path)
+    before = path.read_bytes()
+    assert b"moof" in before
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
+            "--min-confidence", "0")
+    assert r.exit_code == 1 and "fragmented MP4" in r.output, r.output
+    assert path.read_bytes() == before
+    r = run("undo", path, "--db", db)
+    assert "0 restored, 0 failed" in r.output, r.output
+    assert path.read_bytes() == before

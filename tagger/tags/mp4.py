@@ -102,6 +102,11 @@ def _shift_chunk_offsets(moov: bytearray, after: int, delta: int) -> None:
                         moov[at:at + width] = struct.pack(fmt, value + delta)
 
 
+# the fragments' offsets would move with the movie atom; only a write that keeps its size
+# (the genre fits the item list's free padding) is made, so that undo can reverse it
+FRAGMENTED = "fragmented MP4 without room for the genre: genretag leaves such a file alone"
+
+
 class Mp4(Container):
     kind = "mp4"
     ALBUM_KEYS = ("\xa9alb", "aART", "\xa9ART", "cpil")
@@ -179,7 +184,10 @@ class Mp4(Container):
         None where mutagen must make the item list (the file has none)."""
         top, moov, data = self._moov()
         chain = self._chain(data)
+        fragmented = any(a.name == b"moof" for a in top)
         if len(chain) < len(ITEM_PATH):
+            if fragmented:  # mutagen would add an item list that undo could not take out
+                raise TagError(FRAGMENTED)
             return None
         new = bytearray(data)
         ilst = chain[-1]
@@ -216,8 +224,8 @@ class Mp4(Container):
         for a in enclosing:  # outermost first: offsets before the change do not move
             _set_size(new, a, a.size + delta)
         if delta:
-            if any(a.name == b"moof" for a in top):
-                raise TagError("fragmented MP4: genretag leaves such a file alone")
+            if fragmented:
+                raise TagError(FRAGMENTED)
             media = [a for a in top if a.name == b"mdat"]
             if any(a.start > moov.start for a in media):
                 _shift_chunk_offsets(new, moov.start, delta)
