@@ -142,6 +142,8 @@ SAMPLES = {  # name -> what a scan does with it
     "5644800-2ch-s01-silence.dsf": "tagged",  # DSD's idle pattern decodes as a tone
     "with-id3.dsf": "error", "without-id3.dsf": "error",  # no audio in them
     "empty.tta": "silent",
+    "no-tags.3g2": "error",  # fragmented, no item list: refused before the write
+    "52-too-short-block-size.flac": "error",  # a damaged comment block: refused
 }
 
 
@@ -286,3 +288,33 @@ def test_a_fragmented_mp4_is_refused_before_a_write_undo_could_not_reverse(
     r = run("undo", path, "--db", db)
     assert "0 restored, 0 failed" in r.output, r.output
     assert path.read_bytes() == before
+
+
+def test_a_flac_whose_comment_block_says_it_is_shorter_than_it_is_is_refused(
+        tmp_path, tiny_model, db):
+    """The comment block's stated length is 30 bytes short of its comments (as in mutagen's
+    52-too-short-block-size.flac). mutagen reads it anyway and would re-render the block,
+    changing more than the genre: genretag refuses it with the reason and writes nothing."""
+    from mutagen.flac import FLAC
+
+    path = make("flac", tmp_path)
+    f = FLAC(path)
+    f["TITLE"], f["GENRE"] = "A title long enough", "Folk-Rock"
+    f.save(padding=lambda info: 0)  # an empty padding block, last
+    data = bytearray(path.read_bytes())
+    pos = 4
+    while data[pos] & 0x7F != 4:  # to the comment block's header
+        pos += 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
+    stated = int.from_bytes(data[pos + 1:pos + 4], "big")
+    end = pos + 4 + stated
+    assert data[end:end + 4] == b"\x81\0\0\0"
+    del data[end:end + 4]  # the comment block is the last, as in mutagen's sample
+    data[pos] |= 0x80
+    data[pos + 1:pos + 4] = (stated - 30).to_bytes(3, "big")
+    path.write_bytes(bytes(data))
+    assert FLAC(path)["GENRE"] == ["Folk-Rock"]  # mutagen still reads it
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
+            "--min-confidence", "0")
+    assert r.exit_code == 1 and "damaged FLAC comment block" in r.output, r.output
+    assert f"its header says {stated - 30} bytes, its comments take {stated}" in r.output
+    assert path.read_bytes() == bytes(data)

@@ -5,10 +5,52 @@ block loses the one the write added."""
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
 import mutagen
 
+from ..id3splice import HEADER_SIZE, tag_size
 from .base import Container
-from .state import VorbisState
+from .state import TagError, VorbisState
+
+
+def comment_block_damage(path: Path) -> str | None:
+    """What is wrong with a FLAC file's Vorbis comment block, in words, or None: the
+    comments it holds (vendor string, count, each comment) must end exactly where its
+    header says the block does."""
+    with open(path, "rb") as f:
+        f.seek(tag_size(f.read(HEADER_SIZE)))  # past an ID3v2 tag before the stream
+        if f.read(4) != b"fLaC":
+            return None  # mutagen found the stream elsewhere; not ours to judge
+        last = False
+        while not last:
+            header = f.read(4)
+            if len(header) < 4:
+                return None
+            last, code = bool(header[0] & 0x80), header[0] & 0x7F
+            stated = int.from_bytes(header[1:4], "big")
+            if code != 4:
+                f.seek(stated, 1)
+                continue
+            body = f.read(stated + (1 << 16))  # a little past it: how far the content runs
+            return _comments_end(body, stated)
+    return None
+
+
+def _comments_end(body: bytes, stated: int) -> str | None:
+    at = 0
+    try:
+        at = 4 + struct.unpack_from("<I", body, 0)[0]  # the vendor string
+        count = struct.unpack_from("<I", body, at)[0]
+        at += 4
+        for _ in range(count):
+            at += 4 + struct.unpack_from("<I", body, at)[0]
+    except struct.error:
+        return f"its comments run past its stated {stated} bytes"
+    if at != stated:
+        return f"its header says {stated} bytes, its comments take {at}"
+    return None
 
 
 class Vorbis(Container):
@@ -26,6 +68,11 @@ class Vorbis(Container):
         return type(self.f).__name__ == "FLAC"
 
     def state(self) -> VorbisState:
+        if self.flac:
+            damaged = comment_block_damage(self.path)
+            if damaged:  # mutagen reads past it, and a write would re-render the block
+                raise TagError(f"damaged FLAC comment block ({damaged}): genretag leaves "
+                               "it alone")
         padding = sum(b.length for b in self.f.metadata_blocks if b.code == 1) \
             if self.flac else None
         if self.f.tags is None:
