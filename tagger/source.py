@@ -6,8 +6,8 @@
 - ``full`` (and the fallback for short tracks or unknown durations): every window at the
   model's hop, streamed, so memory stays flat however long the track is.
 
-Windows of digital silence are never heard: they say nothing about a genre. A track that is
-silent wherever it was heard is ``Silent``. Silence is told from missing audio (a truncated
+Windows of silence are never heard: they say nothing about a genre (``loud``). A track that
+is silent wherever it was heard is ``Silent``. Silence is told from missing audio (a truncated
 file whose headers promise more) by what ffmpeg says it decoded, not by the zeros.
 """
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # torch comes in with the model, not with a re-scan that hear
     from .audio import AudioParams
 
 Chunk = tuple[np.ndarray, np.ndarray]  # starts (m,) sample offsets, windows (m, window_samples)
+FRAMES = 32  # a window is judged loud or silent in 32 frames (about 94 ms each for 3 s)
+LOUD_SHARE = 0.1  # the share of them that must hold sound: 300 ms of a 3-s window
 
 
 @dataclass
@@ -133,9 +135,19 @@ class TrackSource:
 
 
 def loud(samples: np.ndarray) -> np.ndarray:
-    """Not digital silence: whether a sample of each row of ``samples`` (..., n), n > 0,
-    reaches SILENCE_PEAK; (...,) bools."""
-    return np.abs(samples).max(axis=-1) >= SILENCE_PEAK
+    """Not silence in the band the model hears: whether, in at least ``LOUD_SHARE`` of the
+    ``FRAMES`` frames of each row of ``samples`` (..., n), n > 0, a sample strays from the
+    frame's own mean by SILENCE_PEAK or more; (...,) bools.
+
+    Digital silence is zeros, but a constant offset is no sound either: a DSD file of
+    silence decodes to one (below the band the model hears; what lies above it the
+    decoder's resampling already took out), after a ramp of a few milliseconds where
+    the decoder's filter starts, which one frame holds."""
+    n = samples.shape[-1]
+    k = FRAMES if n >= FRAMES else 1
+    frames = samples[..., :n // k * k].reshape(*samples.shape[:-1], k, n // k)
+    strays = np.abs(frames - frames.mean(axis=-1, keepdims=True)).max(axis=-1)
+    return (strays >= SILENCE_PEAK).mean(axis=-1) >= LOUD_SHARE
 
 
 def audible(starts: np.ndarray, windows: np.ndarray) -> Chunk:

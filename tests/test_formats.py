@@ -139,7 +139,7 @@ SAMPLES = {  # name -> what a scan does with it
     "silence-44-s.wv": "silent", "dsd.wv": "tagged",
     "silence-1.wma": "silent", "silence-2.wma": "silent", "silence-3.wma": "silent",
     "issue_29.wma": "tagged",
-    "5644800-2ch-s01-silence.dsf": "tagged",  # DSD's idle pattern decodes as a tone
+    "5644800-2ch-s01-silence.dsf": "silent",  # all-zero bits: a constant offset
     "with-id3.dsf": "error", "without-id3.dsf": "error",  # no audio in them
     "empty.tta": "silent",
     "no-tags.3g2": "error",  # fragmented, no item list: refused before the write
@@ -318,3 +318,29 @@ def test_a_flac_whose_comment_block_says_it_is_shorter_than_it_is_is_refused(
     assert r.exit_code == 1 and "damaged FLAC comment block" in r.output, r.output
     assert f"its header says {stated - 30} bytes, its comments take {stated}" in r.output
     assert path.read_bytes() == bytes(data)
+
+
+def silent_dsf(path: Path, seconds: float = 12.0, rate: int = 2822400) -> None:
+    """A stereo DSF file whose bits are all zero (as mutagen's 5644800-2ch-s01-silence.dsf):
+    it decodes to a constant offset after a ramp of a few milliseconds, no sound at all."""
+    dsf(path, seconds, rate)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"data") + 12
+    data[start:] = bytes(len(data) - start)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("coverage", ["fast", "full"])
+def test_dsd_silence_is_silent_not_music(tmp_path, tiny_model, db, coverage):
+    path = tmp_path / "silence.dsf"
+    silent_dsf(path)
+    pcm = decode(path, 16000)
+    assert abs(pcm[8000:]).min() > 1.0  # the offset: a test on the peak level hears sound
+    report = tmp_path / "r.json"
+    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage",
+            coverage, "--min-confidence", "0", "--report", report)
+    import json
+
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["status"] == "unsure" and row["error"].startswith("silent"), (row, r.output)
+    assert not row["probabilities"]
