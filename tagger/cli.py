@@ -466,7 +466,7 @@ def _load_plugins(app: typer.Typer) -> None:
 def build_app(plugins: bool = True) -> typer.Typer:
     """The command line: the tagger's commands, then those the plug-ins add. Each call
     builds a new one, so nothing is registered into shared state at import time."""
-    app = typer.Typer(add_completion=False, no_args_is_help=True,
+    app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                       help="Offline genre tagger for music libraries.")
     app.callback()(_main_options)
     app.command()(scan)

@@ -6,6 +6,7 @@ reports which heavy modules ``sys.modules`` holds.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,24 @@ def test_a_cpu_scan_that_hears_audio_imports_nothing_heavy(tmp_path):
     for i in range(2):
         write_audio(tmp_path / f"{i}.wav", music(4.0, 16000, seed=i), 16000, "wav")
     assert heavy_imports("scan", tmp_path, "--db", tmp_path / "c.sqlite", "--dry-run") == []
+
+
+def test_every_help_text_prints_its_brackets(monkeypatch):
+    """Rich's markup swallowed the "[ray]" of pip install 'genretag[ray]': every option's
+    help and every command's text reaches the screen with each bracket it holds."""
+    import typer
+
+    from helpers import app, run
+
+    monkeypatch.setenv("COLUMNS", "2000")  # one line per option: no text is folded
+    group = typer.main.get_command(app)
+    checked = 0
+    for name, command in group.commands.items():
+        shown = " ".join(run(name, "--help").output.split())
+        texts = [p.help for p in command.params if getattr(p, "help", None)]
+        texts.append((command.help or "").split("\n\n")[0])
+        for text in texts:
+            for part in re.findall(r"\S*\[[^\]]*\]\S*", text):
+                assert part in shown, (name, part)
+                checked += 1
+    assert checked >= 3  # scan's, learn's and train's install hints at least

@@ -348,7 +348,7 @@ def train(
                                 backbone=None if own else d.pretrained,
                                 feature_table=table.name if table else None, started=started)
     console.print(f"wrote {out} (model id {model_id}, {len(built.model.labels)} labels, "
-                  f"{len(d.items)} clips, {time.time() - started:.0f} s)")
+                  f"{len(d.items)} clips, {time.time() - started:.0f} s)", markup=False)
 
 
 def evaluate(
@@ -516,7 +516,7 @@ def evaluate(
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
     console.print(f"metrics, confusion matrices, reliability plot and learning curves in "
-                  f"{out_dir}/ ({report['seconds']:.0f} s)")
+                  f"{out_dir}/ ({report['seconds']:.0f} s)", markup=False)
 
 
 def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
