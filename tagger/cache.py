@@ -293,11 +293,16 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 class Cache:
     """The SQLite cache; rows are written in batches inside transactions."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
+        """Open (or create) the cache at ``path``; ``read_only`` (``genretag report``)
+        changes nothing, so it works where the cache's folder cannot be written."""
         self.path = Path(path)
         self._pending: list[dict] = []
         self._statistics: list[tuple] = []
         with self._sqlite("cannot open cache"):
+            if read_only:
+                self.db = sqlite_utils.Database(self._read_only())
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT)
             self.db = sqlite_utils.Database(conn)
@@ -305,13 +310,40 @@ class Cache:
             self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(self.db, self.path)
 
+    def _read_only(self) -> sqlite3.Connection:
+        """A connection that writes nothing. A cache in write-ahead mode needs its shared
+        memory file to be read; where that cannot be made (a folder that cannot be
+        written), it is read as a file nobody changes meanwhile."""
+        if not self.path.is_file():
+            raise CacheError(f"{self.path}: no such cache file")
+        for how in ("mode=ro", "immutable=1"):
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?{how}", uri=True,
+                                   timeout=BUSY_TIMEOUT)
+            try:
+                found = conn.execute("PRAGMA user_version").fetchone()[0]
+                break
+            except sqlite3.OperationalError:
+                conn.close()
+        else:
+            raise CacheError(f"{self.path}: cannot read cache{self._folder_cause()}")
+        if found != SCHEMA_VERSION:
+            conn.close()
+            raise CacheError(f"{self.path}: cache version {found}, this release reads "
+                             f"{SCHEMA_VERSION}; run a scan with it first")
+        return conn
+
+    def _folder_cause(self) -> str:
+        folder = self.path.absolute().parent
+        return "" if os.access(folder, os.W_OK) else f" (its folder {folder} cannot be written)"
+
     @contextmanager
     def _sqlite(self, what: str) -> Iterator[None]:
-        """SQLite and file-system failures become one-line ``CacheError``s naming the file."""
+        """SQLite and file-system failures become one-line ``CacheError``s naming the file,
+        and the folder where that is the cause."""
         try:
             yield
         except (sqlite3.Error, OSError) as e:
-            raise CacheError(f"{self.path}: {what} ({e})") from None
+            raise CacheError(f"{self.path}: {what} ({e}){self._folder_cause()}") from None
 
     def close(self) -> None:
         try:

@@ -110,9 +110,9 @@ def cache_must_exist(db: Optional[Path]) -> None:
         raise usage_error(f"{path}: no such cache file")
 
 
-def open_cache(db: Optional[Path], must_exist: bool = False):
+def open_cache(db: Optional[Path], must_exist: bool = False, read_only: bool = False):
     """The cache; with ``must_exist`` (report, undo), a missing file is a usage error
-    rather than a new, empty cache."""
+    rather than a new, empty cache; ``read_only`` (report) changes nothing in it."""
     from .cache import Cache, CacheError, default_db_path
 
     path = db or default_db_path()
@@ -121,7 +121,7 @@ def open_cache(db: Optional[Path], must_exist: bool = False):
     if db is not None and not db.absolute().parent.is_dir():
         raise usage_error(f"{db}: no such folder for the cache (--db)")
     try:
-        return Cache(path)
+        return Cache(path, read_only=read_only and path.is_file())
     except CacheError as e:
         raise usage_error(str(e)) from None
 
@@ -350,7 +350,7 @@ def report_cmd(db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP)) ->
     from rich.table import Table
     from rich.text import Text
 
-    cache = open_cache(db, must_exist=db is not None)
+    cache = open_cache(db, must_exist=db is not None, read_only=True)
     s = cache.summary()
     cache.close()
     out.print(f"cache: {printable(cache.path)}", markup=False, soft_wrap=True)  # a path is no title

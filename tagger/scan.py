@@ -293,6 +293,9 @@ class Scanner:
                                                                           Status.UNSURE):
                 # it could not be decoded (or was silent) last time and has not changed:
                 # don't try again
+                if row.dry_run and not self.opt.dry_run:  # a real run has now seen it
+                    row.dry_run = 0
+                    self.cache.put(row)
                 self._emit(Row(str(path), row.status, error=row.error, source=Source.CACHE))
                 continue
             if unchanged and row.probabilities:

@@ -316,6 +316,50 @@ def test_report_and_predict_commands(library, tiny_model, db):
     assert r.exit_code == 0 and "coverage full: every window" in r.output
 
 
+def test_report_counts_an_error_a_real_run_saw_after_a_dry_run_as_a_real_runs(
+        library, tiny_model, db):
+    bad = library / "bad"
+    assert run("scan", bad, "--model", tiny_model, "--db", db, "-n").exit_code == 1
+    for _ in range(2):
+        assert run("scan", bad, "--model", tiny_model, "--db", db).exit_code == 1
+    r = run("report", "--db", db)
+    assert "(dry run)" not in r.output and "last seen by a dry run" not in r.output, r.output
+    assert "empty.mp3: empty file (0 bytes)" in r.output
+
+
+def test_report_reads_a_cache_whose_folder_cannot_be_written(library, tiny_model, tmp_path):
+    """report only reads: it opens the cache read-only, in write-ahead mode too, where no
+    shared-memory file can be made beside it. Root passes over a folder's permissions, so
+    there the folder is mounted read-only in a mount namespace of its own."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "cache.sqlite"
+    assert run("scan", album(library), "--model", tiny_model, "--db", db, "-n").exit_code == 0
+    report = [sys.executable, "-m", "genretag.tagger", "report", "--db", str(db)]
+    if os.geteuid() == 0:
+        if not shutil.which("unshare"):
+            pytest.skip("unshare (util-linux) is not installed")
+        mount = (f"mount --bind {folder} {folder} && "
+                 f"mount -o remount,bind,ro {folder} && exec \"$@\"")
+        command = ["unshare", "-m", "sh", "-c", mount, "sh", *report]
+        if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+            pytest.skip("no mount namespace here")
+    else:
+        folder.chmod(0o555)
+        command = report
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        folder.chmod(0o755)
+    assert r.returncode == 0, r.stderr
+    assert "would-tag" in r.stdout and "cache.sqlite" in r.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["cache.sqlite"]
+
+
 @pytest.mark.parametrize("stage", ["replace", "save"])
 def test_killed_write_leaves_a_valid_file(library, stage, tmp_path):
     """Kill -9 the writer mid-write: the original file must be intact and readable."""
