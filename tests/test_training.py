@@ -252,6 +252,28 @@ def test_evaluate_says_up_front_when_a_genre_has_too_few_artists(dataset, tmp_pa
     assert "note: genre 'jazz' has music by 2 artists, fewer than the 3 folds" in r.output
 
 
+def test_evaluate_without_artists_says_none_were_found_and_where_they_come_from(tmp_path):
+    """Four genre folders of untagged clips with GTZAN-like names, and no artists.csv: the
+    run does not claim to know who made them."""
+    backbone = tmp_path / "backbone.safetensors"
+    make_tiny_model(backbone)
+    data = tmp_path / "data"
+    for g, label in enumerate(("blues", "country", "jazz", "rock")):
+        (data / label).mkdir(parents=True)
+        for i in range(2):
+            write_audio(data / label / f"{label}.{i:05d}.flac",
+                        music(4.0, 22050, seed=10 * g + i), 22050)
+    r = CliRunner().invoke(app, ["evaluate", str(data), "--folds", "2", "--seeds", "1",
+                                 "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
+                                 "--cache", str(tmp_path / "emb")])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2, r.output
+    assert "no artists found (they come from an artists.csv" in out
+    assert "the files' artist tags" in out
+    assert "is one group of clips, and no artist is known" in out
+    assert "music by one artist" not in out
+
+
 def test_album_report_pools_an_artists_clips_as_the_scan_does():
     import numpy as np
 

@@ -407,14 +407,25 @@ def evaluate(
                           f"to tell apart); the dataset has {len(d.labels)}")
     few = artists_short_of(d.labels, d.y, d.groups, folds)
     alone = [label for label, n in few if n < 2]
+    known = any(g.startswith("artist") for g in d.groups)
+    if not known:
+        err.print(f"note: {dataset}: no artists found (they come from an artists.csv beside "
+                  "the genre folders, with columns clip and artist, or from the files' artist "
+                  "tags); clips are grouped by sub-folder, file, or GTZAN number block "
+                  "instead, so one artist may be on both sides of a fold", markup=False,
+                  soft_wrap=True)
     if alone:
-        raise usage_error(f"{dataset}: genre {alone[0]!r} has music by one artist: it cannot "
-                          "be tested on an artist the model never heard (add music by another "
-                          "artist, or leave the genre out)"
+        where = ("has music by one artist" if known else
+                 "is one group of clips, and no artist is known")
+        raise usage_error(f"{dataset}: genre {alone[0]!r} {where}: it cannot be tested on an "
+                          "artist the model never heard (add music by another artist, or "
+                          "leave the genre out)"
                           + (f"; also: {', '.join(alone[1:])}" if len(alone) > 1 else ""))
     for label, n in few:
-        err.print(f"note: genre {label!r} has music by {n} artists, fewer than the {folds} "
-                  f"folds: it is tested in {n} of them", markup=False, soft_wrap=True)
+        what = "music by" if known else "clips in"
+        err.print(f"note: genre {label!r} has {what} {n} {'artists' if known else 'groups'}, "
+                  f"fewer than the {folds} folds: it is tested in {n} of them", markup=False,
+                  soft_wrap=True)
     others = {}
     for other in compare or []:
         o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False,
