@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from .states import CoverageMode, Device, Engine, GroupBy, Policy, Runtime
 
 if TYPE_CHECKING:
-    from .cache import Cache
+    from .cache import Cache, ScanRun
     from .genres import Vocabulary
     from .loader import LazyModel
     from .scan import ScanResult
@@ -192,18 +192,29 @@ class Session:
     def undo(self, paths: Sequence[Path | str] | None = None, last: bool = False,
              force: bool = False) -> list[UndoRow]:
         """Put back what genretag replaced: in the files under ``paths`` (every file
-        genretag wrote when None), or with ``last`` what the most recent scan wrote."""
+        genretag wrote when None); with ``last``, only what the most recent scan that still
+        has writes to undo there wrote (``last_scan``)."""
         from .undo import undo
 
+        named = self._known(paths)
+        run = self.cache.last_run(map(str, named) if named else None) if last else None
+        if last and run is None:
+            return []
+        return undo(self.cache, named, dry_run=self.config.dry_run, force=force,
+                    run=run.id if run else None)
+
+    def last_scan(self, paths: Sequence[Path | str] | None = None) -> ScanRun | None:
+        """The scan ``undo(paths, last=True)`` would reverse, or None."""
+        named = self._known(paths)
+        return self.cache.last_run(map(str, named) if named else None)
+
+    def _known(self, paths: Sequence[Path | str] | None) -> list[Path] | None:
         named = [Path(p) for p in paths] if paths else None
         unknown = [p for p in named or [] if not self.cache.knows(str(p))]
         if unknown:
             raise ConfigError(f"{unknown[0]}: genretag has no record of this path in "
                               f"{self.cache.path}")
-        run = self.cache.last_run() if last else None
-        if last and run is None:
-            return []
-        return undo(self.cache, named, dry_run=self.config.dry_run, force=force, run=run)
+        return named
 
 
 def open_model_file(path: Path | None, device: Device | str = Device.AUTO,

@@ -142,6 +142,20 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class ScanRun:
+    """A scan as the undo history knows it: its id (``time-pid``, made by ``scan``) and how
+    many files it wrote that undo can still restore."""
+
+    id: str
+    files: int
+
+    @property
+    def started(self) -> str:
+        """When it started, in local time, as a person reads it."""
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(self.id.split("-")[0])))
+
+
+@dataclass(frozen=True)
 class Statistics:
     """One heard file's pooled backbone statistics (``Model.statistics``), float16, and
     what they were made from: the backbone, the coverage, and the file's content and audio
@@ -501,12 +515,20 @@ class Cache:
             out.setdefault(entry.path, []).append(entry)
         return out
 
-    def last_run(self) -> str | None:
-        """The scan that made the latest write undo can still reverse."""
-        found = self.db.execute(
-            "select run from history where undone = 0 and state = ? and run is not null "
-            "order by id desc limit 1", [DONE]).fetchone()
-        return found[0] if found else None
+    def last_run(self, paths: Iterable[str] | None = None) -> ScanRun | None:
+        """The most recent scan that still has writes undo can reverse (under ``paths``,
+        as ``writes`` takes them), with how many files it wrote there."""
+        latest: dict[str, HistoryEntry] = {}
+        for path, entries in self.writes(paths).items():
+            for e in entries:
+                if e.run is not None and (e.run not in latest or e.id > latest[e.run].id):
+                    latest[e.run] = e
+        if not latest:
+            return None
+        run = max(latest.values(), key=lambda e: e.id).run
+        files = sum(any(e.run == run for e in entries)
+                    for entries in self.writes(paths).values())
+        return ScanRun(run, files)
 
     def written_paths(self) -> set[str]:
         """The files that have writes undo would reverse (one query, rather than one per

@@ -376,11 +376,13 @@ def undo(
     paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders to restore."),
     every: bool = typer.Option(False, "--all", help="Restore every file genretag wrote, in "
                                "every library the cache knows."),
-    last: bool = typer.Option(False, "--last", help="Restore what the most recent scan "
-                              "wrote (under PATHS, if given)."),
+    last: bool = typer.Option(False, "--last", help="Restore what the most recent scan that "
+                              "still has writes to undo wrote (under PATHS, if given)."),
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be restored."),
     force: bool = typer.Option(False, "--force", help="Restore even files edited since."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask first (on a terminal, "
+                             "--all and --last ask before restoring more than PATHS)."),
 ) -> None:
     """Restore the genre each file had before genretag wrote it."""
     from . import report as rep
@@ -390,11 +392,26 @@ def undo(
     for p in paths or []:
         if not os.path.lexists(p):
             raise usage_error(f"{p}: no such file or folder")
-    if not paths and not every and not last and not _confirm_all():
-        raise usage_error("name the files or folders to restore, or use --all for every "
-                          "library the cache knows, or --last for the most recent scan")
+    if not paths and not every and not last:
+        if not on_terminal():
+            raise usage_error("name the files or folders to restore, or use --all for every "
+                              "library the cache knows, or --last for the most recent scan")
+        every = True  # asked below, as --all is
     session = open_session(dict(db=db, dry_run=dry_run), must_exist=True)
     try:
+        scan = session.last_scan(paths) if last else None
+        if last and scan is not None:
+            out.print(f"the most recent scan with writes to undo: {scan.started}, "
+                      f"{scan.files} file(s)", markup=False)
+        if (every or last) and not (yes or dry_run) and on_terminal() and (
+                not last or scan is not None):
+            question = (f"Restore what the scan of {scan.started} wrote ({scan.files} "
+                        "file(s))?" if last and scan else "Restore every file genretag "
+                        "wrote, in every library the cache knows?")
+            if not typer.confirm(question, default=False):
+                session.close()
+                out.print("nothing restored")
+                raise typer.Exit(0)
         rows = session.undo(paths, last=last, force=force)
         session.close()
     except (ConfigError, CacheError) as e:
@@ -419,12 +436,9 @@ def undo(
     raise typer.Exit(1 if failed else 0)
 
 
-def _confirm_all() -> bool:
-    """``undo`` without paths: on a terminal, ask before restoring every library."""
-    if not sys.stdin.isatty():
-        return False
-    return typer.confirm("Restore every file genretag wrote, in every library the cache "
-                         "knows?", default=False)
+def on_terminal() -> bool:
+    """Whether a person can answer a question (standard input is a terminal)."""
+    return sys.stdin.isatty()
 
 
 def _print_version(value: bool) -> None:

@@ -9,14 +9,16 @@ undo after each step gives back exactly what the user had.
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from genretag.tagger import tags
 from genretag.tagger.policy import decide, own_genres
 
-from helpers import file_hash, fresh_copy, hear_once, make_track, run, seed
+from helpers import app, file_hash, fresh_copy, hear_once, make_track, run, seed
 
 # relative path -> the genres the user gave it
 USER = {"bebop.mp3": ["Bebop"], "songwriter.mp3": ["Singer/Songwriter"], "none.mp3": []}
@@ -209,3 +211,43 @@ def test_undo_after_a_hand_edit_between_two_scans_gives_back_the_hand_edit(
         assert {name: file_hash(root / name) for name in USER} == edited
     else:  # the first scan's write was replaced by the user's: refused, named
         assert r.exit_code == 1 and "changed since genretag wrote it" in r.output, r.output
+
+
+def test_on_a_terminal_all_and_last_ask_first_and_yes_skips_the_question(
+        lib, tiny_model, monkeypatch):
+    from genretag.tagger import cli
+
+    root, db = lib
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, "--overwrite").exit_code == 0
+    monkeypatch.setattr(cli, "on_terminal", lambda: True)
+    for how in ("--all", "--last"):
+        r = CliRunner().invoke(app, ["undo", how, "--db", str(db)], input="n\n")
+        assert r.exit_code == 0 and "nothing restored" in r.output, r.output
+        assert "Restore" in r.output and genres(root) == {name: ["jazz"] for name in USER}
+    r = CliRunner().invoke(app, ["undo", "--last", "--db", str(db)], input="y\n")
+    assert r.exit_code == 0 and "3 restored" in r.output, r.output
+    assert genres(root) == USER
+    assert scan(root, tiny_model, db, "--overwrite").exit_code == 0
+    r = run("undo", "--all", "--yes", "--db", db)  # no question asked
+    assert r.exit_code == 0 and "Restore" not in r.output and "3 restored" in r.output
+    assert genres(root) == USER
+
+
+def test_last_is_the_latest_scan_with_writes_to_undo_and_is_named(lib, tiny_model):
+    """Two scans; the second undone by path; --last then undoes the first, and says which
+    scan it is (off a terminal --all and --last ask nothing: the flag is the choice)."""
+    root, db = lib
+    verdict(root, db, JAZZ)
+    assert scan(root, tiny_model, db, "--merge").exit_code == 0  # scan 1
+    verdict(root, db, ROCK)
+    assert scan(root, tiny_model, db, "--overwrite").exit_code == 0  # scan 2
+    assert run("undo", root, "--db", db).exit_code == 0  # by path: both
+    assert genres(root) == USER
+    assert scan(root, tiny_model, db, "--overwrite").exit_code == 0  # scan 3
+    assert run("undo", root / "none.mp3", "--db", db).exit_code == 0
+    r = run("undo", "--last", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert re.search(r"the most recent scan with writes to undo: \d{4}-\d\d-\d\d "
+                     r"\d\d:\d\d:\d\d, 2 file\(s\)", r.output), r.output
+    assert "2 restored" in r.output and genres(root) == USER
