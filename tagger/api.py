@@ -173,8 +173,8 @@ class Session:
 
         path = Path(path)
         if path.is_dir():
-            raise ConfigError(f"{path}: a folder; predict takes one audio file (a scan "
-                              "with dry_run shows a folder's verdicts)")
+            raise ConfigError(f"{path}: a folder; predict takes one audio file (genretag "
+                              "scan --dry-run shows a folder's verdicts)")
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         model = self.model.load()

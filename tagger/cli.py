@@ -211,6 +211,7 @@ def scan(
         with ScanProgress(err, quiet, "dry run" if dry_run else "tagging") as progress:
             result = session.scan(paths, on_progress=progress.advance,
                                   on_found=progress.found)
+            progress.finish(result.tracks, result.elapsed)
     except (ModelFileError, RuntimeUnavailable) as e:
         raise usage_error(str(e)) from None
     except RayError as e:

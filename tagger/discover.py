@@ -76,6 +76,9 @@ def resolve(path: str | Path) -> str:
     return os.path.realpath(os.path.abspath(path))
 
 
+EMPTY = "empty file (0 bytes)"  # what a file of no bytes is, whoever opens it
+
+
 def printable(path: str | Path) -> str:
     """A path as a person reads it, on one line: each byte of a name that is not UTF-8 as
     ``\\xNN`` (``Caf\\xe9 Blues.mp3``), control characters such as a newline escaped

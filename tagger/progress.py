@@ -55,11 +55,22 @@ class ScanProgress:
         rate = self.done / max(now - self.start, 1e-9)
         if self.bar is not None:
             self.bar.update(self.task, advance=1, rate=f"{rate:.1f} tracks/s")
-        elif not self.quiet and (now - self.last_line >= 10 or self.done == self.total):
+        elif not self.quiet and now - self.last_line >= 10 and self.done < self.total:
             self.last_line = now
             left = (self.total - self.done) / rate if rate > 0 else 0
             print(f"{self.label}: {self.done}/{self.total} tracks, {rate:.1f} tracks/s, "
                   f"about {left:.0f} s left", file=sys.stderr, flush=True)
+
+    def finish(self, tracks: int, seconds: float) -> None:
+        """The run is over: ``tracks`` in ``seconds``, decisions and writes included (a
+        track counts above once heard or found in the cache, before those), so the last
+        figure shown is the summary's."""
+        rate = f"{tracks / seconds:.1f} tracks/s" if seconds > 0 else ""
+        if self.bar is not None:
+            self.bar.update(self.task, rate=rate)
+        elif not self.quiet:
+            print(f"{self.label}: {self.done}/{self.total} tracks, {rate or 'done'}",
+                  file=sys.stderr, flush=True)
 
 
 class PlainSteps:

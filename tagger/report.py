@@ -209,7 +209,7 @@ def summary_lines(result: ScanResult, dry_run: bool) -> list[Line]:
     undecided = sum(result.undecided.values())
     sources = Counter(r.source for r in result.rows if r.status != Status.ERROR)
     sources.update(result.undecided)
-    lines = [Line("tracks", "tracks", len(result.rows) + undecided)]
+    lines = [Line("tracks", "tracks", result.tracks)]
     lines += [Line(f"statuses.{s}", f"  {s}", counts[s]) for s in SCAN_STATUSES]
     lines += [Line("undecided", "  heard, not decided (interrupted; cached for the next run)",
                    undecided),
@@ -234,8 +234,8 @@ def summary_table(result: ScanResult, dry_run: bool) -> Table:
         if line.value or always:
             t.add_row(Text(line.words), str(line.value))
     if result.elapsed > 0:
-        total = len(result.rows) + sum(result.undecided.values())
-        t.add_row("time", f"{result.elapsed:.1f} s ({total / result.elapsed:.1f} tracks/s)")
+        t.add_row("time", f"{result.elapsed:.1f} s "
+                          f"({result.tracks / result.elapsed:.1f} tracks/s)")
     return t
 
 

@@ -55,7 +55,7 @@ class ScanResult:
     timings: Timings = field(default_factory=Timings)
     tag_seconds: float = 0.0
     cache_seconds: float = 0.0
-    decoded: int = 0  # files that went through the decoder this run
+    decoded: int = 0  # files that went through the decoder this run (heard, or failed)
     elapsed: float = 0.0
     interrupted: bool = False
     undecided: Counter = field(default_factory=Counter)  # interrupted: heard, not decided
@@ -65,6 +65,11 @@ class ScanResult:
     coverage: str = ""
     decoded_on: Counter = field(default_factory=Counter)  # Ray node -> tracks it decoded
     heard_on: Counter = field(default_factory=Counter)  # Ray node -> tracks it heard
+
+    @property
+    def tracks(self) -> int:
+        """The tracks this run saw: rows, and those heard but not decided."""
+        return len(self.rows) + sum(self.undecided.values())
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in SCAN_STATUSES}
@@ -139,7 +144,6 @@ class Scanner:
         coverage = self.opt.coverage.resolved(model.device.type)
         res.coverage = coverage.mode
         todo = self._from_statistics(model, coverage.mode.value, todo)
-        res.decoded = len(todo)
         if not todo:
             return
         # on a Ray cluster (engine "ray") only the hearing runs there; the rest stays here
@@ -160,6 +164,7 @@ class Scanner:
                     self.cache.flush()
                     flushed = time.monotonic()
                 found = todo[result.key]  # the key is the index in the list given
+                res.decoded += 1
                 if result.silent:
                     self._emit(self.decider.silent(found, result.error))
                 elif result.error is not None:
@@ -193,8 +198,9 @@ class Scanner:
             import numpy as np
 
             probs = model.probabilities_of_statistics(np.stack([s.data for _, s in cached]))
-            for (found, _), p in zip(cached, probs):
-                self._take(self.decider.read(found, Prediction(tuple(model.labels), p)))
+            for (found, _), p in zip(cached, probs):  # predicted now, heard before
+                self._take(self.decider.read(found, Prediction(tuple(model.labels), p),
+                                             Source.CACHE))
         return rest
 
     def _decide(self) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import features
 from .decode import SILENCE_PEAK, DecodeError, Silent, decode_spans, duration_of, stream
+from .discover import EMPTY
 from .segments import Coverage, Windower, fast_starts, pad_or_trim
 from .states import CoverageMode
 
@@ -68,7 +69,7 @@ class TrackSource:
 
     def open(self, path: Path) -> TrackAudio:
         if path.stat().st_size == 0:
-            raise DecodeError("empty file (0 bytes)")
+            raise DecodeError(EMPTY)
         audio = self._fast(path) if self.coverage.mode == CoverageMode.FAST else None
         if audio is None:
             audio = TrackAudio(path, self._full(path))

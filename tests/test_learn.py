@@ -118,6 +118,7 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     assert not labels["Zydeco"]["learnt"]
     assert labels["Zydeco"]["reason"] == "1 artists, fewer than 3"
     assert "heard 0 now" in r.output and "8 genres genretag wrote left out" in r.output
+    assert "hearing:" not in r.output  # all from the cache: no "hearing: 0/0, started"
     # the same table as a page
     page = tmp_path / "learn.html"
     r = run("learn", lib, "--model", model, "--db", db, "--out", out, "--min-tracks", "10",
@@ -155,6 +156,8 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     assert r.exit_code == 0, r.output
     report = json.loads(again.read_text())
     assert report["summary"]["decoded"] == 0
+    # predicted from cached statistics: from the cache, not heard now
+    assert report["summary"]["sources"] == {"heard": 0, "cache": 8}, report["summary"]
     assert {Path(x["path"]).name: x["genres"] for x in report["rows"]} == got
     # a track whose tag its audio contradicts (noise tagged Chiptune) is a conflict
     tags.write_genres(lib / "new" / "n0.flac", ["Chiptune"])
@@ -163,6 +166,20 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     rows = {Path(x["path"]).name: x for x in json.loads(again.read_text())["rows"]}
     assert rows["n0.flac"]["status"] == "conflict", rows["n0.flac"]
     tags.write_genres(lib / "new" / "n0.flac", [])
+
+
+def test_an_empty_file_reads_the_same_to_learn_as_to_scan(library, tmp_path):
+    lib, model = library
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "empty.mp3").write_bytes(b"")
+    db = tmp_path / "c.sqlite"
+    r = run("learn", lib, extra, "--model", model, "--db", db, "--out",
+            tmp_path / "m.safetensors", "--min-tracks", "10")
+    assert r.exit_code == 0, r.output
+    assert "empty.mp3: empty file (0 bytes)" in r.output, r.output
+    r = run("scan", extra, "--model", model, "--db", db, "--dry-run")
+    assert "empty.mp3: empty file (0 bytes)" in r.output, r.output
 
 
 def test_learn_says_what_is_wrong_in_one_line(library, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,7 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     cache.close()
     assert res.interrupted and res.rows == []  # heard, cached, but nothing decided
     assert res.undecided == {"heard": 3}  # and the summary counts them (issue 17)
+    assert res.decoded == 3  # what was heard before the interruption, not what was to be
     from rich.console import Console
 
     from genretag.tagger.report import summary_table
@@ -311,9 +313,21 @@ def test_report_and_predict_commands(library, tiny_model, db):
     assert run("predict", library / "bad" / "notes.mp3", "--model", tiny_model).exit_code == 1
     r = run("predict", album(library), "--model", tiny_model)  # a folder (issue 17)
     assert r.exit_code == 2 and "a folder; predict takes one audio file" in r.output
+    assert "genretag scan --dry-run shows a folder's verdicts" in r.output
     assert data["coverage"] == "fast" and data["windows"] == 2  # a scan on a CPU: 4 s, 2 windows
     r = run("predict", album(library) / "plain.mp3", "--model", tiny_model, "--coverage", "full")
     assert r.exit_code == 0 and "coverage full: every window" in r.output
+
+
+def test_the_last_progress_line_gives_the_summarys_rate(library, tiny_model, db):
+    """A real run of tracks all in the cache: they are found at thousands a second, then
+    written much slower. The last progress line and the summary give the same rate."""
+    assert scan(library, tiny_model, db, "--dry-run").exit_code == 1
+    r = scan(library, tiny_model, db)
+    lines = [x for x in r.output.splitlines() if x.startswith("tagging: ") and "/" in x]
+    rate = re.search(r"([\d.]+) tracks/s", lines[-1])[1]
+    summary = re.search(r"time\s+│\s+[\d.]+ s \(([\d.]+) tracks/s\)", r.output)
+    assert summary and summary[1] == rate, r.output
 
 
 def test_report_counts_an_error_a_real_run_saw_after_a_dry_run_as_a_real_runs(

@@ -635,11 +635,12 @@ def learn(
         mapping = read_map(genre_map)
         lib, to_hear = gather(paths, cache, base.backbone_id, mapping)
         used = Coverage(CoverageMode(coverage)).resolved(base.device.type)
-        with steps() as bar:
-            task = bar.add_task("hearing", total=len(to_hear), info="")
-            hear(lib, to_hear, base, used, cache, workers, lambda n: bar.advance(task, n),
-                 Hearing(engine.value, model or default_model_path(), ray_address,
-                         device.value))
+        if to_hear:  # else everything came from the cache: no step to show
+            with steps() as bar:
+                task = bar.add_task("hearing", total=len(to_hear), info="")
+                hear(lib, to_hear, base, used, cache, workers, lambda n: bar.advance(task, n),
+                     Hearing(engine.value, model or default_model_path(), ray_address,
+                             device.value))
         learnt = fit(lib, min_tracks, min_artists, min_precision)
         filled = fill_in(learnt, lib, base) if fill else []
     except LearnError as e:

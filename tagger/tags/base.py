@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import BinaryIO
@@ -9,6 +10,7 @@ from typing import BinaryIO
 import mutagen
 
 from ..albums import AlbumInfo
+from ..discover import EMPTY
 from .state import GenreState, TagError, display
 
 TRUE = ("1", "true", "yes")
@@ -18,7 +20,11 @@ def open_mutagen(path: Path, like: mutagen.FileType | None = None) -> mutagen.Fi
     """The file as mutagen reads it. ``like``: a file of the same format (the original of a
     temporary copy, whose name lacks the extension mutagen would go by)."""
     try:
+        if like is None and os.path.getsize(path) == 0:
+            raise TagError(EMPTY)  # as the decoder says it, not as mutagen fails on it
         f = type(like)(path) if like is not None else mutagen.File(path)
+    except TagError:
+        raise
     except Exception as e:
         raise TagError(f"cannot read tags: {e}") from None
     if f is None:
