@@ -142,7 +142,8 @@ COLUMNS = (
     Column("best", lambda r: r.best),
     Column("error", lambda r: r.error, "error", lambda r, v: r.error or "", table=False),
     Column("error_detail", lambda r: r.detail or None),
-    Column("probabilities", lambda r: r.probabilities),
+    Column("probabilities", lambda r: r.probabilities),  # the track's own audio's
+    Column("album_probabilities", lambda r: r.album_probabilities),  # what decided it
 )
 DATA = [c for c in COLUMNS if c.data is not None]  # what JSON and CSV hold
 TABLE = [c for c in COLUMNS if c.shown is not None and c.table]
@@ -358,28 +359,31 @@ def _parquet(path: Path, rows: list[Row], view: View) -> None:
     """The rows as a columnar file, for data teams at a million rows: the JSON report's
     columns, typed (genre lists as lists of strings, flags as booleans), and in place of
     the probabilities one float column per label, ``p_<label>`` (null where the track was
-    not heard)."""
+    not heard), and the album's it was decided with, ``album_p_<label>`` (null for a track
+    decided alone)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     labels = list(dict.fromkeys(k for r in rows for k in (r.probabilities or {})))
     lists = {"genres", "previous", "written"}
     flags = {"outlier", "album_unnamed"}
-    data_columns = [c for c in DATA if c.key != "probabilities"]  # one column per label
+    spread = ("probabilities", "album_probabilities")  # one column per label, each
+    data_columns = [c for c in DATA if c.key not in spread]
     fields = []
     for c in data_columns:
         kind = pa.list_(pa.string()) if c.key in lists else pa.bool_() if c.key in flags \
             else pa.float64() if c.key == "confidence" else pa.string()
         fields.append(pa.field(c.key_in(view), kind))
-    fields += [pa.field(f"p_{label}", pa.float64()) for label in labels]
+    fields += [pa.field(f"{prefix}{label}", pa.float64())
+               for prefix in ("p_", "album_p_") for label in labels]
     schema = pa.schema(fields)
     with pq.ParquetWriter(str(path), schema) as writer:
         for start in range(0, max(len(rows), 1), PARQUET_ROWS):
             part = rows[start:start + PARQUET_ROWS]
             arrays = [pa.array([_plain(c.data(r), c.key in flags) for r in part], type=f.type)
                       for c, f in zip(data_columns, fields)]
-            arrays += [pa.array([(r.probabilities or {}).get(label) for r in part],
-                                type=pa.float64()) for label in labels]
+            arrays += [pa.array([(getattr(r, key) or {}).get(label) for r in part],
+                                type=pa.float64()) for key in spread for label in labels]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
 

@@ -237,7 +237,7 @@ class Scanner:
             mine = own.pop(i)
             outlier = albums.is_outlier(mine.probabilities, top, self.opt.min_confidence)
             keeps_own = outlier and not self.opt.album_strict
-            row = (self.decider.decide(heard, album=album.title, outlier=True, choice=mine)
+            row = (self.decider.decide(heard, pooled, album.title, True, choice=mine)
                    if keeps_own else
                    self.decider.decide(heard, pooled, album.title, outlier, firsts))
             row.album_unnamed = sum(j >= named for j in album.members)

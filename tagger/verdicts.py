@@ -72,7 +72,7 @@ class Row:
     path: str
     status: Status
     genres: list[str] = field(default_factory=list)  # what the model proposes
-    probabilities: dict[str, float] = field(default_factory=dict)
+    probabilities: dict[str, float] = field(default_factory=dict)  # its own audio's
     previous: list[str] = field(default_factory=list)  # the file's genre before this run
     written: list[str] | None = None  # the file's genre after this run, when it changed
     confidence: float | None = None
@@ -80,6 +80,8 @@ class Row:
     # the prediction: heard in this run, or from the cache; None: there is none (an error)
     source: Source | None = None
     album: str | None = None  # the album it was decided with
+    # that album's pooled probabilities, which the verdict came from (None: decided alone)
+    album_probabilities: dict[str, float] | None = None
     outlier: bool = False  # in an album, but its own audio says otherwise
     album_unnamed: int = 0  # tracks of its album that were not named, heard from the cache
     best: str | None = None  # the best genre, also when unsure (its best guess)
@@ -179,18 +181,22 @@ class Decider:
         return choose(prediction, self.vocab, self.opt.top_k, self.opt.min_confidence,
                       self.opt.parents, among)
 
-    def decide(self, heard: Heard, prediction: Prediction | None = None,
+    def decide(self, heard: Heard, pooled: Prediction | None = None,
                album: str | None = None, outlier: bool = False,
                among: set[str] | None = None, choice: Choice | None = None) -> Row:
-        """The verdict on one track, from ``prediction`` (its album's, or its own; ``among``:
-        the genres its album's tracks rank first), or from a ``choice`` already made; write
-        it unless this is a dry run; remember it."""
+        """The verdict on one track: from its album's ``pooled`` prediction (``among``: the
+        genres its album's tracks rank first), else from its own, or from a ``choice``
+        already made (an outlier's own); write it unless this is a dry run; remember it.
+        The row holds the track's own probabilities, and its album's apart."""
         t0 = time.perf_counter()
-        choice = choice or self.choose(prediction or heard.prediction, among)
+        choice = choice or self.choose(pooled or heard.prediction, among)
         path = heard.found.path
-        row = Row(str(path), Status.UNSURE, choice.genres, choice.probabilities,
+        own = choice.probabilities if pooled is None and choice.probabilities else \
+            self.vocab.merge(heard.prediction)
+        row = Row(str(path), Status.UNSURE, choice.genres, own,
                   list(heard.current), confidence=round(choice.confidence, 4),
-                  source=heard.source, album=album, outlier=outlier, best=choice.best or None)
+                  source=heard.source, album=album, outlier=outlier, best=choice.best or None,
+                  album_probabilities=self.vocab.merge(pooled) if pooled else None)
         try:
             mine = self._mine(heard)
             users = [g for g in heard.current if g.casefold() not in mine]

@@ -75,10 +75,20 @@ def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(lib, t
     album_a = [rows[f"Artist/Album A/0{i}.mp3"] for i in (1, 2, 3)]
     assert all(r["genres"] == ["rock"] for r in album_a)  # 03 alone would be jazz
     assert all(r["album"] == "Album A — Artist" for r in album_a)
+    # each row holds its own track's probabilities, and the album's apart (issue 29)
+    for r, i in zip(album_a, (1, 2, 3)):
+        own = LIBRARY[f"Artist/Album A/0{i}.mp3"][-1]
+        assert [round(r["probabilities"][g], 6) for g in ("blues", "jazz", "rock")] == \
+            [round(x, 6) for x in own]
+    assert album_a[0]["album_probabilities"] == album_a[1]["album_probabilities"]
+    assert album_a[0]["album_probabilities"]["rock"] > album_a[0]["album_probabilities"]["jazz"]
+    assert rows["untagged/one.mp3"]["album_probabilities"] is None
     assert all(r["source"] == "cache" for r in rows.values())
     b = [rows[f"Artist/Album B/0{i}.mp3"] for i in (1, 2, 3)]
     assert [r["genres"] for r in b] == [["rock"], ["rock"], ["blues"]]
     assert [r["outlier"] for r in b] == [False, False, True]
+    assert b[2]["album_probabilities"] == b[0]["album_probabilities"]
+    assert b[2]["probabilities"]["blues"] > 0.9
     hits = [rows[f"Various/Hits/0{i}.mp3"] for i in (1, 2, 3)]
     assert [r["genres"] for r in hits] == [["blues"], ["jazz"], ["rock"]]
     assert all(r["album"] is None for r in hits)
@@ -261,3 +271,28 @@ def test_a_real_run_lists_conflicts_and_unsure_tracks_too(lib, tiny_model):
     only = scan(root, tiny_model, db, "--min-confidence", "0.4", "--status", "unsure")
     assert [x for x in only.output.splitlines() if ": Other/" in x or ": Artist/" in x] == \
         ["unsure: Other/flat.mp3: blues? 0.34"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_csv_and_parquet_give_each_track_its_own_probabilities_and_the_albums_apart(
+        lib, tiny_model, tmp_path, suffix):
+    root, db = lib
+    report = tmp_path / f"r.{suffix}"
+    r = scan(root, tiny_model, db, "--dry-run", "--report", report)
+    assert r.exit_code == 0, r.output
+    if suffix == "csv":
+        import csv
+
+        with open(report, encoding="utf-8", newline="") as f:
+            rows = {Path(x["path"]).relative_to(root.resolve()).as_posix():
+                    (json.loads(x["probabilities"])["rock"],
+                     json.loads(x["album_probabilities"])["rock"])
+                    for x in csv.DictReader(f) if x["album_probabilities"]}
+    else:
+        pq = pytest.importorskip("pyarrow.parquet")
+        t = pq.read_table(report).to_pylist()
+        rows = {Path(x["path"]).relative_to(root.resolve()).as_posix():
+                (x["p_rock"], x["album_p_rock"]) for x in t if x["album_p_rock"] is not None}
+    a = [rows[f"Artist/Album A/0{i}.mp3"] for i in (1, 2, 3)]
+    assert [round(own, 6) for own, _ in a] == [0.70, 0.45, 0.40]
+    assert len({album for _, album in a}) == 1
