@@ -24,12 +24,16 @@ nodes hear. Also the cache alone (rows and statistics, no tag reading).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+# every Ray node here (the scans' runtimes, the simulated cluster) on the loopback, as Ray
+# does on a laptop: the benchmark's traffic stays on 127.0.0.1 (the scans inherit it)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -64,7 +68,8 @@ def overhead(a) -> None:
     starts = []
     for _ in range(a.rounds):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import ray; ray.init(include_dashboard=False, "
+        subprocess.run([sys.executable, "-c", "import ray; ray.init("
+                        "include_dashboard=False, "
                         "log_to_driver=False, logging_level='ERROR'); ray.shutdown()"],
                        check=True, capture_output=True)
         starts.append(time.perf_counter() - t0)
@@ -103,10 +108,11 @@ def cluster(a) -> None:
             if not p.exists():
                 shutil.copyfile(distinct[i % len(distinct)], p)
         libs[n] = lib
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    c = Cluster(initialize_head=True,  # on the loopback: its traffic stays on this machine
+                head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1"})
     try:
         for _ in range(a.nodes - 1):
-            c.add_node(num_cpus=2)
+            c.add_node(num_cpus=2, node_ip_address="127.0.0.1")
         c.wait_for_nodes()
         print(f"cluster: {a.nodes} nodes x 2 logical CPUs on this machine, at {c.address}")
         for n, lib in libs.items():

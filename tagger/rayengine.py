@@ -46,12 +46,24 @@ class RayError(Exception):
     """The cluster cannot hear this run; one line for the user."""
 
 
+# the first Ray whose local runtimes require a token: before it, anyone on the network could
+# run code on this machine while a scan's runtime listens on every interface
+RAY_AT_LEAST = (2, 59)
+
+
 def missing() -> str | None:
     """Why ``--engine ray`` cannot run here, or None."""
     from importlib.util import find_spec
 
     if find_spec("ray") is None or find_spec("ray.data") is None:
         return "--engine ray needs the ray extra: pip install 'genretag[ray]'"
+    from importlib.metadata import version
+
+    found = version("ray")
+    if tuple(int(x) for x in re.findall(r"\d+", found)[:2]) < RAY_AT_LEAST:
+        return (f"--engine ray needs Ray {'.'.join(map(str, RAY_AT_LEAST))} or later, whose "
+                f"local runtimes require a token (this is Ray {found}): "
+                "pip install -U 'genretag[ray]'")
     return None
 
 
@@ -177,6 +189,11 @@ class RayHearer:
             # no address and no RAY_ADDRESS: a runtime of our own on this machine ("local"),
             # never the last cluster someone started here, which Ray would join by default
             address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+            if address == "local":
+                # its servers listen on every interface: a token guards them, always. Ray
+                # (RAY_AT_LEAST) makes one for a local runtime unless RAY_AUTH_MODE says
+                # otherwise, so an opt-out left in the environment is not honoured
+                os.environ.pop("RAY_AUTH_MODE", None)
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", configure_logging=True)
         import ray.data

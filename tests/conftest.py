@@ -16,6 +16,10 @@ from platformdirs import user_cache_dir
 # line does (cli.set_process_policy), instead of once per test run: about 70 s on 2 cores.
 # Set before anything imports librosa; subprocesses of the tests inherit it.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(user_cache_dir("genretag")) / "numba"))
+# Ray's nodes in the tests (a scan's own runtime, simulated clusters) take the loopback as
+# their address, as Ray does on a laptop, so test traffic stays on 127.0.0.1 (read when
+# ray is imported; subprocesses inherit it)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import numpy as np
 import pytest

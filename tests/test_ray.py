@@ -14,6 +14,7 @@ from helpers import run
 
 pytest.importorskip("ray.data")
 pytestmark = pytest.mark.slow  # a Ray runtime is started by every test here
+LOOPBACK = "127.0.0.1"
 
 
 def rows_of(report: Path) -> dict[str, dict]:
@@ -56,13 +57,55 @@ def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
     assert json.loads(again.read_text())["summary"]["decoded"] == 0, r.output
 
 
-def test_without_the_extra_one_line_with_the_install_hint(library, tmp_path, monkeypatch):
-    import genretag.tagger.rayengine as rayengine
+def test_without_the_extra_or_with_an_old_ray_one_line_with_the_install_hint(
+        library, tmp_path, monkeypatch):
+    import importlib.metadata
+    import importlib.util
 
-    monkeypatch.setattr(rayengine, "missing",
-                        lambda: "--engine ray needs the ray extra: pip install 'genretag[ray]'")
+    find_spec, version = importlib.util.find_spec, importlib.metadata.version
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name.split(".")[0] == "ray" else find_spec(name, *a))
     r = run("scan", library, "--engine", "ray", "--db", tmp_path / "c.sqlite", "--dry-run")
-    assert r.exit_code == 2 and "pip install 'genretag[ray]'" in r.output
+    assert r.exit_code == 2 and "needs the ray extra: pip install 'genretag[ray]'" in r.output
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "2.58.1" if name == "ray" else version(name))
+    r = run("scan", library, "--engine", "ray", "--db", tmp_path / "c.sqlite", "--dry-run")
+    assert r.exit_code == 2, r.output
+    assert "needs Ray 2.59 or later, whose local runtimes require a token (this is Ray " \
+           "2.58.1): pip install -U 'genretag[ray]'" in " ".join(r.output.split())
+
+
+PROBE = """
+import sys
+from genretag.tagger.cli import main
+try:
+    sys.argv = ["genretag", *sys.argv[1:]]
+    main()
+except SystemExit as e:
+    import ray
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    print("EXIT", e.code, "TOKEN", is_token_auth_enabled(),
+          "NODES", sorted(n["NodeManagerAddress"] for n in ray.nodes()))
+"""
+
+
+def test_the_runtime_a_scan_starts_needs_a_token_and_talks_on_the_loopback(tmp_path):
+    """A token, even with RAY_AUTH_MODE=disabled left in the environment; the loopback,
+    by the tests' setting (conftest)."""
+    import os
+    import subprocess
+    import sys
+
+    from genretag.training.synth import music, write_audio
+
+    write_audio(tmp_path / "a.flac", music(4.0, 16000, seed=1), 16000, "flac")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_AUTH_MODE"] = "disabled"
+    done = subprocess.run([sys.executable, "-c", PROBE, "scan", str(tmp_path / "a.flac"),
+                           "--engine", "ray", "--db", str(tmp_path / "c.sqlite"), "-n", "-q"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert "EXIT 0 TOKEN True NODES ['127.0.0.1']" in done.stdout, done.stdout + done.stderr
 
 
 def test_a_worker_with_another_model_stops_the_run_in_one_line(library, tmp_path, monkeypatch):
@@ -221,9 +264,10 @@ def test_two_nodes_share_the_work_and_hear_what_one_machine_hears(tmp_path):
     r = run("scan", lib, "--db", tmp_path / "l.sqlite", "--dry-run", "--report", local)
     assert r.exit_code == 0, r.output
     # two CPUs a node: one decodes while the node's model actor holds the other
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    cluster = Cluster(initialize_head=True,  # on the loopback: test traffic stays here
+                      head_node_args={"num_cpus": 2, "node_ip_address": LOOPBACK})
     try:
-        cluster.add_node(num_cpus=2)
+        cluster.add_node(num_cpus=2, node_ip_address=LOOPBACK)
         cluster.wait_for_nodes()
         report = tmp_path / "ray.json"
         scan = subprocess.run(
