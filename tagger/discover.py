@@ -17,30 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .formats import MAGIC, SKIPPED_EXTENSIONS, TAGGED_EXTENSIONS
 from .safewrite import is_temp_name
 
-AUDIO_EXTENSIONS = {
-    ".mp3", ".mp2", ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b",
-    ".mp4", ".aif", ".aiff", ".aifc", ".ape", ".wv", ".mpc", ".tak", ".tta", ".wma",
-    ".dsf",
-}
-# audio that a library holds and genretag leaves alone: listed as skipped, with the
-# reason, rather than passed over in silence
-UNTAGGED_FORMATS = {
-    ".dff": "DSDIFF (DFF) file: mutagen cannot write its tags",
-    ".ofr": "OptimFROG file: ffmpeg cannot decode it",
-    ".ofs": "OptimFROG file: ffmpeg cannot decode it",
-    ".ac3": "AC3 file: the format holds no tags",
-    ".mid": "MIDI file: notes, not audio", ".midi": "MIDI file: notes, not audio",
-}
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 # a byte of a file name that is not UTF-8, as os.fsdecode gives it (a surrogate escape)
 NOT_UTF8 = re.compile("[\udc80-\udcff]")
-# what a file's first bytes announce, for files whose name does not say
-MAGIC = ((b"ID3", "mp3"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"MAC ", "ape"),
-         (b"wvpk", "wavpack"), (b"MPCK", "musepack"), (b"MP+", "musepack"), (b"tBaK", "tak"),
-         (b"TTA1", "tta"), (b"DSD ", "dsf"),
-         (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "asf"))
 
 
 def sniff(head: bytes) -> str | None:
@@ -99,7 +81,7 @@ def what_it_is(st: os.stat_result) -> str:
 
 
 def _is_audio(path: Path) -> bool:
-    if path.suffix.lower() in AUDIO_EXTENSIONS:
+    if path.suffix.lower() in TAGGED_EXTENSIONS:
         return True  # trust the name; a file that is not really audio is reported on decode
     try:
         with open(path, "rb") as f:
@@ -119,7 +101,7 @@ def find_audio(paths: Iterable[Path]) -> Walk:
         if key in seen_files:
             found.skipped.append((path, "same file as one already found (link)"))
             return
-        untagged = UNTAGGED_FORMATS.get(path.suffix.lower())
+        untagged = SKIPPED_EXTENSIONS.get(path.suffix.lower())
         if untagged is not None:
             found.skipped.append((path, untagged))
         elif named or _is_audio(path):

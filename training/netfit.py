@@ -1,7 +1,7 @@
 """Training a whole network on log-mel windows (or raw ones, for ``raw-cnn``): from
 scratch, or fine-tuning everything.
 
-The head-only path (``train.fit_head``) works on cached embeddings and is the default. This
+The head-only path (``windowhead.fit_head``) works on cached embeddings and is the default. This
 one runs the CNN forward and backward on every step, so it is what a large dataset or a GPU
 is for:
 - ``--from-scratch``: a (smaller) musicnn from random weights, batch norm learning;
@@ -84,7 +84,7 @@ def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
             cfg: NetConfig, on_epoch=None, groups: list[str] | None = None) -> list[float]:
     """Train ``net`` on clips' log-mels (frames, n_mels) labelled ``y``; returns the mean
     training loss per epoch. With ``cfg.patience`` (and ``groups``), a grouped fifth of the
-    clips is held out and the best epoch kept, as in ``train.fit_head``;
+    clips is held out and the best epoch kept, as in ``windowhead.fit_head``;
     ``on_epoch(epoch, loss, val_loss)``."""
     val = None
     if cfg.patience and groups is not None:

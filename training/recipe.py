@@ -5,7 +5,7 @@ A model is made of
    head fitted on its pooled window outputs (``probe.fit_track_head``, nested choices) and
    the independent genres its tags name (``probe.fit_tag_genres``); or
 2. a window head (``head="window"``): musicnn's back end fine-tuned per window
-   (``train.fit_head``), optionally fine-tuned whole afterwards (``--finetune-all``); or a
+   (``windowhead.fit_head``), optionally fine-tuned whole afterwards (``--finetune-all``); or a
    smaller musicnn trained from scratch (``--from-scratch``);
 3. optionally a feature head (``--features TABLE``): a logistic regression on the GTZAN-style
    feature table, fused per track (``GenreNet.fuse``).

@@ -1,0 +1,71 @@
+"""The documentation says what the code does: the formats come from the one registry the
+scan uses, every ``module.name`` the docs and docstrings cite exists, every benchmark is
+listed, and the user's README names no path outside the repository."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from genretag.tagger import formats
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"tagger": "genretag.tagger", "training": "genretag.training"}
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_format_tables_and_lists_are_the_registrys():
+    assert formats.markdown_table() in (ROOT / "docs" / "formats.md").read_text()
+    for doc in ("README.md", "docs/usage.md"):
+        assert words(formats.sentence()) in words((ROOT / doc).read_text()), doc
+    assert "not tagged yet" not in (ROOT / "README.md").read_text()
+
+
+def test_discovery_takes_every_tagged_format_and_skips_the_others(tmp_path):
+    from genretag.tagger.discover import find_audio
+
+    for f in formats.FORMATS:
+        for ext in f.extensions:
+            (tmp_path / f"x{ext}").write_bytes(b"\0" * 64)
+    walk = find_audio([tmp_path])
+    assert {p.suffix for p in walk.files} == set(formats.TAGGED_EXTENSIONS)
+    assert {p.suffix for p, _ in walk.skipped} == set(formats.SKIPPED_EXTENSIONS)
+
+
+def cited() -> list[tuple[str, str, str]]:
+    """(where, module, name) for every `module.name` of genretag's the docs cite, and every
+    ``module.name`` in the packages' docstrings and comments."""
+    modules = {p.stem: f"{pkg}.{p.stem}" for folder, pkg in PACKAGES.items()
+               for p in (ROOT / folder).glob("*.py")}
+    found = []
+    sources = [*ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md"), ROOT / "weights" / "README.md",
+               *(ROOT / "tagger").rglob("*.py"), *(ROOT / "training").glob("*.py")]
+    for path in sources:
+        for module, name in re.findall(r"``?(\w+)\.(\w+)(?:\(\))?``?", path.read_text()):
+            if module in modules and name != "py":  # a file, not a name
+                found.append((str(path.relative_to(ROOT)), modules[module], name))
+    return found
+
+
+@pytest.mark.parametrize("where,module,name", sorted(set(cited())))
+def test_every_module_and_name_cited_exists(where, module, name):
+    pytest.importorskip("sklearn")
+    mod = importlib.import_module(module)
+    assert hasattr(mod, name) or importlib.util.find_spec(f"{module}.{name}"), \
+        f"{where} cites {module}.{name}, which does not exist"
+
+
+def test_every_benchmark_is_listed():
+    listed = (ROOT / "benchmarks" / "README.md").read_text()
+    for script in (ROOT / "benchmarks").glob("*.py"):
+        assert f"`{script.name}`" in listed, script.name
+
+
+def test_the_readme_names_no_path_outside_the_repository():
+    assert "../" not in (ROOT / "README.md").read_text()
