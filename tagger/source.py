@@ -107,7 +107,7 @@ class TrackSource:
             windows.append(pad_or_trim(samples, p.window_samples))
         if not windows:
             if quiet == len(starts_s):  # every part decoded, and every one silent
-                raise Silent(f"silent: digital silence in all {quiet} parts heard")
+                raise Silent(f"silent: no sound in all {quiet} parts heard")
             return None  # audio missing where the headers promised it: hear what exists
         return TrackAudio(path, iter([(np.array(starts), np.stack(windows))]),
                           np.concatenate(heard) if heard else None)
@@ -132,7 +132,8 @@ class TrackSource:
             raise DecodeError("no audio decoded")
         else:
             seconds = cutter.total / p.sample_rate
-            raise Silent(f"silent: digital silence throughout its {seconds:.1f} s")
+            raise Silent(f"silent: silence, or too little sound to hear (under "
+                         f"{LOUD_SHARE * p.window_seconds:.1f} s), in all its {seconds:.1f} s")
 
 
 def loud(samples: np.ndarray) -> np.ndarray:
@@ -152,7 +153,7 @@ def loud(samples: np.ndarray) -> np.ndarray:
 
 
 def audible(starts: np.ndarray, windows: np.ndarray) -> Chunk:
-    """The windows of (m, window_samples) that are not digital silence, with their starts."""
+    """The windows of (m, window_samples) that are not silence (``loud``), with their starts."""
     if not len(windows):
         return starts, windows
     keep = loud(windows)
