@@ -1,9 +1,11 @@
 """The first run after installing, in a fresh virtual environment, and the run after it.
 
-    python benchmarks/first_run.py [--tracks 10]
+    python benchmarks/first_run.py [--tracks 10] [--extras torch]
 
 Creates a new venv in a temporary folder, installs genretag into it as a user would
-(``pip install torch==2.13.0 REPO``, not editable), makes N synthetic 4-minute MP3s, and
+(``pip install REPO``, not editable: the base install, without PyTorch; with ``--extras
+torch``, ``pip install torch==2.13.0 'REPO[torch]'``), and gives the install's time and
+the venv's size; then makes N synthetic 4-minute MP3s, and
 times ``genretag scan LIB --dry-run`` twice from that venv, each time on a fresh cache:
 the first run pays for everything that happens once (Python compiling the installed
 modules to .pyc, first imports, any just-in-time compilation), the second shows the
@@ -34,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tracks", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--extras", default="", help="extras to install, e.g. torch")
     a = ap.parse_args()
     from genretag.training.synth import music, write_audio
 
@@ -46,11 +49,16 @@ def main() -> None:
                         music(a.minutes * 60, 44100, seed=100 + i, channels=2), 44100, "mp3")
         venv = tmp / "venv"
         run([sys.executable, "-m", "venv", venv])
-        install = run([venv / "bin" / "pip", "install", "-q", "torch==2.13.0", ROOT])
+        what = [f"{ROOT}[{a.extras}]"] if a.extras else [ROOT]
+        if "torch" in a.extras:
+            what.insert(0, "torch==2.13.0")  # the CPU build
+        install = run([venv / "bin" / "pip", "install", "-q", *what])
+        size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file()) / 1e9
         exe = venv / "bin" / "genretag"
         first = run([exe, "scan", lib, "--dry-run", "-q", "--db", tmp / "first.sqlite"])
         second = run([exe, "scan", lib, "--dry-run", "-q", "--db", tmp / "second.sqlite"])
-        print(f"install (pip, into a new venv): {install:.0f} s")
+        print(f"install (pip, into a new venv{', ' + a.extras if a.extras else ''}): "
+              f"{install:.0f} s, {size:.2f} GB")
         print(f"first dry run of {a.tracks} tracks after installing: {first:.1f} s")
         print(f"the next dry run, on a fresh cache: {second:.1f} s")
 

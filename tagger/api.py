@@ -229,6 +229,10 @@ def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
 
     device = Device(device)
     if device == Device.CUDA:
+        from .loader import TORCH_EXTRA, torch_missing
+
+        if torch_missing():
+            raise ConfigError(f"--device cuda needs PyTorch: {TORCH_EXTRA}")
         import torch
 
         if not torch.cuda.is_available():

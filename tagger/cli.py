@@ -76,11 +76,12 @@ def open_model(path: Optional[Path], device: Device, genre_model: bool = True):
     network); exits with 2 if the file or the device is unusable, or (``genre_model``) if
     the file is a pretrained backbone."""
     from .api import ConfigError, open_model_file
+    from .loader import RuntimeUnavailable
     from .modelfile import ModelFileError
 
     try:
         return open_model_file(path, device, genre_model, Runtime.TORCH).load()
-    except (ConfigError, ModelFileError) as e:
+    except (ConfigError, ModelFileError, RuntimeUnavailable) as e:
         raise usage_error(str(e)) from None
 
 
@@ -279,13 +280,14 @@ def predict(
 
     from .api import ConfigError
     from .decode import DecodeError
+    from .loader import RuntimeUnavailable
     from .modelfile import ModelFileError
 
     session = open_session(dict(model=model, device=device, runtime=runtime,
                                 coverage=coverage, windows=windows))
     try:
         res = session.predict(file)
-    except (ConfigError, ModelFileError) as e:
+    except (ConfigError, ModelFileError, RuntimeUnavailable) as e:
         raise usage_error(str(e)) from None
     except DecodeError as e:
         err.print(f"{printable(file)}: {e}", markup=False, soft_wrap=True)

@@ -23,6 +23,17 @@ class RuntimeUnavailable(Exception):
     """A runtime asked for that cannot run this model here; one line for the user."""
 
 
+TORCH_EXTRA = "pip install 'genretag[torch]'"
+
+
+def torch_missing() -> bool:
+    """Whether PyTorch is not installed (the base install runs the shipped model on ONNX
+    Runtime without it; training, a GPU and some models need the torch extra)."""
+    from importlib.util import find_spec
+
+    return find_spec("torch") is None
+
+
 class LazyModel:
     """A model file's metadata now, its network on ``load()`` (once); ``device`` is a
     ``states.Device`` value, ``runtime`` a ``states.Runtime`` one. An ONNX runtime asked
@@ -47,6 +58,10 @@ class LazyModel:
 
     def _torch(self, dev: str | None = None) -> Model:
         """The model in PyTorch, on ``dev`` (default: the device asked for)."""
+        if torch_missing():
+            why = self._why_torch()
+            raise RuntimeUnavailable((f"{self.path}: {why}: that needs PyTorch" if why else
+                                      "--runtime torch needs PyTorch") + f": {TORCH_EXTRA}")
         import torch
 
         from .model import load_model
@@ -55,6 +70,19 @@ class LazyModel:
         if dev == "auto":
             dev = "cuda" if torch.cuda.is_available() else "cpu"
         return load_model(self.path, dev)
+
+    def _why_torch(self) -> str | None:
+        """Why this model is not run on ONNX Runtime, in words (None: it was asked for)."""
+        if self.runtime_request == Runtime.TORCH:
+            return None
+        from . import runtime
+
+        why = runtime.runs_on_onnx(self.metadata)
+        if why:
+            return why
+        if self.device_request == "cuda":
+            return "it runs on a GPU"
+        return "exporting it for ONNX Runtime"
 
     def _onnx_refusal(self) -> str | None:
         """Why this model cannot run on ONNX Runtime here, or None."""
@@ -68,6 +96,8 @@ class LazyModel:
         if not runtime.onnx_available():
             return "needs onnxruntime: pip install onnxruntime"
         if runtime.files_of(self.path, self.model_id) is None and not runtime.can_export():
+            if torch_missing():
+                return f"{self.path}: exporting this model needs PyTorch: {TORCH_EXTRA}"
             return f"{self.path}: exporting this model needs the onnx package: pip install onnx"
         return None
 

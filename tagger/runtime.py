@@ -85,9 +85,10 @@ def onnx_available() -> bool:
 
 
 def can_export() -> bool:
+    """Whether a model can be exported here: torch.onnx writes the graphs with onnx."""
     from importlib.util import find_spec
 
-    return find_spec("onnx") is not None
+    return find_spec("onnx") is not None and find_spec("torch") is not None
 
 
 def export_to_cache(model) -> dict[str, Path]:

@@ -224,3 +224,25 @@ def test_a_swapped_or_damaged_graph_is_never_used(tmp_path, monkeypatch):
     assert files_of(mine, ids[mine]) is None
     got = LazyModel(mine, "cpu", "onnx").load().window_outputs_of(samples)
     assert np.abs(got - expected).max() < 1e-4
+
+
+def test_without_torch_what_needs_it_says_so_in_one_line(library, tiny_model, tmp_path,
+                                                          monkeypatch):
+    """The base install has no PyTorch: the shipped model scans on ONNX Runtime, and what
+    needs torch (a window head, --runtime torch, --device cuda) stops in one line naming
+    the torch extra, before anything is heard."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name.split(".")[0] == "torch" else find_spec(name, *a))
+    folder = library / "Artist" / "Album"
+    common = ["--db", tmp_path / "c.sqlite", "--dry-run"]
+    for extra, says in ((["--model", tiny_model], "its head is per window"),
+                        (["--runtime", "torch"], "--runtime torch needs PyTorch"),
+                        (["--device", "cuda"], "--device cuda needs PyTorch")):
+        r = run("scan", folder, *extra, *common)
+        assert r.exit_code == 2, (extra, r.output)
+        assert says in r.output and "pip install 'genretag[torch]'" in r.output, r.output
+    r = run("predict", folder / "plain.mp3", "--model", tiny_model)
+    assert r.exit_code == 2 and "pip install 'genretag[torch]'" in r.output, r.output
