@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,22 +142,6 @@ def batch_size_for(device_type: str, asked: int = 0) -> int:
     return asked or (256 if device_type == "cuda" else 16)
 
 
-def hearer(model, coverage: Coverage, *, engine: str = "local", model_path: Path | None = None,
-           device: str = "auto", runtime: str = "auto", batch_size: int = 0, workers: int = 2,
-           ray_address: str | None = None, embeddings: bool = False):
-    """What hears tracks for a scan, for training's embeddings and for learn: this machine's
-    :class:`Predictor`, or (``engine`` "ray") ``rayengine.RayHearer``, whose workers load
-    the model from ``model_path``. Either yields a :class:`TrackResult` per path from
-    ``predict(paths)``; with ``embeddings``, each window's backbone embeddings and start."""
-    if engine == "ray":
-        from .rayengine import RayHearer
-
-        return RayHearer(model, model_path, coverage, device=device, runtime=runtime,
-                         batch_size=batch_size, address=ray_address, embeddings=embeddings)
-    return Predictor(model, coverage, batch_size, workers, keep_windows=embeddings,
-                     embeddings=embeddings)
-
-
 class Predictor:
     """Predicts many tracks with one model; see the module docstring. The only place where
     window outputs become a track's :class:`Prediction` (through ``Model``)."""
@@ -267,7 +251,7 @@ class Predictor:
                 res.window_outputs = np.concatenate(tr.per_window)
         return res
 
-    def predict(self, paths: Sequence[Path]) -> Iterator[TrackResult]:
+    def predict(self, paths: Sequence[Path]) -> Generator[TrackResult, None, None]:
         """Yield a :class:`TrackResult` per path, in the order they finish."""
         self._stop.clear()
         jobs: queue.Queue = queue.Queue()

@@ -11,7 +11,7 @@ The pipeline is Ray Data's own:
    it in the cache at once, so Ctrl-C or a lost driver loses only the tracks in flight.
 
 Training, evaluate and learn hear their datasets through the same pipeline
-(``predictor.hearer``): with ``embeddings``, the actors give each window's backbone
+(``hearing.hearer``): with ``embeddings``, the actors give each window's backbone
 embeddings instead of a track's probabilities, batched as the local engine batches them.
 
 Every worker reads the files at the driver's paths (a shared mount).
@@ -24,7 +24,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +180,7 @@ class RayHearer:
         self.decoded_on: Counter[str] = Counter()
         self.heard_on: Counter[str] = Counter()
 
-    def predict(self, paths: list[Path]) -> Iterator[TrackResult]:
+    def predict(self, paths: Sequence[Path]) -> Generator[TrackResult, None, None]:
         # Ray's own C++ notes (an actor that may be restarted) are not the user's business
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         import ray

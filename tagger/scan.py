@@ -34,8 +34,9 @@ from .discover import find_audio
 from .fingerprint import audio as fingerprint_audio
 from .fingerprint import content as fingerprint
 from .genres import Choice, Vocabulary
+from .hearing import hearer
 from .prediction import Prediction
-from .predictor import Timings, hearer
+from .predictor import Timings
 from .safewrite import remove_leftover
 from .states import SCAN_STATUSES, GroupBy, Source, Status
 from .undo import settle_pending

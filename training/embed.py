@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genretag.tagger.hearing import hearer
 from genretag.tagger.model import Model
-from genretag.tagger.predictor import hearer
 from genretag.tagger.segments import Coverage
 from genretag.tagger.states import CoverageMode
 

@@ -152,7 +152,7 @@ def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, cove
          hearing: Hearing | None = None) -> None:
     """Decode and hear the tracks the cache could not answer for, here or on a Ray cluster
     (``hearing``); store their statistics."""
-    from genretag.tagger.predictor import hearer
+    from genretag.tagger.hearing import hearer
 
     if not to_hear:
         return
