@@ -314,8 +314,9 @@ class Cache:
         self._pending: list[dict] = []
         self._statistics: list[tuple] = []
         with self._sqlite("cannot open cache"):
-            if read_only:
-                self.db = sqlite_utils.Database(self._read_only())
+            conn = self._read_only() if read_only else None
+            if conn is not None:
+                self.db = sqlite_utils.Database(conn)
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT)
@@ -324,8 +325,9 @@ class Cache:
             self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(self.db, self.path)
 
-    def _read_only(self) -> sqlite3.Connection:
-        """A connection that writes nothing. A cache in write-ahead mode needs its shared
+    def _read_only(self) -> sqlite3.Connection | None:
+        """A connection that writes nothing; None for a cache of an earlier release, which
+        is opened (and migrated) as usual. A cache in write-ahead mode needs its shared
         memory file to be read; where that cannot be made (a folder that cannot be
         written), it is read as a file nobody changes meanwhile."""
         if not self.path.is_file():
@@ -340,11 +342,13 @@ class Cache:
                 conn.close()
         else:
             raise CacheError(f"{self.path}: cannot read cache{self._folder_cause()}")
-        if found != SCHEMA_VERSION:
-            conn.close()
-            raise CacheError(f"{self.path}: cache version {found}, this release reads "
-                             f"{SCHEMA_VERSION}; run a scan with it first")
-        return conn
+        if found == SCHEMA_VERSION:
+            return conn
+        conn.close()
+        if found > SCHEMA_VERSION:
+            raise CacheError(f"{self.path}: written by a newer genretag (cache version "
+                             f"{found}, this release reads up to {SCHEMA_VERSION})")
+        return None
 
     def _folder_cause(self) -> str:
         folder = self.path.absolute().parent
@@ -518,17 +522,12 @@ class Cache:
     def last_run(self, paths: Iterable[str] | None = None) -> ScanRun | None:
         """The most recent scan that still has writes undo can reverse (under ``paths``,
         as ``writes`` takes them), with how many files it wrote there."""
-        latest: dict[str, HistoryEntry] = {}
-        for path, entries in self.writes(paths).items():
-            for e in entries:
-                if e.run is not None and (e.run not in latest or e.id > latest[e.run].id):
-                    latest[e.run] = e
-        if not latest:
+        writes = self.writes(paths).values()
+        dated = [e for entries in writes for e in entries if e.run is not None]
+        if not dated:
             return None
-        run = max(latest.values(), key=lambda e: e.id).run
-        files = sum(any(e.run == run for e in entries)
-                    for entries in self.writes(paths).values())
-        return ScanRun(run, files)
+        run = max(dated, key=lambda e: e.id).run
+        return ScanRun(run, sum(any(e.run == run for e in entries) for entries in writes))
 
     def written_paths(self) -> set[str]:
         """The files that have writes undo would reverse (one query, rather than one per

@@ -345,6 +345,8 @@ def test_a_cache_written_by_release_8f518e1_still_undoes_byte_for_byte(tmp_path)
             con.execute(f"update {table} set path = replace(path, '/tmp/fxlib', ?)",
                         [str(lib)])
     originals = json.loads((lib / "originals.json").read_text())
+    r = run("report", "--db", db)  # report reads it read-only once it is migrated
+    assert r.exit_code == 0 and "writes that undo can restore" in r.output, r.output
     r = run("undo", lib, "--db", db)
     assert r.exit_code == 0, r.output
     from genretag.tagger import tags
