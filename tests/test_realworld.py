@@ -69,10 +69,12 @@ def test_an_itunes_m4a_with_boolean_atoms_is_tagged_and_undone(itunes_m4a, tiny_
     lost unnoticed. Every other item atom stays byte for byte, in order."""
     before = [a for a in mp4_items(itunes_m4a) if a[4:8] not in (b"\xa9gen", b"gnre")]
     assert any(b"name" in a for a in before if a[4:8] == b"covr")
+    original = file_hash(itunes_m4a)
     scan_then_undo(itunes_m4a, tiny_model, db)
     after = [a for a in mp4_items(itunes_m4a) if a[4:8] not in (b"\xa9gen", b"gnre")]
     assert after == before
     assert MP4(itunes_m4a)["cpil"] is True and tags.read_genres(itunes_m4a) == []
+    assert file_hash(itunes_m4a) == original  # undone: the whole file, byte for byte
 
 
 def test_a_lost_child_atom_stops_the_write(itunes_m4a, monkeypatch):
