@@ -190,14 +190,15 @@ class Session:
                            model.params.window_seconds)
 
     def undo(self, paths: Sequence[Path | str] | None = None, last: bool = False,
-             force: bool = False) -> list[UndoRow]:
+             force: bool = False, scan: ScanRun | None = None) -> list[UndoRow]:
         """Put back what genretag replaced: in the files under ``paths`` (every file
         genretag wrote when None); with ``last``, only what the most recent scan that still
-        has writes to undo there wrote (``last_scan``)."""
+        has writes to undo there wrote (``scan``, where ``last_scan`` already found it)."""
         from .undo import undo
 
         named = self._known(paths)
-        run = self.cache.last_run(map(str, named) if named else None) if last else None
+        run = (scan or self.cache.last_run(map(str, named) if named else None)) if last \
+            else None
         if last and run is None:
             return []
         return undo(self.cache, named, dry_run=self.config.dry_run, force=force,

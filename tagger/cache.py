@@ -372,7 +372,7 @@ class Cache:
     # -- tracks ------------------------------------------------------------------------
 
     def all_tracks(self) -> dict[str, TrackRow]:
-        return {loaded(r["path"]): TrackRow.from_db(r) for r in self.db["tracks"].rows}
+        return {row.path: row for row in map(TrackRow.from_db, self.db["tracks"].rows)}
 
     def get(self, path: str) -> TrackRow | None:
         """One file's row: a direct primary-key lookup (a re-scan makes one per file, so a

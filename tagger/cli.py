@@ -415,7 +415,7 @@ def undo(
                 session.close()
                 out.print("nothing restored")
                 raise typer.Exit(0)
-        rows = session.undo(paths, last=last, force=force)
+        rows = session.undo(paths, last=last, force=force, scan=scan)
         session.close()
     except (ConfigError, CacheError) as e:
         raise usage_error(f"{e} (use --db for another cache)" if isinstance(e, ConfigError)

@@ -155,11 +155,16 @@ def row_data(r: Row, view: View) -> dict:
     return {c.key_in(view): c.data(r) for c in DATA}
 
 
+def utf8_text(value):
+    """``value``, or where it is a file name that is not UTF-8 (CSV and Arrow text must be),
+    the text ``printable`` shows for it."""
+    return printable(value) if isinstance(value, str) and NOT_UTF8.search(value) else value
+
+
 def csv_value(value) -> object:
     """A value as one CSV cell: lists joined, mappings as JSON, nothing as empty, a file
     name that is not UTF-8 as ``printable`` shows it."""
-    if isinstance(value, str) and NOT_UTF8.search(value):
-        return printable(value)
+    value = utf8_text(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -392,8 +397,7 @@ def _plain(value, flag: bool = False):
     name that is not UTF-8 as ``printable`` shows it (Arrow's strings are UTF-8)."""
     if flag and value is not None:
         return bool(value)
-    if isinstance(value, str) and NOT_UTF8.search(value):
-        return printable(value)
+    value = utf8_text(value)
     return value.value if hasattr(value, "value") else value
 
 
