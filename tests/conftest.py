@@ -21,12 +21,9 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(user_cache_dir("genretag")) / 
 # ray is imported; subprocesses inherit it)
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-import numpy as np
 import pytest
 
-from genretag.training.synth import music, write_audio
-
-from helpers import COVER, GOOD, make_tiny_model, tag_as_named
+from helpers import make_library, make_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -38,25 +35,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def _library_master(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("library-master")
-    album = root / "Artist" / "Album"
-    album.mkdir(parents=True)
-    for i, (name, fmt) in enumerate(GOOD.items()):
-        audio = music(4.0, 44100, seed=i, channels=2)
-        write_audio(album / name, audio, 44100, fmt)
-        tag_as_named(album / name, name)
-    bad = root / "bad"
-    bad.mkdir()
-    (bad / "empty.mp3").write_bytes(b"")
-    (bad / "notes.mp3").write_text("this is a text file, not audio\n")
-    rng = np.random.default_rng(0)
-    (bad / "corrupt.mp3").write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x10" + b"\0" * 16
-                                      + rng.integers(0, 256, 20000, dtype=np.uint8).tobytes())
-    shutil.copy(album / "plain.mp3", root / "Artist" / "._plain.mp3")  # AppleDouble
-    (root / "Artist" / "cover.jpg").write_bytes(COVER)  # not audio: ignored
-    (root / ".hidden").mkdir()
-    shutil.copy(album / "plain.mp3", root / ".hidden" / "secret.mp3")
-    return root
+    return make_library(tmp_path_factory.mktemp("library-master"))
 
 
 @pytest.fixture

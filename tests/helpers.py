@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import torch
 from mutagen.apev2 import APEv2
 from mutagen.easyid3 import EasyID3
@@ -137,6 +138,29 @@ def tag_as_named(path: Path, name: str) -> None:
         f["TITLE"] = "Ogg"
         f["Genre"] = "Folk"  # an existing genre, with its key spelt unusually
         f.save()
+
+
+def make_library(root: Path) -> Path:
+    """The test library under ``root``: an album in every format, tagged as its names say,
+    beside bad files (empty, text, corrupt), an AppleDouble file, a cover and a hidden folder."""
+    album = root / "Artist" / "Album"
+    album.mkdir(parents=True)
+    for i, (name, fmt) in enumerate(GOOD.items()):
+        audio = music(4.0, 44100, seed=i, channels=2)
+        write_audio(album / name, audio, 44100, fmt)
+        tag_as_named(album / name, name)
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.mp3").write_bytes(b"")
+    (bad / "notes.mp3").write_text("this is a text file, not audio\n")
+    rng = np.random.default_rng(0)
+    (bad / "corrupt.mp3").write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x10" + b"\0" * 16
+                                      + rng.integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    shutil.copy(album / "plain.mp3", root / "Artist" / "._plain.mp3")  # AppleDouble
+    (root / "Artist" / "cover.jpg").write_bytes(COVER)  # not audio: ignored
+    (root / ".hidden").mkdir()
+    shutil.copy(album / "plain.mp3", root / ".hidden" / "secret.mp3")
+    return root
 
 
 # -- the command line, as a user runs it ----------------------------------------------------
