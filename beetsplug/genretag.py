@@ -62,7 +62,7 @@ class GenreTagPlugin(BeetsPlugin):
         threads of their own, and an SQLite connection belongs to one thread). Every
         change is flushed at once, so a connection left to the end holds nothing."""
         if getattr(self._local, "cache", None) is None:
-            from genretag.tagger.cache import Cache, default_db_path
+            from genretag.store.cache import Cache, default_db_path
 
             self._local.cache = Cache(Path(self.config["db"].as_str() or default_db_path()))
         return self._local.cache
@@ -114,7 +114,7 @@ class GenreTagPlugin(BeetsPlugin):
         genres of those whose genre is empty, or of all with ``force``. A genre that the
         audio contradicts is shown as a conflict, in the preview too, and kept without
         ``force``, as ``genretag scan`` does."""
-        from genretag.tagger.genres import Choice, contradicted
+        from genretag.deciding.genres import Choice, contradicted
 
         items = [i for i in items if Path(_path(i)).is_file()]
         if not items:
@@ -151,8 +151,8 @@ class GenreTagPlugin(BeetsPlugin):
         """genretag's library ``Session`` for this config, on the plugin's cache: every
         option ``genretag scan`` has, with its validation (a bad one is a beets
         ``UserError`` of one line)."""
-        from genretag.tagger.api import ConfigError, ScanConfig, Session
-        from genretag.tagger.states import Policy
+        from genretag.api import ConfigError, ScanConfig, Session
+        from genretag.states import Policy
 
         c = self.config
         mapping = c["map"].get()
@@ -177,7 +177,7 @@ class GenreTagPlugin(BeetsPlugin):
         from its cache or heard now, albums as beets groups them), and the vocabulary."""
         from rich.console import Console
 
-        from genretag.tagger.progress import ScanProgress
+        from genretag.render.progress import ScanProgress
 
         session = self.session()
         self._log.info("hearing {} item(s)", len(items))
@@ -195,7 +195,8 @@ def _albums(items: list) -> dict[str, object]:
     are decided together. Left out, so decided one by one as ``genretag scan`` does: items
     of an album without a name (an as-is import of untagged files is one nameless album),
     and compilations (the flag, "Various Artists", or tracks by many artists)."""
-    from genretag.tagger.albums import AlbumInfo, is_compilation
+    from genretag.deciding.albums import is_compilation
+    from genretag.tags.base import AlbumInfo
 
     by_album: dict[object, list] = {}
     for item in items:

@@ -21,13 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genretag.tagger.loader import LazyModel  # noqa: E402
-from genretag.tagger.model import GenreNet, Model, frontend_of  # noqa: E402
-from genretag.tagger.modelfile import ModelMeta, default_model_path  # noqa: E402
-from genretag.tagger.predictor import outputs_of  # noqa: E402
-from genretag.tagger.states import ModelKind  # noqa: E402
-from genretag.training import featuremlp, rawcnn  # noqa: E402
-from genretag.training.netfit import SCRATCH_SIZES  # noqa: E402
+from genretag.hearing.local import outputs_of  # noqa: E402
+from genretag.models.file import ModelMeta, default_model_path  # noqa: E402
+from genretag.models.loader import LazyModel  # noqa: E402
+from genretag.models.net import GenreNet, Model, frontend_of  # noqa: E402
+from genretag.states import ModelKind  # noqa: E402
+from genretag.training.recipes import featuremlp, rawcnn  # noqa: E402
+from genretag.training.recipes.netfit import SCRATCH_SIZES  # noqa: E402
 
 BATCH = 16
 
@@ -52,7 +52,7 @@ def ms_per_window(model, rounds: int = 5) -> float:
 
 
 def main() -> None:
-    from genretag.tagger.model import Architecture, load_model
+    from genretag.models.net import Architecture, load_model
 
     shipped = LazyModel(default_model_path())
     backbone = load_model(Path(__file__).resolve().parent.parent / "weights"

@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genretag.tagger.loader import LazyModel  # noqa: E402
-from genretag.tagger.modelfile import default_model_path  # noqa: E402
+from genretag.models.file import default_model_path  # noqa: E402
+from genretag.models.loader import LazyModel  # noqa: E402
 
 
 def per_window_ms(model, mel: torch.Tensor, repeats: int = 3) -> float:

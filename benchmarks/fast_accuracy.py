@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genretag.tagger.decode import ffmpeg_path  # noqa: E402
-from genretag.tagger.loader import LazyModel  # noqa: E402
-from genretag.tagger.modelfile import default_model_path  # noqa: E402
-from genretag.tagger.predictor import Predictor  # noqa: E402
-from genretag.tagger.segments import Coverage  # noqa: E402
-from genretag.training.datasets import load  # noqa: E402
+from genretag.hearing.local import Predictor  # noqa: E402
+from genretag.hearing.windows import Coverage  # noqa: E402
+from genretag.library.decode import ffmpeg_path  # noqa: E402
+from genretag.models.file import default_model_path  # noqa: E402
+from genretag.models.loader import LazyModel  # noqa: E402
+from genretag.training.data.datasets import load  # noqa: E402
 
 
 def joined_tracks(data: Path, out: Path, per_track: int = 8) -> list[tuple[Path, str]]:

@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--extras", default="", help="extras to install, e.g. torch")
     a = ap.parse_args()
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -87,11 +87,11 @@ def big(work: Path, n: int, labels: int = 12, artists: int = 600, seed: int = 0)
 
     import numpy as np
 
-    from genretag.tagger.cache import Cache, Statistics, TrackRow
-    from genretag.tagger.fingerprint import audio as fingerprint_audio
-    from genretag.tagger.fingerprint import content as fingerprint_content
-    from genretag.tagger.model import load_model
-    from genretag.tagger.modelfile import default_model_path
+    from genretag.models.file import default_model_path
+    from genretag.models.net import load_model
+    from genretag.store.cache import Cache, Statistics, TrackRow
+    from genretag.tags.fingerprint import audio as fingerprint_audio
+    from genretag.tags.fingerprint import content as fingerprint_content
 
     model = load_model(default_model_path())
     dim = 2 * model.net.embedding_dim + len(model.metadata.tags)
@@ -134,7 +134,7 @@ def big(work: Path, n: int, labels: int = 12, artists: int = 600, seed: int = 0)
     made = time.perf_counter() - t0
     size = db.stat().st_size
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "genretag.tagger", "learn", str(lib), "--db",
+    run = subprocess.run([sys.executable, "-m", "genretag", "learn", str(lib), "--db",
                           str(db), "--out", str(work / "mine.safetensors")],
                          capture_output=True, text=True)
     took = time.perf_counter() - t0

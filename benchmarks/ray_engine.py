@@ -88,8 +88,7 @@ def overhead(a) -> None:
 
 def cluster(a) -> None:
     from ray.cluster_utils import Cluster
-
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     # 20 distinct tracks, copied: the cache knows a file by its path, and making thousands
     # of distinct ones would take longer than hearing them
@@ -133,11 +132,12 @@ def cluster(a) -> None:
 def driver(a) -> None:
     from dataclasses import replace
 
-    import genretag.tagger.scan as scan
-    from genretag.tagger.api import ScanConfig, Session
-    from genretag.tagger.cache import Cache
-    from genretag.tagger.predictor import Predictor
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
+
+    import genretag.scan as scan
+    from genretag.api import ScanConfig, Session
+    from genretag.hearing.local import Predictor
+    from genretag.store.cache import Cache
 
     lib = WORK / f"driver-{a.tracks}"
     lib.mkdir(parents=True, exist_ok=True)

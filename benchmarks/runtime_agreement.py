@@ -21,7 +21,7 @@ from pathlib import Path
 def scan(folder: Path, runtime: str, work: Path, extra: list[str]) -> tuple[dict, float]:
     report = work / f"{runtime}.json"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genretag.tagger", "scan", str(folder), "--runtime",
+    subprocess.run([sys.executable, "-m", "genretag", "scan", str(folder), "--runtime",
                     runtime, "--db", str(work / f"{runtime}.sqlite"), "--dry-run", "-q",
                     "--report", str(report), *extra], check=False)
     took = time.perf_counter() - t0

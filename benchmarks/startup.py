@@ -41,7 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "empty.sqlite"
         subprocess.run([exe, "report", "--db", str(db)], capture_output=True)  # absent: exit 2
-        from genretag.tagger.cache import Cache
+        from genretag.store.cache import Cache
 
         Cache(db).close()
         cases = {

@@ -39,10 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genretag.tagger.cache import Cache  # noqa: E402
-from genretag.tagger.decode import ffmpeg_path  # noqa: E402
-from genretag.tagger.states import CoverageMode  # noqa: E402
-from genretag.training.synth import music, write_audio  # noqa: E402
+from synth import music, write_audio  # noqa: E402
+
+from genretag.library.decode import ffmpeg_path  # noqa: E402
+from genretag.states import CoverageMode  # noqa: E402
+from genretag.store.cache import Cache  # noqa: E402
 
 
 def make_library(folder: Path, n: int, minutes: float) -> list[Path]:
@@ -92,7 +93,7 @@ def timed_scan(args: list[str]) -> tuple[float, float, dict]:
                "rc = subprocess.run(sys.argv[1:]).returncode; "
                "print(time.perf_counter() - t, "
                "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(0)")
-    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "genretag.tagger", "scan", *args]
+    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "genretag", "scan", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     seconds, rss_kb = out.stdout.strip().splitlines()[-1].split()
     summary = json.loads(report.read_text())["summary"] if report else {}
@@ -111,7 +112,7 @@ def seed_copies(src: Path, folder: Path, n: int, db: Path, model_args: list[str]
     shutil.copyfile(src, seed_lib / "one.mp3")
     if db.exists():
         db.unlink()
-    subprocess.run([sys.executable, "-m", "genretag.tagger", "scan", str(seed_lib), "--db", str(db),
+    subprocess.run([sys.executable, "-m", "genretag", "scan", str(seed_lib), "--db", str(db),
                     "--dry-run", "-q", *model_args], check=False)
     cache = Cache(db)
     (row,) = cache.all_tracks().values()

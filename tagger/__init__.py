@@ -6,7 +6,7 @@ __all__ = ["ConfigError", "ScanConfig", "Session"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from . import api
+        from genretag import api
 
         return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

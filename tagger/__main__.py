@@ -1,3 +1,3 @@
-from .cli import main
+from genretag.cli import main
 
 main()

@@ -1,6 +1,6 @@
 """genretag as a library: one object, :class:`Session`, that every front end goes through.
 
-    from genretag.tagger import ScanConfig, Session
+    from genretag import ScanConfig, Session
 
     with Session(ScanConfig(dry_run=True, top_k=2)) as session:
         result = session.scan(["/music/Some Album"])
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .states import CoverageMode, Device, Engine, GroupBy, Policy, Runtime
+from genretag.states import CoverageMode, Device, Engine, GroupBy, Policy, Runtime
 
 if TYPE_CHECKING:
-    from .cache import Cache, ScanRun
-    from .genres import Vocabulary
-    from .loader import LazyModel
-    from .scan import ScanResult
-    from .undo import UndoRow
+    from genretag.deciding.genres import Vocabulary
+    from genretag.models.loader import LazyModel
+    from genretag.scan import ScanResult
+    from genretag.store.cache import Cache, ScanRun
+    from genretag.undo import UndoRow
 
 
 class ConfigError(Exception):
@@ -80,7 +80,7 @@ class ScanConfig:
         if self.db is not None and not Path(self.db).absolute().parent.is_dir():
             raise ConfigError(f"{self.db}: no such folder for the cache")
         if self.engine == Engine.RAY:
-            from .rayengine import missing
+            from genretag.hearing.rayengine import missing
 
             why = missing()
             if why:
@@ -105,7 +105,7 @@ class Session:
     """A model, a vocabulary and a cache, ready to scan, predict and undo."""
 
     def __init__(self, config: ScanConfig | None = None, cache: Cache | None = None):
-        from .modelfile import ModelFileError
+        from genretag.models.file import ModelFileError
 
         self.config = config = config or ScanConfig()
         try:
@@ -121,7 +121,7 @@ class Session:
     def cache(self) -> Cache:
         """The cache, opened on first use (``CacheError`` when it cannot be)."""
         if self._cache is None:
-            from .cache import Cache, default_db_path
+            from genretag.store.cache import Cache, default_db_path
 
             self._cache = Cache(self.config.db or default_db_path())
         return self._cache
@@ -145,7 +145,7 @@ class Session:
              ) -> ScanResult:
         """Classify every track under ``paths`` and (unless a dry run) write their genres.
         ``album_keys``: albums as another program knows them (beets), by resolved path."""
-        from .scan import Scanner
+        from genretag.scan import Scanner
 
         options = self.options(album_keys=album_keys, skip_hard_links=skip_hard_links)
         scanner = Scanner(self.model, self.cache, options, on_progress=on_progress)
@@ -153,8 +153,8 @@ class Session:
 
     def options(self, **extra):
         """The scanner's options for this configuration."""
-        from .segments import Coverage
-        from .verdicts import ScanOptions
+        from genretag.deciding.decider import ScanOptions
+        from genretag.hearing.windows import Coverage
 
         c = self.config
         return ScanOptions(dry_run=c.dry_run, policy=c.policy, top_k=c.top_k,
@@ -167,9 +167,9 @@ class Session:
     def predict(self, path: Path | str) -> TrackProbabilities:
         """One file's probabilities, heard with this configuration's coverage, and each
         window's own."""
-        from .decode import DecodeError, Silent
-        from .predictor import Predictor
-        from .segments import Coverage
+        from genretag.hearing.local import Predictor
+        from genretag.hearing.windows import Coverage
+        from genretag.library.decode import DecodeError, Silent
 
         path = Path(path)
         if path.is_dir():
@@ -194,7 +194,7 @@ class Session:
         """Put back what genretag replaced: in the files under ``paths`` (every file
         genretag wrote when None); with ``last``, only what the most recent scan that still
         has writes to undo there wrote (``scan``, where ``last_scan`` already found it)."""
-        from .undo import undo
+        from genretag.undo import undo
 
         named = self._known(paths)
         run = (scan or self.cache.last_run(map(str, named) if named else None)) if last \
@@ -225,12 +225,12 @@ def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
     device that is not there, a ``ModelFileError`` for an unusable file, and (with
     ``genre_model``) a ``ConfigError`` for a pretrained backbone, whose tags are not
     genres to write."""
-    from .loader import LazyModel, RuntimeUnavailable
-    from .modelfile import default_model_path
+    from genretag.models.file import default_model_path
+    from genretag.models.loader import LazyModel, RuntimeUnavailable
 
     device = Device(device)
     if device == Device.CUDA:
-        from .loader import TORCH_EXTRA, torch_missing
+        from genretag.models.loader import TORCH_EXTRA, torch_missing
 
         if torch_missing():
             raise ConfigError(f"--device cuda needs PyTorch: {TORCH_EXTRA}")
@@ -254,7 +254,7 @@ def vocabulary(model: LazyModel, labels: str = "all",
                genre_map: Path | dict[str, str] | None = None) -> Vocabulary:
     """The names a scan writes: the model's, limited to a label set it names, renamed by
     a map (a TOML file, or label -> name)."""
-    from .genres import MapError, Vocabulary
+    from genretag.deciding.genres import MapError, Vocabulary
 
     vocab = Vocabulary.of_model(model.metadata)
     if labels != "all":

@@ -28,22 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import albums
-from .cache import Cache, CacheError, Statistics
-from .discover import find_audio
-from .fingerprint import audio as fingerprint_audio
-from .fingerprint import content as fingerprint
-from .genres import Choice, Vocabulary
-from .hearing import hearer
-from .prediction import Prediction
-from .predictor import Timings
-from .safewrite import remove_leftover
-from .states import SCAN_STATUSES, GroupBy, Source, Status
-from .undo import settle_pending
-from .verdicts import Decider, Found, Heard, Row, ScanOptions
+from genretag.deciding import albums
+from genretag.deciding.decider import Decider, Found, Heard, Row, ScanOptions
+from genretag.deciding.genres import Choice, Vocabulary
+from genretag.hearing.base import hearer
+from genretag.hearing.local import Timings
+from genretag.hearing.prediction import Prediction
+from genretag.library.discover import find_audio
+from genretag.library.safewrite import remove_leftover
+from genretag.states import SCAN_STATUSES, GroupBy, Source, Status
+from genretag.store.cache import Cache, CacheError, Statistics
+from genretag.tags.fingerprint import audio as fingerprint_audio
+from genretag.tags.fingerprint import content as fingerprint
+from genretag.undo import settle_pending
 
 if TYPE_CHECKING:
-    from .loader import LazyModel
+    from genretag.models.loader import LazyModel
 
 __all__ = ["Row", "ScanOptions", "ScanResult", "Scanner"]
 

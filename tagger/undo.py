@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tags
-from .cache import Cache, HistoryEntry
-from .states import Status, UndoStatus
+from genretag import tags
+from genretag.states import Status, UndoStatus
+from genretag.store.cache import Cache, HistoryEntry
 
 
 @dataclass

@@ -21,8 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from genretag.tagger.modelfile import read_metadata
-from genretag.training.synth import music, write_audio
+from synth import music, write_audio
+
+from genretag.models.file import read_metadata
 
 from helpers import make_library, run
 

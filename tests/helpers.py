@@ -19,15 +19,15 @@ from mutagen.easyid3 import EasyID3
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TIT2, TPE1
 from mutagen.mp4 import MP4, MP4Cover
+from synth import music, write_audio
 from typer.testing import CliRunner
 
-from genretag.tagger import tags
-from genretag.tagger.audio import AudioParams
-from genretag.tagger.cache import Cache
-from genretag.tagger.cli import build_app
-from genretag.tagger.decode import ffmpeg_path
-from genretag.tagger.model import Architecture, GenreNet, save_model
-from genretag.training.synth import music, write_audio
+from genretag import tags
+from genretag.cli import build_app
+from genretag.library.decode import ffmpeg_path
+from genretag.models.frontend import AudioParams
+from genretag.models.net import Architecture, GenreNet, save_model
+from genretag.store.cache import Cache
 
 LABELS = ["blues", "jazz", "rock"]
 COVER = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"

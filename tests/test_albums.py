@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from genretag.tagger import tags
+from genretag import tags
 
 from helpers import file_hash, fresh_copy, hear_once, make_track, run, seed, snapshot
 

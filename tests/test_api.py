@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from genretag.tagger import ConfigError, ScanConfig, Session
-from genretag.tagger.states import CoverageMode, Policy, Status, UndoStatus
-from genretag.tagger.verdicts import Row
+from genretag import ConfigError, ScanConfig, Session
+from genretag.deciding.decider import Row
+from genretag.states import CoverageMode, Policy, Status, UndoStatus
 
 from helpers import GOOD, album, file_hash
 
@@ -76,9 +76,9 @@ def test_a_failure_for_a_passing_reason_is_tried_again(library, tiny_model, db, 
     """The cache says so in a column of its own (``retry``), not with a magic mtime."""
     import os
 
-    from genretag.tagger.cache import Cache
-    from genretag.tagger.scan import Scanner
-    from genretag.tagger.verdicts import Found
+    from genretag.deciding.decider import Found
+    from genretag.scan import Scanner
+    from genretag.store.cache import Cache
 
     path = album(library) / "plain.mp3"
     with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1)) as session:
@@ -98,7 +98,7 @@ def test_every_report_renders_from_one_column_spec(library, tiny_model, db, tmp_
     import csv
     import json
 
-    from genretag.tagger import report
+    from genretag.render import report
 
     folder = album(library)
     with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1,

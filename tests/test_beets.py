@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from mutagen.easyid3 import EasyID3
+from synth import music, write_audio
 
-from genretag.tagger import tags
-from genretag.training.synth import music, write_audio
+from genretag import tags
 
 from helpers import file_hash
 
@@ -164,7 +164,7 @@ def test_auto_tags_on_import_and_beets_writes_them(tmp_path, tiny_model):
     assert all(tags.read_genres(p) == [] for p in files)  # an as-is import writes no tags
     b("write")  # beets' own command writes them, with its own settings
     assert all(tags.read_genres(p) == ["jazz"] for p in files)
-    from genretag.tagger.cache import Cache
+    from genretag.store.cache import Cache
 
     cache = Cache(Path(b.settings["db"]))  # genretag learnt of beets' writes
     for p in files:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from genretag.tagger import formats
+from genretag.library import formats
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {"tagger": "genretag.tagger", "training": "genretag.training"}
+PACKAGES = {"tagger": "genretag", "training": "genretag.training"}
 
 
 def words(text: str) -> str:
@@ -28,7 +28,7 @@ def test_the_format_tables_and_lists_are_the_registrys():
 
 
 def test_discovery_takes_every_tagged_format_and_skips_the_others(tmp_path):
-    from genretag.tagger.discover import find_audio
+    from genretag.library.discover import find_audio
 
     for f in formats.FORMATS:
         for ext in f.extensions:

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synth import music, write_audio
 
-from genretag.tagger import tags
-from genretag.tagger.decode import decode, ffmpeg_path
-from genretag.training.synth import music, write_audio
+from genretag import tags
+from genretag.library.decode import decode, ffmpeg_path
 
 from helpers import run
 
@@ -266,7 +266,7 @@ def test_a_container_without_audio_is_one_plain_error(tmp_path, tiny_model, db):
 def without_item_list(path: Path) -> None:
     """Take the user data atom (and the item list in it) out of an MP4's movie atom, as in
     files that carry no tags at all (mutagen's no-tags.3g2)."""
-    from genretag.tagger.mp4atoms import atoms
+    from genretag.tags.raw.mp4 import atoms
 
     data = bytearray(path.read_bytes())
     moov = next(a for a in atoms(data, 0, len(data)) if a.name == b"moov")

@@ -34,9 +34,9 @@ def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
                     "LICENSE-musicnn.txt", "evaluation/reliability.png"):
         assert f"genretag/weights/{shipped}" in names, shipped
     for page in ("report.html", "report.css", "report.js"):  # the HTML report's
-        assert f"genretag/tagger/page/{page}" in names, page
+        assert f"genretag/render/page/{page}" in names, page
     for container in ("base", "id3", "vorbis", "mp4", "state"):  # the tags subpackage
-        assert f"genretag/tagger/tags/{container}.py" in names, container
+        assert f"genretag/tags/{container}.py" in names, container
     # one namespace of genretag's own, and its portion of beets' plugin namespace
     assert {n.split("/")[0] for n in names} == {"genretag", "beetsplug",
                                                 wheel.name.split("-py3")[0] + ".dist-info"}
@@ -46,7 +46,7 @@ def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
     meta = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
     assert "License-Expression: MIT" in meta
     entry = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
-    assert "genretag = genretag.tagger.cli:main" in entry
+    assert "genretag = genretag.cli:main" in entry
     assert "training = genretag.training.cli:register" in entry
 
 
@@ -56,10 +56,10 @@ def test_the_default_model_loads_from_an_unpacked_wheel(wheel, tmp_path):
     code = f"""
 import sys
 sys.path.insert(0, {str(site)!r})
-import genretag.tagger.cli
-assert genretag.tagger.cli.__file__.startswith({str(site)!r}), genretag.tagger.cli.__file__
-from genretag.tagger.modelfile import default_model_path
-from genretag.tagger.model import load_model
+import genretag.cli
+assert genretag.cli.__file__.startswith({str(site)!r}), genretag.cli.__file__
+from genretag.models.file import default_model_path
+from genretag.models.net import load_model
 path = default_model_path()
 assert str(path).startswith({str(site)!r}), path
 print(load_model(path).model_id)
@@ -67,7 +67,7 @@ print(load_model(path).model_id)
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    from genretag.tagger.modelfile import read_metadata
+    from genretag.models.file import read_metadata
 
     shipped = read_metadata(ROOT / "weights" / "genretag-gtzan.safetensors").model_id
     assert r.stdout.strip() == shipped

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mutagen.flac import FLAC
+from synth import music, write_audio
 
-from genretag.tagger import tags
-from genretag.training.synth import music, write_audio
+from genretag import tags
 
 from helpers import make_tiny_tagger, run
 
@@ -103,7 +103,7 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     r = run("scan", lib, "--model", model, "--db", db, "--dry-run", "--workers", "2")
     assert r.exit_code in (0, 1), r.output
 
-    import genretag.tagger.source as source
+    import genretag.hearing.source as source
 
     monkeypatch.setattr(source, "stream", lambda *a, **k: pytest.fail("decoded again"))
     monkeypatch.setattr(source, "decode_spans", lambda *a, **k: pytest.fail("decoded again"))
@@ -195,8 +195,8 @@ def test_the_base_model_fills_in_a_label_used_too_rarely_to_learn(library, tmp_p
     """The owner's "JAZZ" on three tracks by one artist cannot be learnt, but the base
     model names jazz: its own probability fills the label in, under the owner's spelling;
     Zydeco, which the base model does not name, stays out; --no-fill-in leaves both out."""
-    from genretag.tagger.model import load_model
-    from genretag.tagger.pooling import WindowPool
+    from genretag.models.net import load_model
+    from genretag.models.pooling import WindowPool
 
     lib, model = library
     extra = tmp_path / "extra"

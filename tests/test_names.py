@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from genretag.tagger import tags
-from genretag.tagger.cache import Cache, loaded, stored
-from genretag.tagger.discover import printable
+from genretag import tags
+from genretag.library.discover import printable
+from genretag.store.cache import Cache, loaded, stored
 
 from helpers import file_hash, make_track, run
 
@@ -106,9 +106,8 @@ def test_every_command_carries_odd_names_through_and_prints_them_escaped(odd, tm
 
 def test_learn_reads_the_tags_of_files_whose_names_are_not_utf8(tmp_path):
     pytest.importorskip("sklearn")
+    from synth import music
     from test_learn import noise, track
-
-    from genretag.training.synth import music
 
     from helpers import make_tiny_tagger
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from genretag.tagger import tags
-from genretag.tagger.policy import decide, own_genres
+from genretag import tags
+from genretag.deciding.policy import decide, own_genres
 
 from helpers import app, file_hash, fresh_copy, hear_once, make_track, run, seed
 
@@ -215,7 +215,7 @@ def test_undo_after_a_hand_edit_between_two_scans_gives_back_the_hand_edit(
 
 def test_on_a_terminal_all_and_last_ask_first_and_yes_skips_the_question(
         lib, tiny_model, monkeypatch):
-    from genretag.tagger import cli
+    from genretag import cli
 
     root, db = lib
     verdict(root, db, JAZZ)

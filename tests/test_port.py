@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from genretag.tagger.model import load_model
+from genretag.models.net import load_model
 from genretag.training.convert_musicnn import reference_audio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,8 @@ def test_pooling_shortcut_is_exact():
 def test_shipped_model_names_a_modern_library():
     """The default model: small, with the genres a modern library needs, a hierarchy, the
     GTZAN label set, and the model card describing this very file."""
-    from genretag.tagger.genres import Vocabulary
-    from genretag.tagger.modelfile import default_model_path
+    from genretag.deciding.genres import Vocabulary
+    from genretag.models.file import default_model_path
 
     path = default_model_path()
     assert path.stat().st_size < 25 * 2**20
@@ -88,7 +88,7 @@ def test_shipped_model_names_a_modern_library():
     assert f"model id `{model.model_id}`" in card
     # a window of the tagger's reference input: the others are probabilities of their own
     audio = torch.from_numpy(reference_audio(REFERENCE["inputs"][0]))[None]
-    from genretag.tagger.pooling import WindowPool
+    from genretag.models.pooling import WindowPool
 
     outputs = model.window_outputs(model.frontend(audio)).numpy()
     probs = model.track_probabilities(WindowPool.of(outputs))
@@ -105,8 +105,8 @@ def test_rounding_noise_moves_no_probability_of_the_shipped_model():
     give the same probabilities within 1e-4: no input of the track head is standardised by a
     spread that is itself rounding noise (issue 22). Checked on the four reference inputs,
     each heard as a track of one window, with every pooled number moved by a few ulps."""
-    from genretag.tagger.modelfile import default_model_path
-    from genretag.tagger.pooling import WindowPool
+    from genretag.models.file import default_model_path
+    from genretag.models.pooling import WindowPool
 
     model = load_model(default_model_path())
     rng = np.random.default_rng(0)

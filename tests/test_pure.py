@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from mutagen.id3 import ID3, TALB, TCON, TIT2
 
-from genretag.tagger import id3splice
-from genretag.tagger.albums import AlbumInfo, Member, group, is_compilation, is_outlier, pooled
-from genretag.tagger.genres import Vocabulary
-from genretag.tagger.modelfile import SCHEMA, check
-from genretag.tagger.prediction import Prediction
-from genretag.tagger.states import GroupBy
+from genretag.deciding.albums import Member, group, is_compilation, is_outlier, pooled
+from genretag.deciding.genres import Vocabulary
+from genretag.hearing.prediction import Prediction
+from genretag.models.file import SCHEMA, check
+from genretag.states import GroupBy
+from genretag.tags.base import AlbumInfo
+from genretag.tags.raw import id3 as id3splice
 
 
 def id3_bytes(version: int, *frames) -> bytes:
@@ -149,8 +150,8 @@ def test_pure_modules_stay_pure():
     import subprocess
     import sys
 
-    code = ("import sys, genretag.tagger.discover, genretag.tagger.modelfile, "
-            "genretag.tagger.policy, genretag.tagger.genres; "
+    code = ("import sys, genretag.library.discover, genretag.models.file, "
+            "genretag.deciding.policy, genretag.deciding.genres; "
             "print(sorted(m for m in ('mutagen', 'torch', 'pydub', 'librosa') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

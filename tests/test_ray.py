@@ -27,7 +27,7 @@ def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
     several successive datasets (a small chunk here); the Parquet report works with either
     engine; then a local scan on the same cache hears nothing."""
     pq = pytest.importorskip("pyarrow.parquet")
-    from genretag.tagger import rayengine
+    from genretag.hearing import rayengine
 
     monkeypatch.setattr(rayengine, "CHUNK_MIN", 5)
     monkeypatch.setattr(rayengine, "CHUNK_PER_CPU", 1)
@@ -78,7 +78,7 @@ def test_without_the_extra_or_with_an_old_ray_one_line_with_the_install_hint(
 
 PROBE = """
 import sys
-from genretag.tagger.cli import main
+from genretag.cli import main
 try:
     sys.argv = ["genretag", *sys.argv[1:]]
     main()
@@ -97,7 +97,7 @@ def test_the_runtime_a_scan_starts_needs_a_token_and_talks_on_the_loopback(tmp_p
     import subprocess
     import sys
 
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     write_audio(tmp_path / "a.flac", music(4.0, 16000, seed=1), 16000, "flac")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -112,14 +112,14 @@ def test_a_worker_with_another_model_stops_the_run_in_one_line(library, tmp_path
     """The driver names the model it loaded; a worker that loads another (here the driver
     is told a different id) stops the run with one line naming the worker, before any
     prediction is stored."""
-    from genretag.tagger import runtime
+    from genretag.models import onnx as runtime
 
     monkeypatch.setattr(runtime.OnnxModel, "model_id", property(lambda self: "0123456789abcdef"))
     db = tmp_path / "c.sqlite"
     r = run("scan", library / "Artist" / "Album", "--engine", "ray", "--db", db, "--dry-run")
     assert r.exit_code == 2, r.output
     assert "--engine ray: worker " in r.output and "not the driver's 0123456789abcdef" in r.output
-    from genretag.tagger.cache import Cache
+    from genretag.store.cache import Cache
 
     assert not [row for row in Cache(db).all_tracks().values() if row.probabilities]
 
@@ -134,8 +134,9 @@ def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
     import sys
     import time
 
-    from genretag.tagger.cache import Cache
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
+
+    from genretag.store.cache import Cache
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -145,7 +146,7 @@ def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
     # this run's Ray processes inherit the tag, so that a Ray test running beside this one
     # (pytest-xdist) never has its actor killed here
     tag = f"GENRETAG_TEST_RUN={os.getpid()}-{time.time_ns()}"
-    scan = subprocess.Popen([sys.executable, "-m", "genretag.tagger", "scan", str(lib),
+    scan = subprocess.Popen([sys.executable, "-m", "genretag", "scan", str(lib),
                              "--engine", "ray", "--db", str(db), "--coverage", "full",
                              "--min-confidence", "0", "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -188,14 +189,14 @@ def test_ctrl_c_keeps_what_was_heard_and_the_next_run_resumes(tmp_path):
     import sys
     import time
 
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     lib = tmp_path / "lib"
     lib.mkdir()
     for i in range(16):
         write_audio(lib / f"{i:02d}.flac", music(60.0, 16000, seed=i), 16000, "flac")
     db = tmp_path / "c.sqlite"
-    command = [sys.executable, "-m", "genretag.tagger", "scan", str(lib), "--engine", "ray",
+    command = [sys.executable, "-m", "genretag", "scan", str(lib), "--engine", "ray",
                "--db", str(db), "--coverage", "full", "--dry-run", "-q"]
     scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -228,8 +229,8 @@ def test_a_model_file_missing_on_a_worker_stops_the_run_in_one_line(library, tmp
     """The workers load the model from the driver's path; where a worker cannot (here the
     path it is given does not exist), one line names the worker and the file, exit 2,
     before any prediction is stored."""
-    from genretag.tagger import rayengine
-    from genretag.tagger.cache import Cache
+    from genretag.hearing import rayengine
+    from genretag.store.cache import Cache
 
     made = rayengine.RayHearer.__init__
 
@@ -254,8 +255,7 @@ def test_two_nodes_share_the_work_and_hear_what_one_machine_hears(tmp_path):
     import sys
 
     from ray.cluster_utils import Cluster
-
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -272,7 +272,7 @@ def test_two_nodes_share_the_work_and_hear_what_one_machine_hears(tmp_path):
         cluster.wait_for_nodes()
         report = tmp_path / "ray.json"
         scan = subprocess.run(
-            [sys.executable, "-m", "genretag.tagger", "scan", str(lib), "--engine", "ray",
+            [sys.executable, "-m", "genretag", "scan", str(lib), "--engine", "ray",
              "--ray-address", cluster.address, "--db", str(tmp_path / "r.sqlite"),
              "--dry-run", "-q", "--report", str(report)],
             capture_output=True, text=True, timeout=300)
@@ -295,11 +295,11 @@ def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
     embeddings of every window, from Ray's actors, equal the local engine's within 1e-5,
     in the same window order; an unreadable file is listed as failed on both."""
     import numpy as np
+    from synth import music, write_audio
 
-    from genretag.tagger.model import load_model
-    from genretag.training.datasets import Item
-    from genretag.training.embed import Hearing, embed
-    from genretag.training.synth import music, write_audio
+    from genretag.models.net import load_model
+    from genretag.training.data.datasets import Item
+    from genretag.training.data.embed import Hearing, embed
 
     from helpers import make_tiny_model
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from genretag.tagger import tags
+from genretag import tags
 
 from helpers import GOOD, album
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from mutagen.flac import FLAC, Picture
 from mutagen.mp4 import MP4, Atoms, MP4Cover, MP4FreeForm
+from synth import music, write_audio
 
-from genretag.tagger import tags
-from genretag.training.synth import music, write_audio
+from genretag import tags
 
 from helpers import COVER, file_hash, run
 from rawtags import flac_blocks, mp4_items
@@ -80,7 +80,7 @@ def test_an_itunes_m4a_with_boolean_atoms_is_tagged_and_undone(itunes_m4a, tiny_
 def test_a_lost_child_atom_stops_the_write(itunes_m4a, monkeypatch):
     """The check compares raw atoms: mutagen's own save, which drops the ``name`` atom
     (what genretag did before it edited the item list itself), is refused."""
-    from genretag.tagger.tags import mp4
+    from genretag.tags import mp4
 
     original = file_hash(itunes_m4a)
     monkeypatch.setattr(mp4.Mp4, "_edited_moov", lambda self, state: None)  # mutagen saves
@@ -168,7 +168,7 @@ def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
 def without_udta(path: Path) -> None:
     """Remove the movie's user-data atom (its tags, ffmpeg's encoder name): an M4A with no
     tags at all. The movie atom follows the media data, so no chunk offset moves."""
-    from genretag.tagger.tags.mp4 import atoms, top_level
+    from genretag.tags.mp4 import atoms, top_level
 
     data = bytearray(path.read_bytes())
     moov = next(a for a in top_level(path) if a.name == b"moov")
@@ -197,7 +197,7 @@ def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_pa
     moves, so the audio still decodes the same."""
     import subprocess
 
-    from genretag.tagger.decode import ffmpeg_path
+    from genretag.library.decode import ffmpeg_path
 
     from helpers import audio_hash
 
@@ -209,7 +209,7 @@ def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_pa
     f = MP4(path)
     f["\xa9nam"] = ["T"]
     f.save(padding=lambda info: 0)  # no free atom to take a longer genre
-    from genretag.tagger.tags.mp4 import top_level
+    from genretag.tags.mp4 import top_level
 
     names = [a.name for a in top_level(path)]
     assert names.index(b"moov") < names.index(b"mdat")
@@ -223,7 +223,7 @@ def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_pa
 def trailing_tag(genre: str) -> bytes:
     """An ID3v2.4 tag with a footer, holding a title and ``genre``, as appended at the end
     of an MP3 by some players."""
-    from genretag.tagger import id3splice
+    from genretag.tags.raw import id3 as id3splice
 
     def frame(fid: bytes, text: str) -> bytes:
         body = b"\x03" + text.encode()
@@ -285,7 +285,7 @@ def test_an_ogg_with_a_video_stream_gets_the_genre_in_its_audio_stream(tmp_path,
     from mutagen.oggtheora import OggTheora
     from mutagen.oggvorbis import OggVorbis
 
-    from genretag.tagger.decode import ffmpeg_path
+    from genretag.library.decode import ffmpeg_path
 
     wav, path = tmp_path / "a.wav", tmp_path / "video.ogg"
     write_audio(wav, music(3.0, 44100, seed=8), 44100, "wav")
@@ -351,7 +351,7 @@ def test_a_silent_track_is_unsure_with_the_reason(tmp_path, tiny_model, db, cove
     is unsure, with the reason, and is not heard again while it is unchanged."""
     import json
 
-    import genretag.tagger.source as source
+    import genretag.hearing.source as source
 
     path = tmp_path / "silence.wav"
     silent_wav(path, 600.0 if coverage == "fast" else 20.0)
@@ -380,7 +380,7 @@ def test_silent_windows_are_not_heard(tmp_path, tiny_model):
     heard (full coverage), so silence cannot vote for a genre."""
     import numpy as np
 
-    from genretag.tagger.api import ScanConfig, Session
+    from genretag.api import ScanConfig, Session
 
     tone = music(6.0, 22050, seed=11)
     quiet = np.zeros(22050 * 12, dtype=tone.dtype)

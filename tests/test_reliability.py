@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from genretag.tagger import tags
-from genretag.tagger.cache import Cache
+from genretag import tags
+from genretag.store.cache import Cache
 
 import rawtags
 from helpers import album, file_hash, run
@@ -206,7 +206,7 @@ def test_a_genre_with_a_slash_survives_id3v23(library, tiny_model, db, tmp_path)
 
 def test_an_edit_made_during_the_write_is_not_lost(library, monkeypatch):
     path = album(library) / "v24.mp3"
-    from genretag.tagger import safewrite
+    from genretag.library import safewrite
 
     real = safewrite.keep_attributes
 
@@ -281,7 +281,7 @@ def test_a_write_whose_row_is_pending_is_confirmed_when_it_happened(library, db)
 
 @pytest.mark.slow  # 48 processes
 def test_many_processes_create_one_cache_at_once(tmp_path):
-    code = ("import sys, time\nfrom genretag.tagger.cache import Cache, TrackRow\n"
+    code = ("import sys, time\nfrom genretag.store.cache import Cache, TrackRow\n"
             "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
             "c = Cache(sys.argv[1]); c.put(TrackRow("
             "sys.argv[3], 1, 1, None, None, None, [], [], 'kept', None, None)); c.close()")
@@ -302,7 +302,7 @@ def test_the_switch_to_wal_is_retried_while_another_process_makes_it():
     """SQLite refuses the switch at once ("database is locked", no busy wait) when two
     processes make it on a new file together; the race above hits it only now and then, so
     this checks the retry itself."""
-    from genretag.tagger.cache import _use_wal
+    from genretag.store.cache import _use_wal
 
     class Racing:
         def __init__(self, refusals: int, message: str = "database is locked"):
@@ -411,7 +411,7 @@ def crafted_model(path: Path, header) -> Path:
 
 
 def good_meta(tiny_model: Path) -> dict:
-    from genretag.tagger.modelfile import read_metadata
+    from genretag.models.file import read_metadata
 
     return dict(read_metadata(tiny_model).raw)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genretag.tagger.modelfile import default_model_path, read_metadata
-from genretag.tagger.runtime import files_of
+from genretag.models.file import default_model_path, read_metadata
+from genretag.models.onnx import files_of
 
 from helpers import make_tiny_tagger, run
 
@@ -66,7 +66,7 @@ def test_the_shipped_graphs_are_the_shipped_models():
 
 
 def test_auto_chooses_onnx_on_a_cpu_for_the_shipped_model_torch_for_a_window_head(tiny_model):
-    from genretag.tagger.api import ScanConfig, Session
+    from genretag.api import ScanConfig, Session
 
     assert Session(ScanConfig()).model.load().runtime == "onnx"
     assert Session(ScanConfig(model=tiny_model)).model.load().runtime == "torch"
@@ -81,7 +81,7 @@ def test_onnx_refused_in_one_line_for_a_model_it_cannot_run(library, tiny_model,
 
 PROBE = """
 import sys
-from genretag.tagger.cli import main
+from genretag.cli import main
 sys.argv = ["genretag"] + sys.argv[1:]
 try:
     main()
@@ -122,7 +122,7 @@ def test_window_outputs_match_within_float_rounding():
     """The graph's STFT (a convolution with the DFT basis) and network against PyTorch's."""
     import torch
 
-    from genretag.tagger.loader import LazyModel
+    from genretag.models.loader import LazyModel
 
     onnx = LazyModel(default_model_path(), "cpu", "onnx").load()
     torch_model = LazyModel(default_model_path(), "cpu", "torch").load()
@@ -193,7 +193,7 @@ def test_a_swapped_or_damaged_graph_is_never_used(tmp_path, monkeypatch):
     and gives what PyTorch gives."""
     import torch
 
-    from genretag.tagger.loader import LazyModel
+    from genretag.models.loader import LazyModel
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     mine, other = tmp_path / "mine.safetensors", tmp_path / "other.safetensors"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genretag.tagger import tags
+from genretag import tags
 
 from helpers import GOOD, album, audio_hash, file_hash, make_tiny_model, run, scan, snapshot
 
@@ -113,13 +113,13 @@ def test_policies_fill_merge_overwrite(library, tiny_model, db, tmp_path):
 
 def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
     assert scan(library, tiny_model, db).exit_code == 1
-    import genretag.tagger.source
+    import genretag.hearing.source
 
     def no_decoding(*a, **k):
         raise AssertionError("decoded on a re-run")
 
-    monkeypatch.setattr(genretag.tagger.source, "stream", no_decoding)
-    monkeypatch.setattr(genretag.tagger.source, "decode_spans", no_decoding)
+    monkeypatch.setattr(genretag.hearing.source, "stream", no_decoding)
+    monkeypatch.setattr(genretag.hearing.source, "decode_spans", no_decoding)
     report = library.parent / "second.json"
     r = scan(library, tiny_model, db, "--report", report)
     rows = json.loads(report.read_text())["rows"]
@@ -136,7 +136,7 @@ def test_tags_edited_elsewhere_are_read_again_without_decoding(library, tiny_mod
     exception: a longer comment renumbers their pages (see fingerprint.audio)."""
     from mutagen.easyid3 import EasyID3
 
-    import genretag.tagger.source
+    import genretag.hearing.source
 
     assert scan(album(library), tiny_model, db, "--dry-run").exit_code == 0
     edited = [n for n in GOOD if not n.endswith((".ogg", ".opus"))]
@@ -144,8 +144,8 @@ def test_tags_edited_elsewhere_are_read_again_without_decoding(library, tiny_mod
         tags.write_genres(album(library) / name, ["Changed Elsewhere " * 80])  # tag grows
     EasyID3(album(library) / "v23.mp3").save(v2_version=3, padding=lambda info: 9000)
     decoded = []
-    monkeypatch.setattr(genretag.tagger.source, "stream", lambda *a, **k: decoded.append(a))
-    monkeypatch.setattr(genretag.tagger.source, "decode_spans",
+    monkeypatch.setattr(genretag.hearing.source, "stream", lambda *a, **k: decoded.append(a))
+    monkeypatch.setattr(genretag.hearing.source, "decode_spans",
                         lambda *a, **k: decoded.append(a))
     report = tmp_path / "again.json"
     scan(album(library), tiny_model, db, "--dry-run", "--report", report)
@@ -217,10 +217,10 @@ def test_undo_leaves_files_edited_since(library, tiny_model, db):
 
 
 def test_interrupted_run_resumes(library, tiny_model, db):
-    from genretag.tagger.cache import Cache
-    from genretag.tagger.genres import Vocabulary
-    from genretag.tagger.loader import LazyModel
-    from genretag.tagger.scan import Scanner, ScanOptions
+    from genretag.deciding.genres import Vocabulary
+    from genretag.models.loader import LazyModel
+    from genretag.scan import Scanner, ScanOptions
+    from genretag.store.cache import Cache
 
     model = LazyModel(tiny_model, "cpu")
     heard = []
@@ -240,7 +240,7 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     assert res.decoded == 3  # what was heard before the interruption, not what was to be
     from rich.console import Console
 
-    from genretag.tagger.report import summary_table
+    from genretag.render.report import summary_table
 
     console = Console(width=200, record=True)
     console.print(summary_table(res, dry_run=False))
@@ -357,7 +357,7 @@ def test_report_reads_a_cache_whose_folder_cannot_be_written(library, tiny_model
     folder.mkdir()
     db = folder / "cache.sqlite"
     assert run("scan", album(library), "--model", tiny_model, "--db", db, "-n").exit_code == 0
-    report = [sys.executable, "-m", "genretag.tagger", "report", "--db", str(db)]
+    report = [sys.executable, "-m", "genretag", "report", "--db", str(db)]
     if os.geteuid() == 0:
         if not shutil.which("unshare"):
             pytest.skip("unshare (util-linux) is not installed")
@@ -390,7 +390,7 @@ def test_killed_write_leaves_a_valid_file(library, stage, tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, mutagen.flac
         from pathlib import Path
-        from genretag.tagger import tags
+        from genretag import tags
         def die(*a, **k):
             os.kill(os.getpid(), signal.SIGKILL)
         if {stage!r} == "replace":
@@ -457,7 +457,7 @@ def test_a_parquet_report_reads_back_with_pyarrow(library, tiny_model, db, tmp_p
             assert got[f"p_{label}"] == expected, (got["path"], label)
     assert any(got["error"] for got in table.to_pylist())  # the bad files are rows too
     # without pyarrow: one line, before anything is heard
-    import genretag.tagger.report as rep
+    import genretag.render.report as rep
 
     monkeypatch.setattr(rep, "parquet_missing", lambda: "a .parquet report needs pyarrow")
     r = scan(library, tiny_model, tmp_path / "x.sqlite", "--dry-run", "--report", report)

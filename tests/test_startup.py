@@ -18,7 +18,7 @@ from helpers import album, scan
 HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy", "ray")
 PROBE = """
 import sys
-from genretag.tagger.cli import main
+from genretag.cli import main
 sys.argv = ["genretag"] + sys.argv[1:]
 try:
     main()
@@ -56,7 +56,7 @@ def test_commands_that_hear_nothing_import_nothing_heavy(scanned, tiny_model, db
 
 def test_the_probe_sees_heavy_imports(tmp_path, tiny_model):
     """The check can fail: a command that hears a track does import torch."""
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     track = tmp_path / "one.wav"
     write_audio(track, music(3.0, 16000, seed=1), 16000, "wav")
@@ -117,7 +117,7 @@ def test_version_help_texts_and_a_backbone_given_as_model(library, db):
 def test_a_cpu_scan_that_hears_audio_imports_nothing_heavy(tmp_path):
     """With the shipped model, whose ONNX graphs ship beside it, the default runtime on a
     CPU hears tracks without torch, librosa or scikit-learn (issue 22)."""
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
 
     for i in range(2):
         write_audio(tmp_path / f"{i}.wav", music(4.0, 16000, seed=i), 16000, "wav")

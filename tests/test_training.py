@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synth import music, write_audio
 from typer.testing import CliRunner
 
-from genretag.tagger.cli import build_app
-from genretag.training.datasets import DatasetError, from_fma, gtzan_group, load
-from genretag.training.evaluate import make_folds
-from genretag.training.synth import music, write_audio
+from genretag.cli import build_app
+from genretag.training.data.datasets import DatasetError, from_fma, gtzan_group, load
+from genretag.training.evaluation.evaluate import make_folds
 
 from helpers import make_tiny_model
 
@@ -51,7 +51,7 @@ def test_folds_keep_artists_whole_and_spread_genres():
 def test_artist_groups_from_csv_tags_or_folders(tmp_path):
     from mutagen.flac import FLAC
 
-    from genretag.training.datasets import from_folders
+    from genretag.training.data.datasets import from_folders
 
     gtzan = tmp_path / "gtzan"
     (gtzan / "reggae").mkdir(parents=True)
@@ -176,7 +176,7 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
     assert "confidences are not calibrated" in r.output  # 8 clips: too few to fit one
     # not a terminal: a line when each step starts and ends (issue 17)
     assert "embeddings: 0/9, started" in r.output and "embeddings: 9/9, done in" in r.output
-    from genretag.tagger.model import load_model
+    from genretag.models.net import load_model
 
     model = load_model(out)
     assert model.labels == ["jazz", "rock"]
@@ -277,7 +277,7 @@ def test_evaluate_without_artists_says_none_were_found_and_where_they_come_from(
 def test_album_report_pools_an_artists_clips_as_the_scan_does():
     import numpy as np
 
-    from genretag.training.evaluate import CVResult, album_report
+    from genretag.training.evaluation.evaluate import CVResult, album_report
 
     labels = ["jazz", "rock"]
     y = np.array([0, 0, 0, 1, 1, 1])
@@ -308,7 +308,7 @@ def test_a_temperature_is_fitted_only_on_enough_held_out_errors():
     temperature to its smallest value, and the model would be sure of everything."""
     import numpy as np
 
-    from genretag.training.probe import can_calibrate, fit_temperature
+    from genretag.training.recipes.probe import can_calibrate, fit_temperature
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 200)
@@ -328,7 +328,7 @@ def test_albums_from_every_output_by_the_scans_rule_and_the_rule_before():
     Soul beats every pooled exclusive share; by the scan's rule the album is Pop."""
     import numpy as np
 
-    from genretag.training.evaluate import CVResult, album_report
+    from genretag.training.evaluation.evaluate import CVResult, album_report
 
     probs = np.array([[0.99, 0.005, 0.005], [0.05, 0.93, 0.02], [0.30, 0.07, 0.63]])
     res = CVResult(["pop", "hiphop", "reggae"], np.array([0, 0, 0]),
@@ -346,8 +346,8 @@ def test_albums_from_every_output_by_the_scans_rule_and_the_rule_before():
 def test_expected_calibration_error_and_temperature():
     import numpy as np
 
-    from genretag.training.evaluate import expected_calibration_error
-    from genretag.training.probe import fit_temperature
+    from genretag.training.evaluation.evaluate import expected_calibration_error
+    from genretag.training.recipes.probe import fit_temperature
 
     # 10 clips at confidence 0.9 of which 6 are right, 10 at 0.6 of which 6 are right
     probs = np.array([[0.9, 0.1]] * 10 + [[0.6, 0.4]] * 10)
@@ -367,11 +367,11 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     own Classifier on the file, for the track head with its independent genres."""
     import numpy as np
 
-    from genretag.tagger.predictor import Predictor
-    from genretag.tagger.segments import Coverage
-    from genretag.tagger.states import Device
+    from genretag.hearing.local import Predictor
+    from genretag.hearing.windows import Coverage
+    from genretag.states import Device
     from genretag.training.cli import _prepare
-    from genretag.training.recipe import Recipe, fit_model, predict
+    from genretag.training.recipes.recipe import Recipe, fit_model, predict
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"],
@@ -388,8 +388,8 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     assert np.allclose(ours, np.stack([heard[0], heard[1]]), atol=1e-4)
     assert np.allclose(ours[:, :2].sum(1), 1.0, atol=1e-5)  # exclusive genres add up to one
     # the model file keeps all of it: saved, loaded, it hears the same
-    from genretag.tagger.model import load_model
-    from genretag.training.save import save_genre_model
+    from genretag.models.net import load_model
+    from genretag.training.recipes.save import save_genre_model
 
     path = tmp_path / "track.safetensors"
     save_genre_model(path, model, "test", {}, d.summary(), backbone=d.pretrained)
@@ -403,7 +403,7 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
 def test_tag_genres_take_their_best_tag_through_one_calibration():
     import torch
 
-    from genretag.tagger.model import TagGenres
+    from genretag.models.net import TagGenres
 
     tg = TagGenres(2, 3)
     with torch.no_grad():
@@ -421,7 +421,7 @@ def _table(dataset: Path, path: Path, extra_rows: int = 6) -> Path:
     audio (as the real table has), all computed by the tagger's extractor."""
     import csv
 
-    from genretag.tagger import features
+    from genretag.models import features
 
     rows = []
     for label_dir in sorted(p for p in dataset.iterdir() if p.is_dir()):
@@ -447,7 +447,7 @@ def test_features_follow_the_tables_recipe():
     import librosa
     import numpy as np
 
-    from genretag.tagger import features
+    from genretag.models import features
 
     y = music(5.0, features.SAMPLE_RATE, seed=3)
     v = features.features(y)
@@ -469,8 +469,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     import numpy as np
     import torch
 
-    from genretag.tagger.model import load_model
-    from genretag.tagger.pooling import WindowPool
+    from genretag.models.net import load_model
+    from genretag.models.pooling import WindowPool
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
@@ -497,10 +497,10 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
                             str(out)])
     assert r.exit_code == 0, r.output
     # fast coverage: the features come from the K windows' audio, decoded once at 22.05 kHz
-    from genretag.tagger import features
-    from genretag.tagger.decode import decode
-    from genretag.tagger.predictor import Predictor
-    from genretag.tagger.segments import Coverage, fast_starts
+    from genretag.hearing.local import Predictor
+    from genretag.hearing.windows import Coverage, fast_starts
+    from genretag.library.decode import decode
+    from genretag.models import features
 
     long = tmp_path / "long.flac"
     write_audio(long, music(20.0, 44100, seed=9), 44100)
@@ -527,8 +527,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
 def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
     import numpy as np
 
-    from genretag.tagger import features
-    from genretag.training.datasets import load_feature_table
+    from genretag.models import features
+    from genretag.training.data.datasets import load_feature_table
 
     cols = list(features.COLUMNS)
     lines = ["filename," + ",".join(cols) + ",label"]
@@ -554,7 +554,7 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
 @pytest.mark.parametrize("how", [["--from-scratch", "--epochs", "2", "--patience", "1"],
                                  ["--finetune-all", "1", "--epochs", "1", "--mixup", "0.4"]])
 def test_whole_network_training(dataset, tmp_path, how):
-    from genretag.tagger.model import load_model
+    from genretag.models.net import load_model
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
@@ -584,7 +584,7 @@ def test_whole_network_training(dataset, tmp_path, how):
 
 
 def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, tmp_path):
-    from genretag.tagger import features
+    from genretag.models import features
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
@@ -601,8 +601,8 @@ def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, t
 def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
     """The default recipe from the CLI: a track model with tag genres; --parents writes each
     chosen genre's ancestors, --labels gtzan keeps to the dataset's genres."""
-    from genretag.tagger.genres import Vocabulary
-    from genretag.tagger.model import load_model
+    from genretag.deciding.genres import Vocabulary
+    from genretag.models.net import load_model
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, favourite=1, labels=["electronic", "House", "jazz", "rock"],
@@ -641,9 +641,9 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 
     import numpy as np
 
-    from genretag.tagger.model import load_model
-    from genretag.tagger.predictor import Predictor
-    from genretag.tagger.segments import Coverage
+    from genretag.hearing.local import Predictor
+    from genretag.hearing.windows import Coverage
+    from genretag.models.net import load_model
 
     make_tiny_model(tmp_path / "m.safetensors")
     model = load_model(tmp_path / "m.safetensors")
@@ -672,7 +672,7 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 def synthetic_genres(seed: int = 0, genres: int = 4, artists: int = 4, clips: int = 6,
                      dim: int = 40, tags: int = 6):
     """Pooled statistics of clips in ``genres`` clusters, each artist a small offset."""
-    from genretag.training.probe import Pooled
+    from genretag.training.recipes.probe import Pooled
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 3, (genres, dim))
@@ -692,7 +692,7 @@ def test_familiarity_finds_music_far_from_every_genre_unfamiliar():
     """Fitted on genres held out in turn, the familiarity keeps the training genres' music
     familiar and finds a cluster far from all of them unfamiliar; the exclusive genres of a
     track head are multiplied by it."""
-    from genretag.training.probe import ProbeConfig, fit_track_head
+    from genretag.training.recipes.probe import ProbeConfig, fit_track_head
 
     x, y, groups, centres = synthetic_genres()
     head, _ = fit_track_head(x, y, groups, 4, ProbeConfig())
@@ -711,8 +711,8 @@ def test_familiarity_finds_music_far_from_every_genre_unfamiliar():
 
 
 def test_hold_out_genres_measures_music_the_head_never_heard():
-    from genretag.training import ood
-    from genretag.training.probe import ProbeConfig
+    from genretag.training.evaluation import ood
+    from genretag.training.recipes.probe import ProbeConfig
 
     x, y, groups, _ = synthetic_genres(genres=3)
     scored = ood.hold_out_each(x, y, ["a", "b", "c"], groups, ProbeConfig(), k=3)
@@ -767,12 +767,12 @@ def test_features_mlp_trains_evaluates_and_scans_through_the_same_stages(dataset
     runs it on artist-grouped folds; bad combinations are one-line usage errors."""
     import numpy as np
 
-    from genretag.tagger.model import load_model
-    from genretag.tagger.pooling import WindowPool
-    from genretag.tagger.predictor import Predictor
-    from genretag.tagger.segments import Coverage
-    from genretag.training.datasets import Item
-    from genretag.training.featuremlp import window_features
+    from genretag.hearing.local import Predictor
+    from genretag.hearing.windows import Coverage
+    from genretag.models.net import load_model
+    from genretag.models.pooling import WindowPool
+    from genretag.training.data.datasets import Item
+    from genretag.training.recipes.featuremlp import window_features
 
     out = tmp_path / "mlp.safetensors"
     runner = CliRunner()
@@ -825,7 +825,7 @@ def test_features_mlp_trains_evaluates_and_scans_through_the_same_stages(dataset
 def test_each_musicnn_arch_trains_and_scans(dataset, tmp_path, arch, method):
     """--arch names the recipes of the reference notebooks that musicnn's code covers; each
     trains on tiny data, saves, and tags with scan --model."""
-    from genretag.tagger.model import load_model
+    from genretag.models.net import load_model
 
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)

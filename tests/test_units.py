@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genretag.tagger.discover import find_audio, sniff
-from genretag.tagger.genres import Vocabulary, choose
-from genretag.tagger.prediction import Prediction
-from genretag.tagger.segments import Windower, fast_starts
+from genretag.deciding.genres import Vocabulary, choose
+from genretag.hearing.prediction import Prediction
+from genretag.hearing.windows import Windower, fast_starts
+from genretag.library.discover import find_audio, sniff
 
 
 @pytest.mark.parametrize("n", [1000, 4000, 4095, 10_000, 12_345])
@@ -84,7 +84,7 @@ def test_independent_genres_merge_as_independent_events_and_bring_parents():
 
 
 def shipped_vocabulary() -> Vocabulary:
-    from genretag.tagger.modelfile import default_model_path, read_metadata
+    from genretag.models.file import default_model_path, read_metadata
 
     meta = read_metadata(default_model_path())
     return Vocabulary.of_model(meta)
@@ -156,10 +156,16 @@ def test_discovery_skips_hidden_appledouble_loops_and_second_links(tmp_path):
 
 def test_spectrogram_augmentations():
     import torch
+    from synth import music
 
-    from genretag.tagger.audio import AudioParams, LogMel
-    from genretag.training.augment import Augment, gain, pitch_shift, random_windows, spec_augment
-    from genretag.training.synth import music
+    from genretag.models.frontend import AudioParams, LogMel
+    from genretag.training.data.augment import (
+        Augment,
+        gain,
+        pitch_shift,
+        random_windows,
+        spec_augment,
+    )
 
     p = AudioParams()
     frontend = LogMel(p)
@@ -183,7 +189,7 @@ def test_spectrogram_augmentations():
 def test_early_stopping_keeps_the_best_epoch():
     import torch
 
-    from genretag.training.losses import EarlyStopping, validation_split
+    from genretag.training.recipes.losses import EarlyStopping, validation_split
 
     net = torch.nn.Linear(1, 1)
     stop = EarlyStopping(patience=2)
@@ -209,7 +215,7 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
     import shutil
     import sqlite3
 
-    from genretag.tagger.cache import SCHEMA_VERSION, Cache, CacheError
+    from genretag.store.cache import SCHEMA_VERSION, Cache, CacheError
 
     path = tmp_path / "cache.sqlite"
     shutil.copy(Path(__file__).parent / "fixtures" / "cache-release-0.1.sqlite", path)
@@ -247,8 +253,9 @@ def test_one_ffmpeg_process_decodes_every_span_as_separate_seeks_would(tmp_path)
     """decode_spans (fast coverage: one process per track) gives exactly the samples that
     one ffmpeg process per span gives, and zeros where a span runs past the audio, which
     it counts as not decoded."""
-    from genretag.tagger.decode import decode, decode_spans
-    from genretag.training.synth import music, write_audio
+    from synth import music, write_audio
+
+    from genretag.library.decode import decode, decode_spans
 
     path = tmp_path / "ten.mp3"
     write_audio(path, music(10.0, 44100, seed=4, channels=2), 44100, "mp3")
@@ -264,7 +271,7 @@ def test_one_ffmpeg_process_decodes_every_span_as_separate_seeks_would(tmp_path)
 
 
 def test_a_map_takes_the_names_shown_and_reports_every_bad_key():
-    from genretag.tagger.genres import MapError
+    from genretag.deciding.genres import MapError
 
     vocab = shipped_vocabulary()
     mapped = vocab.with_names({"Hip-Hop": "Rap", "hard rock": "Rock", "jazz": "Jazz & Blues"})
@@ -286,9 +293,9 @@ def test_model_files_of_format_1_are_migrated_and_keep_their_id(tmp_path):
 
     from safetensors.torch import load_file, save_file
 
-    from genretag.tagger.model import model_id_of
-    from genretag.tagger.modelfile import read_metadata, shipped
-    from genretag.tagger.states import ModelKind
+    from genretag.models.file import read_metadata, shipped
+    from genretag.models.net import model_id_of
+    from genretag.states import ModelKind
 
     default = read_metadata(shipped("genretag-gtzan.safetensors"))
     assert default.raw["format_version"] == 2 and default.kind == ModelKind.GENRE_MODEL
@@ -310,8 +317,8 @@ def test_model_files_of_format_1_are_migrated_and_keep_their_id(tmp_path):
 
 
 def test_a_model_file_says_what_it_is(tmp_path):
-    from genretag.tagger.modelfile import ModelFileError, read_metadata
-    from genretag.tagger.states import ModelKind
+    from genretag.models.file import ModelFileError, read_metadata
+    from genretag.states import ModelKind
 
     from helpers import make_tiny_model
 
@@ -349,7 +356,7 @@ def test_a_cache_written_by_release_8f518e1_still_undoes_byte_for_byte(tmp_path)
     assert r.exit_code == 0 and "writes that undo can restore" in r.output, r.output
     r = run("undo", lib, "--db", db)
     assert r.exit_code == 0, r.output
-    from genretag.tagger import tags
+    from genretag import tags
 
     for name, digest in originals.items():
         if name.endswith(".ogg"):

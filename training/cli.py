@@ -23,20 +23,13 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from genretag.tagger.cli import (
-    DEVICE_HELP,
-    ENGINE_OPT,
-    RAY_ADDRESS_OPT,
-    Screen,
-    open_model,
-    usage_error,
-)
-from genretag.tagger.discover import printable
-from genretag.tagger.modelfile import shipped
-from genretag.tagger.states import Device, Engine
+from genretag.cli import DEVICE_HELP, ENGINE_OPT, RAY_ADDRESS_OPT, Screen, open_model, usage_error
+from genretag.library.discover import printable
+from genretag.models.file import shipped
+from genretag.states import Device, Engine
 
 if TYPE_CHECKING:
-    from .recipe import Labelled, Recipe
+    from genretag.training.recipes.recipe import Labelled, Recipe
 
 TRAINING_EXTRA = ("sklearn", "matplotlib")  # what pip install 'genretag[train]' adds
 
@@ -86,7 +79,7 @@ def steps():
     stderr is not a terminal (a log, CI)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from genretag.tagger.progress import PlainSteps
+    from genretag.render.progress import PlainSteps
 
     if not err.is_terminal:
         return PlainSteps()
@@ -105,17 +98,16 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     that trains at log-mel level gets the mels."""
     import numpy as np
 
-    from genretag.tagger import features
-    from genretag.tagger.rayengine import RayError
-
-    from .datasets import DatasetError, load, load_feature_table, read_artists
-    from .embed import Hearing, clip_mels, embed, table_features
-    from .featuremlp import window_features
-    from .rawcnn import clip_audio
-    from .recipe import Labelled
+    from genretag.hearing.rayengine import RayError
+    from genretag.models import features
+    from genretag.training.data.datasets import DatasetError, load, load_feature_table, read_artists
+    from genretag.training.data.embed import Hearing, clip_mels, embed, table_features
+    from genretag.training.recipes.featuremlp import window_features
+    from genretag.training.recipes.rawcnn import clip_audio
+    from genretag.training.recipes.recipe import Labelled
 
     if engine == Engine.RAY:
-        from genretag.tagger.rayengine import missing
+        from genretag.hearing.rayengine import missing
 
         if missing():
             raise usage_error(missing())
@@ -237,8 +229,8 @@ def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: Option
                 finetune_lr: float, from_scratch: bool, augment: bool,
                 cnn_weight: float, head: str = "track", arch: Optional[str] = None,
                 n_mels: Optional[int] = None) -> Recipe:
-    from .featuremlp import MLPConfig
-    from .recipe import ARCHS, Recipe
+    from genretag.training.recipes.featuremlp import MLPConfig
+    from genretag.training.recipes.recipe import ARCHS, Recipe
 
     if head not in ("track", "window"):
         raise usage_error(f"--head {head}: choose track or window")
@@ -310,9 +302,9 @@ def train(
     needs_training_extra("train")
     import numpy as np
 
-    from .probe import MIN_CALIBRATION_CLIPS, MIN_CALIBRATION_ERRORS
-    from .recipe import fit_model
-    from .save import save_genre_model
+    from genretag.training.recipes.probe import MIN_CALIBRATION_CLIPS, MIN_CALIBRATION_ERRORS
+    from genretag.training.recipes.recipe import fit_model
+    from genretag.training.recipes.save import save_genre_model
 
     started = time.time()
     recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
@@ -379,7 +371,7 @@ def evaluate(
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
     needs_training_extra("evaluate")
-    from .evaluate import (
+    from genretag.training.evaluation.evaluate import (
         EvaluationError,
         _spread,
         album_report,
@@ -532,7 +524,7 @@ def evaluate(
 
 def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
     """``evaluate --hold-out-genres``: the measurement of ``training.ood``, shown as a table."""
-    from . import ood
+    from genretag.training.evaluation import ood
 
     with steps() as bar:
         task = bar.add_task("genres held out", total=len(d.labels), info="")
@@ -597,14 +589,13 @@ def learn(
     """Learn a library's own genres from its tagged tracks; write them as a model file
     that `genretag scan --model` uses."""
     needs_training_extra("learn")
-    from genretag.tagger.cli import open_cache
-    from genretag.tagger.modelfile import default_model_path
-    from genretag.tagger.rayengine import RayError, missing
-    from genretag.tagger.segments import Coverage
-    from genretag.tagger.states import CoverageMode
-
-    from .embed import Hearing
-    from .learn import (
+    from genretag.cli import open_cache
+    from genretag.hearing.rayengine import RayError, missing
+    from genretag.hearing.windows import Coverage
+    from genretag.models.file import default_model_path
+    from genretag.states import CoverageMode
+    from genretag.training.data.embed import Hearing
+    from genretag.training.learn import (
         REPORT_COLUMNS,
         LearnError,
         cell,

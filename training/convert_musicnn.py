@@ -78,7 +78,7 @@ SR = 16000
 def reference_audio(spec: dict) -> np.ndarray:
     """The synthesised input ``spec`` describes, float32 (WINDOW_SAMPLES,)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from .synth import music
+    from synth import music
 
     audio = music(WINDOW_SAMPLES / SR + 0.01, sr=SR, seed=spec["seed"])[:WINDOW_SAMPLES]
     return (audio * spec["gain"]).astype(np.float32)
@@ -178,9 +178,9 @@ def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
     """Step 2 (project env): npz -> safetensors model file with genretag metadata."""
     import torch
 
-    from genretag.tagger.audio import AudioParams
-    from genretag.tagger.model import Architecture, GenreNet, save_model
-    from genretag.tagger.states import ModelKind
+    from genretag.models.frontend import AudioParams
+    from genretag.models.net import Architecture, GenreNet, save_model
+    from genretag.states import ModelKind
 
     tags, name, dataset = CHECKPOINTS[checkpoint]
     variables = dict(np.load(npz))

@@ -29,16 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from genretag.tagger import tags
-from genretag.tagger.cache import Cache, Statistics
-from genretag.tagger.discover import find_audio
-from genretag.tagger.fingerprint import audio as fingerprint_audio
-from genretag.tagger.fingerprint import content as fingerprint_content
-from genretag.tagger.genres import tomllib
-from genretag.tagger.verdicts import genres_written
-
-from .embed import Hearing
-from .probe import standardiser
+from genretag import tags
+from genretag.deciding.decider import genres_written
+from genretag.deciding.genres import tomllib
+from genretag.library.discover import find_audio
+from genretag.store.cache import Cache, Statistics
+from genretag.tags.fingerprint import audio as fingerprint_audio
+from genretag.tags.fingerprint import content as fingerprint_content
+from genretag.training.data.embed import Hearing
+from genretag.training.recipes.probe import standardiser
 
 MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
 MIN_CONFIDENCE = 0.3  # where a filled-in label is written (the scan's default)
@@ -152,7 +151,7 @@ def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, cove
          hearing: Hearing | None = None) -> None:
     """Decode and hear the tracks the cache could not answer for, here or on a Ray cluster
     (``hearing``); store their statistics."""
-    from genretag.tagger.hearing import hearer
+    from genretag.hearing.base import hearer
 
     if not to_hear:
         return
@@ -383,7 +382,7 @@ def write_report(path: Path, learnt: Learnt, summary: str) -> None:
     """The label table as JSON (``.json``) or as one self-contained page (``.html``)."""
     import html
 
-    from genretag.tagger.report import page_file
+    from genretag.render.report import page_file
 
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps({"labels": [r.to_dict() for r in learnt.results],
@@ -413,9 +412,9 @@ def save(learnt: Learnt, lib: Library, base, out: Path, filled: list[str] = ()) 
     model id."""
     import torch
 
-    from genretag.tagger.model import GenreNet, save_model
-    from genretag.tagger.modelfile import FillIn
-    from genretag.tagger.params import Architecture
+    from genretag.models.file import FillIn
+    from genretag.models.net import GenreNet, save_model
+    from genretag.models.params import Architecture
 
     if not learnt.keys and not filled:
         raise LearnError("no label could be learnt (see the table); nothing written")

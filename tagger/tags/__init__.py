@@ -26,15 +26,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import safewrite
-from ..albums import AlbumInfo
-from .ape import Ape
-from .asf import Asf
-from .base import Container, open_mutagen
-from .id3 import Id3
-from .mp4 import Mp4
-from .state import CHANGED, GenreState, TagError, display
-from .vorbis import Vorbis
+from genretag.library import safewrite
+from genretag.tags.ape import Ape
+from genretag.tags.asf import Asf
+from genretag.tags.base import AlbumInfo, Container, open_mutagen
+from genretag.tags.id3 import Id3
+from genretag.tags.mp4 import Mp4
+from genretag.tags.state import CHANGED, GenreState, TagError, display
+from genretag.tags.vorbis import Vorbis
 
 __all__ = ["CHANGED", "Container", "GenreState", "TagError", "TrackTags", "container",
            "display", "read_all_tags", "read_genres", "read_state", "read_track",

@@ -12,9 +12,9 @@ from typing import BinaryIO
 import mutagen
 from mutagen.apev2 import APEv2File
 
-from .. import apesplice
-from .base import Container, copy_span
-from .state import ApeState, TagError
+from genretag.tags.base import Container, copy_span
+from genretag.tags.raw import ape as apesplice
+from genretag.tags.state import ApeState, TagError
 
 
 def _locate(path) -> apesplice.RawApe | None:

@@ -23,8 +23,8 @@ from typing import BinaryIO
 import mutagen
 from mutagen.asf import ASF
 
-from .base import Container, copy_span
-from .state import AsfState, TagError
+from genretag.tags.base import Container, copy_span
+from genretag.tags.state import AsfState, TagError
 
 
 def _guid(text: str) -> bytes:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import mutagen
 
-from ..albums import AlbumInfo
-from ..discover import EMPTY
-from .state import GenreState, TagError, display
+from genretag.library.discover import EMPTY
+from genretag.tags.state import GenreState, TagError, display
 
 TRUE = ("1", "true", "yes")
 
@@ -43,6 +43,28 @@ def copy_span(src: BinaryIO, out: BinaryIO, start: int, end: int) -> None:
             raise TagError("file shrank while it was being copied")
         out.write(chunk)
         remaining -= len(chunk)
+
+
+
+@dataclass(frozen=True)
+class AlbumInfo:
+    """What a file's tags say about its album."""
+
+    album: str = ""
+    album_artist: str = ""
+    artist: str = ""
+    compilation: bool = False
+
+    def key(self) -> tuple[str, str] | None:
+        """Tracks with the same key are one album; None: no album tag."""
+        if not self.album.strip():
+            return None
+        who = self.album_artist.strip() or self.artist.strip()
+        return self.album.strip().casefold(), who.casefold()
+
+    def title(self) -> str:
+        who = self.album_artist.strip() or self.artist.strip()
+        return f"{self.album.strip()} — {who}" if who else self.album.strip()
 
 
 class Container:

@@ -18,9 +18,10 @@ from typing import BinaryIO
 import mutagen
 from mutagen.id3 import ID3, TCON
 
-from .. import id3splice, riffinfo
-from .base import Container, copy_span, open_mutagen
-from .state import Id3State, TagError, display
+from genretag.tags.base import Container, copy_span, open_mutagen
+from genretag.tags.raw import id3 as id3splice
+from genretag.tags.raw import riff as riffinfo
+from genretag.tags.state import Id3State, TagError, display
 
 
 def _parse(raw: bytes) -> id3splice.RawTag:

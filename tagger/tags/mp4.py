@@ -22,11 +22,11 @@ from typing import BinaryIO
 import mutagen
 from mutagen.mp4 import MP4
 
-from ..mp4atoms import Atom, AtomError
-from ..mp4atoms import atoms as _atoms
-from ..mp4atoms import top_level as _top_level
-from .base import Container, copy_span
-from .state import Mp4State, TagError
+from genretag.tags.base import Container, copy_span
+from genretag.tags.raw.mp4 import Atom, AtomError
+from genretag.tags.raw.mp4 import atoms as _atoms
+from genretag.tags.raw.mp4 import top_level as _top_level
+from genretag.tags.state import Mp4State, TagError
 
 GENRE_ATOMS = ("\xa9gen", "gnre")
 _GENRE_NAMES = tuple(n.encode("latin-1") for n in GENRE_ATOMS)

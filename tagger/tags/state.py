@@ -17,7 +17,8 @@ from typing import ClassVar
 
 from mutagen.id3 import TCON
 
-from .. import riffinfo, safewrite
+from genretag.library import safewrite
+from genretag.tags.raw import riff as riffinfo
 
 CHANGED = safewrite.CHANGED
 STATE_FORMAT = 2  # the form of ``to_dict``; the releases up to schema 4 wrote none

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import mutagen
 
-from ..id3splice import HEADER_SIZE, tag_size
-from .base import Container
-from .state import TagError, VorbisState
+from genretag.tags.base import Container
+from genretag.tags.raw.id3 import HEADER_SIZE, tag_size
+from genretag.tags.state import TagError, VorbisState
 
 
 def comment_block_damage(path: Path) -> str | None:

@@ -1,0 +1,42 @@
+"""What hears tracks: the :class:`Hearer` that this machine's ``predictor.Predictor`` and
+the Ray engine's ``rayengine.RayHearer`` both are, and :func:`hearer`, which picks one for a
+scan, training's embeddings and learn. Each of the two imports what it needs from
+``predictor``; neither imports the other."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from genretag.hearing.local import Predictor, Timings, TrackResult
+from genretag.hearing.windows import Coverage
+
+
+class Hearer(Protocol):
+    """Hears tracks: ``predict(paths)`` yields a :class:`TrackResult` per path as each is
+    done (its ``key`` the path's index), and ``close()`` on what it returned stops the
+    work at once; ``timings`` adds up the work, ``decoded_on`` and ``heard_on`` count the
+    tracks each node decoded and heard (a Ray cluster's; empty here)."""
+
+    timings: Timings
+    decoded_on: Counter[str]
+    heard_on: Counter[str]
+
+    def predict(self, paths: Sequence[Path]) -> Generator[TrackResult, None, None]: ...
+
+
+def hearer(model, coverage: Coverage, *, engine: str = "local", model_path: Path | None = None,
+           device: str = "auto", runtime: str = "auto", batch_size: int = 0, workers: int = 2,
+           ray_address: str | None = None, embeddings: bool = False) -> Hearer:
+    """This machine's :class:`Predictor`, or (``engine`` "ray") ``rayengine.RayHearer``,
+    whose workers load the model from ``model_path``; with ``embeddings``, each result holds
+    each window's backbone embeddings and start."""
+    if engine == "ray":
+        from genretag.hearing.rayengine import RayHearer
+
+        return RayHearer(model, model_path, coverage, device=device, runtime=runtime,
+                         batch_size=batch_size, address=ray_address, embeddings=embeddings)
+    return Predictor(model, coverage, batch_size, workers, keep_windows=embeddings,
+                     embeddings=embeddings)

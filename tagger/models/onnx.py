@@ -1,0 +1,184 @@
+"""The network on ONNX Runtime: a CPU scan that never imports torch.
+
+:class:`OnnxModel` answers what a scan asks of a model (``Predictor`` and ``Scanner``): each
+batch of windows' outputs, a track's probabilities and backbone statistics from its pool,
+and probabilities from cached statistics. It runs the two graphs ``export`` writes from the
+model's own torch modules (``windows`` and ``head``), in float32, so its probabilities stay
+within 1e-4 of PyTorch's (``tests/test_runtime.py``).
+
+Where the graphs come from, in order: beside the model file (the shipped model's are in the
+package), then the user cache folder (``~/.cache/genretag/onnx/<model id>.*.onnx``), where
+the first scan with a model exports them (this once, it imports torch; it needs the
+``onnx`` package, which the training extra brings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from genretag.models.file import ModelMeta
+from genretag.models.params import AudioParams
+from genretag.models.pooling import WindowPool, pools_of_statistics
+
+GRAPHS = ("windows", "head")
+# intra-op threads; GENRETAG_ONNX_THREADS overrides it (to measure the split of the cores
+# between the decoders and the network, docs/performance.md)
+THREADS = 2
+
+
+def cache_folder() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("genretag")) / "onnx"
+
+
+def files_of(model_path: Path, model_id: str) -> dict[str, Path] | None:
+    """The exported graphs of a model, and their sidecar, where they exist whole: the
+    sidecar names this model id and each graph's sha256 (``vouches``). Graphs that do
+    not match (damaged, swapped, or exported by an older release) are passed over, and a
+    scan exports them again."""
+    for folder in (Path(model_path).parent, cache_folder()):
+        found = {name: folder / f"{model_id}.{name}.onnx" for name in GRAPHS}
+        found["about"] = folder / f"{model_id}.json"
+        if all(p.is_file() for p in found.values()) and vouches(found, model_id):
+            return found
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def vouches(files: dict[str, Path], model_id: str) -> bool:
+    """Whether the sidecar ``files["about"]`` says these graphs are this model's, and they
+    are as they were written."""
+    try:
+        about = json.loads(Path(files["about"]).read_text())
+        digests = about["sha256"]
+        return about["model_id"] == model_id and all(
+            digests[name] == sha256_of(files[name]) for name in GRAPHS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def runs_on_onnx(meta: ModelMeta) -> str | None:
+    """Why a model cannot run on the ONNX runtime, or None, from the metadata alone (what
+    ``export.export`` can write graphs for)."""
+    if meta.features is not None:
+        return "its feature head needs the torch runtime"
+    if meta.architecture.head not in ("track", "library"):
+        return "its head is per window; the ONNX runtime runs heads on pooled statistics"
+    return None
+
+
+def onnx_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("onnxruntime") is not None
+
+
+def can_export() -> bool:
+    """Whether a model can be exported here: torch.onnx writes the graphs with onnx."""
+    from importlib.util import find_spec
+
+    return find_spec("onnx") is not None and find_spec("torch") is not None
+
+
+def export_to_cache(model) -> dict[str, Path]:
+    """Export a loaded torch ``Model`` into the user cache folder, with its sidecar (what
+    the runtime needs that the graphs do not say: the backbone id and embedding size)."""
+    from genretag.models.export import export
+
+    folder = cache_folder()
+    paths = export(model, folder)
+    about = folder / f"{model.model_id}.json"
+    part = folder / f"{model.model_id}.json.{os.getpid()}.tmp"
+    part.write_text(json.dumps({"model_id": model.model_id, "backbone_id": model.backbone_id,
+                                "embedding_dim": model.net.embedding_dim,
+                                "sha256": {name: sha256_of(paths[name]) for name in GRAPHS}}))
+    part.replace(about)  # last and whole: files_of finds the graphs only once it is there
+    return {**paths, "about": about}
+
+
+@dataclass
+class OnnxModel:
+    """A genre model on ONNX Runtime's CPU provider (see the module docstring)."""
+
+    metadata: ModelMeta
+    files: dict[str, Path]
+    threads: int = 0  # 0: GENRETAG_ONNX_THREADS, else THREADS
+
+    runtime = "onnx"
+    pools_statistics = True  # runs_on_onnx admits only heads on pooled statistics
+    feature_columns: tuple = ()
+    device = SimpleNamespace(type="cpu")
+
+    def __post_init__(self) -> None:
+        import onnxruntime as ort
+
+        self.threads = self.threads or int(os.environ.get("GENRETAG_ONNX_THREADS", THREADS))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # one memory plan per batch shape grows with every shape seen (batches of a
+        # track's last windows vary); planning per run keeps memory flat
+        options.enable_mem_pattern = False
+        self._sessions = {name: ort.InferenceSession(str(self.files[name]), options,
+                                                     providers=["CPUExecutionProvider"])
+                          for name in GRAPHS}
+        about = json.loads(Path(self.files["about"]).read_text())
+        self.backbone_id: str = about["backbone_id"]
+        self.embedding_dim: int = int(about["embedding_dim"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.metadata.labels)
+
+    @property
+    def params(self) -> AudioParams:
+        return self.metadata.audio
+
+    @property
+    def model_id(self) -> str:
+        return self.metadata.model_id
+
+    @property
+    def independent(self) -> list[str]:
+        return self.metadata.independent
+
+    def window_outputs_of(self, samples: np.ndarray) -> np.ndarray:
+        """(batch, window_samples) float32 samples -> (batch, dim) window outputs."""
+        (out,) = self._sessions["windows"].run(
+            None, {"samples": np.ascontiguousarray(samples, dtype=np.float32)})
+        return out
+
+    def _head(self, mean: np.ndarray, maximum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, stats = self._sessions["head"].run(
+            None, {"mean": mean.astype(np.float32), "maximum": maximum.astype(np.float32)})
+        return probs, stats
+
+    def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
+                            ) -> np.ndarray:
+        """A track's probabilities (n_labels,) from its pooled window outputs."""
+        return self._head(pool.mean[None], pool.max[None])[0][0]
+
+    def statistics(self, pool: WindowPool) -> np.ndarray:
+        """A track's backbone statistics as float16 (what the cache keeps)."""
+        return self._head(pool.mean[None], pool.max[None])[1][0].astype(np.float16)
+
+    def probabilities_of_statistics(self, stats: np.ndarray) -> np.ndarray:
+        """Tracks' cached statistics (tracks, stats) -> (tracks, n_labels)."""
+        mean, maximum = pools_of_statistics(np.asarray(stats, dtype=np.float32),
+                                            self.embedding_dim)
+        return self._head(mean, maximum)[0]
+
+    def window_probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """Each window heard alone, as if it were a whole track (windows, n_labels)."""
+        return self._head(outputs, outputs)[0]

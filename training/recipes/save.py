@@ -1,0 +1,51 @@
+"""Saving a trained genre model: its labels' names, label sets and hierarchy, what made it
+(method, configuration, data, time) and what it was built on, in the model file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from genretag.models import features
+from genretag.models.net import Model, save_model
+
+DISPLAY_NAMES = {"blues": "Blues", "classical": "Classical", "country": "Country",
+                 "disco": "Disco", "hiphop": "Hip-Hop", "jazz": "Jazz", "metal": "Metal",
+                 "pop": "Pop", "reggae": "Reggae", "rock": "Rock"}
+
+
+def save_genre_model(out: Path, model: Model, method: str, config: dict, data_summary: dict,
+                     backbone: Model | None = None, feature_table: str | None = None,
+                     started: float | None = None, evaluation: dict | None = None) -> str:
+    """Write a trained model (with its feature head, tags and independent genres, if any)
+    and what made it."""
+    from genretag.training.recipes.probe import PARENTS, TAG_GENRE_NAMES
+
+    labels, net = model.labels, model.net
+    genres = {lab: list(tags) for lab, tags in model.metadata.tag_genres.items()}
+    exclusive = [lab for lab in labels if lab not in genres]
+    names = {**DISPLAY_NAMES, **TAG_GENRE_NAMES}
+    extra = {
+        "name": "genretag genre model",
+        "display_names": {lab: names.get(lab, lab) for lab in labels},
+        "label_sets": {"dataset": exclusive},
+        "parents": {lab: [p for p in PARENTS.get(lab, []) if p in labels] for lab in labels
+                    if any(p in labels for p in PARENTS.get(lab, []))},
+        "training": {"method": method, "config": config, "data": data_summary,
+                     "seconds": round(time.time() - started, 1) if started else None},
+    }
+    if set(exclusive) <= set(DISPLAY_NAMES):
+        extra["label_sets"]["gtzan"] = exclusive
+    if model.metadata.tags:  # a track head: the tagger's tags size its tag layer
+        extra["tags"] = list(model.metadata.tags)
+    if genres:
+        extra["tag_genres"] = genres
+    if evaluation:
+        extra["evaluation"] = evaluation
+    if backbone is not None:
+        extra["backbone"] = {"model_id": backbone.model_id,
+                             "name": backbone.metadata.name or "musicnn MSD"}
+    if net.features is not None:
+        extra["features"] = {"columns": list(features.COLUMNS), "extractor": features.EXTRACTOR,
+                             "table": feature_table}
+    return save_model(out, net, labels, net.params, extra=extra)
