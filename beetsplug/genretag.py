@@ -7,19 +7,25 @@ Enable it in beets' config, then run ``beet genretag [QUERY]``::
         auto: no            # also tag during `beet import`
         by: album           # album: one verdict per beets album; track: each alone
         force: no           # replace existing genres (-f); by default fill empty ones only
-        top_k: 1            # as `genretag scan --top-k`; and so on, every option of
-        min_confidence: 0.3 # `genretag scan`, with its checks:
+        top_k: 1            # as `genretag scan --top-k`; and so on, every setting of
+        min_confidence: 0.3 # `genretag scan` (genretag.settings.Settings), with its checks:
         labels: all         # all, or a set the model names (gtzan)
-        map: ''             # a TOML file (label = "Name"), or an inline mapping {jazz: Jazz}
+        genre_map: ''       # a TOML file (label = "Name"), or an inline mapping {jazz: Jazz}
         parents: no
         album_strict: no
         model: ''           # a genre model file; empty: genretag's shipped model
         device: auto        # auto, cpu or cuda
+        runtime: auto       # auto, torch or onnx
+        engine: local       # local, or ray (a Ray cluster)
+        ray_address: ''
         coverage: auto      # auto, full or fast
         windows: 4
         batch_size: 0
         workers: 0
         db: ''              # genretag's cache; empty: its default, shared with `genretag scan`
+
+A setting left out of beets' config takes its value from genretag's own config file
+(``genretag config`` shows it), else genretag's default.
 
 The plugin hears each item through genretag (its cache first: an item genretag has heard
 is not decoded again), decides albums as beets knows them, and sets beets' own ``genres``
@@ -40,11 +46,17 @@ from pathlib import Path
 from beets import ui
 from beets.plugins import BeetsPlugin
 
-# genretag scan's options, with its defaults (``tagger.api.ScanConfig``), and the plugin's own
-CONFIG = {"auto": False, "by": "album", "force": False, "top_k": 1, "min_confidence": 0.3,
-          "labels": "all", "map": "", "parents": False, "album_strict": False, "model": "",
-          "device": "auto", "coverage": "auto", "windows": 4, "batch_size": 0, "workers": 0,
-          "db": ""}
+# the plugin's own options; genretag's settings are read as beets' config gives them
+CONFIG = {"auto": False, "force": False}
+# genretag scan's settings that beets decides in its own way: its pretend and force
+LEFT_TO_BEETS = ("dry_run", "policy")
+
+
+def settings_keys() -> list[str]:
+    """The genretag settings this plugin reads from beets' config (those of scan)."""
+    from genretag.settings import SCAN, options
+
+    return [name for name, _, _ in options(SCAN) if name not in LEFT_TO_BEETS]
 
 
 class GenreTagPlugin(BeetsPlugin):
@@ -64,7 +76,7 @@ class GenreTagPlugin(BeetsPlugin):
         if getattr(self._local, "cache", None) is None:
             from genretag.store.cache import Cache, default_db_path
 
-            self._local.cache = Cache(Path(self.config["db"].as_str() or default_db_path()))
+            self._local.cache = Cache(self.settings().db or default_db_path())
         return self._local.cache
 
     def close(self, **kwargs) -> None:
@@ -147,28 +159,35 @@ class GenreTagPlugin(BeetsPlugin):
             if not pretend:
                 item.try_sync(write=write, move=False)
 
-    def session(self):
-        """genretag's library ``Session`` for this config, on the plugin's cache: every
-        option ``genretag scan`` has, with its validation (a bad one is a beets
-        ``UserError`` of one line)."""
-        from genretag.api import ConfigError, ScanConfig, Session
+    def settings(self):
+        """genretag's settings as beets' config gives them, over genretag's own config
+        file and defaults; always a dry run with the overwrite policy, as the plugin
+        applies beets' pretend and force itself. A bad one is a beets ``UserError``."""
+        from genretag.settings import ConfigError, resolve
         from genretag.states import Policy
 
         c = self.config
-        mapping = c["map"].get()
+        given = {}
+        for key in settings_keys():
+            if c[key].exists():
+                value = c[key].get()
+                given[key] = None if value == "" else value  # '' in YAML: the default
+        if "genre_map" not in given and c["map"].exists():  # the key's earlier name
+            given["genre_map"] = c["map"].get() or None
         try:
-            config = ScanConfig(
-                model=Path(c["model"].as_str()) if c["model"].as_str() else None,
-                device=c["device"].as_str(), dry_run=True, policy=Policy.OVERWRITE,
-                top_k=c["top_k"].get(), min_confidence=c["min_confidence"].get(),
-                labels=c["labels"].as_str(),
-                genre_map=mapping if isinstance(mapping, dict) else
-                (Path(mapping) if mapping else None),
-                parents=c["parents"].get(bool), by=c["by"].as_str(),
-                album_strict=c["album_strict"].get(bool), coverage=c["coverage"].as_str(),
-                windows=c["windows"].get(), batch_size=c["batch_size"].get(),
-                workers=c["workers"].get())
-            return Session(config, cache=self.cache())
+            settings, _ = resolve({**given, "dry_run": True, "policy": Policy.OVERWRITE})
+        except ConfigError as e:
+            raise ui.UserError(f"genretag: {e}") from None
+        return settings
+
+    def session(self):
+        """genretag's library ``Session`` for these settings, on the plugin's cache."""
+        from genretag.api import Session
+        from genretag.settings import ConfigError
+
+        settings = self.settings()
+        try:
+            return Session(settings, cache=self.cache())
         except ConfigError as e:
             raise ui.UserError(f"genretag: {e}") from None
 

@@ -1,5 +1,5 @@
 """Scan speed of each ``--arch``: milliseconds per window, frontend included, as a scan
-runs them (``predictor.outputs_of`` on a batch of 16 random windows), the median of 5
+runs them (``hearing.local.outputs_of`` on a batch of 16 random windows), the median of 5
 rounds, on this machine's CPU.
 
     python benchmarks/arch_speed.py

@@ -135,7 +135,7 @@ def driver(a) -> None:
     from synth import music, write_audio
 
     import genretag.scan as scan
-    from genretag.api import ScanConfig, Session
+    from genretag.api import Session, Settings
     from genretag.hearing.local import Predictor
     from genretag.store.cache import Cache
 
@@ -163,7 +163,7 @@ def driver(a) -> None:
 
     scan.hearer = lambda model, coverage, **kw: Ready(model, coverage)
     db = fresh(WORK / "d.sqlite")
-    session = Session(ScanConfig(db=db, dry_run=True))
+    session = Session(Settings(db=db, dry_run=True))
     t0 = time.perf_counter()
     result = session.scan([lib])
     total = time.perf_counter() - t0

@@ -1,12 +1,23 @@
-"""genretag: offline batch genre tagger. The library API is ``Session`` and ``ScanConfig``
-(``tagger.api``), imported on first use so that the command line starts light."""
+"""genretag: offline batch genre tagger.
 
-__all__ = ["ConfigError", "ScanConfig", "Session"]
+The library API is :class:`Session` (``api.py``), the one entry point every front end goes
+through, and :class:`Settings` (``settings.py``), every setting defined once::
+
+    from genretag import Session, Settings
+
+Both are imported on first use, so that the command line starts light.
+"""
+
+__all__ = ["ConfigError", "Session", "Settings"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from genretag import api
+    if name == "Session":
+        from genretag.api import Session
 
-        return getattr(api, name)
+        return Session
+    if name in ("Settings", "ConfigError"):
+        from genretag import settings
+
+        return getattr(settings, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

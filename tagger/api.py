@@ -1,14 +1,15 @@
 """genretag as a library: one object, :class:`Session`, that every front end goes through.
 
-    from genretag import ScanConfig, Session
+    from genretag import Session, Settings
 
-    with Session(ScanConfig(dry_run=True, top_k=2)) as session:
+    with Session(Settings(dry_run=True, top_k=2)) as session:
         result = session.scan(["/music/Some Album"])
     for row in result.rows:
         print(row.path, row.status, row.genres)
 
-A :class:`ScanConfig` is validated once, when it is made; a :class:`Session` opens the model
-file (its weights only when a track must be heard), the vocabulary and the cache, and
+:class:`Settings` (``settings.py``) are validated once, when made; a :class:`Session`
+opens the model file (its weights only when a track must be heard), the vocabulary and the
+cache, and
 refuses what cannot work (a backbone as the model, an unknown label set, a bad map, a
 cache in a missing folder) with a :class:`ConfigError` of one line, before any file is
 touched. The command line and the beets plugin are adapters: they parse, call and render.
@@ -16,75 +17,21 @@ touched. The command line and the beets plugin are adapters: they parse, call an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genretag.states import CoverageMode, Device, Engine, GroupBy, Policy, Runtime
+from genretag.settings import ConfigError, Settings
+from genretag.states import CoverageMode, Device, Engine, Runtime
 
 if TYPE_CHECKING:
+    from genretag.deciding.decider import ScanOptions
     from genretag.deciding.genres import Vocabulary
     from genretag.models.loader import LazyModel
     from genretag.scan import ScanResult
     from genretag.store.cache import Cache, ScanRun
     from genretag.undo import UndoRow
-
-
-class ConfigError(Exception):
-    """A configuration that cannot work; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    """Everything that decides a scan besides the audio. Checked when made."""
-
-    model: Path | None = None  # a genre model file; None: the shipped one
-    device: Device = Device.AUTO
-    runtime: Runtime = Runtime.AUTO  # what runs the network: auto, torch or onnx
-    engine: Engine = Engine.LOCAL  # where tracks are heard: here, or on a Ray cluster
-    ray_address: str | None = None  # the cluster to join; None: RAY_ADDRESS, else a local one
-    db: Path | None = None  # the cache file; None: genretag.sqlite in the user cache folder
-    dry_run: bool = False
-    policy: Policy = Policy.FILL
-    top_k: int = 1  # at most this many genres (their parents, with ``parents``, on top)
-    min_confidence: float = 0.3
-    labels: str = "all"  # which of the model's genres may be written: all, or a set it names
-    genre_map: Path | dict[str, str] | None = None  # a --map TOML file, or label -> name
-    parents: bool = False
-    by: GroupBy = GroupBy.ALBUM
-    album_strict: bool = False
-    coverage: CoverageMode = CoverageMode.AUTO
-    windows: int = 4  # K, for fast coverage
-    batch_size: int = 0  # windows per CNN batch; 0: chosen by device
-    workers: int = 0  # decoders; 0: one per core
-
-    def __post_init__(self) -> None:
-        for name, enum in (("device", Device), ("runtime", Runtime), ("engine", Engine),
-                           ("policy", Policy),
-                           ("by", GroupBy), ("coverage", CoverageMode)):
-            try:
-                object.__setattr__(self, name, enum(getattr(self, name)))
-            except ValueError:
-                raise ConfigError(f"{name} {getattr(self, name)!r}: choose from "
-                                  f"{', '.join(e.value for e in enum)}") from None
-        for name, low in (("top_k", 1), ("windows", 1), ("batch_size", 0), ("workers", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name} must be a whole number of at least {low}, "
-                                  f"not {value!r}")
-        c = self.min_confidence
-        if not isinstance(c, (int, float)) or isinstance(c, bool) or not 0.0 <= c <= 1.0:
-            raise ConfigError(f"min_confidence must be a number from 0 to 1, not {c!r}")
-        if self.db is not None and not Path(self.db).absolute().parent.is_dir():
-            raise ConfigError(f"{self.db}: no such folder for the cache")
-        if self.engine == Engine.RAY:
-            from genretag.hearing.rayengine import missing
-
-            why = missing()
-            if why:
-                raise ConfigError(why)
 
 
 @dataclass
@@ -104,10 +51,16 @@ class TrackProbabilities:
 class Session:
     """A model, a vocabulary and a cache, ready to scan, predict and undo."""
 
-    def __init__(self, config: ScanConfig | None = None, cache: Cache | None = None):
+    def __init__(self, settings: Settings | None = None, cache: Cache | None = None):
         from genretag.models.file import ModelFileError
 
-        self.config = config = config or ScanConfig()
+        self.settings = config = settings or Settings()
+        if config.engine == Engine.RAY:
+            from genretag.hearing.rayengine import missing
+
+            why = missing()
+            if why:
+                raise ConfigError(why)
         try:
             self.model = open_model_file(config.model, config.device, runtime=config.runtime)
         except ModelFileError as e:
@@ -123,7 +76,7 @@ class Session:
         if self._cache is None:
             from genretag.store.cache import Cache, default_db_path
 
-            self._cache = Cache(self.config.db or default_db_path())
+            self._cache = Cache(self.settings.db or default_db_path())
         return self._cache
 
     def close(self) -> None:
@@ -151,18 +104,12 @@ class Session:
         scanner = Scanner(self.model, self.cache, options, on_progress=on_progress)
         return scanner.run([Path(p) for p in paths], on_found=on_found)
 
-    def options(self, **extra):
-        """The scanner's options for this configuration."""
+    def options(self, **extra) -> ScanOptions:
+        """The scanner's options: these settings, this session's vocabulary, and
+        ``extra`` (``album_keys``, ``skip_hard_links``)."""
         from genretag.deciding.decider import ScanOptions
-        from genretag.hearing.windows import Coverage
 
-        c = self.config
-        return ScanOptions(dry_run=c.dry_run, policy=c.policy, top_k=c.top_k,
-                           min_confidence=c.min_confidence, vocab=self.vocab,
-                           parents=c.parents, by=c.by, album_strict=c.album_strict,
-                           coverage=Coverage(c.coverage, c.windows), batch_size=c.batch_size,
-                           workers=c.workers or os.cpu_count() or 1, engine=c.engine.value,
-                           ray_address=c.ray_address, **extra)
+        return ScanOptions(self.settings, self.vocab, **extra)
 
     def predict(self, path: Path | str) -> TrackProbabilities:
         """One file's probabilities, heard with this configuration's coverage, and each
@@ -178,7 +125,7 @@ class Session:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         model = self.model.load()
-        used = Coverage(self.config.coverage, self.config.windows).resolved(model.device.type)
+        used = Coverage(self.settings.coverage, self.settings.windows).resolved(model.device.type)
         (res,) = Predictor(model, used, keep_windows=True, workers=1).predict([path])
         if res.error:
             raise (Silent if res.silent else DecodeError)(res.error, res.detail)
@@ -201,7 +148,7 @@ class Session:
             else None
         if last and run is None:
             return []
-        return undo(self.cache, named, dry_run=self.config.dry_run, force=force,
+        return undo(self.cache, named, dry_run=self.settings.dry_run, force=force,
                     run=run.id if run else None)
 
     def last_scan(self, paths: Sequence[Path | str] | None = None) -> ScanRun | None:

@@ -1,6 +1,6 @@
 """``genretag scan``: a thin loop over a track's way from path to tag.
 
-1. ``discover.find_audio`` lists the audio files under the given folders. Writes a crash
+1. ``library.discover.find_audio`` lists the audio files under the given folders. Writes a crash
    interrupted are settled (``undo.settle_pending``), and the temporary files it left are
    removed (on a real run).
 2. The cache says which files are unchanged since the last run (same size, mtime and
@@ -8,12 +8,12 @@
    A file the cache does not know by path is fingerprinted, and a moved or renamed file is
    recognised by its fingerprint; a file whose tags another program edited, by the
    fingerprint of its audio alone (its tags are read again, its audio is not).
-3. The rest are heard: ``source.TrackSource`` opens each as windows (stage 1), and
-   ``predictor.Predictor`` batches them through the model into a ``Prediction`` (stage 2);
-   ``verdicts.Decider.read`` reads what its tags hold.
-4. ``albums.group`` finds the albums among all the tracks, and each album's pooled
+3. The rest are heard: ``hearing.source.TrackSource`` opens each as windows (stage 1), and
+   ``hearing.local.Predictor`` batches them through the model into a ``Prediction`` (stage 2);
+   ``deciding.decider.Decider.read`` reads what its tags hold.
+4. ``deciding.albums.group`` finds the albums among all the tracks, and each album's pooled
    prediction is what its tracks are decided with (outliers keep their own).
-5. ``verdicts.Decider.decide`` turns each prediction into a verdict and a report
+5. ``deciding.decider.Decider.decide`` turns each prediction into a verdict and a report
    :class:`Row`, writes the genre unless this is a dry run, and fills the cache (stage 3).
    Every file ends as one row, whatever happened to it.
 """
@@ -108,7 +108,7 @@ class Scanner:
         res = self.result
         walk = find_audio(paths)
         res.skipped = [(str(p), why) for p, why in walk.skipped]
-        res.leftovers = (len(walk.leftovers) if self.opt.dry_run
+        res.leftovers = (len(walk.leftovers) if self.opt.settings.dry_run
                          else sum(remove_leftover(p) for p in walk.leftovers))
         if on_found:
             on_found(len(walk.files) + len(walk.errors))
@@ -148,11 +148,7 @@ class Scanner:
         if not todo:
             return
         # on a Ray cluster (engine "ray") only the hearing runs there; the rest stays here
-        predictor = hearer(model, coverage, engine=self.opt.engine, model_path=self.model.path,
-                           device=self.model.device_request,
-                           runtime=self.model.runtime_request.value,
-                           batch_size=self.opt.batch_size, workers=self.opt.workers,
-                           ray_address=self.opt.ray_address)
+        predictor = hearer(model, coverage, self.opt.settings, model_path=self.model.path)
         res.timings = predictor.timings
         res.decoded_on, res.heard_on = predictor.decoded_on, predictor.heard_on
         results = predictor.predict([f.path for f in todo])
@@ -212,7 +208,7 @@ class Scanner:
         tracks = self.heard + self._unnamed_companions()
         members = [albums.Member(h.found.path, h.album, h.duration) for h in tracks]
         album_of: dict[int, albums.Album] = {}
-        for album in albums.group(members, self.opt.by, self.opt.album_keys):
+        for album in albums.group(members, self.opt.settings.by, self.opt.album_keys):
             if min(album.members) < named:  # an album of unnamed tracks alone: not ours
                 for i in album.members:
                     album_of[i] = album
@@ -236,8 +232,8 @@ class Scanner:
                 continue
             pooled, firsts, top = verdicts[album]
             mine = own.pop(i)
-            outlier = albums.is_outlier(mine.probabilities, top, self.opt.min_confidence)
-            keeps_own = outlier and not self.opt.album_strict
+            outlier = albums.is_outlier(mine.probabilities, top, self.opt.settings.min_confidence)
+            keeps_own = outlier and not self.opt.settings.album_strict
             row = (self.decider.decide(heard, pooled, album.title, True, choice=mine)
                    if keeps_own else
                    self.decider.decide(heard, pooled, album.title, outlier, firsts))
@@ -251,10 +247,10 @@ class Scanner:
         """Tracks the cache knows, unchanged since it heard them, that share an album (or,
         by folder, a folder) with a heard track but were not named in this scan: an
         album's verdict must not depend on which of its paths were named."""
-        if self.opt.by == GroupBy.TRACK or self.opt.album_keys is not None:
+        if self.opt.settings.by == GroupBy.TRACK or self.opt.album_keys is not None:
             return []
         model_id, seen = self.model.model_id, {str(h.found.path) for h in self.heard}
-        if self.opt.by == GroupBy.FOLDER:
+        if self.opt.settings.by == GroupBy.FOLDER:
             lookups = {str(h.found.path.parent) for h in self.heard}
             paths = (p for folder in lookups for p in self.cache.folder_paths(folder, model_id))
         else:
@@ -300,7 +296,7 @@ class Scanner:
                                                                           Status.UNSURE):
                 # it could not be decoded (or was silent) last time and has not changed:
                 # don't try again
-                if row.dry_run and not self.opt.dry_run:  # a real run has now seen it
+                if row.dry_run and not self.opt.settings.dry_run:  # a real run has now seen it
                     row.dry_run = 0
                     self.cache.put(row)
                 self._emit(Row(str(path), row.status, error=row.error, source=Source.CACHE))

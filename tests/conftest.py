@@ -20,6 +20,8 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(user_cache_dir("genretag")) / 
 # their address, as Ray does on a laptop, so test traffic stays on 127.0.0.1 (read when
 # ray is imported; subprocesses inherit it)
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# no config file of the person running the tests changes what the tests see (an empty one)
+os.environ["GENRETAG_CONFIG"] = os.devnull
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The library API (issue 20): ``Session`` and ``ScanConfig``, used directly."""
+"""The library API (issue 20): ``Session`` and ``Settings``, used directly."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from genretag import ConfigError, ScanConfig, Session
+from genretag import ConfigError, Session, Settings
 from genretag.deciding.decider import Row
 from genretag.states import CoverageMode, Policy, Status, UndoStatus
 
@@ -16,7 +16,7 @@ from helpers import GOOD, album, file_hash
 def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
     folder = album(library)
     before = {p.name: file_hash(p) for p in folder.iterdir()}
-    config = ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1,
+    config = Settings(model=tiny_model, db=db, dry_run=True, workers=1,
                         min_confidence=0.5)
     with Session(config) as session:
         result = session.scan([folder])
@@ -27,7 +27,7 @@ def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
     assert rows["plain.mp3"].status == Status.WOULD_TAG and rows["plain.mp3"].genres == ["jazz"]
     assert result.counts()[Status.WOULD_TAG] >= 1
 
-    real = ScanConfig(model=tiny_model, db=db, workers=1, min_confidence=0.5,
+    real = Settings(model=tiny_model, db=db, workers=1, min_confidence=0.5,
                       policy=Policy.OVERWRITE, coverage=CoverageMode.FULL)
     with Session(real) as session:
         written = session.scan([folder])
@@ -52,20 +52,20 @@ def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
 ])
 def test_a_config_is_checked_when_made(bad, said):
     with pytest.raises(ConfigError, match=said):
-        ScanConfig(**bad)
+        Settings(**bad)
 
 
 def test_a_session_refuses_what_cannot_work(tiny_model, tmp_path):
     weights = Path(__file__).parent.parent / "weights"
     with pytest.raises(ConfigError, match="a pretrained backbone, not a genre model"):
-        Session(ScanConfig(model=weights / "musicnn_msd.safetensors"))
+        Session(Settings(model=weights / "musicnn_msd.safetensors"))
     with pytest.raises(ConfigError, match="--labels gtzan: this model names the sets all"):
-        Session(ScanConfig(model=tiny_model, labels="gtzan"))
+        Session(Settings(model=tiny_model, labels="gtzan"))
     with pytest.raises(ConfigError, match="'polka': not a label of this model"):
-        Session(ScanConfig(model=tiny_model, genre_map={"polka": "Polka"}))
+        Session(Settings(model=tiny_model, genre_map={"polka": "Polka"}))
     with pytest.raises(ConfigError, match="model file not found"):
-        Session(ScanConfig(model=tmp_path / "missing.safetensors"))
-    session = Session(ScanConfig(model=tiny_model, genre_map={"jazz": "Jazz & Blues"}))
+        Session(Settings(model=tmp_path / "missing.safetensors"))
+    session = Session(Settings(model=tiny_model, genre_map={"jazz": "Jazz & Blues"}))
     assert session.vocab.names["jazz"] == "Jazz & Blues"
     with pytest.raises(ConfigError, match="predict takes one audio file"):
         session.predict(tmp_path)
@@ -81,7 +81,7 @@ def test_a_failure_for_a_passing_reason_is_tried_again(library, tiny_model, db, 
     from genretag.store.cache import Cache
 
     path = album(library) / "plain.mp3"
-    with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1)) as session:
+    with Session(Settings(model=tiny_model, db=db, dry_run=True, workers=1)) as session:
         scanner = Scanner(session.model, session.cache, session.options())
         scanner.decider.failed(Found(path, os.stat(path), None), "cannot read file", retry)
         session.cache.flush()
@@ -101,7 +101,7 @@ def test_every_report_renders_from_one_column_spec(library, tiny_model, db, tmp_
     from genretag.render import report
 
     folder = album(library)
-    with Session(ScanConfig(model=tiny_model, db=db, dry_run=True, workers=1,
+    with Session(Settings(model=tiny_model, db=db, dry_run=True, workers=1,
                             min_confidence=0.5)) as session:
         result = session.scan([folder])
     for suffix in ("json", "csv", "html"):

@@ -219,7 +219,7 @@ def test_every_scan_option_with_the_same_checks(beets):
     command line checks them: a bad one is one line from beets, not a traceback."""
     b, files = beets
     weights = Path(__file__).parent.parent / "weights"
-    # one refused by ScanConfig, one by Session (the rest of the checks: tests/test_api.py)
+    # one refused by Settings, one by Session (the rest of the checks: tests/test_api.py)
     for bad, said in (({"min_confidence": 2}, "min_confidence must be a number from 0 to 1"),
                       ({"model": str(weights / "vgg_msd.safetensors")},
                        "a pretrained backbone, not a genre model")):

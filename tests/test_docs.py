@@ -38,16 +38,31 @@ def test_discovery_takes_every_tagged_format_and_skips_the_others(tmp_path):
     assert {p.suffix for p, _ in walk.skipped} == set(formats.SKIPPED_EXTENSIONS)
 
 
+def module_names() -> dict[str, str]:
+    """How the docs may name a module: its dotted path under genretag (``hearing.base.base``,
+    ``training.data.datasets``), or its file's stem where no other module has it."""
+    full = {}
+    for folder, pkg in PACKAGES.items():
+        for p in (ROOT / folder).rglob("*.py"):
+            parts = p.relative_to(ROOT / folder).with_suffix("").parts
+            name = ".".join([pkg, *parts]).removesuffix(".__init__")
+            full[name.removeprefix("genretag.")] = name
+    stems: dict[str, list[str]] = {}
+    for short, name in full.items():
+        stems.setdefault(short.rsplit(".", 1)[-1], []).append(name)
+    return {**{s: n[0] for s, n in stems.items() if len(n) == 1}, **full}
+
+
 def cited() -> list[tuple[str, str, str]]:
     """(where, module, name) for every `module.name` of genretag's the docs cite, and every
     ``module.name`` in the packages' docstrings and comments."""
-    modules = {p.stem: f"{pkg}.{p.stem}" for folder, pkg in PACKAGES.items()
-               for p in (ROOT / folder).glob("*.py")}
+    modules = module_names()
     found = []
     sources = [*ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md"), ROOT / "weights" / "README.md",
-               *(ROOT / "tagger").rglob("*.py"), *(ROOT / "training").glob("*.py")]
+               *(ROOT / "tagger").rglob("*.py"), *(ROOT / "training").rglob("*.py")]
     for path in sources:
-        for module, name in re.findall(r"``?(\w+)\.(\w+)(?:\(\))?``?", path.read_text()):
+        for dotted in re.findall(r"``?([\w.]+)(?:\(\))?``?", path.read_text()):
+            module, _, name = dotted.rpartition(".")
             if module in modules and name != "py":  # a file, not a name
                 found.append((str(path.relative_to(ROOT)), modules[module], name))
     return found

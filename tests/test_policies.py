@@ -215,12 +215,12 @@ def test_undo_after_a_hand_edit_between_two_scans_gives_back_the_hand_edit(
 
 def test_on_a_terminal_all_and_last_ask_first_and_yes_skips_the_question(
         lib, tiny_model, monkeypatch):
-    from genretag import cli
+    from genretag.cli import common
 
     root, db = lib
     verdict(root, db, JAZZ)
     assert scan(root, tiny_model, db, "--overwrite").exit_code == 0
-    monkeypatch.setattr(cli, "on_terminal", lambda: True)
+    monkeypatch.setattr(common, "on_terminal", lambda: True)
     for how in ("--all", "--last"):
         r = CliRunner().invoke(app, ["undo", how, "--db", str(db)], input="n\n")
         assert r.exit_code == 0 and "nothing restored" in r.output, r.output

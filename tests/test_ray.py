@@ -298,8 +298,9 @@ def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
     from synth import music, write_audio
 
     from genretag.models.net import load_model
+    from genretag.settings import Settings
     from genretag.training.data.datasets import Item
-    from genretag.training.data.embed import Hearing, embed
+    from genretag.training.data.embed import embed
 
     from helpers import make_tiny_model
 
@@ -314,7 +315,7 @@ def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
     items.append(Item(tmp_path / "bad.flac", "a", "artist9"))
     here = embed(items, model, tmp_path / "local", batch_size=4)
     there = embed(items, model, tmp_path / "ray", batch_size=4,
-                  hearing=Hearing("ray", tmp_path / "m.safetensors"))
+                  settings=Settings(engine="ray"), model_path=tmp_path / "m.safetensors")
     assert [p for p, _ in here.failed] == [p for p, _ in there.failed] == [tmp_path / "bad.flac"]
     assert here.windows.keys() == there.windows.keys() and len(here.windows) == 3
     for path, emb in here.windows.items():

@@ -380,13 +380,13 @@ def test_silent_windows_are_not_heard(tmp_path, tiny_model):
     heard (full coverage), so silence cannot vote for a genre."""
     import numpy as np
 
-    from genretag.api import ScanConfig, Session
+    from genretag.api import Session, Settings
 
     tone = music(6.0, 22050, seed=11)
     quiet = np.zeros(22050 * 12, dtype=tone.dtype)
     path = tmp_path / "gaps.wav"
     write_audio(path, np.concatenate([quiet, tone, quiet]), 22050, "wav")
-    heard = Session(ScanConfig(model=tiny_model, coverage="full")).predict(path)
+    heard = Session(Settings(model=tiny_model, coverage="full")).predict(path)
     window = heard.window_seconds
     assert heard.window_starts, "nothing heard"
     for start in heard.window_starts:  # every window heard overlaps the music

@@ -66,10 +66,10 @@ def test_the_shipped_graphs_are_the_shipped_models():
 
 
 def test_auto_chooses_onnx_on_a_cpu_for_the_shipped_model_torch_for_a_window_head(tiny_model):
-    from genretag.api import ScanConfig, Session
+    from genretag.api import Session, Settings
 
-    assert Session(ScanConfig()).model.load().runtime == "onnx"
-    assert Session(ScanConfig(model=tiny_model)).model.load().runtime == "torch"
+    assert Session(Settings()).model.load().runtime == "onnx"
+    assert Session(Settings(model=tiny_model)).model.load().runtime == "torch"
 
 
 def test_onnx_refused_in_one_line_for_a_model_it_cannot_run(library, tiny_model, tmp_path):

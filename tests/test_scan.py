@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from genretag import tags
+from genretag.settings import Settings
 
 from helpers import GOOD, album, audio_hash, file_hash, make_tiny_model, run, scan, snapshot
 
@@ -231,7 +232,7 @@ def test_interrupted_run_resumes(library, tiny_model, db):
             raise KeyboardInterrupt
 
     cache = Cache(db)
-    opts = ScanOptions(min_confidence=0.5, vocab=Vocabulary.default(model.labels))
+    opts = ScanOptions(Settings(min_confidence=0.5), vocab=Vocabulary.default(model.labels))
     before = {p.name: file_hash(p) for p in album(library).iterdir()}
     res = Scanner(model, cache, opts, on_progress=stop_after_three).run([album(library)])
     cache.close()

@@ -1,5 +1,5 @@
 """``genretag train`` and ``genretag evaluate``, added to the tagger's CLI as a plug-in
-(entry point group ``genretag.commands``), so that the tagger never imports training.
+(entry point group "genretag.commands"), so that the tagger never imports training.
 
 Both take the same recipe options (``recipe.Recipe``): ``evaluate`` cross-validates exactly
 what ``train`` with those options would build.
@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from genretag.cli import DEVICE_HELP, ENGINE_OPT, RAY_ADDRESS_OPT, Screen, open_model, usage_error
+from genretag.cli.common import Screen, open_model, usage_error
+from genretag.cli.options import SETTINGS, takes_settings
 from genretag.library.discover import printable
 from genretag.models.file import shipped
+from genretag.render.progress import steps
+from genretag.settings import EVALUATE, TRAIN, Settings
 from genretag.states import Device, Engine
 
 if TYPE_CHECKING:
@@ -74,21 +77,6 @@ def extra_hint(extra: str) -> str:
     return f"from a source checkout of genretag: pip install '.[{extra}]'"
 
 
-def steps():
-    """A rich progress display on stderr for the long steps of training; plain lines when
-    stderr is not a terminal (a log, CI)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from genretag.render.progress import PlainSteps
-
-    if not err.is_terminal:
-        return PlainSteps()
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err,
-                    transient=True)
-
-
 def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int, device: Device,
              table_csv: Optional[Path], recipe: Recipe, clip_features: bool,
              engine: Engine = Engine.LOCAL, ray_address: Optional[str] = None) -> Labelled:
@@ -100,8 +88,9 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
 
     from genretag.hearing.rayengine import RayError
     from genretag.models import features
+    from genretag.settings import Settings
     from genretag.training.data.datasets import DatasetError, load, load_feature_table, read_artists
-    from genretag.training.data.embed import Hearing, clip_mels, embed, table_features
+    from genretag.training.data.embed import clip_mels, embed, table_features
     from genretag.training.recipes.featuremlp import window_features
     from genretag.training.recipes.rawcnn import clip_audio
     from genretag.training.recipes.recipe import Labelled
@@ -122,14 +111,15 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     pretrained = open_model(backbone, device, genre_model=False)
     opened_on = pretrained.device.type
     results = {}
-    hearing = Hearing(engine.value, Path(backbone), ray_address, device.value)
-    with steps() as bar:
+    settings = Settings(engine=engine, ray_address=ray_address, device=device)
+    with steps(err) as bar:
         def run(what: str, fn, *args, **kwargs):
             task = bar.add_task(what, total=len(items), info="")
             results[what] = fn(items, *args, on_done=lambda: bar.advance(task), **kwargs)
 
         try:
-            run("embeddings", embed, pretrained, cache, workers, hearing=hearing)
+            run("embeddings", embed, pretrained, cache, workers, settings=settings,
+                model_path=Path(backbone))
         except RayError as e:
             raise usage_error(f"--engine ray: {e}") from None
         if clip_features:
@@ -219,9 +209,6 @@ N_MELS = typer.Option(None, "--n-mels", min=16, max=256, help="Mel bands of a CN
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
 SCRATCH_PATIENCE = 8  # --patience's default for a network trained from random weights
-WORKERS = typer.Option(0, "--workers", min=0, help="Decode workers (0: one per core).")
-DEVICE = typer.Option(Device.AUTO, "--device", help="Where the backbone runs: auto, cpu "
-                      "or cuda.")
 
 
 def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: Optional[int],
@@ -286,6 +273,7 @@ def _epochs(r: Recipe) -> int:
     return r.scratch.epochs if r.from_scratch else r.head.epochs + r.finetune_epochs
 
 
+@takes_settings(TRAIN)
 def train(
     dataset: Path = DATASET,
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
@@ -295,11 +283,12 @@ def train(
     finetune_lr: float = FINETUNE_LR,
     from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
     arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
-    cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
-    engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
+    cache: Optional[Path] = CACHE_OPT, settings: Settings = SETTINGS,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     needs_training_extra("train")
+    workers, device = settings.workers, settings.device
+    engine, ray_address = settings.engine, settings.ray_address
     import numpy as np
 
     from genretag.training.recipes.probe import MIN_CALIBRATION_CLIPS, MIN_CALIBRATION_ERRORS
@@ -314,7 +303,7 @@ def train(
                           "is a network on the features itself")
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False,
                  engine=engine, ray_address=ray_address)
-    with steps() as bar:
+    with steps(err) as bar:
         built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
     for e, loss in enumerate(built.losses):
         err.print(f"epoch {e + 1}: training loss {loss:.4f}")
@@ -343,6 +332,7 @@ def train(
                   f"{len(d.items)} clips, {time.time() - started:.0f} s)", markup=False)
 
 
+@takes_settings(EVALUATE)
 def evaluate(
     dataset: Path = DATASET,
     folds: int = typer.Option(5, "--folds", min=2, help="Outer folds, grouped by artist."),
@@ -365,12 +355,13 @@ def evaluate(
     outside: bool = typer.Option(False, "--hold-out-genres", help="Also hold each genre "
                                  "out of training in turn, and measure how sure the track "
                                  "head is of music of a genre it never heard (first seed)."),
-    cache: Optional[Path] = CACHE_OPT, workers: int = WORKERS, device: Device = DEVICE,
-    engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
+    cache: Optional[Path] = CACHE_OPT, settings: Settings = SETTINGS,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
     needs_training_extra("evaluate")
+    workers, device = settings.workers, settings.device
+    engine, ray_address = settings.engine, settings.ray_address
     from genretag.training.evaluation.evaluate import (
         EvaluationError,
         _spread,
@@ -426,7 +417,7 @@ def evaluate(
             raise usage_error(f"{other}: not every clip could be heard by both backbones")
         others[other.stem] = o
     seed_list = list(range(seed, seed + seeds))
-    with steps() as bar:
+    with steps(err) as bar:
         fold_task = bar.add_task("folds", total=folds * seeds, info="")
         try:
             res = cross_validate(d, folds, recipe, seed_list,
@@ -523,10 +514,10 @@ def evaluate(
 
 
 def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
-    """``evaluate --hold-out-genres``: the measurement of ``training.ood``, shown as a table."""
+    """``evaluate --hold-out-genres``: the measurement of ``training.evaluation.ood``, shown as a table."""
     from genretag.training.evaluation import ood
 
-    with steps() as bar:
+    with steps(err) as bar:
         task = bar.add_task("genres held out", total=len(d.labels), info="")
         scored = ood.hold_out_each(d.pooled(), d.y, d.labels, d.groups, recipe.probe, folds,
                                    seed, on_genre=lambda g: bar.advance(task))
@@ -561,114 +552,6 @@ def artists_short_of(labels: list[str], y, groups: list[str], folds: int
     return [(labels[c], len(a)) for c, a in sorted(artists.items()) if len(a) < folds]
 
 
-def learn(
-    paths: list[Path] = typer.Argument(..., help="Library folders (or files) to learn from."),
-    out: Path = typer.Option(..., "--out", "-o", help="The model file to write."),
-    model: Optional[Path] = typer.Option(None, "--model", help="The model whose backbone "
-                                         "hears the tracks (default: the shipped model)."),
-    db: Optional[Path] = typer.Option(None, "--db", help="Cache file (default: the scan's)."),
-    genre_map: Optional[Path] = typer.Option(None, "--map", help="TOML file: \"owner's "
-                                             "label\" = \"Name to learn it as\"."),
-    min_tracks: int = typer.Option(20, "--min-tracks", min=2,
-                                   help="A label needs at least this many tracks..."),
-    min_artists: int = typer.Option(3, "--min-artists", min=2,
-                                    help="...by at least this many artists."),
-    min_precision: float = typer.Option(0.7, "--min-precision", min=0.0, max=1.0,
-                                        help="Cross-validated precision a label must reach."),
-    coverage: str = typer.Option("fast", "--coverage", help="What to hear of a track that "
-                                 "is not in the cache: fast or full."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Decoding processes."),
-    device: Device = typer.Option(Device.AUTO, "--device", help=DEVICE_HELP),
-    fill: bool = typer.Option(True, "--fill-in/--no-fill-in", help="Let the base model "
-                              "write the labels you use too rarely to learn, where it names "
-                              "them too (your Hip Hop, its Hip-Hop)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the label table "
-                                          "as JSON (.json) or a page (.html)."),
-    engine: Engine = ENGINE_OPT, ray_address: Optional[str] = RAY_ADDRESS_OPT,
-) -> None:
-    """Learn a library's own genres from its tagged tracks; write them as a model file
-    that `genretag scan --model` uses."""
-    needs_training_extra("learn")
-    from genretag.cli import open_cache
-    from genretag.hearing.rayengine import RayError, missing
-    from genretag.hearing.windows import Coverage
-    from genretag.models.file import default_model_path
-    from genretag.states import CoverageMode
-    from genretag.training.data.embed import Hearing
-    from genretag.training.learn import (
-        REPORT_COLUMNS,
-        LearnError,
-        cell,
-        fill_in,
-        fit,
-        gather,
-        hear,
-        read_map,
-        save,
-        write_report,
-    )
-
-    if coverage not in ("fast", "full"):
-        raise usage_error(f"--coverage must be fast or full, not {coverage!r}")
-    if not out.absolute().parent.is_dir():
-        raise usage_error(f"{out}: no such folder for the model file (--out)")
-    if report is not None and report.suffix.lower() not in (".json", ".html"):
-        raise usage_error(f"{report}: report must end in .json or .html")
-    if engine == Engine.RAY and missing():
-        raise usage_error(missing())
-    base = open_model(model, device)
-    if not base.net.pools_statistics:
-        raise usage_error(f"{model}: its head does not pool backbone statistics; learn "
-                          "needs the shipped model or one like it")
-    cache = open_cache(db)
-    t0 = time.perf_counter()
-    try:
-        mapping = read_map(genre_map)
-        lib, to_hear = gather(paths, cache, base.backbone_id, mapping)
-        used = Coverage(CoverageMode(coverage)).resolved(base.device.type)
-        if to_hear:  # else everything came from the cache: no step to show
-            with steps() as bar:
-                task = bar.add_task("hearing", total=len(to_hear), info="")
-                hear(lib, to_hear, base, used, cache, workers, lambda n: bar.advance(task, n),
-                     Hearing(engine.value, model or default_model_path(), ray_address,
-                             device.value))
-        learnt = fit(lib, min_tracks, min_artists, min_precision)
-        filled = fill_in(learnt, lib, base) if fill else []
-    except LearnError as e:
-        raise usage_error(str(e)) from None
-    except RayError as e:
-        raise usage_error(f"--engine ray: {e}") from None
-    finally:
-        cache.close()
-    for path, reason in lib.errors:
-        err.print(f"error: {printable(path)}: {reason}", markup=False, soft_wrap=True)
-    table = Table(title="labels")
-    for _, title in REPORT_COLUMNS:
-        table.add_column(title)
-    for r in learnt.results:
-        table.add_row(*(cell(r, key) for key, _ in REPORT_COLUMNS))
-    console.print(table)
-    summary = (f"{len(lib.tagged)} tagged and {len(lib.untagged)} untagged tracks; "
-               f"heard {lib.heard} now, {len(lib.tagged) + len(lib.untagged) - lib.heard} "
-               f"from the cache; {lib.own_skipped} genres genretag wrote left out; "
-               f"{time.perf_counter() - t0:.1f} s")
-    console.print(summary, markup=False)
-    if report is not None:
-        try:
-            write_report(report, learnt, summary)
-        except OSError as e:
-            raise usage_error(f"{report}: cannot write the report ({e.strerror or e})") from None
-    try:
-        model_id = save(learnt, lib, base, out, filled)
-    except LearnError as e:
-        raise usage_error(str(e)) from None
-    console.print(f"wrote {out} ({len(learnt.keys)} labels learnt"
-                  + (f", {len(filled)} filled in by the base model" if filled else "")
-                  + f", model {model_id}); tag the "
-                  f"untagged tracks with: genretag scan LIB --model {out}", markup=False)
-
-
 def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command()(evaluate)
-    app.command()(learn)

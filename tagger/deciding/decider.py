@@ -7,8 +7,8 @@ file, and then *decides* each one (``Decider.decide``), with the album's pooled 
 the track belongs to one (``albums``). Deciding never opens an unchanged file unless it
 has to write it: the genres a file holds are in the cache.
 
-``genres.choose`` picks genres from the prediction in the user's vocabulary; a genre the
-file holds that the audio contradicts makes the row a ``conflict``; ``policy.decide`` applies
+``deciding.genres.choose`` picks genres from the prediction in the user's vocabulary; a genre the
+file holds that the audio contradicts makes the row a ``conflict``; ``deciding.policy.decide`` applies
 the policy for existing genres (fill / overwrite / merge); ``tags.write_state`` writes them,
 after the cache has recorded what undo needs.
 """
@@ -28,40 +28,36 @@ from genretag.deciding.genres import Choice, Vocabulary, choose, contradicted
 from genretag.deciding.policy import decide, own_genres
 from genretag.hearing.prediction import Prediction
 from genretag.hearing.windows import Coverage
-from genretag.states import GroupBy, Policy, Source, Status
+from genretag.settings import Settings
+from genretag.states import Policy, Source, Status
 from genretag.store.cache import Cache, TrackRow
 from genretag.tags.base import AlbumInfo
 from genretag.tags.fingerprint import content as fingerprint
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanOptions:
-    dry_run: bool = False
-    policy: Policy = Policy.FILL
-    top_k: int = 1  # at most this many genres (their parents, with ``parents``, come on top)
-    min_confidence: float = 0.3
+    """A scan's :class:`Settings`, with what the run itself brings."""
+
+    settings: Settings = field(default_factory=Settings)
     vocab: Vocabulary | None = None
-    parents: bool = False  # also write the parent genres of the chosen ones
-    by: GroupBy = GroupBy.ALBUM
-    album_strict: bool = False  # outliers take their album's genres too
     # albums as another program knows them (beets' album ids), by path: with ``by`` album,
     # they replace what the tags say
     album_keys: dict[str, object] | None = None
-    coverage: Coverage = field(default_factory=Coverage)
     # a file with several hard links is skipped: a write replaces the file, which would
     # split the links (beets writes in place, through its own plugin)
     skip_hard_links: bool = True
-    batch_size: int = 0  # 0: chosen by device (see predictor.Predictor)
-    workers: int = 2
-    engine: str = "local"  # states.Engine: where the tracks are heard
-    ray_address: str | None = None  # the Ray cluster to join; None: RAY_ADDRESS, or local
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(self.settings.coverage, self.settings.windows)
 
     def key(self) -> str:
         """What decides the outcome besides the audio and model (kept with each row)."""
+        s = self.settings
         names = sorted((self.vocab.names if self.vocab else {}).items())
-        blob = json.dumps([self.policy, self.top_k, self.min_confidence, names,
-                           self.coverage.mode, self.coverage.windows, self.by,
-                           self.album_strict] + ([True] if self.parents else []))
+        blob = json.dumps([s.policy, s.top_k, s.min_confidence, names, s.coverage,
+                           s.windows, s.by, s.album_strict] + ([True] if s.parents else []))
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -177,9 +173,9 @@ class Decider:
     # -- deciding --------------------------------------------------------------------------
 
     def choose(self, prediction: Prediction, among: set[str] | None = None) -> Choice:
-        """Genres from ``prediction`` by this scan's options (``genres.choose``)."""
-        return choose(prediction, self.vocab, self.opt.top_k, self.opt.min_confidence,
-                      self.opt.parents, among)
+        """Genres from ``prediction`` by this scan's options (``deciding.genres.choose``)."""
+        s = self.opt.settings
+        return choose(prediction, self.vocab, s.top_k, s.min_confidence, s.parents, among)
 
     def decide(self, heard: Heard, pooled: Prediction | None = None,
                album: str | None = None, outlier: bool = False,
@@ -201,15 +197,15 @@ class Decider:
             mine = self._mine(heard)
             users = [g for g in heard.current if g.casefold() not in mine]
             new = None if choice.unsure else decide(heard.current, choice.genres,
-                                                         self.opt.policy, mine)
+                                                         self.opt.settings.policy, mine)
             if choice.unsure:
                 row.status = Status.UNSURE
-            elif (self.opt.policy != Policy.OVERWRITE
+            elif (self.opt.settings.policy != Policy.OVERWRITE
                   and contradicted(users, choice, self.vocab)):
                 row.status = Status.CONFLICT  # the user's genre is left alone, and flagged
             elif new is None:
                 row.status = Status.KEPT
-            elif self.opt.dry_run:
+            elif self.opt.settings.dry_run:
                 row.status, row.written = Status.WOULD_TAG, new
             else:
                 self._write(heard, new)
@@ -225,7 +221,7 @@ class Decider:
     def _mine(self, heard: Heard) -> frozenset[str]:
         """The genres in the file that genretag added itself (case-folded): they follow the
         new verdict (an album's verdict changed because a track was added); the others are
-        the user's (see ``policy.decide``). The history is asked only about files it has
+        the user's (see ``deciding.policy.decide``). The history is asked only about files it has
         writes for, known from one query per scan: a re-scan of a tagged library decides
         every file."""
         path = str(heard.found.path)
@@ -273,7 +269,7 @@ class Decider:
             artist=info.artist if info else None,
             compilation=int(info.compilation) if info else 0,
             duration=heard.duration if heard is not None else None,
-            dry_run=int(self.opt.dry_run))
+            dry_run=int(self.opt.settings.dry_run))
         if heard is None or heard.cached != row_key(new):  # an unchanged re-scan writes none
             new.probabilities = prediction.as_dict() if prediction is not None else None
             self.cache.put(new)
@@ -282,7 +278,7 @@ class Decider:
 
 def genres_written(cache: Cache, path: str, current: list[str]) -> frozenset[str]:
     """The genres of ``current`` (what the file at ``path`` holds) that genretag added
-    itself, case-folded, by its undo history (``policy.own_genres``)."""
+    itself, case-folded, by its undo history (``deciding.policy.own_genres``)."""
     writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
               for w in cache.history(path)]
     return own_genres(writes, current)

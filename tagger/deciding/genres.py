@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,14 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genretag.hearing.prediction import Prediction
+from genretag.settings import tomllib
 
 if TYPE_CHECKING:
     from genretag.models.file import ModelMeta
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 
 CONFLICT_P = 0.05  # a genre the file holds is contradicted below this probability...

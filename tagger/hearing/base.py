@@ -1,4 +1,4 @@
-"""What hears tracks: the :class:`Hearer` that this machine's ``predictor.Predictor`` and
+"""What hears tracks: the :class:`Hearer` that this machine's ``hearing.local.Predictor`` and
 the Ray engine's ``rayengine.RayHearer`` both are, and :func:`hearer`, which picks one for a
 scan, training's embeddings and learn. Each of the two imports what it needs from
 ``predictor``; neither imports the other."""
@@ -12,6 +12,8 @@ from typing import Protocol
 
 from genretag.hearing.local import Predictor, Timings, TrackResult
 from genretag.hearing.windows import Coverage
+from genretag.settings import Settings
+from genretag.states import Engine, Runtime
 
 
 class Hearer(Protocol):
@@ -27,16 +29,18 @@ class Hearer(Protocol):
     def predict(self, paths: Sequence[Path]) -> Generator[TrackResult, None, None]: ...
 
 
-def hearer(model, coverage: Coverage, *, engine: str = "local", model_path: Path | None = None,
-           device: str = "auto", runtime: str = "auto", batch_size: int = 0, workers: int = 2,
-           ray_address: str | None = None, embeddings: bool = False) -> Hearer:
-    """This machine's :class:`Predictor`, or (``engine`` "ray") ``rayengine.RayHearer``,
-    whose workers load the model from ``model_path``; with ``embeddings``, each result holds
-    each window's backbone embeddings and start."""
-    if engine == "ray":
+def hearer(model, coverage: Coverage, settings: Settings, model_path: Path | None = None,
+           runtime: Runtime | None = None, embeddings: bool = False) -> Hearer:
+    """This machine's :class:`Predictor`, or (engine ray in ``settings``)
+    ``rayengine.RayHearer``, whose workers load the model from ``model_path`` on
+    the settings' device with ``runtime`` (default: the settings' runtime); with
+    ``embeddings``, each result holds each window's backbone embeddings and start."""
+    if settings.engine == Engine.RAY:
         from genretag.hearing.rayengine import RayHearer
 
-        return RayHearer(model, model_path, coverage, device=device, runtime=runtime,
-                         batch_size=batch_size, address=ray_address, embeddings=embeddings)
-    return Predictor(model, coverage, batch_size, workers, keep_windows=embeddings,
-                     embeddings=embeddings)
+        return RayHearer(model, model_path, coverage, device=settings.device.value,
+                         runtime=(runtime or settings.runtime).value,
+                         batch_size=settings.batch_size, address=settings.ray_address,
+                         embeddings=embeddings)
+    return Predictor(model, coverage, settings.batch_size, settings.decode_workers(),
+                     keep_windows=embeddings, embeddings=embeddings)

@@ -1,10 +1,10 @@
 """Stage 2 of a track's way: from windows to a :class:`Prediction`, for many tracks at once.
 
 A pool of decode threads (each drives an ffmpeg process, so they run truly in parallel)
-opens tracks (``source.TrackSource``) and puts their windows, a chunk at a time, on a
+opens tracks (``hearing.source.TrackSource``) and puts their windows, a chunk at a time, on a
 bounded queue. The model loop takes windows from whichever tracks are ready, runs them in
 batches that mix tracks, and pools each window's outputs into its track
-(``pooling.WindowPool``). A track is done when its
+(``models.pooling.WindowPool``). A track is done when its
 decoder has finished and all its windows have been through the model; the model then turns
 its pool into the track's probabilities (``Model.track_probabilities``). The queue's bound
 keeps memory flat however long a track is.

@@ -11,7 +11,7 @@ The pipeline is Ray Data's own:
    it in the cache at once, so Ctrl-C or a lost driver loses only the tracks in flight.
 
 Training, evaluate and learn hear their datasets through the same pipeline
-(``hearing.hearer``): with ``embeddings``, the actors give each window's backbone
+(``hearing.base.hearer``): with ``embeddings``, the actors give each window's backbone
 embeddings instead of a track's probabilities, batched as the local engine batches them.
 
 Every worker reads the files at the driver's paths (a shared mount).

@@ -1,7 +1,7 @@
 """Stage 1 of a track's way: from a path to the model's windows, as the coverage asks.
 
 - ``fast``: K windows spread over the track, decoded by one ffmpeg process that seeks to each
-  in the input (``decode.decode_spans``); a model with a feature head gets their audio at the
+  in the input (``library.decode.decode_spans``); a model with a feature head gets their audio at the
   features' rate, so one decode serves both;
 - ``full`` (and the fallback for short tracks or unknown durations): every window at the
   model's hop, streamed, so memory stays flat however long the track is.
@@ -44,7 +44,7 @@ LOUD_SHARE = 0.1  # the share of them that must hold sound: 300 ms of a 3-s wind
 @dataclass
 class TrackAudio:
     """One track ready for the model: its windows, a chunk at a time, and the audio its table
-    features come from (``feature_audio`` (samples,) at ``features.SAMPLE_RATE``; None: the
+    features come from (``feature_audio`` (samples,) at ``models.features.SAMPLE_RATE``; None: the
     file's middle 30 s, decoded when asked)."""
 
     path: Path

@@ -5,7 +5,7 @@ AppleDouble files are skipped, symlinks are followed but every real folder and f
 visited once (so a symlink loop ends, and a track linked twice is tagged once), broken and
 self-referencing links are listed as skipped, and a folder that cannot be read is reported
 rather than fatal. The temporary files a crashed write left behind are collected, so the
-scan can remove them (``safewrite.remove_leftover``); nothing else hidden is touched.
+scan can remove them (``library.safewrite.remove_leftover``); nothing else hidden is touched.
 """
 
 from __future__ import annotations

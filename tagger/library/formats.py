@@ -4,7 +4,7 @@ table is made from (``markdown_table``; ``tests`` hold docs/formats.md to it).
 A format is tagged when mutagen can write its tags and ffmpeg can decode its audio, as
 beets' mediafile does; the others a library may hold are listed as skipped, with the
 reason, rather than passed over in silence. Files whose names say nothing are recognised
-by their first bytes (``discover.sniff``).
+by their first bytes (``library.discover.sniff``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Format:
     extensions: tuple[str, ...]
     tag: str = ""
     several: str = ""
-    sniffed: str = ""  # the name ``discover.sniff`` gives its first bytes
+    sniffed: str = ""  # the name ``library.discover.sniff`` gives its first bytes
     magic: tuple[bytes, ...] = ()  # first bytes that announce it (others: discover.sniff)
     skipped: str = ""  # why it is left alone (then nothing is tagged)
 

@@ -1,4 +1,4 @@
-"""A genre model exported to ONNX, for the CPU runtime (``runtime.OnnxModel``).
+"""A genre model exported to ONNX, for the CPU runtime (``models.onnx.OnnxModel``).
 
 Two graphs, both from the model's own torch modules, so there is one definition of the
 network:

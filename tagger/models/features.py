@@ -4,7 +4,7 @@ The widely used ``features_30_sec.csv`` of GTZAN describes each 30 s clip by the
 (population) variance over frames of a few spectral features, 20 MFCCs, the harmonic and
 percussive parts and a tempo. It covers many more artists per genre than labelled audio
 usually does, so a model may carry a small classifier over these features beside the CNN
-(see ``model.FeatureHead``). For that to work at tagging time the features must be computed
+(see ``models.net.FeatureHead``). For that to work at tagging time the features must be computed
 exactly as the table's were: librosa on 22.05 kHz audio, ``n_fft=2048``, ``hop_length=512``,
 centred frames with reflect padding, 20 MFCCs over 128 mel bands.
 

@@ -2,7 +2,7 @@
 
 A re-scan of an unchanged library needs only the model's id and labels; reading them from
 the safetensors header (8 bytes of length, then JSON) keeps such a run free of torch's
-start-up cost. The weights are loaded (``loader.LazyModel.load``) only when a track must be
+start-up cost. The weights are loaded (``models.loader.LazyModel.load``) only when a track must be
 heard. ``read_metadata`` returns a typed, frozen :class:`ModelMeta`, validated once; this
 module imports nothing of genretag's but its plain values (``params``, ``states``), so
 ``model`` and ``loader`` build on it without it pulling torch in.

@@ -2,7 +2,7 @@
 
 A scan takes a :class:`LazyModel`: a re-scan of an unchanged library reads only the model's
 id and labels from the file's header and never imports torch. When a track must be heard,
-``load`` chooses the runtime: on a CPU, ONNX Runtime (``runtime.OnnxModel``) where the model
+``load`` chooses the runtime: on a CPU, ONNX Runtime (``models.onnx.OnnxModel``) where the model
 allows it, which imports no torch either; else PyTorch.
 """
 

@@ -156,7 +156,7 @@ class VGGBackbone(nn.Module):
 
 
 class FeatureFrontend(nn.Module):
-    """Samples (batch, samples) at ``features.SAMPLE_RATE`` -> each window's table features
+    """Samples (batch, samples) at ``models.features.SAMPLE_RATE`` -> each window's table features
     (batch, n_columns), computed by ``tagger.features`` (librosa, on the CPU) as the GTZAN
     table's 3-second rows were: the frontend of a ``features-mlp`` network."""
 
@@ -631,7 +631,7 @@ class Model:
 
 
 def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
-    """A stable id from the weights and what they mean (``modelfile.weights_id``)."""
+    """A stable id from the weights and what they mean (``models.file.weights_id``)."""
     return weights_id(meta, ((name, tensors[name].detach().cpu().contiguous().numpy().tobytes())
                              for name in sorted(tensors)))
 

@@ -70,7 +70,7 @@ def vouches(files: dict[str, Path], model_id: str) -> bool:
 
 def runs_on_onnx(meta: ModelMeta) -> str | None:
     """Why a model cannot run on the ONNX runtime, or None, from the metadata alone (what
-    ``export.export`` can write graphs for)."""
+    ``models.export.export`` can write graphs for)."""
     if meta.features is not None:
         return "its feature head needs the torch runtime"
     if meta.architecture.head not in ("track", "library"):

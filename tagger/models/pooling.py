@@ -49,3 +49,24 @@ def pools_of_statistics(stats: np.ndarray, embedding: int) -> tuple[np.ndarray, 
     tag_mean = stats[:, 2 * embedding:]
     return (np.concatenate([stats[:, :embedding], tag_mean], 1),
             np.concatenate([stats[:, embedding:2 * embedding], tag_mean], 1))
+
+
+# A column whose spread is within this many rounding steps is constant: the dead channels
+# of a network, whose values differ only by float rounding. Standardised with their tiny
+# spread, rounding noise of 1e-12 became logit changes of 0.1.
+CONSTANT_STEPS = 4
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def standardiser(X: np.ndarray, storage_eps: float = FLOAT32_EPS
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and scale (columns,) that standardise ``X`` (rows, columns), with the scale
+    of a constant column set to 1, as scikit-learn's ``StandardScaler`` does. Constant means
+    constant up to rounding: that of the float32 network that computed the values (a sum of
+    terms as large as the largest value, so relative to that), and that of the precision
+    they were stored with (relative to the column's own values)."""
+    X = np.asarray(X, dtype=np.float64)
+    mean, std = X.mean(0), X.std(0)
+    size = np.abs(X)
+    noise = FLOAT32_EPS * size.max(initial=0.0) + storage_eps * size.max(0, initial=0.0)
+    return mean, np.where(std <= CONSTANT_STEPS * noise, 1.0, std)

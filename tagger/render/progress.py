@@ -121,3 +121,21 @@ class PlainSteps:
         count = f"{t['done']}/{t['total']}" if t["total"] is not None else str(t["done"])
         parts = [p for p in (count, t["info"], what) if p]
         print(f"{t['what']}: {', '.join(parts)}", file=self.file or sys.stderr, flush=True)
+
+
+def steps(err):
+    """A rich progress display on ``err`` (stderr) for long steps (training, learn); plain
+    lines when it is not a terminal (a log, CI)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    if not err.is_terminal:
+        return PlainSteps()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err,
+                    transient=True)

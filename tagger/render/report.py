@@ -52,7 +52,7 @@ def _genres(values: list[str] | None) -> str:
 
 def shown_path(path: str, roots: list[Path]) -> str:
     """A path relative to the folder the person named (however they named it), when it is
-    inside one, else whole; printable (``discover.printable``)."""
+    inside one, else whole; printable (``library.discover.printable``)."""
     for root in roots:
         try:
             return printable(Path(path).relative_to(root.resolve()))

@@ -99,7 +99,7 @@ class TrackRow:
     compilation: int = 0
     duration: float | None = None
     dry_run: int | None = None  # 1: the verdict of a dry run (nothing was written)
-    audio: str | None = None  # the audio's own fingerprint (``fingerprint.audio``)
+    audio: str | None = None  # the audio's own fingerprint (``tags.fingerprint.audio``)
     retry: int = 0  # 1: it failed for a passing reason (permissions, I/O): try again next run
 
     JSON = ("probabilities", "genres", "previous", "current")

@@ -101,7 +101,7 @@ def read_all_tags(path: Path) -> dict[str, list[str]]:
 
 
 def write_state(path: Path, state: GenreState, expect: GenreState | None = None) -> None:
-    """Make ``state`` the file's genre, atomically (``safewrite.replace``): the new copy is
+    """Make ``state`` the file's genre, atomically (``library.safewrite.replace``): the new copy is
     made and edited by the file's container and verified before it takes the original's
     place. With ``expect``, the file's genre must still be that, else nothing is written."""
     target = Path(os.path.realpath(path))  # a symlink is written through to its target

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ import numpy as np
 from genretag.hearing.base import hearer
 from genretag.hearing.windows import Coverage
 from genretag.models.net import Model
-from genretag.states import CoverageMode
+from genretag.settings import Settings
+from genretag.states import CoverageMode, Runtime
 from genretag.training.data.datasets import Item
 
 
@@ -30,17 +31,6 @@ class Embedded:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Hearing:
-    """Where a dataset is heard: here (``local``) or on a Ray cluster (``ray``, whose
-    workers load the backbone from ``model_path``; ``ray_address`` as in scan)."""
-
-    engine: str = "local"
-    model_path: Path | None = None
-    ray_address: str | None = None
-    device: str = "auto"  # where Ray's actors run the backbone (a states.Device value)
-
-
 def _key(model_id: str, path: Path) -> str:
     st = path.stat()
     return hashlib.sha1(f"{model_id}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
@@ -48,9 +38,11 @@ def _key(model_id: str, path: Path) -> str:
 
 
 def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
-          batch_size: int = 0, on_done=None, hearing: Hearing | None = None) -> Embedded:
+          batch_size: int = 0, on_done=None, settings: Settings | None = None,
+          model_path: Path | None = None) -> Embedded:
     """Embeddings of every window (full coverage) of every item; cached in ``cache_dir``;
-    heard here, or on a Ray cluster (``hearing``), by the pipeline a scan uses."""
+    heard here, or on a Ray cluster (the engine in ``settings``, whose workers load the backbone
+    from ``model_path``), by the pipeline a scan uses."""
     out = Embedded()
     folder = Path(cache_dir) / backbone.model_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,11 +59,9 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
                 on_done()
         else:
             todo.append((item, cached))
-    h = hearing or Hearing()
-    predictor = hearer(backbone, Coverage(CoverageMode.FULL), engine=h.engine,
-                       model_path=h.model_path, device=h.device, runtime="torch",
-                       batch_size=batch_size, workers=workers, ray_address=h.ray_address,
-                       embeddings=True)
+    settings = replace(settings or Settings(), batch_size=batch_size, workers=workers)
+    predictor = hearer(backbone, Coverage(CoverageMode.FULL), settings, model_path=model_path,
+                       runtime=Runtime.TORCH, embeddings=True)
     for res in predictor.predict([p for p, _ in todo]):
         path, cached = todo[res.key]
         if res.error:

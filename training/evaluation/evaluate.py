@@ -239,9 +239,9 @@ def album_report(res: CVResult, name: str, groups: list[str],
     """Albums as users meet them: the clips of one artist in a test fold are one album
     (folds keep an artist's clips together). Per seed, on the same out-of-fold
     probabilities: each track's own verdict; every track given its album's verdict (the
-    scan's pooling, ``albums.pool_probabilities``, and its rule: the album's genre is the
+    scan's pooling, ``deciding.albums.pool_probabilities``, and its rule: the album's genre is the
     pooled best of the genres its tracks rank first); the scan's default, where outliers
-    keep their own (``albums.is_outlier``); albums right (the album's genre is the genre
+    keep their own (``deciding.albums.is_outlier``); albums right (the album's genre is the genre
     most of its clips have); and, for comparison, the rule before, where any genre could
     win the pooled vote, with how often it chose a genre that none of the tracks ranks
     first."""
@@ -287,7 +287,7 @@ def album_report(res: CVResult, name: str, groups: list[str],
 def albums_with_independent_genres(res: CVResult, name: str, members: list[list[int]],
                                    min_confidence: float) -> dict:
     """Albums decided from all the model's outputs, the exclusive genres and the
-    independent ones, by the scan's rule (``genres.choose``: the best exclusive genre
+    independent ones, by the scan's rule (``deciding.genres.choose``: the best exclusive genre
     first, an album's among its tracks' firsts) and by the rule before it (every output
     ranked by probability alike). Both leave an album unsure (untagged) when no genre
     reaches ``min_confidence``. Every clip is of a dataset genre, so a verdict is right

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from genretag.models.pooling import standardiser
 from genretag.training.evaluation.evaluate import make_folds
 from genretag.training.recipes.probe import (
     Pooled,
@@ -33,7 +34,6 @@ from genretag.training.recipes.probe import (
     fit_track_head,
     genre_centres,
     head_probabilities,
-    standardiser,
 )
 
 SCORES = ("top", "familiar_top", "tag_max", "centroid", "neighbours")

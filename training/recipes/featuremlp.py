@@ -1,12 +1,12 @@
 """``--arch features-mlp``: the reference notebooks' recipe 4, mode 1. Each 3-second
 window is described by the GTZAN table's features (``tagger.features``: MFCCs, chroma,
 spectral centroid, bandwidth, roll-off, zero-crossing rate, RMS), and a feed-forward network
-(``model.FeatureMLP``: two hidden layers, batch norm, dropout) names its genre. A track's
+(``models.net.FeatureMLP``: two hidden layers, batch norm, dropout) names its genre. A track's
 probabilities are the mean over its windows, as for any window head.
 
-The windows are the ones a full-coverage scan hears (``source.TrackSource`` with the
+The windows are the ones a full-coverage scan hears (``hearing.source.TrackSource`` with the
 model's own ``PARAMS``), and their features come from the model's own frontend
-(``model.FeatureFrontend``). Training, evaluation and a scan therefore see the same
+(``models.net.FeatureFrontend``). Training, evaluation and a scan therefore see the same
 numbers. The table's tempo, harmony and perceptual columns are not computed
 (``tagger.features`` says why).
 """
@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from genretag.models import features
 from genretag.models.net import Architecture, FeatureFrontend, GenreNet
 from genretag.models.params import AudioParams
+from genretag.models.pooling import standardiser
 from genretag.training.data.datasets import Item
 from genretag.training.data.embed import Embedded, _per_file
 from genretag.training.recipes.losses import EarlyStopping, class_weights, validation_split
-from genretag.training.recipes.probe import standardiser
 
 WINDOW_SECONDS = 3.0  # the table's 3-second rows
 HOP = 2205  # 0.1 s: the frames only set the window's length here

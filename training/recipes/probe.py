@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from genretag.models.net import LinearHead, TagGenres, TrackHead, centre_distance, geometric_mix
-from genretag.models.pooling import WindowPool
+from genretag.models.pooling import WindowPool, standardiser
 
 # dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)
 GENRE_TAGS = {
@@ -99,27 +99,6 @@ class Chosen:
     grid: list[dict] = field(default_factory=list)
     calibrated: bool = True  # False: too few held-out errors to fit a temperature (1.0 kept)
     held_out: int = 0  # clips whose held-out predictions the temperature was fitted on
-
-
-# A column whose spread is within this many rounding steps is constant: the dead channels
-# of a network, whose values differ only by float rounding. Standardised with their tiny
-# spread, rounding noise of 1e-12 became logit changes of 0.1 (issue 22).
-CONSTANT_STEPS = 4
-FLOAT32_EPS = float(np.finfo(np.float32).eps)
-
-
-def standardiser(X: np.ndarray, storage_eps: float = FLOAT32_EPS
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The mean and scale (columns,) that standardise ``X`` (rows, columns), with the scale
-    of a constant column set to 1, as scikit-learn's ``StandardScaler`` does. Constant means
-    constant up to rounding: that of the float32 network that computed the values (a sum of
-    terms as large as the largest value, so relative to that), and that of the precision
-    they were stored with (relative to the column's own values)."""
-    X = np.asarray(X, dtype=np.float64)
-    mean, std = X.mean(0), X.std(0)
-    size = np.abs(X)
-    noise = FLOAT32_EPS * size.max(initial=0.0) + storage_eps * size.max(0, initial=0.0)
-    return mean, np.where(std <= CONSTANT_STEPS * noise, 1.0, std)
 
 
 def fit_linear(X: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> LinearHead:

@@ -20,7 +20,6 @@ such labels out).
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -31,13 +30,12 @@ import numpy as np
 
 from genretag import tags
 from genretag.deciding.decider import genres_written
-from genretag.deciding.genres import tomllib
 from genretag.library.discover import find_audio
+from genretag.models.pooling import standardiser
+from genretag.settings import Settings, tomllib
 from genretag.store.cache import Cache, Statistics
 from genretag.tags.fingerprint import audio as fingerprint_audio
 from genretag.tags.fingerprint import content as fingerprint_content
-from genretag.training.data.embed import Hearing
-from genretag.training.recipes.probe import standardiser
 
 MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
 MIN_CONFIDENCE = 0.3  # where a filled-in label is written (the scan's default)
@@ -147,17 +145,15 @@ def gather(paths: Iterable[Path], cache: Cache, backbone: str,
 
 
 def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, coverage,
-         cache: Cache, workers: int = 2, progress: Callable[[int], None] = lambda n: None,
-         hearing: Hearing | None = None) -> None:
+         cache: Cache, progress: Callable[[int], None] = lambda n: None,
+         settings: Settings | None = None, model_path: Path | None = None) -> None:
     """Decode and hear the tracks the cache could not answer for, here or on a Ray cluster
-    (``hearing``); store their statistics."""
+    (the engine in ``settings``, whose workers load ``model_path``); store their statistics."""
     from genretag.hearing.base import hearer
 
     if not to_hear:
         return
-    h = hearing or Hearing()
-    results = hearer(model, coverage, engine=h.engine, model_path=h.model_path,
-                     device=h.device, workers=workers, ray_address=h.ray_address
+    results = hearer(model, coverage, settings or Settings(), model_path=model_path
                      ).predict([t.path for t, _, _ in to_hear])
     for res in results:
         track, fp, audio = to_hear[res.key]
@@ -355,55 +351,6 @@ def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = MIN_CONF
         r.filled_name = names.get(r.filled_by, r.filled_by)
         r.untagged = int((untagged[:, base.labels.index(r.filled_by)] >= min_confidence).sum())
     return [r.key for r in filled]
-
-
-REPORT_COLUMNS = (("name", "label"), ("tracks", "tracks"), ("artists", "artists"),
-                  ("precision", "precision"), ("recall", "recall"), ("auc", "AUC"),
-                  ("threshold", "threshold"), ("learnt", "learnt"),
-                  ("untagged", "untagged it tags"))
-
-
-def cell(r: LabelResult, key: str) -> str:
-    """One cell of the label table, as the terminal and the HTML page show it."""
-    value = getattr(r, key)
-    if key == "learnt":
-        if r.learnt:
-            return "yes"
-        return f"no: {r.reason}" + (f"; the base model's {r.filled_name} fills in"
-                                    if r.filled_by else "")
-    if key == "untagged" and not r.written:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return "—" if value is None else str(value)
-
-
-def write_report(path: Path, learnt: Learnt, summary: str) -> None:
-    """The label table as JSON (``.json``) or as one self-contained page (``.html``)."""
-    import html
-
-    from genretag.render.report import page_file
-
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps({"labels": [r.to_dict() for r in learnt.results],
-                                    "summary": summary}, indent=1) + "\n", encoding="utf-8")
-        return
-    if path.suffix.lower() != ".html":
-        raise LearnError(f"{path}: report must end in .json or .html")
-    e = html.escape
-    head = "".join(f"<th>{e(title)}</th>" for _, title in REPORT_COLUMNS)
-    rows = "".join(
-        f'<tr class="{"tagged" if r.learnt else "unsure"}">'
-        + "".join(f"<td>{e(cell(r, key))}</td>" for key, _ in REPORT_COLUMNS) + "</tr>"
-        for r in learnt.results)
-    path.write_text(
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>genretag learn</title><style>\n{page_file('report.css')}</style></head>"
-        f"<body><h1>genretag learn</h1><p>{e(summary)}</p>"
-        f'<table id="labels"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-        f"<p>Precision, recall and AUC are cross-validated with whole artists held out; "
-        f"precision and recall at the label's threshold.</p></body></html>\n",
-        encoding="utf-8")
 
 
 def save(learnt: Learnt, lib: Library, base, out: Path, filled: list[str] = ()) -> str:
