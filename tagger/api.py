@@ -125,7 +125,7 @@ class Session:
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         model = self.model.load()
-        used = Coverage(self.settings.coverage, self.settings.windows).resolved(model.device.type)
+        used = Coverage(self.settings.coverage, self.settings.windows).resolved(model.device_type)
         (res,) = Predictor(model, used, keep_windows=True, workers=1).predict([path])
         if res.error:
             raise (Silent if res.silent else DecodeError)(res.error, res.detail)

@@ -37,8 +37,8 @@ from genretag.store.cache import Cache, Statistics
 from genretag.tags.fingerprint import audio as fingerprint_audio
 from genretag.tags.fingerprint import content as fingerprint_content
 
-MIN_TRACKS, MIN_ARTISTS, MIN_PRECISION = 20, 3, 0.7
-MIN_CONFIDENCE = 0.3  # where a filled-in label is written (the scan's default)
+DEFAULT = Settings()  # min_tracks, min_artists, min_precision; min_confidence: where a
+# filled-in label is written (the scan's)
 FOLDS = 5
 AXES = 256  # the statistics' main directions the regressions run on (principal_axes)
 C = 0.05  # the regularisation of every label's regression (standardised inputs)
@@ -251,8 +251,9 @@ def principal_axes(xs: np.ndarray, seed: int = 0) -> np.ndarray:
     return randomized_svd(xs, AXES, random_state=seed)[2]
 
 
-def fit(lib: Library, min_tracks: int = MIN_TRACKS, min_artists: int = MIN_ARTISTS,
-        min_precision: float = MIN_PRECISION, seed: int = 0) -> Learnt:
+def fit(lib: Library, min_tracks: int = DEFAULT.min_tracks,
+        min_artists: int = DEFAULT.min_artists, min_precision: float = DEFAULT.min_precision,
+        seed: int = 0) -> Learnt:
     """Every label checked by artist-grouped cross-validation; the ones that pass learnt."""
     from threadpoolctl import threadpool_limits
 
@@ -328,7 +329,7 @@ def _fit(lib: Library, min_tracks: int, min_artists: int, min_precision: float,
                   np.array(weights).reshape(len(keys), d), np.array(bias))
 
 
-def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = MIN_CONFIDENCE
+def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = DEFAULT.min_confidence
             ) -> list[str]:
     """Let the base model fill in the labels the owner uses on too few tracks or by too
     few artists to learn, where it names them too (``Hip Hop`` and its ``Hip-Hop``): such a
@@ -353,39 +354,36 @@ def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = MIN_CONF
     return [r.key for r in filled]
 
 
-def save(learnt: Learnt, lib: Library, base, out: Path, filled: list[str] = ()) -> str:
-    """The learnt labels as a genretag model file: ``base``'s backbone and tagger, and a
-    ``library`` head, then the ``filled`` labels from ``base``'s own heads; returns the
-    model id."""
-    import torch
-
-    from genretag.models.file import FillIn
-    from genretag.models.net import GenreNet, save_model
+def save(learnt: Learnt, lib: Library, base, base_path: Path, out: Path,
+         filled: list[str] = ()) -> str:
+    """The learnt labels as a genretag model file: the backbone and tagger of ``base`` (the
+    model file at ``base_path``), and a ``library`` head, then the ``filled`` labels from
+    ``base``'s own heads (``GenreNet`` with a library head reads it); returns the model
+    id. Written in numpy, so learn needs no PyTorch."""
+    from genretag.models.file import FORMAT, FORMAT_VERSION, MEL_KEY, read_tensors, write_model_file
     from genretag.models.params import Architecture
+    from genretag.states import ModelKind
 
     if not learnt.keys and not filled:
         raise LearnError("no label could be learnt (see the table); nothing written")
     meta = base.metadata
     by_key = {r.key: r for r in learnt.results}
-    fill = FillIn(tuple(base.labels.index(by_key[k].filled_by) for k in filled),
-                  len(base.labels) - len(meta.tag_genres), len(meta.tag_genres),
-                  {k: by_key[k].filled_by for k in filled}) if filled else None
-    arch = Architecture.from_dict({**meta.architecture.to_dict(), "head": "library"})
     labels = [*learnt.keys, *filled]
-    net = GenreNet(arch, meta.audio, len(labels), n_tags=len(meta.tags), fill=fill)
-    net.backbone.load_state_dict(base.net.backbone.state_dict())
-    net.head.load_state_dict(base.net.head.state_dict())
-    if fill:
-        net.track.load_state_dict(base.net.track.state_dict())
-        if net.tag_genres is not None:
-            net.tag_genres.load_state_dict(base.net.tag_genres.state_dict())
-    lib_head = net.library
-    with torch.no_grad():
-        lib_head.mean.copy_(torch.from_numpy(learnt.mean.astype(np.float32)))
-        lib_head.scale.copy_(torch.from_numpy(learnt.scale.astype(np.float32)))
-        lib_head.linear.weight.copy_(torch.from_numpy(learnt.weights.astype(np.float32)))
-        lib_head.linear.bias.copy_(torch.from_numpy(learnt.bias.astype(np.float32)))
-    extra = {
+    parts = ("backbone.", "head.", MEL_KEY)
+    if filled:  # the base's heads travel with the file, for the labels they fill in
+        parts += ("track.",) + (("tag_genres.",) if meta.tag_genres else ())
+    tensors = read_tensors(base_path, parts)
+    tensors.update({
+        "library.mean": learnt.mean.astype(np.float32),
+        "library.scale": learnt.scale.astype(np.float32),
+        "library.linear.weight": learnt.weights.astype(np.float32),
+        "library.linear.bias": learnt.bias.astype(np.float32)})
+    about = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "kind": ModelKind.GENRE_MODEL.value, "labels": labels,
+        "audio": meta.audio.to_dict(),
+        "architecture": Architecture.from_dict(
+            {**meta.architecture.to_dict(), "head": "library"}).to_dict(),
         "name": f"learnt from a library ({len(lib.tagged)} tagged tracks)",
         "display_names": {k: lib.name(k) for k in labels},
         "thresholds": {k: by_key[k].threshold for k in learnt.keys},
@@ -393,7 +391,11 @@ def save(learnt: Learnt, lib: Library, base, out: Path, filled: list[str] = ()) 
         "learnt": {"labels": [r.to_dict() for r in learnt.results],
                    "base_model": base.model_id},
     }
-    if fill:
-        extra["fill_in"] = {"take": list(fill.take), "exclusive": fill.exclusive,
-                            "tag_genres": fill.tag_genres, "source": fill.source}
-    return save_model(out, net.eval(), labels, meta.audio, extra)
+    if filled:
+        take = [base.labels.index(by_key[k].filled_by) for k in filled]
+        tensors["fill"] = np.asarray(take, dtype=np.int64)
+        about["fill_in"] = {"take": take,
+                            "exclusive": len(base.labels) - len(meta.tag_genres),
+                            "tag_genres": len(meta.tag_genres),
+                            "source": {k: by_key[k].filled_by for k in filled}}
+    return write_model_file(out, tensors, about)

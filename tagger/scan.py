@@ -141,8 +141,8 @@ class Scanner:
         """Stages 1 and 2 for the files the cache cannot answer for."""
         res = self.result
         model = self.model.load()
-        res.device = model.device.type
-        coverage = self.opt.coverage.resolved(model.device.type)
+        res.device = model.device_type
+        coverage = self.opt.coverage.resolved(model.device_type)
         res.coverage = coverage.mode
         todo = self._from_statistics(model, coverage.mode.value, todo)
         if not todo:

@@ -77,7 +77,7 @@ class Settings:
         ("--device",), HEARS | {TRAIN, EVALUATE})
     runtime: Runtime = setting(
         Runtime.AUTO, "What runs the network: auto (ONNX Runtime on a CPU where the model "
-        "allows it, else PyTorch), torch or onnx.", ("--runtime",), {SCAN, PREDICT, REVIEW})
+        "allows it, else PyTorch), torch or onnx.", ("--runtime",), HEARS)
     engine: Engine = setting(
         Engine.LOCAL, "Where tracks are heard: local, or ray (a Ray cluster; pip install "
         "'genretag[ray]').", ("--engine",), {SCAN, LEARN, TRAIN, EVALUATE})
@@ -90,8 +90,8 @@ class Settings:
         {SCAN, UNDO, REPORT, LEARN, REVIEW})
     # -- what a scan writes
     dry_run: bool = setting(
-        False, "Show what would change; touch no file.", ("--dry-run/--no-dry-run", "--pretend", "-n"),
-        {SCAN, UNDO})
+        False, "Show what would change; touch no file.",
+        ("--dry-run/--no-dry-run", "--pretend", "-n"), {SCAN, UNDO})
     policy: Policy = setting(
         Policy.FILL, "What to do with a file's own genres: fill (only files without one), "
         "overwrite or merge.", ("--policy",), {SCAN, REVIEW},
@@ -117,7 +117,8 @@ class Settings:
         GroupBy.ALBUM, "Decide by album (tracks sharing album and album artist tags), by "
         "folder (untagged libraries), or track by track.", ("--by",), {SCAN, REVIEW})
     album_strict: bool = setting(
-        False, "Give outliers their album's genres too.", ("--album-strict/--no-album-strict",), {SCAN, REVIEW})
+        False, "Give outliers their album's genres too.",
+        ("--album-strict/--no-album-strict",), {SCAN, REVIEW})
     # -- how much of a track is heard, and how fast
     coverage: CoverageMode = setting(
         CoverageMode.AUTO, "full: every window; fast: K windows per track; auto: full on "

@@ -257,3 +257,68 @@ def test_learn_hears_on_ray_what_it_hears_here(library, tmp_path):
             (y["learnt"], y["tracks"], y["artists"], y["untagged"]), name
         if x["auc"] is not None:
             assert abs(x["auc"] - y["auc"]) <= 1e-3, name
+
+
+# a Python in which PyTorch is not installed, as in the base install: importing it fails,
+# and importlib finds no such module
+NO_TORCH = """
+import importlib.util, sys
+found = importlib.util.find_spec
+def find_spec(name, package=None):
+    return None if name.split(".")[0] == "torch" else found(name, package)
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+importlib.util.find_spec = find_spec
+sys.meta_path.insert(0, NoTorch())
+from genretag.cli import main
+sys.argv[0] = "genretag"
+main()
+"""
+
+
+def without_torch(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", NO_TORCH, *map(str, args)],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_learn_and_a_scan_with_what_it_learnt_need_no_torch(library, tmp_path):
+    """The base install has no PyTorch: learn hears on ONNX Runtime and writes its model
+    in numpy, and a scan runs that model on the shipped model's graphs with the learnt
+    head in numpy, giving what PyTorch gives for the same file."""
+    lib, _ = library
+    db, out = tmp_path / "cache.sqlite", tmp_path / "mine.safetensors"
+    r = without_torch("learn", lib, "-o", out, "--db", db, "--min-tracks", "6",
+                      "--min-artists", "3", "--workers", "2", "--coverage", "full")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "wrote" in r.stdout and out.is_file()
+    report = tmp_path / "scan.json"
+    r = without_torch("scan", lib / "new", "--model", out, "--db", db, "--dry-run",
+                      "--coverage", "full", "--report", report, "--min-confidence", "0")
+    assert r.returncode == 0, r.stderr + r.stdout
+    rows = {Path(row["path"]).name: row for row in json.loads(report.read_text())["rows"]}
+    assert len(rows) == 8 and all(row["status"] != "error" for row in rows.values())
+
+    # the same model on PyTorch: the file loads whole (every tensor where GenreNet wants
+    # it) and gives the same probabilities
+    from genretag.models.loader import LazyModel
+    from genretag.models.pooling import WindowPool
+
+    onnx = LazyModel(out, "cpu", "onnx").load()
+    torch_model = LazyModel(out, "cpu", "torch").load()
+    assert onnx.library is not None  # the base's graphs, the learnt head in numpy
+    rng = np.random.default_rng(0)
+    windows = onnx.window_outputs_of(rng.standard_normal((3, onnx.params.window_samples))
+                                     .astype(np.float32) * 0.1)[0]
+    pool = WindowPool.of(windows)
+    np.testing.assert_allclose(onnx.track_probabilities(pool),
+                               torch_model.track_probabilities(pool), atol=1e-5)
+    best = {name: max(row["probabilities"], key=row["probabilities"].get)
+            for name, row in rows.items()}
+    assert best == {f"{kind}{t}.flac": label for t in range(4)
+                    for kind, label in (("n", "Hip Hop"), ("t", "Chiptune"))}

@@ -34,7 +34,7 @@ from genretag.states import Device, Engine
 if TYPE_CHECKING:
     from genretag.training.recipes.recipe import Labelled, Recipe
 
-TRAINING_EXTRA = ("sklearn", "matplotlib")  # what pip install 'genretag[train]' adds
+TRAINING_EXTRA = ("torch", "librosa", "matplotlib")  # what pip install 'genretag[train]' adds
 
 console = Screen(highlight=False)  # piped: one line per row, as the tagger's commands
 err = Screen(stderr=True, highlight=False)
@@ -109,7 +109,7 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     if not items:
         raise usage_error(f"{dataset}: no audio found")
     pretrained = open_model(backbone, device, genre_model=False)
-    opened_on = pretrained.device.type
+    opened_on = pretrained.device_type
     results = {}
     settings = Settings(engine=engine, ray_address=ray_address, device=device)
     with steps(err) as bar:
@@ -514,7 +514,8 @@ def evaluate(
 
 
 def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
-    """``evaluate --hold-out-genres``: the measurement of ``training.evaluation.ood``, shown as a table."""
+    """``evaluate --hold-out-genres``: the measurement of ``training.evaluation.ood``,
+    shown as a table."""
     from genretag.training.evaluation import ood
 
     with steps(err) as bar:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from genretag.cli.common import err, open_model, out, usage_error
+from genretag.cli.common import err, open_network, out, usage_error
 from genretag.cli.options import SETTINGS, takes_settings
 from genretag.library.discover import printable
 from genretag.render.progress import steps
@@ -49,8 +49,9 @@ def learn(
         raise usage_error(f"{report}: report must end in .json or .html")
     if engine == Engine.RAY and missing():
         raise usage_error(missing())
-    base = open_model(model, settings.device)
-    if not base.net.pools_statistics:
+    lazy = open_network(settings)
+    base = lazy.load()
+    if not base.pools_statistics:
         raise usage_error(f"{model}: its head does not pool backbone statistics; learn "
                           "needs the shipped model or one like it")
     cache = open_cache(db)
@@ -58,7 +59,7 @@ def learn(
     try:
         mapping = read_map(settings.genre_map)
         lib, to_hear = gather(paths, cache, base.backbone_id, mapping)
-        used = Coverage(settings.coverage, settings.windows).resolved(base.device.type)
+        used = Coverage(settings.coverage, settings.windows).resolved(base.device_type)
         if to_hear:  # else everything came from the cache: no step to show
             with steps(err) as bar:
                 task = bar.add_task("hearing", total=len(to_hear), info="")
@@ -91,7 +92,7 @@ def learn(
         except OSError as e:
             raise usage_error(f"{report}: cannot write the report ({e.strerror or e})") from None
     try:
-        model_id = save(learnt, lib, base, model_file, filled)
+        model_id = save(learnt, lib, base, lazy.path, model_file, filled)
     except LearnError as e:
         raise usage_error(str(e)) from None
     out.print(f"wrote {model_file} ({len(learnt.keys)} labels learnt"

@@ -7,10 +7,10 @@ file, and then *decides* each one (``Decider.decide``), with the album's pooled 
 the track belongs to one (``albums``). Deciding never opens an unchanged file unless it
 has to write it: the genres a file holds are in the cache.
 
-``deciding.genres.choose`` picks genres from the prediction in the user's vocabulary; a genre the
-file holds that the audio contradicts makes the row a ``conflict``; ``deciding.policy.decide`` applies
-the policy for existing genres (fill / overwrite / merge); ``tags.write_state`` writes them,
-after the cache has recorded what undo needs.
+``deciding.genres.choose`` picks genres from the prediction in the user's vocabulary; a
+genre the file holds that the audio contradicts makes the row a ``conflict``;
+``deciding.policy.decide`` applies the policy for existing genres (fill / overwrite /
+merge); ``tags.write_state`` writes them, after the cache has recorded what undo needs.
 """
 
 from __future__ import annotations

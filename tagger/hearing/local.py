@@ -30,7 +30,7 @@ from genretag.library.decode import DecodeError, Silent
 from genretag.models.pooling import WindowPool
 
 if TYPE_CHECKING:  # torch is imported when a model runs, not when a re-scan only reads
-    from genretag.models.net import Model
+    from genretag.models.base import Network
 
 
 @dataclass
@@ -106,21 +106,9 @@ def outputs_of(model, samples: np.ndarray, timings: Timings | None = None,
     both, and the CNN's time holds the frontend's)."""
     t = timings or Timings()
     t0 = time.perf_counter()
-    if model.runtime == "onnx":  # runtime.OnnxModel
-        outputs = model.window_outputs_of(samples)
-        t.cnn += time.perf_counter() - t0
-        return outputs
-    import torch
-
-    with torch.inference_mode():
-        mel = model.frontend(torch.from_numpy(samples).to(model.device, non_blocking=True))
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        t1 = time.perf_counter()
-        net_outputs = model.embeddings if embeddings else model.window_outputs
-        outputs = net_outputs(mel).cpu().numpy()
-    t.frontend += t1 - t0
-    t.cnn += time.perf_counter() - t1
+    outputs, frontend = model.window_outputs_of(samples, embeddings)
+    t.frontend += frontend
+    t.cnn += time.perf_counter() - t0 - frontend
     return outputs
 
 
@@ -146,7 +134,7 @@ class Predictor:
     """Predicts many tracks with one model; see the module docstring. The only place where
     window outputs become a track's :class:`Prediction` (through ``Model``)."""
 
-    def __init__(self, model: Model, coverage: Coverage, batch_size: int = 0,
+    def __init__(self, model: Network, coverage: Coverage, batch_size: int = 0,
                  workers: int = 2, keep_windows: bool = False, embeddings: bool = False):
         """``keep_windows`` keeps every window's start and outputs in the result;
         ``embeddings`` makes the outputs the backbone's embeddings and no probabilities
@@ -160,7 +148,7 @@ class Predictor:
         # (TrackAudio.features); its probabilities are then fused per track
         self.feature_columns = [] if embeddings else model.feature_columns
         self.coverage = coverage
-        self.batch_size = batch_size_for(model.device.type, batch_size)
+        self.batch_size = batch_size_for(model.device_type, batch_size)
         self.workers = max(1, workers)
         self.keep_windows = keep_windows
         self.timings = Timings()

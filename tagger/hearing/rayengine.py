@@ -128,7 +128,7 @@ class _Hear:
             raise
         except Exception as e:  # a missing or unreadable model file on that machine
             raise RayError(f"{where}: cannot load {model_path}: {e}") from None
-        self.batch_size = batch_size_for(self.model.device.type, batch_size)
+        self.batch_size = batch_size_for(self.model.device_type, batch_size)
         self.embeddings = embeddings
         self.node = _node()
 

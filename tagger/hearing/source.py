@@ -1,8 +1,8 @@
 """Stage 1 of a track's way: from a path to the model's windows, as the coverage asks.
 
 - ``fast``: K windows spread over the track, decoded by one ffmpeg process that seeks to each
-  in the input (``library.decode.decode_spans``); a model with a feature head gets their audio at the
-  features' rate, so one decode serves both;
+  in the input (``library.decode.decode_spans``); a model with a feature head gets their
+  audio at the features' rate, so one decode serves both;
 - ``full`` (and the fallback for short tracks or unknown durations): every window at the
   model's hop, streamed, so memory stays flat however long the track is.
 

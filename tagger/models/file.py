@@ -17,16 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from genretag.models.params import Architecture, AudioParams
 from genretag.states import ModelKind
 
 FORMAT = "genretag-model"
 FORMAT_VERSION = 2  # 2: an explicit "kind" (files of version 1 are migrated when read)
+MEL_KEY = "frontend.mel_basis"  # the mel filterbank's name among a model file's tensors
 MAX_HEADER = 100 << 20
 
 
@@ -208,6 +212,29 @@ def weights_id(meta: dict, tensors: Iterable[tuple[str, bytes | memoryview]]) ->
         h.update(name.encode())
         h.update(data)
     return h.hexdigest()[:16]
+
+
+def write_model_file(path: Path, tensors: dict[str, np.ndarray], meta: dict) -> str:
+    """Write ``tensors`` with ``meta`` (``genretag`` metadata, less its ``model_id``) as a
+    model file at ``path``; returns the model id (``weights_id``). PyTorch's
+    ``models.net.save_model`` and ``learn`` both write through it, without pickle."""
+    from safetensors.numpy import save_file
+
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    meta = {**meta, "model_id": weights_id(meta, ((name, tensors[name].tobytes())
+                                                  for name in sorted(tensors)))}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"genretag": json.dumps(meta)})
+    os.chmod(path, 0o644)  # safetensors creates it private; a model is meant to be shared
+    return meta["model_id"]
+
+
+def read_tensors(path: Path, prefixes: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The tensors of a model file whose names start with one of ``prefixes``."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefixes)}
 
 
 def check_whole(path: Path) -> None:

@@ -95,7 +95,7 @@ class LazyModel:
             return "it runs on the CPU; leave out --device cuda"
         if not runtime.onnx_available():
             return "needs onnxruntime: pip install onnxruntime"
-        if runtime.files_of(self.path, self.model_id) is None and not runtime.can_export():
+        if runtime.graphs_for(self.path, self.metadata) is None and not runtime.can_export():
             if torch_missing():
                 return f"{self.path}: exporting this model needs PyTorch: {TORCH_EXTRA}"
             return f"{self.path}: exporting this model needs the onnx package: pip install onnx"
@@ -116,6 +116,11 @@ class LazyModel:
 
         check_whole(self.path)  # the graphs are found by model id: the file must be it
         files = runtime.files_of(self.path, self.model_id)
+        if files is None and runtime.base_of(self.metadata):  # a learnt model: its base's
+            base = runtime.graphs_for(self.path, self.metadata)
+            if base is not None:
+                return runtime.OnnxModel(self.metadata, base,
+                                         library=runtime.LibraryHead.of_file(self.path))
         if files is None:
             torch_model = self._torch("cpu")
             try:

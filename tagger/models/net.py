@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from torch import nn
 from genretag.models.file import (
     FORMAT,
     FORMAT_VERSION,
+    MEL_KEY,
     FeatureHead,
     FillIn,
     ModelFileError,
@@ -39,6 +39,7 @@ from genretag.models.file import (
     default_model_path,
     read_metadata,
     weights_id,
+    write_model_file,
 )
 from genretag.models.frontend import AudioParams, LogMel, mel_filters
 from genretag.models.params import Architecture
@@ -49,7 +50,6 @@ __all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",
            "default_model_path", "load_model", "read_metadata", "save_model"]
 
 BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
-MEL_KEY = "frontend.mel_basis"  # the mel filterbank's name among a model file's tensors
 
 
 def _pad_time(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
@@ -497,7 +497,8 @@ class GenreNet(nn.Module):
 
 @dataclass
 class Model:
-    """A loaded model: network, frontend and the metadata that came with it."""
+    """A loaded model on PyTorch: network, frontend and the metadata that came with it
+    (a ``models.base.Network``)."""
 
     runtime = "torch"  # beside runtime.OnnxModel, which answers the same questions
     net: GenreNet
@@ -512,9 +513,28 @@ class Model:
         return next(self.net.parameters()).device
 
     @property
+    def device_type(self) -> str:
+        return self.device.type
+
+    @property
     def pools_statistics(self) -> bool:
         """Its head reads pooled backbone statistics (``GenreNet.pools_statistics``)."""
         return self.net.pools_statistics
+
+    def window_outputs_of(self, samples: np.ndarray, embeddings: bool = False
+                          ) -> tuple[np.ndarray, float]:
+        """(batch, window_samples) float32 samples -> their window outputs (batch, dim),
+        or (``embeddings``) the backbone's (batch, embedding), and the frontend's seconds."""
+        import time
+
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            mel = self.frontend(torch.from_numpy(samples).to(self.device, non_blocking=True))
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            frontend = time.perf_counter() - t0
+            outputs = (self.embeddings if embeddings else self.window_outputs)(mel)
+            return outputs.cpu().numpy(), frontend
 
     def to(self, device: torch.device | str) -> "Model":
         self.net.to(device)
@@ -646,13 +666,11 @@ def save_model(
 ) -> str:
     """Write ``net`` with its metadata to ``path`` (safetensors); returns the model id.
     ``kind``: a genre model, or a pretrained backbone (whose tags are not genres)."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
+    tensors = {k: v.detach().cpu().contiguous().numpy() for k, v in net.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     # the mel filterbank travels with the audio parameters it was made from
     if net.arch.hears_mels:
-        tensors[MEL_KEY] = torch.from_numpy(mel_filters(params))
+        tensors[MEL_KEY] = mel_filters(params)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -664,11 +682,7 @@ def save_model(
     }
     if net.features is not None:
         meta["features"] = {**meta.get("features", {}), "cnn_weight": net.cnn_weight}
-    meta["model_id"] = model_id_of(tensors, meta)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"genretag": json.dumps(meta)})
-    os.chmod(path, 0o644)  # safetensors creates it private; a model is meant to be shared
-    return meta["model_id"]
+    return write_model_file(path, tensors, meta)
 
 
 def build_net(meta: ModelMeta) -> GenreNet:

@@ -19,7 +19,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -107,6 +106,63 @@ def export_to_cache(model) -> dict[str, Path]:
     return {**paths, "about": about}
 
 
+LIBRARY_KEYS = ("library.mean", "library.scale", "library.linear.weight",
+                "library.linear.bias")
+
+
+@dataclass(frozen=True)
+class LibraryHead:
+    """A learnt model's own head (``genretag learn``), in numpy: one logistic regression
+    per learnt label over the track's standardised backbone statistics, then the labels
+    its base model fills in, taken from the base's probabilities (``GenreNet``'s
+    ``library`` head, computed as PyTorch does, in float32)."""
+
+    mean: np.ndarray  # (stats,)
+    scale: np.ndarray  # (stats,)
+    weight: np.ndarray  # (learnt, stats)
+    bias: np.ndarray  # (learnt,)
+    take: np.ndarray | None  # the base's labels filled in, by index; None: none
+
+    @classmethod
+    def of_file(cls, path: Path) -> LibraryHead:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "np") as f:
+            mean, scale, weight, bias = (f.get_tensor(k) for k in LIBRARY_KEYS)
+            take = f.get_tensor("fill") if "fill" in f.keys() else None
+        return cls(mean, scale, weight, bias, take)
+
+    def probabilities(self, stats: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Statistics (tracks, stats) and the base's probabilities (tracks, base labels)
+        -> (tracks, labels): the learnt labels', then those filled in."""
+        z = ((stats.astype(np.float32) - self.mean) / self.scale) @ self.weight.T + self.bias
+        learnt = (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)  # sigmoid, no overflow
+        if self.take is None:
+            return learnt
+        return np.concatenate([learnt, base[:, self.take]], axis=-1)
+
+
+def base_of(meta: ModelMeta) -> str | None:
+    """The id of the model a learnt one was made from (its backbone and heads), or None."""
+    if meta.architecture.head != "library":
+        return None
+    learnt = meta.raw.get("learnt") or {}
+    return learnt.get("base_model")
+
+
+def graphs_for(model_path: Path, meta: ModelMeta) -> dict[str, Path] | None:
+    """The graphs a model runs on: its own (``files_of``), or for a learnt model its base's
+    (the shipped model's, or where a scan exported them), under which its own head runs
+    in numpy (``LibraryHead``)."""
+    own = files_of(model_path, meta.model_id)
+    base = base_of(meta)
+    if own is not None or base is None:
+        return own
+    from genretag.models.file import default_model_path
+
+    return files_of(model_path, base) or files_of(default_model_path(), base)
+
+
 @dataclass
 class OnnxModel:
     """A genre model on ONNX Runtime's CPU provider (see the module docstring)."""
@@ -115,10 +171,12 @@ class OnnxModel:
     files: dict[str, Path]
     threads: int = 0  # 0: GENRETAG_ONNX_THREADS, else THREADS
 
+    library: LibraryHead | None = None  # a learnt model's own head, over its base's graphs
+
     runtime = "onnx"
     pools_statistics = True  # runs_on_onnx admits only heads on pooled statistics
     feature_columns: tuple = ()
-    device = SimpleNamespace(type="cpu")
+    device_type = "cpu"
 
     def __post_init__(self) -> None:
         import onnxruntime as ort
@@ -153,15 +211,21 @@ class OnnxModel:
     def independent(self) -> list[str]:
         return self.metadata.independent
 
-    def window_outputs_of(self, samples: np.ndarray) -> np.ndarray:
-        """(batch, window_samples) float32 samples -> (batch, dim) window outputs."""
+    def window_outputs_of(self, samples: np.ndarray, embeddings: bool = False
+                          ) -> tuple[np.ndarray, float]:
+        """(batch, window_samples) float32 samples -> ((batch, dim) window outputs, 0: one
+        graph runs the frontend and the network)."""
+        if embeddings:
+            raise ValueError("the ONNX graphs give window outputs, not bare embeddings")
         (out,) = self._sessions["windows"].run(
             None, {"samples": np.ascontiguousarray(samples, dtype=np.float32)})
-        return out
+        return out, 0.0
 
     def _head(self, mean: np.ndarray, maximum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs, stats = self._sessions["head"].run(
             None, {"mean": mean.astype(np.float32), "maximum": maximum.astype(np.float32)})
+        if self.library is not None:
+            probs = self.library.probabilities(stats, probs)
         return probs, stats
 
     def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
