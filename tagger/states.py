@@ -107,3 +107,42 @@ class ModelKind(StrEnum):
 
     GENRE_MODEL = "genre-model"
     BACKBONE = "backbone"
+
+
+class Net(StrEnum):
+    """A network's body, as a model file names it (``Architecture.name``); each is one
+    module of ``models`` (``models.registry``)."""
+
+    MUSICNN = "musicnn"  # musicnn: timbral and temporal filters, a dense mid end
+    VGG = "vgg"  # musicnn's VGG baseline: 5 convolutions
+    FEATURES_MLP = "features-mlp"  # a feed-forward network on each window's table features
+    RAW_CNN = "raw-cnn"  # a SampleCNN on the raw waveform
+
+
+class Head(StrEnum):
+    """What a genre model's head classifies (``Architecture.head``)."""
+
+    WINDOW = "window"  # each window; a track is their mean
+    TRACK = "track"  # a track's pooled backbone statistics, beside a pretrained tagger
+    LIBRARY = "library"  # learnt from a library's own tags (genretag learn)
+
+
+class Arch(StrEnum):
+    """What ``genretag train --arch`` and ``evaluate --arch`` build: one recipe each
+    (``training.recipes``), and the :class:`Net` and :class:`Head` of the model it writes."""
+
+    MUSICNN_TRACK = "musicnn-track"  # probes on the frozen tagger's pooled windows
+    MUSICNN_WINDOW = "musicnn-window"  # musicnn's back end fine-tuned per window
+    MUSICNN_FINETUNE = "musicnn-finetune"  # the back end, then the whole network
+    MEL_CNN = "mel-cnn"  # a CNN on log-mels from random weights
+    RAW_CNN = "raw-cnn"  # a 1-D CNN on the raw waveform from random weights
+    FEATURES_MLP = "features-mlp"  # a feed-forward network on each window's table features
+
+    @property
+    def net(self) -> Net:
+        return {Arch.RAW_CNN: Net.RAW_CNN, Arch.FEATURES_MLP: Net.FEATURES_MLP}.get(
+            self, Net.MUSICNN)
+
+    @property
+    def head(self) -> Head:
+        return Head.TRACK if self == Arch.MUSICNN_TRACK else Head.WINDOW

@@ -93,5 +93,6 @@ def test_the_sdist_carries_the_models_and_licences(tmp_path):
     names = tarfile.open(out / r.stdout.strip().splitlines()[-1]).getnames()
     top = names[0].split("/")[0]
     for shipped in ("LICENSE", "weights/genretag-gtzan.safetensors", "weights/README.md",
-                    "weights/LICENSE-musicnn.txt", "beetsplug/genretag.py", "tagger/cli/__init__.py"):
+                    "weights/LICENSE-musicnn.txt", "beetsplug/genretag.py",
+                    "tagger/cli/__init__.py"):
         assert f"{top}/{shipped}" in names, shipped

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -29,7 +28,8 @@ from genretag.library.discover import printable
 from genretag.models.file import shipped
 from genretag.render.progress import steps
 from genretag.settings import EVALUATE, TRAIN, Settings
-from genretag.states import Device, Engine
+from genretag.states import Arch, Device, Engine
+from genretag.training.recipes.options import Options
 
 if TYPE_CHECKING:
     from genretag.training.recipes.recipe import Labelled, Recipe
@@ -183,23 +183,19 @@ PATIENCE = typer.Option(None, "--patience", min=0, help="Early stopping: epochs 
                         "better loss on a grouped validation split (0: off, train all epochs; "
                         "default: 8 for a network trained from scratch, 30 for features-mlp, "
                         "else off).")
-FINETUNE = typer.Option(0, "--finetune-all", min=0, help="Then fine-tune the whole network "
-                        "this many epochs at a low rate (0: head only).")
+FINETUNE = typer.Option(0, "--finetune-all", min=0, help="Whole-network epochs of --arch "
+                        "musicnn-finetune at a low rate (0: its default, 2).")
 FINETUNE_LR = typer.Option(1e-5, "--finetune-lr", min=0.0,
-                           help="Learning rate of --finetune-all.")
-SCRATCH = typer.Option(False, "--from-scratch", help="Train a CNN from random weights "
-                       "instead of fine-tuning the pretrained one (for large datasets).")
+                           help="Learning rate of the whole-network epochs.")
 AUGMENT = typer.Option(True, "--augment/--no-augment", help="Augment log-mel windows when "
                        "training a whole network (shift, stretch, pitch, gain, SpecAugment, "
                        "mixup).")
 SEED = typer.Option(0, "--seed", help="Seed of every random choice (folds, initial "
                     "weights, augmentation).")
-HEAD = typer.Option("track", "--head", help="track: linear probes on the frozen tagger's "
-                    "pooled windows, plus the genres its tags name (default); window: "
-                    "musicnn's back end fine-tuned per window.")
-ARCH = typer.Option(None, "--arch", help="The network: musicnn-track (the default: probes "
-                    "on the frozen tagger), musicnn-finetune (its back end per window, then "
-                    "the whole network 2 epochs), mel-cnn (a CNN on log-mels from random "
+ARCH = typer.Option(Arch.MUSICNN_TRACK, "--arch", help="The network: musicnn-track (probes "
+                    "on the frozen tagger), musicnn-window (its back end fine-tuned per "
+                    "window), musicnn-finetune (the back end per window, then the whole "
+                    "network at a low rate), mel-cnn (a CNN on log-mels from random "
                     "weights), raw-cnn (a 1-D CNN on the raw waveform, from random "
                     "weights), features-mlp (a feed-forward network on each 3 s window's "
                     "table features).")
@@ -208,49 +204,15 @@ N_MELS = typer.Option(None, "--n-mels", min=16, max=256, help="Mel bands of a CN
                       "recipe; else the backbone's 96).")
 CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
                          "(default: the user cache folder).")
-SCRATCH_PATIENCE = 8  # --patience's default for a network trained from random weights
+def make_recipe(arch: Arch, options: Options) -> Recipe:
+    from genretag.training.recipes.arches import RECIPES
 
-
-def make_recipe(epochs: Optional[int], seed: int, mixup: float, patience: Optional[int],
-                finetune: int,
-                finetune_lr: float, from_scratch: bool, augment: bool,
-                cnn_weight: float, head: str = "track", arch: Optional[str] = None,
-                n_mels: Optional[int] = None) -> Recipe:
-    from genretag.training.recipes.featuremlp import MLPConfig
-    from genretag.training.recipes.recipe import ARCHS, Recipe
-
-    if head not in ("track", "window"):
-        raise usage_error(f"--head {head}: choose track or window")
-    if arch is not None and arch not in ARCHS:
-        raise usage_error(f"--arch {arch}: choose one of {', '.join(ARCHS)}")
-    if arch == "musicnn-track":
-        head, from_scratch, finetune = "track", False, 0
-    elif arch == "musicnn-finetune":
-        head, from_scratch, finetune = "window", False, finetune or 2
-    elif arch in ("mel-cnn", "raw-cnn"):
-        from_scratch = True
-    elif arch == "features-mlp":
-        cfg = MLPConfig(seed=seed)
-        r = Recipe(features_mlp=replace(cfg, epochs=epochs or cfg.epochs,
-                                        patience=cfg.patience if patience is None
-                                        else patience))
-        r.scratch = replace(r.scratch, seed=seed)
-        r.probe = replace(r.probe, seed=seed)
-        return r
-    r = Recipe(head_kind=head, cnn_weight=cnn_weight, from_scratch=from_scratch,
-               finetune_epochs=finetune, raw_cnn=arch == "raw-cnn",
-               n_mels=n_mels or (64 if arch == "mel-cnn" else 0))
-    r.probe = replace(r.probe, seed=seed)
-    r.head = replace(r.head, seed=seed, mixup=mixup, patience=patience or 0,
-                     epochs=epochs if epochs and not from_scratch else r.head.epochs)
-    aug = {} if augment else {"augment": None, "mixup": 0.0}
-    # a network from random weights gets early stopping on held-out artists by default
-    r.scratch = replace(r.scratch, seed=seed, patience=SCRATCH_PATIENCE if patience is None
-                        else patience,
-                        epochs=epochs if epochs and from_scratch else r.scratch.epochs, **aug)
-    r.finetune = replace(r.finetune, seed=seed, patience=patience or 0, lr=finetune_lr,
-                         **aug)
-    return r
+    if options.finetune and arch != Arch.MUSICNN_FINETUNE:
+        raise usage_error("--finetune-all sets the whole-network epochs of --arch "
+                          "musicnn-finetune")
+    if options.n_mels and arch != Arch.MEL_CNN:
+        raise usage_error("--n-mels sets the mel bands of --arch mel-cnn")
+    return RECIPES[arch](options)
 
 
 def epoch_reporter(bar, total: int):
@@ -280,9 +242,8 @@ def train(
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: Optional[int] = PATIENCE, finetune_all: int = FINETUNE,
-    finetune_lr: float = FINETUNE_LR,
-    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
-    arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
+    finetune_lr: float = FINETUNE_LR, augment: bool = AUGMENT, seed: int = SEED,
+    arch: Arch = ARCH, n_mels: Optional[int] = N_MELS,
     cache: Optional[Path] = CACHE_OPT, settings: Settings = SETTINGS,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
@@ -296,8 +257,8 @@ def train(
     from genretag.training.recipes.save import save_genre_model
 
     started = time.time()
-    recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight, head, arch, n_mels)
+    recipe = make_recipe(arch, Options(epochs, seed, mixup, patience, finetune_all,
+                                       finetune_lr, augment, cnn_weight, n_mels))
     if recipe.features_mlp is not None and table is not None:
         raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
                           "is a network on the features itself")
@@ -343,9 +304,8 @@ def evaluate(
     table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
     backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
     patience: Optional[int] = PATIENCE, finetune_all: int = FINETUNE,
-    finetune_lr: float = FINETUNE_LR,
-    from_scratch: bool = SCRATCH, augment: bool = AUGMENT, seed: int = SEED, head: str = HEAD,
-    arch: Optional[str] = ARCH, n_mels: Optional[int] = N_MELS,
+    finetune_lr: float = FINETUNE_LR, augment: bool = AUGMENT, seed: int = SEED,
+    arch: Arch = ARCH, n_mels: Optional[int] = N_MELS,
     compare: Optional[list[Path]] = typer.Option(
         None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
         "pretrained musicnn's embeddings, on the same folds (repeatable)."),
@@ -376,15 +336,15 @@ def evaluate(
     )
 
     started = time.time()
-    recipe = make_recipe(epochs, seed, mixup, patience, finetune_all, finetune_lr,
-                         from_scratch, augment, cnn_weight, head, arch, n_mels)
+    recipe = make_recipe(arch, Options(epochs, seed, mixup, patience, finetune_all,
+                                       finetune_lr, augment, cnn_weight, n_mels))
     if recipe.features_mlp is not None and table is not None:
         raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
                           "is a network on the features itself")
     d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
                  clip_features=table is not None, engine=engine, ray_address=ray_address)
     if outside and not recipe.track:
-        raise usage_error("--hold-out-genres measures the track head (--head track)")
+        raise usage_error("--hold-out-genres measures the track head (--arch musicnn-track)")
     if outside and len(d.labels) < 3:
         raise usage_error(f"--hold-out-genres needs at least three genres (one held out, two "
                           f"to tell apart); the dataset has {len(d.labels)}")

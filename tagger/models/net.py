@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from genretag.models import registry
 from genretag.models.file import (
     FORMAT,
     FORMAT_VERSION,
@@ -41,325 +41,15 @@ from genretag.models.file import (
     weights_id,
     write_model_file,
 )
-from genretag.models.frontend import AudioParams, LogMel, mel_filters
+from genretag.models.frontend import AudioParams, mel_filters
+from genretag.models.heads import LinearHead, TagGenres, TrackHead, geometric_mix
 from genretag.models.params import Architecture
 from genretag.models.pooling import WindowPool, pools_of_statistics
-from genretag.states import ModelKind
+from genretag.models.registry import body_of, frontend_of
+from genretag.states import Head, ModelKind, Net
 
 __all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",
            "default_model_path", "load_model", "read_metadata", "save_model"]
-
-BN_EPS = 1e-3  # TensorFlow's default, which musicnn was trained with
-
-
-def _pad_time(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
-    """Zero-pad the time axis (dim 2) of a (batch, channels, time, freq) tensor."""
-    return F.pad(x, (0, 0, before, after))
-
-
-class MusiCNNBackbone(nn.Module):
-    """(batch, frames, n_mels) log-mel -> (batch, 2 * embedding_size) pooled features.
-
-    The pooled vector interleaves max and mean per channel, [max_0, mean_0, max_1, ...],
-    as musicnn's TensorFlow graph flattens them; keeping that order keeps weights portable.
-    """
-
-    def __init__(self, arch: Architecture, n_mels: int):
-        super().__init__()
-        timbral, temporal, mid = arch.timbral_filters, arch.temporal_filters, arch.midend_filters
-        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
-        self.timbral = nn.ModuleList(
-            [nn.Conv2d(1, timbral, (7, int(share * n_mels))) for share in (0.4, 0.7)]
-        )
-        self.timbral_bn = nn.ModuleList([nn.BatchNorm2d(timbral, eps=BN_EPS) for _ in range(2)])
-        self.temporal_kernels = (128, 64, 32)
-        self.temporal = nn.ModuleList(
-            [nn.Conv2d(1, temporal, (k, 1)) for k in self.temporal_kernels]
-        )
-        self.temporal_bn = nn.ModuleList(
-            [nn.BatchNorm2d(temporal, eps=BN_EPS) for _ in self.temporal_kernels]
-        )
-        channels = arch.frontend_channels()
-        self.mid = nn.ModuleList(
-            [nn.Conv1d(channels, mid, 7, padding=3)]
-            + [nn.Conv1d(mid, mid, 7, padding=3) for _ in range(2)]
-        )
-        self.mid_bn = nn.ModuleList([nn.BatchNorm1d(mid, eps=BN_EPS) for _ in range(3)])
-
-    def frames(self, mel: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, n_mels) -> (batch, embedding_size, frames) per-frame features."""
-        x = self.input_bn(mel.unsqueeze(1))
-        front = []
-        for conv, bn in zip(self.timbral, self.timbral_bn):
-            front.append(self._max_over_freq(conv(_pad_time(x, 3, 3)), bn))
-        for k, conv, bn in zip(self.temporal_kernels, self.temporal, self.temporal_bn):
-            # TensorFlow's "same" padding for an even kernel puts the extra frame after.
-            front.append(self._max_over_freq(conv(_pad_time(x, (k - 1) // 2, k // 2)), bn))
-        features = [torch.cat(front, dim=1)]
-        h = features[0]
-        for i, (conv, bn) in enumerate(zip(self.mid, self.mid_bn)):
-            out = bn(F.relu(conv(h)))
-            h = out if i == 0 else out + h
-            features.append(h)
-        return torch.cat(features, dim=1)
-
-    def _max_over_freq(self, z: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-        """max over frequency of bn(relu(z)): (batch, C, time, freq) -> (batch, C, time).
-
-        In evaluation, batch norm is a per-channel map a*x + b and ReLU is monotonic, so the
-        max can be taken first, on a tensor as many times smaller as there are frequency
-        positions (docs/performance.md has the gain): where
-        a < 0 the max of a*relu(z) + b sits at the min of z. Exactly equal; training keeps
-        the plain order, where batch statistics need the whole tensor.
-        """
-        if self.training:
-            return bn(F.relu(z)).amax(dim=3)
-        low, high = torch.aminmax(z, dim=3)
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        picked = torch.where((scale >= 0)[None, :, None], high, low)
-        return bn(F.relu(picked).unsqueeze(-1)).squeeze(-1)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        f = self.frames(mel)
-        return torch.stack([f.amax(dim=2), f.mean(dim=2)], dim=2).flatten(1)
-
-
-class VGGBackbone(nn.Module):
-    """musicnn's VGG baseline: (batch, frames, n_mels) log-mel -> (batch, embedding) the
-    flattened last pooling (time, frequency, channel order, as TensorFlow flattens it).
-
-    Five 3x3 convolutions, each followed by ReLU, batch norm and a max pooling ((4, 1) then
-    (2, 2) three times, strides 2, then (4, 4) stride 4; TensorFlow's "valid" pooling).
-    """
-
-    POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)),
-             ((4, 4), (4, 4)))
-
-    def __init__(self, filters: int):
-        super().__init__()
-        self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
-        self.convs = nn.ModuleList([nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1)
-                                    for i in range(5)])
-        self.bns = nn.ModuleList([nn.BatchNorm2d(filters, eps=BN_EPS) for _ in range(5)])
-
-    @classmethod
-    def embedding_size(cls, filters: int, frames: int, n_mels: int) -> int:
-        for (kt, kf), (st, sf) in cls.POOLS:
-            frames, n_mels = (frames - kt) // st + 1, (n_mels - kf) // sf + 1
-        return filters * frames * n_mels
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.input_bn(mel.unsqueeze(1))
-        for conv, bn, (kernel, stride) in zip(self.convs, self.bns, self.POOLS):
-            x = F.max_pool2d(bn(F.relu(conv(x))), kernel, stride)
-        return x.permute(0, 2, 3, 1).flatten(1)
-
-
-class FeatureFrontend(nn.Module):
-    """Samples (batch, samples) at ``models.features.SAMPLE_RATE`` -> each window's table features
-    (batch, n_columns), computed by ``tagger.features`` (librosa, on the CPU) as the GTZAN
-    table's 3-second rows were: the frontend of a ``features-mlp`` network."""
-
-    def forward(self, samples: torch.Tensor) -> torch.Tensor:
-        from genretag.models import features
-
-        rows = [features.vector(features.features(x), features.COLUMNS)
-                for x in samples.detach().cpu().numpy()]
-        return torch.from_numpy(np.stack(rows)).to(samples.device)
-
-
-class FeatureMLP(nn.Module):
-    """A feed-forward network on a window's table features: (batch, n_columns) raw values ->
-    (batch, units), standardised by the training windows' mean and scale, then two hidden
-    layers (linear, batch norm, ReLU, dropout)."""
-
-    def __init__(self, n_in: int, units: int, dropout: float = 0.3):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(n_in))
-        self.register_buffer("scale", torch.ones(n_in))
-        self.layers = nn.Sequential(
-            nn.Linear(n_in, units), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(units, units), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers((x - self.mean) / self.scale)
-
-
-class Waveform(nn.Module):
-    """Samples (batch, samples) -> the same, as float32: the frontend of a ``raw-cnn``."""
-
-    def forward(self, samples: torch.Tensor) -> torch.Tensor:
-        return samples.float()
-
-
-class SampleCNN(nn.Module):
-    """A 1-D CNN on the raw waveform after SampleCNN (Lee et al. 2017, the 3^9 model):
-    (batch, samples) -> (batch, 4 * width). A convolution of 3 samples with stride 3, then
-    nine blocks of a 3-sample convolution, batch norm, ReLU and a max-pooling by 3; a window
-    of 3^10 = 59,049 samples ends as one step per channel (longer inputs are max-pooled over
-    what is left). ``width`` channels at first, twice that from the fourth block, four
-    times in the last."""
-
-    def __init__(self, width: int, dropout: float = 0.5):
-        super().__init__()
-        chans = [width] * 3 + [2 * width] * 6 + [4 * width]
-        self.stem = nn.Sequential(nn.Conv1d(1, chans[0], 3, stride=3),
-                                  nn.BatchNorm1d(chans[0]), nn.ReLU())
-        self.blocks = nn.Sequential(*[
-            nn.Sequential(nn.Conv1d(chans[i - 1], chans[i], 3, padding=1),
-                          nn.BatchNorm1d(chans[i]), nn.ReLU(), nn.MaxPool1d(3))
-            for i in range(1, len(chans))])
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, samples: torch.Tensor) -> torch.Tensor:
-        if samples.dim() == 3:  # (batch, samples, 1): training's windows, cut as 2-D clips
-            samples = samples.squeeze(-1)
-        x = self.blocks(self.stem(samples.unsqueeze(1)))
-        return self.dropout(x.amax(dim=-1))
-
-
-def frontend_of(arch: Architecture, params: AudioParams,
-                mel_basis: torch.Tensor | None = None) -> nn.Module:
-    """What turns a window's samples into the network's input, by architecture."""
-    if arch.hears_features:
-        return FeatureFrontend()
-    if arch.hears_waveform:
-        return Waveform()
-    return LogMel(params, mel_basis)
-
-
-class OutputLayer(nn.Module):
-    """The VGG baseline's back end: one dense layer, (batch, embedding) -> (batch, n)."""
-
-    def __init__(self, in_features: int, n_outputs: int):
-        super().__init__()
-        self.out = nn.Linear(in_features, n_outputs)
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.out(pooled)
-
-
-class Head(nn.Module):
-    """musicnn's back end: (batch, pooled) -> (batch, n_outputs) logits."""
-
-    def __init__(self, in_features: int, units: int, n_outputs: int, dropout: float = 0.5):
-        super().__init__()
-        self.bn_in = nn.BatchNorm1d(in_features, eps=BN_EPS)
-        self.dense = nn.Linear(in_features, units)
-        self.bn_dense = nn.BatchNorm1d(units, eps=BN_EPS)
-        self.out = nn.Linear(units, n_outputs)
-        self.dropout = nn.Dropout(dropout)
-
-    def hidden(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.bn_dense(F.relu(self.dense(self.dropout(self.bn_in(pooled)))))
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(self.hidden(pooled)))
-
-
-class LinearHead(nn.Module):
-    """A logistic regression over standardised inputs: (batch, n_in) raw values ->
-    (batch, n_out) logits (trained with scikit-learn, run without it)."""
-
-    def __init__(self, n_in: int, n_out: int):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(n_in))
-        self.register_buffer("scale", torch.ones(n_in))
-        self.linear = nn.Linear(n_in, n_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear((x - self.mean) / self.scale)
-
-
-def geometric_mix(log_a: torch.Tensor, log_b: torch.Tensor, weight: float | torch.Tensor,
-                  temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """Two distributions' log-probabilities (..., n) -> the log-probabilities of their
-    normalised weighted geometric mean, ``weight`` giving the first one's share, sharpened or
-    flattened by ``temperature``. Every fusion of two heads goes through here."""
-    return torch.log_softmax((weight * log_a + (1 - weight) * log_b) / temperature, dim=-1)
-
-
-class Familiarity(nn.Module):
-    """How much a track is like the music a head was trained on: the distance of its
-    standardised embedding statistics from the nearest genre's centre among the training
-    clips, through a logistic map ``sigmoid(slope * log(distance) + bias)`` fitted on genres
-    held out of training. The exclusive genres are multiplied by it, so music of a genre the
-    head never heard comes out unsure instead of confidently Rock. The defaults (slope 0)
-    find every track familiar: model files from before it have none.
-
-    (batch, dim) standardised statistics -> (batch,) in (0, 1].
-    """
-
-    def __init__(self, n_labels: int, dim: int):
-        super().__init__()
-        self.register_buffer("centres", torch.zeros(n_labels, dim))
-        self.register_buffer("slope", torch.tensor(0.0))
-        self.register_buffer("bias", torch.tensor(30.0))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.slope * torch.log(centre_distance(z, self.centres))
-                             + self.bias)
-
-
-def centre_distance(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """(batch, dim) points, (n, dim) centres -> (batch,) the root mean square difference
-    from the nearest centre."""
-    d2 = (z[:, None, :] - centres[None]).pow(2).mean(-1)
-    return d2.min(-1).values.clamp_min(1e-12).sqrt()
-
-
-class TrackHead(nn.Module):
-    """A track's exclusive genres from its pooled window outputs (a GTZAN clip has one genre).
-
-    Two linear heads, fused as a weighted geometric mean and temperature-scaled:
-    - on the backbone's embeddings, their mean and max over windows (batch, 2 * emb);
-    - on the pretrained tagger's tag logits, their mean over windows (batch, n_tags): the
-      tagger learned its tags from far more artists than a genre dataset has.
-    """
-
-    def __init__(self, emb: int, n_tags: int, n_labels: int):
-        super().__init__()
-        self.embedding = LinearHead(2 * emb, n_labels)
-        self.tags = LinearHead(n_tags, n_labels)
-        self.register_buffer("embedding_weight", torch.tensor(0.5))
-        self.register_buffer("temperature", torch.tensor(1.0))
-        self.familiarity = Familiarity(n_labels, 2 * emb)
-
-    def familiar(self, emb_mean: torch.Tensor, emb_max: torch.Tensor) -> torch.Tensor:
-        """(batch,) how familiar each track's music is (:class:`Familiarity`), on the
-        embedding probe's own standardisation."""
-        z = (torch.cat([emb_mean, emb_max], -1) - self.embedding.mean) / self.embedding.scale
-        return self.familiarity(z)
-
-    def forward(self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor
-                ) -> torch.Tensor:
-        """-> (batch, n_labels) log-probabilities."""
-        return geometric_mix(
-            torch.log_softmax(self.embedding(torch.cat([emb_mean, emb_max], -1)), -1),
-            torch.log_softmax(self.tags(tag_mean), -1), self.embedding_weight, self.temperature)
-
-
-class TagGenres(nn.Module):
-    """Genres the pretrained tagger names and the genre dataset lacks (Electronic, Folk...),
-    each an independent probability: the highest mean logit among the genre's tags, through
-    one logistic calibration ``sigmoid(a * logit + b)`` shared by all of them.
-
-    (batch, n_tags) mean tag logits -> (batch, n_genres) probabilities.
-    """
-
-    def __init__(self, n_genres: int, n_tags: int):
-        super().__init__()
-        self.register_buffer("members", torch.zeros(n_genres, n_tags))  # 1 where a tag names it
-        self.register_buffer("scale", torch.tensor(1.0))
-        self.register_buffer("bias", torch.tensor(0.0))
-
-    def scores(self, tag_mean: torch.Tensor) -> torch.Tensor:
-        masked = tag_mean[:, None, :].masked_fill(self.members[None] == 0, float("-inf"))
-        return masked.amax(-1)
-
-    def forward(self, tag_mean: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.scale * self.scores(tag_mean) + self.bias)
-
 
 class GenreNet(nn.Module):
     """The musicnn backbone with one of two kinds of genre head (``Architecture.head``).
@@ -382,36 +72,19 @@ class GenreNet(nn.Module):
                  n_tag_genres: int = 0, fill: FillIn | None = None):
         super().__init__()
         self.arch, self.params = arch, params
-        if arch.name == "vgg":
-            filters = int(arch.frontend_filters * 80)
-            self.backbone: nn.Module = VGGBackbone(filters)
-            self.embedding_dim = VGGBackbone.embedding_size(filters, params.window_frames,
-                                                            params.n_mels)
-        elif arch.hears_features:
-            from genretag.models.features import COLUMNS
-
-            self.backbone = FeatureMLP(len(COLUMNS), arch.backend_units)
-            self.embedding_dim = arch.backend_units
-        elif arch.hears_waveform:
-            self.backbone = SampleCNN(arch.midend_filters)
-            self.embedding_dim = 4 * arch.midend_filters
-        else:
-            self.backbone = MusiCNNBackbone(arch, params.n_mels)
-            self.embedding_dim = 2 * arch.embedding_size()  # max and mean over time
+        self.backbone, self.embedding_dim = body_of(arch).build(arch, params)
 
         def back_end(n_outputs: int) -> nn.Module:
-            if arch.name in ("vgg", "features-mlp", "raw-cnn"):
-                return OutputLayer(self.embedding_dim, n_outputs)
-            return Head(self.embedding_dim, arch.backend_units, n_outputs)
+            return registry.back_end(arch, self.embedding_dim, n_outputs)
 
         self.library: LinearHead | None = None
         self.register_buffer("fill", None)  # the base model's outputs a learnt one fills in
-        if arch.head == "track":
+        if arch.head == Head.TRACK:
             n_exclusive = n_labels - n_tag_genres
             self.head = back_end(n_tags)  # the pretrained tagger
             self.track: TrackHead | None = TrackHead(self.embedding_dim, n_tags, n_exclusive)
             self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
-        elif arch.head == "library":  # genres learnt from a library's own tags
+        elif arch.head == Head.LIBRARY:  # genres learnt from a library's own tags
             self.head = back_end(n_tags)
             self.track, self.tag_genres = None, None
             n_learnt = n_labels - (len(fill.take) if fill else 0)
@@ -687,9 +360,9 @@ def save_model(
 
 def build_net(meta: ModelMeta) -> GenreNet:
     arch = meta.architecture
-    if arch.head not in ("window", "track", "library"):
+    if arch.head not in set(Head):
         raise ModelFileError(f"unknown genre head {arch.head!r}")
-    if arch.name not in ("musicnn", "vgg", "features-mlp", "raw-cnn"):
+    if arch.name not in set(Net):
         raise ModelFileError(f"unknown architecture {arch.name!r}")
     feats = meta.features or FeatureHead()
     return GenreNet(arch, meta.audio, len(meta.labels), len(feats.columns), feats.cnn_weight,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from genretag.states import Net
+
 
 @dataclass(frozen=True)
 class AudioParams:
@@ -79,12 +81,12 @@ class Architecture:
     @property
     def hears_features(self) -> bool:
         """Its windows are heard as table features, not as a log-mel spectrogram."""
-        return self.name == "features-mlp"
+        return self.name == Net.FEATURES_MLP
 
     @property
     def hears_waveform(self) -> bool:
         """Its windows are heard as they are: samples, not a log-mel spectrogram."""
-        return self.name == "raw-cnn"
+        return self.name == Net.RAW_CNN
 
     @property
     def hears_mels(self) -> bool:

@@ -1,1 +1,2 @@
-"""TODO"""
+"""What people read: the scan's tables and reports (``report``), progress (``progress``),
+and learn's label table (``learnt``)."""

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from genretag.models import features
-from genretag.models.net import Architecture, FeatureFrontend, GenreNet
+from genretag.models.featuremlp import FeatureFrontend
+from genretag.models.net import Architecture, GenreNet
 from genretag.models.params import AudioParams
 from genretag.models.pooling import standardiser
 from genretag.training.data.datasets import Item

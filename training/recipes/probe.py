@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from genretag.models.net import LinearHead, TagGenres, TrackHead, centre_distance, geometric_mix
+from genretag.models.heads import (
+    LinearHead,
+    TagGenres,
+    TrackHead,
+    centre_distance,
+    geometric_mix,
+)
 from genretag.models.pooling import WindowPool, standardiser
 
 # dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)

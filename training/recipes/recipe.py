@@ -25,8 +25,9 @@ import torch
 
 from genretag.models import features
 from genretag.models.file import FeatureHead, ModelMeta
-from genretag.models.net import Architecture, GenreNet, Model, frontend_of
+from genretag.models.net import Architecture, GenreNet, Model
 from genretag.models.pooling import WindowPool
+from genretag.models.registry import frontend_of
 from genretag.states import ModelKind
 from genretag.training.data.datasets import FeatureTable, Item
 from genretag.training.recipes import rawcnn

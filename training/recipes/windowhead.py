@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from genretag.models.net import GenreNet, Head, Model
+from genretag.models.musicnn import BackEnd
+from genretag.models.net import GenreNet, Model
 from genretag.models.pooling import WindowPool
 from genretag.training.recipes.losses import (
     EarlyStopping,
@@ -59,10 +60,10 @@ def zero_shot_tags(label: str, tags: list[str]) -> list[str]:
     return same
 
 
-def init_head(pretrained: Model, labels: list[str]) -> Head:
+def init_head(pretrained: Model, labels: list[str]) -> BackEnd:
     """musicnn's back end with the pretrained weights and a zero-shot output layer."""
     src = pretrained.net.head
-    head = Head(src.dense.in_features, src.dense.out_features, len(labels))
+    head = BackEnd(src.dense.in_features, src.dense.out_features, len(labels))
     state = {k: v for k, v in src.state_dict().items() if not k.startswith("out.")}
     head.load_state_dict(state, strict=False)
     with torch.no_grad():
@@ -78,7 +79,7 @@ def init_head(pretrained: Model, labels: list[str]) -> Head:
 
 def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y: np.ndarray,
              cfg: HeadConfig, on_epoch=None, groups: list[str] | None = None
-             ) -> tuple[Head, list[float]]:
+             ) -> tuple[BackEnd, list[float]]:
     """Train a head on ``windows[i]`` (n_i, features) of clips labelled ``y[i]``.
 
     Classes are weighted by the inverse of their window counts, so that 8 blues clips weigh
@@ -125,7 +126,7 @@ def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y:
 
 
 @torch.inference_mode()
-def head_probabilities(head: Head, windows: list[np.ndarray]) -> np.ndarray:
+def head_probabilities(head: BackEnd, windows: list[np.ndarray]) -> np.ndarray:
     """Clip probabilities (clips, n_labels) of a window head on cached embeddings, pooled as
     the tagger pools a track (for the validation loss while the head trains)."""
     head.eval()
@@ -134,7 +135,7 @@ def head_probabilities(head: Head, windows: list[np.ndarray]) -> np.ndarray:
                                    .cpu().numpy()).mean for w in windows])
 
 
-def assemble(pretrained: Model, head: Head, labels: list[str]) -> GenreNet:
+def assemble(pretrained: Model, head: BackEnd, labels: list[str]) -> GenreNet:
     """The pretrained backbone with the new head, as one network."""
     from dataclasses import replace
 
