@@ -96,12 +96,27 @@ class GenreTagPlugin(BeetsPlugin):
 
     def commands(self) -> list[ui.Subcommand]:
         cmd = ui.Subcommand("genretag", help="set genres from the audio (genretag)")
-        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False,
-                              help="show the existing and proposed genres; change nothing")
-        cmd.parser.add_option("-f", "--force", action="store_true", default=None,
-                              help="replace existing genres (default: fill empty ones only)")
-        cmd.parser.add_option("-b", "--by", choices=("album", "folder", "track"), default=None,
-                              help="one verdict per album (default), per folder or per track")
+        cmd.parser.add_option(
+            "-p",
+            "--pretend",
+            action="store_true",
+            default=False,
+            help="show the existing and proposed genres; change nothing",
+        )
+        cmd.parser.add_option(
+            "-f",
+            "--force",
+            action="store_true",
+            default=None,
+            help="replace existing genres (default: fill empty ones only)",
+        )
+        cmd.parser.add_option(
+            "-b",
+            "--by",
+            choices=("album", "folder", "track"),
+            default=None,
+            help="one verdict per album (default), per folder or per track",
+        )
         cmd.func = self._command
         return [cmd]
 
@@ -139,18 +154,20 @@ class GenreTagPlugin(BeetsPlugin):
                 self._log.warning("{}: {}", item, row.error if row else "not heard")
                 continue
             if not row.genres:
-                self._log.info("{}: unsure (best {:.2f}), left as it is", item,
-                               row.confidence or 0.0)
+                self._log.info(
+                    "{}: unsure (best {:.2f}), left as it is", item, row.confidence or 0.0
+                )
                 continue
             existing = _genres(item)
             if existing and not force:
                 choice = Choice(row.genres, row.confidence or 0.0, False, row.probabilities)
                 if contradicted(existing, choice, vocab):
-                    ui.print_(f"conflict: {item}: has {'; '.join(existing)}, the audio says "
-                              f"{'; '.join(row.genres)} (kept; -f replaces it)")
+                    ui.print_(
+                        f"conflict: {item}: has {'; '.join(existing)}, the audio says "
+                        f"{'; '.join(row.genres)} (kept; -f replaces it)"
+                    )
                 else:
-                    self._log.debug("{}: has genres {}; use -f to replace them", item,
-                                    existing)
+                    self._log.debug("{}: has genres {}; use -f to replace them", item, existing)
                 continue
             if existing == row.genres:
                 continue
@@ -202,9 +219,13 @@ class GenreTagPlugin(BeetsPlugin):
         self._log.info("hearing {} item(s)", len(items))
         # a bar on a terminal; off one (a log, cron), a line every 10 s
         with ScanProgress(Console(stderr=True), label="genretag") as progress:
-            result = session.scan([Path(_path(i)) for i in items],
-                                  on_progress=progress.advance, on_found=progress.found,
-                                  album_keys=_albums(items), skip_hard_links=False)
+            result = session.scan(
+                [Path(_path(i)) for i in items],
+                on_progress=progress.advance,
+                on_found=progress.found,
+                album_keys=_albums(items),
+                skip_hard_links=False,
+            )
         self.cache().flush()
         return {r.path: r for r in result.rows}, session.vocab
 
@@ -223,8 +244,9 @@ def _albums(items: list) -> dict[str, object]:
             by_album.setdefault(item.album_id, []).append(item)
     keys = {}
     for album_id, members in by_album.items():
-        infos = [AlbumInfo(i.album, i.albumartist or "", i.artist or "", bool(i.comp))
-                 for i in members]
+        infos = [
+            AlbumInfo(i.album, i.albumartist or "", i.artist or "", bool(i.comp)) for i in members
+        ]
         if not is_compilation(infos):
             keys.update({str(Path(_path(i)).resolve()): album_id for i in members})
     return keys

@@ -21,13 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genretag.hearing.local import outputs_of  # noqa: E402
-from genretag.models.file import ModelMeta, default_model_path  # noqa: E402
-from genretag.models.loader import LazyModel  # noqa: E402
-from genretag.models.net import GenreNet, Model, frontend_of  # noqa: E402
-from genretag.states import ModelKind  # noqa: E402
-from genretag.training.recipes import featuremlp, rawcnn  # noqa: E402
-from genretag.training.recipes.netfit import SCRATCH_SIZES  # noqa: E402
+from genretag.hearing.local import outputs_of
+from genretag.models.file import ModelMeta, default_model_path
+from genretag.models.loader import LazyModel
+from genretag.models.net import GenreNet, Model, frontend_of
+from genretag.states import ModelKind
+from genretag.training.recipes import featuremlp, rawcnn
+from genretag.training.recipes.netfit import SCRATCH_SIZES
 
 BATCH = 16
 
@@ -35,13 +35,15 @@ BATCH = 16
 def model_of(net: GenreNet) -> Model:
     labels = [f"g{i}" for i in range(10)]
     meta = ModelMeta("bench", ModelKind.GENRE_MODEL, tuple(labels), net.params, net.arch)
-    return Model(net.eval(), frontend_of(net.arch, net.params), labels, net.params, "bench",
-                 meta)
+    return Model(net.eval(), frontend_of(net.arch, net.params), labels, net.params, "bench", meta)
 
 
 def ms_per_window(model, rounds: int = 5) -> float:
-    windows = np.random.default_rng(0).normal(0, 0.1, (BATCH, model.params.window_samples)
-                                              ).astype(np.float32)
+    windows = (
+        np.random.default_rng(0)
+        .normal(0, 0.1, (BATCH, model.params.window_samples))
+        .astype(np.float32)
+    )
     outputs_of(model, windows)  # warm-up (and numba's compilation, for the features)
     times = []
     for _ in range(rounds):
@@ -55,22 +57,27 @@ def main() -> None:
     from genretag.models.net import Architecture, load_model
 
     shipped = LazyModel(default_model_path())
-    backbone = load_model(Path(__file__).resolve().parent.parent / "weights"
-                          / "musicnn_msd.safetensors")
+    backbone = load_model(
+        Path(__file__).resolve().parent.parent / "weights" / "musicnn_msd.safetensors"
+    )
     p = backbone.params
     arches = {
         f"musicnn-track ({shipped.load().runtime})": shipped.load(),
-        "mel-cnn (64 mels)": model_of(GenreNet(Architecture(**SCRATCH_SIZES),
-                                               replace(p, n_mels=64), 10)),
+        "mel-cnn (64 mels)": model_of(
+            GenreNet(Architecture(**SCRATCH_SIZES), replace(p, n_mels=64), 10)
+        ),
         "raw-cnn": model_of(GenreNet(rawcnn.ARCH, rawcnn.PARAMS, 10)),
         "features-mlp": model_of(GenreNet(featuremlp.ARCH, featuremlp.PARAMS, 10)),
-        "musicnn-finetune (torch)": model_of(GenreNet(replace(backbone.net.arch,
-                                                              head="window"), p, 10)),
+        "musicnn-finetune (torch)": model_of(
+            GenreNet(replace(backbone.net.arch, head="window"), p, 10)
+        ),
     }
     for name, model in arches.items():
         seconds = model.params.window_samples / model.params.sample_rate
-        print(f"{name:28} {ms_per_window(model):7.1f} ms a window ({seconds:.2f} s of audio)",
-              flush=True)
+        print(
+            f"{name:28} {ms_per_window(model):7.1f} ms a window ({seconds:.2f} s of audio)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genretag.models.file import default_model_path  # noqa: E402
-from genretag.models.loader import LazyModel  # noqa: E402
+from genretag.models.file import default_model_path
+from genretag.models.loader import LazyModel
 
 
 def per_window_ms(model, mel: torch.Tensor, repeats: int = 3) -> float:
@@ -46,8 +46,10 @@ def runtimes(path: Path, batches: list[int], rounds: int = 5) -> None:
     """Samples -> window outputs on PyTorch and ONNX Runtime, rounds interleaved."""
     import numpy as np
 
-    models = {"torch": LazyModel(path, "cpu", "torch").load(),
-              "onnx": LazyModel(path, "cpu", "onnx").load()}
+    models = {
+        "torch": LazyModel(path, "cpu", "torch").load(),
+        "onnx": LazyModel(path, "cpu", "onnx").load(),
+    }
 
     def torch_run(samples):
         with torch.inference_mode():
@@ -55,11 +57,14 @@ def runtimes(path: Path, batches: list[int], rounds: int = 5) -> None:
             return m.window_outputs(m.frontend(torch.from_numpy(samples))).numpy()
 
     run = {"torch": torch_run, "onnx": models["onnx"].window_outputs_of}
-    print(f"{torch.get_num_threads()} torch threads, onnx intra-op threads "
-          f"{models['onnx'].threads}")
+    print(
+        f"{torch.get_num_threads()} torch threads, onnx intra-op threads {models['onnx'].threads}"
+    )
     for b in batches:
-        samples = (np.random.default_rng(b).standard_normal(
-            (b, models["torch"].params.window_samples)) * 0.1).astype(np.float32)
+        samples = (
+            np.random.default_rng(b).standard_normal((b, models["torch"].params.window_samples))
+            * 0.1
+        ).astype(np.float32)
         outs = {name: fn(samples) for name, fn in run.items()}  # warm-up
         times: dict[str, list[float]] = {name: [] for name in run}
         for _ in range(rounds):
@@ -68,9 +73,12 @@ def runtimes(path: Path, batches: list[int], rounds: int = 5) -> None:
                 fn(samples)
                 times[name].append((time.perf_counter() - t0) / b * 1000)
         ms = {name: float(np.median(v)) for name, v in times.items()}
-        print(f"batch {b:3}: torch {ms['torch']:6.1f} ms/window, onnx {ms['onnx']:6.1f} "
-              f"ms/window ({ms['onnx'] / ms['torch']:.2f}x); largest output difference "
-              f"{np.abs(outs['torch'] - outs['onnx']).max():.1e}", flush=True)
+        print(
+            f"batch {b:3}: torch {ms['torch']:6.1f} ms/window, onnx {ms['onnx']:6.1f} "
+            f"ms/window ({ms['onnx'] / ms['torch']:.2f}x); largest output difference "
+            f"{np.abs(outs['torch'] - outs['onnx']).max():.1e}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -82,8 +90,7 @@ def main() -> None:
     if a.device == "cpu":
         runtimes(a.model, a.batches)
     model = LazyModel(a.model, a.device, "torch").load()
-    print(f"device {model.device}, {torch.get_num_threads()} torch threads, "
-          f"{os.cpu_count()} cores")
+    print(f"device {model.device}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores")
     for plain in (False, True):
         model.net.backbone.training = plain  # batch norm itself stays in evaluation mode
         name = "plain order (training path)" if plain else "pool first (evaluation path)"
@@ -92,8 +99,10 @@ def main() -> None:
             mel = model.frontend(samples)
             ms = per_window_ms(model, mel)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"{name:30} batch {b:3}: {ms:6.1f} ms/window   peak RSS so far {rss:5.0f} MB",
-                  flush=True)
+            print(
+                f"{name:30} batch {b:3}: {ms:6.1f} ms/window   peak RSS so far {rss:5.0f} MB",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

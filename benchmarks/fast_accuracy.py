@@ -42,12 +42,32 @@ def joined_tracks(data: Path, out: Path, per_track: int = 8) -> list[tuple[Path,
         for i in range(0, len(clips) - per_track + 1, per_track):
             dst = out / f"{label}-{i // per_track:02d}.mp3"
             if not dst.exists():
-                inputs = [a for c in clips[i:i + per_track] for a in ("-i", str(c))]
-                graph = "".join(f"[{k}:a]" for k in range(per_track)) + \
-                    f"concat=n={per_track}:v=0:a=1"
-                subprocess.run([ffmpeg_path(), "-nostdin", "-loglevel", "error", "-y", *inputs,
-                                "-filter_complex", graph, "-ac", "2", "-ar", "44100",
-                                "-c:a", "libmp3lame", "-b:a", "192k", str(dst)], check=True)
+                inputs = [a for c in clips[i : i + per_track] for a in ("-i", str(c))]
+                graph = (
+                    "".join(f"[{k}:a]" for k in range(per_track)) + f"concat=n={per_track}:v=0:a=1"
+                )
+                subprocess.run(
+                    [
+                        ffmpeg_path(),
+                        "-nostdin",
+                        "-loglevel",
+                        "error",
+                        "-y",
+                        *inputs,
+                        "-filter_complex",
+                        graph,
+                        "-ac",
+                        "2",
+                        "-ar",
+                        "44100",
+                        "-c:a",
+                        "libmp3lame",
+                        "-b:a",
+                        "192k",
+                        str(dst),
+                    ],
+                    check=True,
+                )
             tracks.append((dst, label))
     return tracks
 
@@ -63,11 +83,14 @@ def main() -> None:
 
     tracks = joined_tracks(a.data, a.work)
     model = LazyModel(a.model).load()
-    print(f"{len(tracks)} joined 4-minute tracks; model {model.model_id}; device "
-          f"{model.device.type}", flush=True)
+    print(
+        f"{len(tracks)} joined 4-minute tracks; model {model.model_id}; device {model.device.type}",
+        flush=True,
+    )
     preds: dict[str, list[int]] = {}
     for name, cov in [("full", Coverage("full"))] + [
-            (f"fast K={k}", Coverage("fast", k)) for k in a.windows]:
+        (f"fast K={k}", Coverage("fast", k)) for k in a.windows
+    ]:
         t0 = time.perf_counter()
         clf = Predictor(model, cov, workers=a.workers)
         out = [None] * len(tracks)
@@ -78,9 +101,11 @@ def main() -> None:
         truth = [model.labels.index(lab) for _, lab in tracks]
         acc = sum(p == t for p, t in zip(out, truth)) / len(tracks)
         agree = sum(p == f for p, f in zip(out, preds["full"])) / len(tracks)
-        print(f"{name:10} accuracy {acc:.3f}  agreement with full {agree:.3f}  "
-              f"{clf.timings.windows / len(tracks):6.1f} windows/track  {seconds:6.1f} s",
-              flush=True)
+        print(
+            f"{name:10} accuracy {acc:.3f}  agreement with full {agree:.3f}  "
+            f"{clf.timings.windows / len(tracks):6.1f} windows/track  {seconds:6.1f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

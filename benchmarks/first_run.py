@@ -45,8 +45,12 @@ def main() -> None:
         lib = tmp / "Music"
         lib.mkdir()
         for i in range(a.tracks):
-            write_audio(lib / f"track{i:02d}.mp3",
-                        music(a.minutes * 60, 44100, seed=100 + i, channels=2), 44100, "mp3")
+            write_audio(
+                lib / f"track{i:02d}.mp3",
+                music(a.minutes * 60, 44100, seed=100 + i, channels=2),
+                44100,
+                "mp3",
+            )
         venv = tmp / "venv"
         run([sys.executable, "-m", "venv", venv])
         what = [f"{ROOT}[{a.extras}]"] if a.extras else [ROOT]
@@ -57,8 +61,10 @@ def main() -> None:
         exe = venv / "bin" / "genretag"
         first = run([exe, "scan", lib, "--dry-run", "-q", "--db", tmp / "first.sqlite"])
         second = run([exe, "scan", lib, "--dry-run", "-q", "--db", tmp / "second.sqlite"])
-        print(f"install (pip, into a new venv{', ' + a.extras if a.extras else ''}): "
-              f"{install:.0f} s, {size:.2f} GB")
+        print(
+            f"install (pip, into a new venv{', ' + a.extras if a.extras else ''}): "
+            f"{install:.0f} s, {size:.2f} GB"
+        )
         print(f"first dry run of {a.tracks} tracks after installing: {first:.1f} s")
         print(f"the next dry run, on a fresh cache: {second:.1f} s")
 

@@ -41,18 +41,29 @@ from pathlib import Path
 
 from mutagen.oggopus import OggOpus
 
-OWNER = {"hiphop": "Hip Hop", "jazz": "Jazz & Blues", "blues": "Jazz & Blues",
-         "metal": "Metal", "rock": "Rock", "pop": "Pop", "disco": "Disco",
-         "country": "Country", "reggae": "Reggae", "classical": "Orchestral"}
+OWNER = {
+    "hiphop": "Hip Hop",
+    "jazz": "Jazz & Blues",
+    "blues": "Jazz & Blues",
+    "metal": "Metal",
+    "rock": "Rock",
+    "pop": "Pop",
+    "disco": "Disco",
+    "country": "Country",
+    "reggae": "Reggae",
+    "classical": "Orchestral",
+}
 SPLIT = {"Clifton Chenier": "Zydeco"}  # one artist's music under a label of its own
 
 
 def score(truth_csv: Path, reports: list[Path]) -> None:
     import json
 
-    from genretag.training.learn import label_key
+    from genretag.learn import label_key
 
-    truth = {r["path"]: r["genre"] for r in csv.DictReader(open(truth_csv))}
+    truth = {
+        r["path"]: r["genre"] for r in csv.DictReader(Path(truth_csv).read_text().splitlines())
+    }
     owner = {label_key(k): v for k, v in OWNER.items()} | {label_key(v): v for v in OWNER.values()}
     for report in reports:
         rows = {r["path"]: r for r in json.loads(report.read_text())["rows"]}
@@ -68,14 +79,15 @@ def score(truth_csv: Path, reports: list[Path]) -> None:
             else:
                 wrong += 1
         n = len(truth)
-        print(f"{report}: {n} untagged tracks: right {right / n:.1%}, unsure "
-              f"{unsure / n:.1%}, wrong {wrong / n:.1%}")
+        print(
+            f"{report}: {n} untagged tracks: right {right / n:.1%}, unsure "
+            f"{unsure / n:.1%}, wrong {wrong / n:.1%}"
+        )
         for genre in sorted(set(truth.values())):
             paths = [p for p, g in truth.items() if g == genre]
             firsts = [(rows[p]["genres"] if p in rows else [])[:1] for p in paths]
             hits = sum(1 for f in firsts if f and owner.get(label_key(f[0]), f[0]) == genre)
-            print(f"  {genre}: {hits}/{len(paths)} right, "
-                  f"{sum(1 for f in firsts if not f)} unsure")
+            print(f"  {genre}: {hits}/{len(paths)} right, {sum(1 for f in firsts if not f)} unsure")
 
 
 def big(work: Path, n: int, labels: int = 12, artists: int = 600, seed: int = 0) -> None:
@@ -123,25 +135,56 @@ def big(work: Path, n: int, labels: int = 12, artists: int = 600, seed: int = 0)
         st = path.stat()
         genre = names[artist_label[a]]
         current = [] if untagged_artist[a] else [genre]
-        cache.put(TrackRow(str(path), st.st_size, st.st_mtime_ns, fp, model.model_id, None,
-                           [], [], "unchanged", None, None, current=current,
-                           artist=f"Artist {a}", album=f"Album {a}", audio=audio))
+        cache.put(
+            TrackRow(
+                str(path),
+                st.st_size,
+                st.st_mtime_ns,
+                fp,
+                model.model_id,
+                None,
+                [],
+                [],
+                "unchanged",
+                None,
+                None,
+                current=current,
+                artist=f"Artist {a}",
+                album=f"Album {a}",
+                audio=audio,
+            )
+        )
         x = 0.05 * centres[artist_label[a]] + 0.3 * artist_offset[a] + rng.normal(0, 1, dim)
-        cache.put_statistics(str(path), Statistics(model.backbone_id, "fast", fp, audio,
-                                                   x.astype(np.float16)))
+        cache.put_statistics(
+            str(path), Statistics(model.backbone_id, "fast", fp, audio, x.astype(np.float16))
+        )
     cache.flush()
     cache.close()
     made = time.perf_counter() - t0
     size = db.stat().st_size
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "genretag", "learn", str(lib), "--db",
-                          str(db), "--out", str(work / "mine.safetensors")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genretag",
+            "learn",
+            str(lib),
+            "--db",
+            str(db),
+            "--out",
+            str(work / "mine.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     took = time.perf_counter() - t0
     print(run.stdout[-1500:], run.stderr[-1500:])
-    print(f"learn on {n} cached tracks ({labels} labels, {artists} artists): {took:.1f} s "
-          f"wall, exit {run.returncode}; cache {size / n:,.0f} bytes per track "
-          f"(statistics {dim * 2:,} bytes of float16); library made in {made:.0f} s")
+    print(
+        f"learn on {n} cached tracks ({labels} labels, {artists} artists): {took:.1f} s "
+        f"wall, exit {run.returncode}; cache {size / n:,.0f} bytes per track "
+        f"(statistics {dim * 2:,} bytes of float16); library made in {made:.0f} s"
+    )
 
 
 def main() -> None:
@@ -156,9 +199,13 @@ def main() -> None:
     mk.add_argument("--genres", nargs="+", default=sorted(OWNER))
     mk.add_argument("--untagged-share", type=float, default=0.4)
     mk.add_argument("--seed", type=int, default=0)
-    mk.add_argument("--fair-base", type=Path, help="Also lay out every GTZAN clip but the "
-                    "untagged artists' here (links, with artists.csv), to train a default "
-                    "model that never heard the untagged side: genretag train DIR --out F")
+    mk.add_argument(
+        "--fair-base",
+        type=Path,
+        help="Also lay out every GTZAN clip but the "
+        "untagged artists' here (links, with artists.csv), to train a default "
+        "model that never heard the untagged side: genretag train DIR --out F",
+    )
     bg = sub.add_parser("big")
     bg.add_argument("work", type=Path)
     bg.add_argument("--tracks", type=int, default=10_000)
@@ -169,14 +216,18 @@ def main() -> None:
     if a.what == "big":
         big(a.work, a.tracks)
         return
-    rows = [r for r in csv.DictReader(open(a.gtzan / "artists.csv")) if r["genre"] in a.genres]
+    rows = [
+        r
+        for r in csv.DictReader((a.gtzan / "artists.csv").read_text().splitlines())
+        if r["genre"] in a.genres
+    ]
     artists = sorted({(r["genre"], r["artist"]) for r in rows})
     rng = random.Random(a.seed)
     untagged = set()
     for genre in a.genres:  # a share of each genre's artists, whole, on the untagged side
         of = [ar for g, ar in artists if g == genre]
         rng.shuffle(of)
-        untagged |= set(of[:max(1, round(len(of) * a.untagged_share))])
+        untagged |= set(of[: max(1, round(len(of) * a.untagged_share))])
     shutil.rmtree(a.out, ignore_errors=True)
     truth = []
     for r in rows:
@@ -196,7 +247,7 @@ def main() -> None:
     with open(a.out / "truth.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([("path", "genre"), *truth])
     if a.fair_base:
-        everything = list(csv.DictReader(open(a.gtzan / "artists.csv")))
+        everything = list(csv.DictReader((a.gtzan / "artists.csv").read_text().splitlines()))
         kept = [r for r in everything if r["artist"] not in untagged]
         shutil.rmtree(a.fair_base, ignore_errors=True)
         for r in kept:
@@ -208,8 +259,10 @@ def main() -> None:
             w.writeheader()
             w.writerows(kept)
         print(f"fair base: {len(kept)} clips in {a.fair_base} (none by an untagged artist)")
-    print(f"{len(rows)} clips, {len(truth)} untagged ({len(untagged)} artists); "
-          f"truth in {a.out / 'truth.csv'}")
+    print(
+        f"{len(rows)} clips, {len(truth)} untagged ({len(untagged)} artists); "
+        f"truth in {a.out / 'truth.csv'}"
+    )
 
 
 if __name__ == "__main__":

@@ -56,34 +56,79 @@ def overhead(a) -> None:
         runs: dict[str, list[float]] = {"local": [], "ray": []}
         for _ in range(a.rounds):
             for engine in ("local", "ray"):
-                s, rss, summ = timed_scan([str(lib), "--db", str(fresh(db)), "--dry-run", "-q",
-                                           "--coverage", coverage, "--engine", engine,
-                                           "--report", str(report)])
+                s, rss, summ = timed_scan(
+                    [
+                        str(lib),
+                        "--db",
+                        str(fresh(db)),
+                        "--dry-run",
+                        "-q",
+                        "--coverage",
+                        coverage,
+                        "--engine",
+                        engine,
+                        "--report",
+                        str(report),
+                    ]
+                )
                 runs[engine].append(s)
-                print(f"{coverage:5} {engine:5} {s:6.1f} s  {len(paths) / s:5.2f} tracks/s  "
-                      f"driver peak RSS {rss:4.0f} MB  windows {summ['windows']}", flush=True)
+                print(
+                    f"{coverage:5} {engine:5} {s:6.1f} s  {len(paths) / s:5.2f} tracks/s  "
+                    f"driver peak RSS {rss:4.0f} MB  windows {summ['windows']}",
+                    flush=True,
+                )
         ratios = [(len(paths) / r) / (len(paths) / q) for r, q in zip(runs["ray"], runs["local"])]
-        print(f"{coverage}: Ray's tracks/s over the local engine's, run by run: "
-              + ", ".join(f"{x:.2f}" for x in ratios), flush=True)
+        print(
+            f"{coverage}: Ray's tracks/s over the local engine's, run by run: "
+            + ", ".join(f"{x:.2f}" for x in ratios),
+            flush=True,
+        )
     starts = []
     for _ in range(a.rounds):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import ray; ray.init("
-                        "include_dashboard=False, "
-                        "log_to_driver=False, logging_level='ERROR'); ray.shutdown()"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import ray; ray.init("
+                "include_dashboard=False, "
+                "log_to_driver=False, logging_level='ERROR'); ray.shutdown()",
+            ],
+            check=True,
+            capture_output=True,
+        )
         starts.append(time.perf_counter() - t0)
     one = WORK / "one"
     one.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(paths[0], one / "one.mp3")
-    singles = [timed_scan([str(one), "--db", str(fresh(db)), "--dry-run", "-q", "--coverage",
-                           "fast", "--engine", engine])[0]
-               for engine in ("local", "ray") for _ in range(a.rounds)]
+    singles = [
+        timed_scan(
+            [
+                str(one),
+                "--db",
+                str(fresh(db)),
+                "--dry-run",
+                "-q",
+                "--coverage",
+                "fast",
+                "--engine",
+                engine,
+            ]
+        )[0]
+        for engine in ("local", "ray")
+        for _ in range(a.rounds)
+    ]
     half = len(singles) // 2
-    print("a Ray runtime started and stopped alone: "
-          + ", ".join(f"{s:.1f}" for s in starts) + " s")
-    print("one track, fast: local " + ", ".join(f"{s:.1f}" for s in singles[:half])
-          + " s; ray " + ", ".join(f"{s:.1f}" for s in singles[half:]) + " s")
+    print(
+        "a Ray runtime started and stopped alone: " + ", ".join(f"{s:.1f}" for s in starts) + " s"
+    )
+    print(
+        "one track, fast: local "
+        + ", ".join(f"{s:.1f}" for s in singles[:half])
+        + " s; ray "
+        + ", ".join(f"{s:.1f}" for s in singles[half:])
+        + " s"
+    )
 
 
 def cluster(a) -> None:
@@ -107,8 +152,10 @@ def cluster(a) -> None:
             if not p.exists():
                 shutil.copyfile(distinct[i % len(distinct)], p)
         libs[n] = lib
-    c = Cluster(initialize_head=True,  # on the loopback: its traffic stays on this machine
-                head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1"})
+    c = Cluster(
+        initialize_head=True,  # on the loopback: its traffic stays on this machine
+        head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1"},
+    )
     try:
         for _ in range(a.nodes - 1):
             c.add_node(num_cpus=2, node_ip_address="127.0.0.1")
@@ -116,15 +163,31 @@ def cluster(a) -> None:
         print(f"cluster: {a.nodes} nodes x 2 logical CPUs on this machine, at {c.address}")
         for n, lib in libs.items():
             report = WORK / f"cluster-{n}.json"
-            s, rss, summ = timed_scan([str(lib), "--db", str(fresh(WORK / "c.sqlite")),
-                                       "--dry-run", "-q", "--engine", "ray", "--ray-address",
-                                       c.address, "--coverage", a.coverage,
-                                       "--report", str(report)])
+            s, rss, summ = timed_scan(
+                [
+                    str(lib),
+                    "--db",
+                    str(fresh(WORK / "c.sqlite")),
+                    "--dry-run",
+                    "-q",
+                    "--engine",
+                    "ray",
+                    "--ray-address",
+                    c.address,
+                    "--coverage",
+                    a.coverage,
+                    "--report",
+                    str(report),
+                ]
+            )
             rows = summ["statuses"]
-            print(f"{n:5} tracks: {s:6.1f} s, {n / s:5.2f} tracks/s, driver peak RSS "
-                  f"{rss:4.0f} MB; decoded on {sorted(summ['decoded_on'].values())}, heard on "
-                  f"{sorted(summ['heard_on'].values())}; "
-                  f"{ {k: v for k, v in rows.items() if v} }", flush=True)
+            print(
+                f"{n:5} tracks: {s:6.1f} s, {n / s:5.2f} tracks/s, driver peak RSS "
+                f"{rss:4.0f} MB; decoded on {sorted(summ['decoded_on'].values())}, heard on "
+                f"{sorted(summ['heard_on'].values())}; "
+                f"{ {k: v for k, v in rows.items() if v} }",
+                flush=True,
+            )
     finally:
         c.shutdown()
 
@@ -168,8 +231,10 @@ def driver(a) -> None:
     result = session.scan([lib])
     total = time.perf_counter() - t0
     n, loop = result.decoded, timed["loop"]
-    print(f"driver: {n} predictions stored in {loop:.2f} s = {n / loop:.0f} a second (the whole "
-          f"scan {total:.2f} s: discovery, albums, decisions included)")
+    print(
+        f"driver: {n} predictions stored in {loop:.2f} s = {n / loop:.0f} a second (the whole "
+        f"scan {total:.2f} s: discovery, albums, decisions included)"
+    )
     session.close()
 
     heard = Cache(db)
@@ -187,8 +252,10 @@ def driver(a) -> None:
             flushed = time.monotonic()
     cache.flush()
     raw = time.perf_counter() - t0
-    print(f"cache alone: {len(rows)} rows and statistics in {raw:.2f} s = "
-          f"{len(rows) / raw:.0f} a second")
+    print(
+        f"cache alone: {len(rows)} rows and statistics in {raw:.2f} s = "
+        f"{len(rows) / raw:.0f} a second"
+    )
 
 
 def main() -> None:

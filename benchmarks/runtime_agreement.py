@@ -21,9 +21,25 @@ from pathlib import Path
 def scan(folder: Path, runtime: str, work: Path, extra: list[str]) -> tuple[dict, float]:
     report = work / f"{runtime}.json"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genretag", "scan", str(folder), "--runtime",
-                    runtime, "--db", str(work / f"{runtime}.sqlite"), "--dry-run", "-q",
-                    "--report", str(report), *extra], check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genretag",
+            "scan",
+            str(folder),
+            "--runtime",
+            runtime,
+            "--db",
+            str(work / f"{runtime}.sqlite"),
+            "--dry-run",
+            "-q",
+            "--report",
+            str(report),
+            *extra,
+        ],
+        check=False,
+    )
     took = time.perf_counter() - t0
     return {r["path"]: r for r in json.loads(report.read_text())["rows"]}, took
 
@@ -44,15 +60,22 @@ def main() -> None:
     for path, a_row in t.items():
         b_row = o[path]
         if a_row["probabilities"] and b_row["probabilities"]:
-            diff = max(diff, max(abs(a_row["probabilities"][k] - b_row["probabilities"][k])
-                                 for k in a_row["probabilities"]))
+            diff = max(
+                diff,
+                max(
+                    abs(a_row["probabilities"][k] - b_row["probabilities"][k])
+                    for k in a_row["probabilities"]
+                ),
+            )
         if a_row["genres"] != b_row["genres"]:
             genres.append(path)
         if a_row["status"] != b_row["status"]:
             statuses.append(path)
-    print(f"{len(t)} files, coverage {a.coverage}: largest probability difference "
-          f"{diff:.1e}; different genres on {len(genres)}, different status on "
-          f"{len(statuses)}; torch {took['torch']:.1f} s, onnx {took['onnx']:.1f} s")
+    print(
+        f"{len(t)} files, coverage {a.coverage}: largest probability difference "
+        f"{diff:.1e}; different genres on {len(genres)}, different status on "
+        f"{len(statuses)}; torch {took['torch']:.1f} s, onnx {took['onnx']:.1f} s"
+    )
     for path in genres[:10]:
         print(f"  {path}: torch {t[path]['genres']}, onnx {o[path]['genres']}")
 

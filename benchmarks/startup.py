@@ -55,8 +55,10 @@ def main() -> None:
         for name, cmd in cases.items():
             timed(cmd)  # warm-up: file-system caches, .pyc files
             runs = [timed(cmd) for _ in range(a.runs)]
-            print(f"{name:40} {statistics.median(r[0] for r in runs):6.2f} s   "
-                  f"peak RSS {max(r[1] for r in runs):5.0f} MB")
+            print(
+                f"{name:40} {statistics.median(r[0] for r in runs):6.2f} s   "
+                f"peak RSS {max(r[1] for r in runs):5.0f} MB"
+            )
 
 
 if __name__ == "__main__":

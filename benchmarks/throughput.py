@@ -60,8 +60,23 @@ def make_library(folder: Path, n: int, minutes: float) -> list[Path]:
 def make_hour(src: Path, out: Path) -> Path:
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([ffmpeg_path(), "-nostdin", "-loglevel", "error", "-y",
-                        "-stream_loop", "14", "-i", str(src), "-c", "copy", str(out)], check=True)
+        subprocess.run(
+            [
+                ffmpeg_path(),
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-stream_loop",
+                "14",
+                "-i",
+                str(src),
+                "-c",
+                "copy",
+                str(out),
+            ],
+            check=True,
+        )
     return out
 
 
@@ -76,8 +91,11 @@ def floor(paths: list[Path], workers: int) -> float:
     binary = floor_ffmpeg()[0]
 
     def one(p: Path) -> None:
-        subprocess.run([binary, "-nostdin", "-loglevel", "error", "-i", str(p),
-                        "-f", "s16le", "-"], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [binary, "-nostdin", "-loglevel", "error", "-i", str(p), "-f", "s16le", "-"],
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -89,10 +107,12 @@ def timed_scan(args: list[str]) -> tuple[float, float, dict]:
     """Run `genretag scan ...` in a fresh process: (seconds, peak RSS MB, JSON summary, or
     {} when the command writes no report)."""
     report = Path(args[args.index("--report") + 1]) if "--report" in args else None
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "rc = subprocess.run(sys.argv[1:]).returncode; "
-               "print(time.perf_counter() - t, "
-               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(0)")
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "rc = subprocess.run(sys.argv[1:]).returncode; "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(0)"
+    )
     cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "genretag", "scan", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     seconds, rss_kb = out.stdout.strip().splitlines()[-1].split()
@@ -112,14 +132,28 @@ def seed_copies(src: Path, folder: Path, n: int, db: Path, model_args: list[str]
     shutil.copyfile(src, seed_lib / "one.mp3")
     if db.exists():
         db.unlink()
-    subprocess.run([sys.executable, "-m", "genretag", "scan", str(seed_lib), "--db", str(db),
-                    "--dry-run", "-q", *model_args], check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genretag",
+            "scan",
+            str(seed_lib),
+            "--db",
+            str(db),
+            "--dry-run",
+            "-q",
+            *model_args,
+        ],
+        check=False,
+    )
     cache = Cache(db)
     (row,) = cache.all_tracks().values()
     for p in sorted(folder.iterdir()):
         st = p.stat()
-        cache.put(replace(row, path=str(p), size=st.st_size, mtime_ns=st.st_mtime_ns,
-                          fingerprint=None))
+        cache.put(
+            replace(row, path=str(p), size=st.st_size, mtime_ns=st.st_mtime_ns, fingerprint=None)
+        )
     cache.close()
 
 
@@ -135,16 +169,23 @@ def main() -> None:
     ap.add_argument("--engine", default="local", choices=["local", "ray"])
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--rescan-files", type=int, default=10_000)
-    ap.add_argument("--work", type=Path, default=ROOT / ".work" / "bench",
-                    help="where the generated libraries and caches live (reused)")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / ".work" / "bench",
+        help="where the generated libraries and caches live (reused)",
+    )
     ap.add_argument("--no-hour", action="store_true", help="skip the one-hour track")
     a = ap.parse_args()
 
     lib = a.work / f"library-{a.tracks}x{a.minutes:g}min"
     t0 = time.perf_counter()
     paths = make_library(lib, a.tracks, a.minutes)
-    print(f"library: {len(paths)} x {a.minutes:g}-minute MP3 (stereo 44.1 kHz 192 kbps) in "
-          f"{lib} (made in {time.perf_counter() - t0:.0f} s)", flush=True)
+    print(
+        f"library: {len(paths)} x {a.minutes:g}-minute MP3 (stereo 44.1 kHz 192 kbps) in "
+        f"{lib} (made in {time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     model_args = ["--device", a.device, "--runtime", a.runtime, "--workers", str(a.workers)]
     if a.model:
         model_args += ["--model", str(a.model)]
@@ -163,22 +204,30 @@ def main() -> None:
     rescan_s, _, second = timed_scan([*common, *scan_args])
     scan_rate = len(paths) / scan_s
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"device {first['device']}, runtime {a.runtime}, engine {a.engine}, "
-          f"coverage {first['coverage']}, "
-          f"{a.workers} workers")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"device {first['device']}, runtime {a.runtime}, engine {a.engine}, "
+        f"coverage {first['coverage']}, "
+        f"{a.workers} workers"
+    )
     print(f"{'':34}{'seconds':>9}{'tracks/s':>10}{'vs floor':>10}")
     print(f"floor: {floor_ffmpeg()[1]} ({floor_ffmpeg()[0]})")
     print(f"{'1. floor: ffmpeg decode to PCM':34}{floor_s:9.1f}{floor_rate:10.2f}{1:10.2f}")
-    print(f"{'2. scan --dry-run, fresh cache':34}{scan_s:9.1f}{scan_rate:10.2f}"
-          f"{scan_rate / floor_rate:10.2f}")
-    print(f"{'3. same scan again, all cached':34}{rescan_s:9.1f}{len(paths) / rescan_s:10.1f}"
-          f"   (decoded {second['decoded']} files)")
+    print(
+        f"{'2. scan --dry-run, fresh cache':34}{scan_s:9.1f}{scan_rate:10.2f}"
+        f"{scan_rate / floor_rate:10.2f}"
+    )
+    print(
+        f"{'3. same scan again, all cached':34}{rescan_s:9.1f}{len(paths) / rescan_s:10.1f}"
+        f"   (decoded {second['decoded']} files)"
+    )
     split = first["time_split"]
-    print(f"5. time split of scan 2 (s): decode {split['decode_all_workers']:.1f} "
-          f"(summed over workers), frontend {split['frontend']:.1f}, CNN {split['cnn']:.1f}, "
-          f"tags {split['tags']:.1f}, cache {split['cache']:.1f}; "
-          f"{first['windows']} windows; scan's own wall time {first['seconds']:.1f} s")
+    print(
+        f"5. time split of scan 2 (s): decode {split['decode_all_workers']:.1f} "
+        f"(summed over workers), frontend {split['frontend']:.1f}, CNN {split['cnn']:.1f}, "
+        f"tags {split['tags']:.1f}, cache {split['cache']:.1f}; "
+        f"{first['windows']} windows; scan's own wall time {first['seconds']:.1f} s"
+    )
     print(f"4. peak RSS of the scan: {scan_rss:.0f} MB ({len(paths)} tracks)", flush=True)
 
     if not a.no_hour:
@@ -186,12 +235,25 @@ def main() -> None:
         hdb = a.work / "hour.sqlite"
         hdb.unlink(missing_ok=True)
         for cov in (CoverageMode.FULL, CoverageMode.FAST):
-            hs, hrss, _ = timed_scan([str(hour.parent), "--db", str(hdb), "--dry-run", "-q",
-                                      "--report", str(a.work / "hour.json"), *model_args,
-                                      "--coverage", cov])
+            hs, hrss, _ = timed_scan(
+                [
+                    str(hour.parent),
+                    "--db",
+                    str(hdb),
+                    "--dry-run",
+                    "-q",
+                    "--report",
+                    str(a.work / "hour.json"),
+                    *model_args,
+                    "--coverage",
+                    cov,
+                ]
+            )
             hdb.unlink(missing_ok=True)
-            print(f"4. peak RSS, one one-hour track, coverage {cov}: {hrss:.0f} MB "
-                  f"({hs:.1f} s)", flush=True)
+            print(
+                f"4. peak RSS, one one-hour track, coverage {cov}: {hrss:.0f} MB ({hs:.1f} s)",
+                flush=True,
+            )
 
     if a.rescan_files:
         big = a.work / f"copies-{a.rescan_files}" / "lib"
@@ -203,14 +265,26 @@ def main() -> None:
         # as a user runs it (no report), timed; then once more with a report, to show that
         # nothing was decoded and what the rows say
         bs, brss, _ = timed_scan([str(big), "--db", str(bdb), "--dry-run", "-q", *model_args])
-        rs, rrss, summ = timed_scan([str(big), "--db", str(bdb), "--dry-run", "-q",
-                                     "--report", str(a.work / "copies.json"), *model_args])
-        print(f"3. re-scan of an unchanged {a.rescan_files}-file library: {bs:.2f} s, "
-              f"{a.rescan_files / bs:.0f} files/s end to end, peak RSS {brss:.0f} MB; "
-              f"with a JSON report {rs:.2f} s ({a.rescan_files / rs:.0f} files/s), peak RSS "
-              f"{rrss:.0f} MB; decoded {summ['decoded']}; "
-              f"statuses { {k: v for k, v in summ['statuses'].items() if v} } "
-              f"(library made and cache seeded in {seeded:.0f} s)")
+        rs, rrss, summ = timed_scan(
+            [
+                str(big),
+                "--db",
+                str(bdb),
+                "--dry-run",
+                "-q",
+                "--report",
+                str(a.work / "copies.json"),
+                *model_args,
+            ]
+        )
+        print(
+            f"3. re-scan of an unchanged {a.rescan_files}-file library: {bs:.2f} s, "
+            f"{a.rescan_files / bs:.0f} files/s end to end, peak RSS {brss:.0f} MB; "
+            f"with a JSON report {rs:.2f} s ({a.rescan_files / rs:.0f} files/s), peak RSS "
+            f"{rrss:.0f} MB; decoded {summ['decoded']}; "
+            f"statuses { {k: v for k, v in summ['statuses'].items() if v} } "
+            f"(library made and cache seeded in {seeded:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ class Session:
             cache, self._cache = self._cache, None
             cache.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -92,10 +92,14 @@ class Session:
 
     # -- what it does ----------------------------------------------------------------------
 
-    def scan(self, paths: Sequence[Path | str], on_progress: Callable[[], None] | None = None,
-             on_found: Callable[[int], None] | None = None,
-             album_keys: dict[str, object] | None = None, skip_hard_links: bool = True
-             ) -> ScanResult:
+    def scan(
+        self,
+        paths: Sequence[Path | str],
+        on_progress: Callable[[], None] | None = None,
+        on_found: Callable[[int], None] | None = None,
+        album_keys: dict[str, object] | None = None,
+        skip_hard_links: bool = True,
+    ) -> ScanResult:
         """Classify every track under ``paths`` and (unless a dry run) write their genres.
         ``album_keys``: albums as another program knows them (beets), by resolved path."""
         from genretag.scan import Scanner
@@ -120,8 +124,10 @@ class Session:
 
         path = Path(path)
         if path.is_dir():
-            raise ConfigError(f"{path}: a folder; predict takes one audio file (genretag "
-                              "scan --dry-run shows a folder's verdicts)")
+            raise ConfigError(
+                f"{path}: a folder; predict takes one audio file (genretag "
+                "scan --dry-run shows a folder's verdicts)"
+            )
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         model = self.model.load()
@@ -130,26 +136,39 @@ class Session:
         if res.error:
             raise (Silent if res.silent else DecodeError)(res.error, res.detail)
         names = self.model.metadata.display_names
-        return TrackProbabilities(path, [names.get(lab, lab) for lab in model.labels],
-                           [float(p) for p in res.probabilities], used.mode,
-                           [float(s) for s in res.window_starts],
-                           model.window_probabilities(res.window_outputs).tolist(),
-                           model.params.window_seconds)
+        return TrackProbabilities(
+            path,
+            [names.get(lab, lab) for lab in model.labels],
+            [float(p) for p in res.probabilities],
+            used.mode,
+            [float(s) for s in res.window_starts],
+            model.window_probabilities(res.window_outputs).tolist(),
+            model.params.window_seconds,
+        )
 
-    def undo(self, paths: Sequence[Path | str] | None = None, last: bool = False,
-             force: bool = False, scan: ScanRun | None = None) -> list[UndoRow]:
+    def undo(
+        self,
+        paths: Sequence[Path | str] | None = None,
+        last: bool = False,
+        force: bool = False,
+        scan: ScanRun | None = None,
+    ) -> list[UndoRow]:
         """Put back what genretag replaced: in the files under ``paths`` (every file
         genretag wrote when None); with ``last``, only what the most recent scan that still
         has writes to undo there wrote (``scan``, where ``last_scan`` already found it)."""
         from genretag.undo import undo
 
         named = self._known(paths)
-        run = (scan or self.cache.last_run(map(str, named) if named else None)) if last \
-            else None
+        run = (scan or self.cache.last_run(map(str, named) if named else None)) if last else None
         if last and run is None:
             return []
-        return undo(self.cache, named, dry_run=self.settings.dry_run, force=force,
-                    run=run.id if run else None)
+        return undo(
+            self.cache,
+            named,
+            dry_run=self.settings.dry_run,
+            force=force,
+            run=run.id if run else None,
+        )
 
     def last_scan(self, paths: Sequence[Path | str] | None = None) -> ScanRun | None:
         """The scan ``undo(paths, last=True)`` would reverse, or None."""
@@ -160,14 +179,18 @@ class Session:
         named = [Path(p) for p in paths] if paths else None
         unknown = [p for p in named or [] if not self.cache.knows(str(p))]
         if unknown:
-            raise ConfigError(f"{unknown[0]}: genretag has no record of this path in "
-                              f"{self.cache.path}")
+            raise ConfigError(
+                f"{unknown[0]}: genretag has no record of this path in {self.cache.path}"
+            )
         return named
 
 
-def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
-                    genre_model: bool = True, runtime: Runtime | str = Runtime.AUTO
-                    ) -> LazyModel:
+def open_model_file(
+    path: Path | None,
+    device: Device | str = Device.AUTO,
+    genre_model: bool = True,
+    runtime: Runtime | str = Runtime.AUTO,
+) -> LazyModel:
     """A model file's metadata now, its weights on ``load()``; a ``ConfigError`` for a
     device that is not there, a ``ModelFileError`` for an unusable file, and (with
     ``genre_model``) a ``ConfigError`` for a pretrained backbone, whose tags are not
@@ -184,21 +207,23 @@ def open_model_file(path: Path | None, device: Device | str = Device.AUTO,
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: no CUDA GPU is available (use --device auto "
-                              "or cpu)")
+            raise ConfigError("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
     path = Path(path) if path else default_model_path()
     try:
         lazy = LazyModel(path, device.value, Runtime(runtime).value)
     except RuntimeUnavailable as e:
         raise ConfigError(str(e)) from None
     if genre_model and not lazy.metadata.is_genre_model:
-        raise ConfigError(f"{path}: a pretrained backbone, not a genre model (leave out "
-                          "--model for the shipped one, or make one with genretag train)")
+        raise ConfigError(
+            f"{path}: a pretrained backbone, not a genre model (leave out "
+            "--model for the shipped one, or make one with genretag train)"
+        )
     return lazy
 
 
-def vocabulary(model: LazyModel, labels: str = "all",
-               genre_map: Path | dict[str, str] | None = None) -> Vocabulary:
+def vocabulary(
+    model: LazyModel, labels: str = "all", genre_map: Path | dict[str, str] | None = None
+) -> Vocabulary:
     """The names a scan writes: the model's, limited to a label set it names, renamed by
     a map (a TOML file, or label -> name)."""
     from genretag.deciding.genres import MapError, Vocabulary
@@ -207,8 +232,9 @@ def vocabulary(model: LazyModel, labels: str = "all",
     if labels != "all":
         sets = model.metadata.label_sets
         if labels not in sets:
-            raise ConfigError(f"--labels {labels}: this model names the sets "
-                              f"{', '.join(['all', *sets])}")
+            raise ConfigError(
+                f"--labels {labels}: this model names the sets {', '.join(['all', *sets])}"
+            )
         vocab = vocab.only(list(sets[labels]))
     try:
         if isinstance(genre_map, dict):

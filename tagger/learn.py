@@ -94,8 +94,9 @@ class Library:
         return self.spellings[key].most_common(1)[0][0]
 
 
-def gather(paths: Iterable[Path], cache: Cache, backbone: str,
-           genre_map: dict[str, str]) -> tuple[Library, list[tuple[Track, str, str | None]]]:
+def gather(
+    paths: Iterable[Path], cache: Cache, backbone: str, genre_map: dict[str, str]
+) -> tuple[Library, list[tuple[Track, str, str | None]]]:
     """Read every file's labels and artist, and take its statistics from the cache where
     they are those of its audio now. Returns the library and the tracks still to hear
     (with their content and audio fingerprints)."""
@@ -109,8 +110,12 @@ def gather(paths: Iterable[Path], cache: Cache, backbone: str,
         try:
             st = path.stat()
             row = cache.get(str(path))
-            unchanged = (row is not None and row.size == st.st_size
-                         and row.mtime_ns == st.st_mtime_ns and row.current is not None)
+            unchanged = (
+                row is not None
+                and row.size == st.st_size
+                and row.mtime_ns == st.st_mtime_ns
+                and row.current is not None
+            )
             if unchanged:
                 current, artist = list(row.current), row.album_artist or row.artist or ""
                 fp, audio = row.fingerprint, row.audio
@@ -120,8 +125,14 @@ def gather(paths: Iterable[Path], cache: Cache, backbone: str,
                 artist = read.album.album_artist or read.album.artist
                 fp, audio = fingerprint_content(path, st.st_size), fingerprint_audio(path)
         except (tags.TagError, OSError) as e:
-            lib.errors.append((path, str(e) if isinstance(e, tags.TagError)
-                               else f"cannot read file: {e.strerror or e}"))
+            lib.errors.append(
+                (
+                    path,
+                    str(e)
+                    if isinstance(e, tags.TagError)
+                    else f"cannot read file: {e.strerror or e}",
+                )
+            )
             continue
         if current and str(path) in written:
             mine = genres_written(cache, str(path), current)
@@ -144,17 +155,25 @@ def gather(paths: Iterable[Path], cache: Cache, backbone: str,
     return lib, to_hear
 
 
-def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, coverage,
-         cache: Cache, progress: Callable[[int], None] = lambda n: None,
-         settings: Settings | None = None, model_path: Path | None = None) -> None:
+def hear(
+    lib: Library,
+    to_hear: list[tuple[Track, str, str | None]],
+    model,
+    coverage,
+    cache: Cache,
+    progress: Callable[[int], None] = lambda n: None,
+    settings: Settings | None = None,
+    model_path: Path | None = None,
+) -> None:
     """Decode and hear the tracks the cache could not answer for, here or on a Ray cluster
     (the engine in ``settings``, whose workers load ``model_path``); store their statistics."""
     from genretag.hearing.base import hearer
 
     if not to_hear:
         return
-    results = hearer(model, coverage, settings or Settings(), model_path=model_path
-                     ).predict([t.path for t, _, _ in to_hear])
+    results = hearer(model, coverage, settings or Settings(), model_path=model_path).predict(
+        [t.path for t, _, _ in to_hear]
+    )
     for res in results:
         track, fp, audio = to_hear[res.key]
         progress(1)
@@ -162,8 +181,10 @@ def hear(lib: Library, to_hear: list[tuple[Track, str, str | None]], model, cove
             lib.errors.append((track.path, res.error or "no audio decoded"))
             continue
         track.statistics = res.statistics.astype(np.float32)
-        cache.put_statistics(str(track.path), Statistics(model.backbone_id, coverage.mode.value,
-                                                         fp, audio, res.statistics))
+        cache.put_statistics(
+            str(track.path),
+            Statistics(model.backbone_id, coverage.mode.value, fp, audio, res.statistics),
+        )
         lib.heard += 1
     cache.flush()
     for side in (lib.tagged, lib.untagged):
@@ -215,8 +236,9 @@ class Learnt:
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def _threshold(y: np.ndarray, p: np.ndarray, min_precision: float
-               ) -> tuple[float, float, float] | None:
+def _threshold(
+    y: np.ndarray, p: np.ndarray, min_precision: float
+) -> tuple[float, float, float] | None:
     """Of the thresholds whose precision reaches ``min_precision``, the one with the best
     F1 (most recall alone would write a label that most tracks have on every track), the
     lowest of equals, set halfway to the next lower held-out probability (a margin for new
@@ -227,8 +249,9 @@ def _threshold(y: np.ndarray, p: np.ndarray, min_precision: float
     last = np.r_[ps[1:] != ps[:-1], True]  # the end of each run of equal probabilities
     t, hits, chosen = ps[last], hits[last], np.flatnonzero(last) + 1
     precision, recall = hits / chosen, hits / max(int(y.sum()), 1)
-    f1 = np.where(precision + recall > 0,
-                  2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    f1 = np.where(
+        precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0
+    )
     f1 = np.where(precision >= min_precision, f1, -1.0)
     if f1.max() < 0:
         return None
@@ -251,9 +274,13 @@ def principal_axes(xs: np.ndarray, seed: int = 0) -> np.ndarray:
     return randomized_svd(xs, AXES, random_state=seed)[2]
 
 
-def fit(lib: Library, min_tracks: int = DEFAULT.min_tracks,
-        min_artists: int = DEFAULT.min_artists, min_precision: float = DEFAULT.min_precision,
-        seed: int = 0) -> Learnt:
+def fit(
+    lib: Library,
+    min_tracks: int = DEFAULT.min_tracks,
+    min_artists: int = DEFAULT.min_artists,
+    min_precision: float = DEFAULT.min_precision,
+    seed: int = 0,
+) -> Learnt:
     """Every label checked by artist-grouped cross-validation; the ones that pass learnt."""
     from threadpoolctl import threadpool_limits
 
@@ -263,8 +290,9 @@ def fit(lib: Library, min_tracks: int = DEFAULT.min_tracks,
         return _fit(lib, min_tracks, min_artists, min_precision, seed)
 
 
-def _fit(lib: Library, min_tracks: int, min_artists: int, min_precision: float,
-         seed: int) -> Learnt:
+def _fit(
+    lib: Library, min_tracks: int, min_artists: int, min_precision: float, seed: int
+) -> Learnt:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
@@ -276,8 +304,11 @@ def _fit(lib: Library, min_tracks: int, min_artists: int, min_precision: float,
     basis = principal_axes((x - mean) / scale, seed)
     xs = ((x - mean) / scale) @ basis.T  # every regression runs on these few columns
     groups = np.array([t.artist for t in lib.tagged])
-    untagged = np.stack([t.statistics for t in lib.untagged]).astype(np.float64) \
-        if lib.untagged else np.zeros((0, x.shape[1]))
+    untagged = (
+        np.stack([t.statistics for t in lib.untagged]).astype(np.float64)
+        if lib.untagged
+        else np.zeros((0, x.shape[1]))
+    )
     results, keys, weights, bias = [], [], [], []
     for key in sorted(lib.spellings, key=lambda k: (-sum(lib.spellings[k].values()), k)):
         y = np.array([key in t.labels for t in lib.tagged])
@@ -310,8 +341,10 @@ def _fit(lib: Library, min_tracks: int, min_artists: int, min_precision: float,
         p = 1.0 / (1.0 + np.exp(-(a * z + b)))
         found = _threshold(y, p, min_precision)
         if found is None or a <= 0:
-            r.reason = (f"cannot be told apart: held-out precision stays below "
-                        f"{min_precision:g} (AUC {r.auc:.2f})")
+            r.reason = (
+                f"cannot be told apart: held-out precision stays below "
+                f"{min_precision:g} (AUC {r.auc:.2f})"
+            )
             continue
         r.threshold, r.precision, r.recall = found
         clf = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(xs, y)
@@ -325,12 +358,14 @@ def _fit(lib: Library, min_tracks: int, min_artists: int, min_precision: float,
             zu = ((untagged - mean) / scale) @ w + c
             r.untagged = int((1.0 / (1.0 + np.exp(-zu)) >= r.threshold).sum())
     d = x.shape[1]
-    return Learnt(results, keys, mean, scale,
-                  np.array(weights).reshape(len(keys), d), np.array(bias))
+    return Learnt(
+        results, keys, mean, scale, np.array(weights).reshape(len(keys), d), np.array(bias)
+    )
 
 
-def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = DEFAULT.min_confidence
-            ) -> list[str]:
+def fill_in(
+    learnt: Learnt, lib: Library, base, min_confidence: float = DEFAULT.min_confidence
+) -> list[str]:
     """Let the base model fill in the labels the owner uses on too few tracks or by too
     few artists to learn, where it names them too (``Hip Hop`` and its ``Hip-Hop``): such a
     label is written where the base model gives it ``min_confidence``, as a scan with the
@@ -345,8 +380,11 @@ def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = DEFAULT.
     filled = [r for r in learnt.results if r.few and r.key in known]
     if not filled:
         return []
-    untagged = base.probabilities_of_statistics(np.stack([t.statistics for t in lib.untagged])) \
-        if lib.untagged else np.zeros((0, len(base.labels)))
+    untagged = (
+        base.probabilities_of_statistics(np.stack([t.statistics for t in lib.untagged]))
+        if lib.untagged
+        else np.zeros((0, len(base.labels)))
+    )
     for r in filled:
         r.filled_by = known[r.key]
         r.filled_name = names.get(r.filled_by, r.filled_by)
@@ -354,8 +392,9 @@ def fill_in(learnt: Learnt, lib: Library, base, min_confidence: float = DEFAULT.
     return [r.key for r in filled]
 
 
-def save(learnt: Learnt, lib: Library, base, base_path: Path, out: Path,
-         filled: list[str] = ()) -> str:
+def save(
+    learnt: Learnt, lib: Library, base, base_path: Path, out: Path, filled: list[str] = ()
+) -> str:
     """The learnt labels as a genretag model file: the backbone and tagger of ``base`` (the
     model file at ``base_path``), and a ``library`` head, then the ``filled`` labels from
     ``base``'s own heads (``GenreNet`` with a library head reads it); returns the model
@@ -373,29 +412,36 @@ def save(learnt: Learnt, lib: Library, base, base_path: Path, out: Path,
     if filled:  # the base's heads travel with the file, for the labels they fill in
         parts += ("track.",) + (("tag_genres.",) if meta.tag_genres else ())
     tensors = read_tensors(base_path, parts)
-    tensors.update({
-        "library.mean": learnt.mean.astype(np.float32),
-        "library.scale": learnt.scale.astype(np.float32),
-        "library.linear.weight": learnt.weights.astype(np.float32),
-        "library.linear.bias": learnt.bias.astype(np.float32)})
+    tensors.update(
+        {
+            "library.mean": learnt.mean.astype(np.float32),
+            "library.scale": learnt.scale.astype(np.float32),
+            "library.linear.weight": learnt.weights.astype(np.float32),
+            "library.linear.bias": learnt.bias.astype(np.float32),
+        }
+    )
     about = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "kind": ModelKind.GENRE_MODEL.value, "labels": labels,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": ModelKind.GENRE_MODEL.value,
+        "labels": labels,
         "audio": meta.audio.to_dict(),
         "architecture": Architecture.from_dict(
-            {**meta.architecture.to_dict(), "head": "library"}).to_dict(),
+            {**meta.architecture.to_dict(), "head": "library"}
+        ).to_dict(),
         "name": f"learnt from a library ({len(lib.tagged)} tagged tracks)",
         "display_names": {k: lib.name(k) for k in labels},
         "thresholds": {k: by_key[k].threshold for k in learnt.keys},
         "tags": list(meta.tags),
-        "learnt": {"labels": [r.to_dict() for r in learnt.results],
-                   "base_model": base.model_id},
+        "learnt": {"labels": [r.to_dict() for r in learnt.results], "base_model": base.model_id},
     }
     if filled:
         take = [base.labels.index(by_key[k].filled_by) for k in filled]
         tensors["fill"] = np.asarray(take, dtype=np.int64)
-        about["fill_in"] = {"take": take,
-                            "exclusive": len(base.labels) - len(meta.tag_genres),
-                            "tag_genres": len(meta.tag_genres),
-                            "source": {k: by_key[k].filled_by for k in filled}}
+        about["fill_in"] = {
+            "take": take,
+            "exclusive": len(base.labels) - len(meta.tag_genres),
+            "tag_genres": len(meta.tag_genres),
+            "source": {k: by_key[k].filled_by for k in filled},
+        }
     return write_model_file(out, tensors, about)

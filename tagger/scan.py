@@ -80,8 +80,10 @@ class ScanResult:
 
 
 def hard_links(n: int) -> str:
-    return (f"has {n} hard links: not tagged, since replacing it would split them (give "
-            "each link its own copy to tag it)")
+    return (
+        f"has {n} hard links: not tagged, since replacing it would split them (give "
+        "each link its own copy to tag it)"
+    )
 
 
 FLUSH_SECONDS = 1.0  # the longest a heard track waits in memory for the cache file
@@ -91,25 +93,33 @@ class Scanner:
     """``model``'s weights are loaded only if some track has to be heard, so a re-scan of an
     unchanged library never pays for them."""
 
-    def __init__(self, model: LazyModel, cache: Cache, options: ScanOptions,
-                 on_progress: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        model: LazyModel,
+        cache: Cache,
+        options: ScanOptions,
+        on_progress: Callable[[], None] | None = None,
+    ):
         self.model, self.cache, self.opt = model, cache, options
         self.vocab = options.vocab or Vocabulary.of_model(model.metadata)
         run = f"{time.time():.6f}-{os.getpid()}"  # this scan's writes, for undo --last
         self.decider = Decider(cache, options, self.vocab, model.model_id, run)
         self.on_progress = on_progress or (lambda: None)
-        self.result = ScanResult(device="none (nothing to decode)",
-                                 coverage=options.coverage.mode)
+        self.result = ScanResult(device="none (nothing to decode)", coverage=options.coverage.mode)
         self.heard: list[Heard] = []
 
-    def run(self, paths: Sequence[Path],
-            on_found: Callable[[int], None] | None = None) -> ScanResult:
+    def run(
+        self, paths: Sequence[Path], on_found: Callable[[int], None] | None = None
+    ) -> ScanResult:
         t_start = time.perf_counter()
         res = self.result
         walk = find_audio(paths)
         res.skipped = [(str(p), why) for p, why in walk.skipped]
-        res.leftovers = (len(walk.leftovers) if self.opt.settings.dry_run
-                         else sum(remove_leftover(p) for p in walk.leftovers))
+        res.leftovers = (
+            len(walk.leftovers)
+            if self.opt.settings.dry_run
+            else sum(remove_leftover(p) for p in walk.leftovers)
+        )
         if on_found:
             on_found(len(walk.files) + len(walk.errors))
         for p, why in walk.errors:
@@ -165,13 +175,21 @@ class Scanner:
                 if result.silent:
                     self._emit(self.decider.silent(found, result.error))
                 elif result.error is not None:
-                    self._emit(self.decider.failed(found, result.error, result.transient,
-                                                   result.detail))
+                    self._emit(
+                        self.decider.failed(found, result.error, result.transient, result.detail)
+                    )
                 else:
                     if result.statistics is not None:  # what genretag learn learns from
-                        self.cache.put_statistics(str(found.path), Statistics(
-                            model.backbone_id, coverage.mode.value, found.fingerprint,
-                            found.audio, result.statistics))
+                        self.cache.put_statistics(
+                            str(found.path),
+                            Statistics(
+                                model.backbone_id,
+                                coverage.mode.value,
+                                found.fingerprint,
+                                found.audio,
+                                result.statistics,
+                            ),
+                        )
                     self._take(self.decider.read(found, result.prediction))
         finally:
             results.close()  # stops the decoders and their ffmpeg processes at once
@@ -188,16 +206,20 @@ class Scanner:
         cached, rest = [], []
         for found in todo:
             stats = known.get(str(found.path))
-            ok = stats is not None and stats.coverage == coverage and \
-                stats.matches(found.fingerprint, found.audio)
+            ok = (
+                stats is not None
+                and stats.coverage == coverage
+                and stats.matches(found.fingerprint, found.audio)
+            )
             (cached if ok else rest).append((found, stats) if ok else found)
         if cached:
             import numpy as np
 
             probs = model.probabilities_of_statistics(np.stack([s.data for _, s in cached]))
             for (found, _), p in zip(cached, probs):  # predicted now, heard before
-                self._take(self.decider.read(found, Prediction(tuple(model.labels), p),
-                                             Source.CACHE))
+                self._take(
+                    self.decider.read(found, Prediction(tuple(model.labels), p), Source.CACHE)
+                )
         return rest
 
     def _decide(self) -> None:
@@ -234,9 +256,11 @@ class Scanner:
             mine = own.pop(i)
             outlier = albums.is_outlier(mine.probabilities, top, self.opt.settings.min_confidence)
             keeps_own = outlier and not self.opt.settings.album_strict
-            row = (self.decider.decide(heard, pooled, album.title, True, choice=mine)
-                   if keeps_own else
-                   self.decider.decide(heard, pooled, album.title, outlier, firsts))
+            row = (
+                self.decider.decide(heard, pooled, album.title, True, choice=mine)
+                if keeps_own
+                else self.decider.decide(heard, pooled, album.title, outlier, firsts)
+            )
             row.album_unnamed = sum(j >= named for j in album.members)
             if not keeps_own:
                 self.result.albums[album.title] = row.genres
@@ -268,8 +292,7 @@ class Scanner:
                 continue  # gone, or not reachable now
             if row is None or (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
                 continue  # changed since it was heard: what the cache knows is stale
-            heard = self.decider.from_cache(Found(Path(path), st, row.fingerprint, row.audio),
-                                           row)
+            heard = self.decider.from_cache(Found(Path(path), st, row.fingerprint, row.audio), row)
             if heard is not None:
                 out.append(heard)
         return out
@@ -283,17 +306,26 @@ class Scanner:
             try:
                 st = path.stat()
             except OSError as e:
-                self._emit(Row(str(path), Status.ERROR,
-                               error=f"cannot read file: {e.strerror or e}"))
+                self._emit(
+                    Row(str(path), Status.ERROR, error=f"cannot read file: {e.strerror or e}")
+                )
                 continue
             if st.st_nlink > 1 and self.opt.skip_hard_links:
                 self.result.skipped.append((str(path), hard_links(st.st_nlink)))
                 continue
             row = self.cache.get(str(path))
-            unchanged = (row is not None and not row.retry and row.size == st.st_size
-                         and row.mtime_ns == st.st_mtime_ns and row.model_id == model_id)
-            if unchanged and row.probabilities is None and row.status in (Status.ERROR,
-                                                                          Status.UNSURE):
+            unchanged = (
+                row is not None
+                and not row.retry
+                and row.size == st.st_size
+                and row.mtime_ns == st.st_mtime_ns
+                and row.model_id == model_id
+            )
+            if (
+                unchanged
+                and row.probabilities is None
+                and row.status in (Status.ERROR, Status.UNSURE)
+            ):
                 # it could not be decoded (or was silent) last time and has not changed:
                 # don't try again
                 if row.dry_run and not self.opt.settings.dry_run:  # a real run has now seen it
@@ -303,28 +335,44 @@ class Scanner:
                 continue
             if unchanged and row.probabilities:
                 found = Found(path, st, row.fingerprint, row.audio)
-                self._take(self.decider.from_cache(found, row) or self.decider.read(
-                    found, Prediction.from_dict(row.probabilities), Source.CACHE, row))
+                self._take(
+                    self.decider.from_cache(found, row)
+                    or self.decider.read(
+                        found, Prediction.from_dict(row.probabilities), Source.CACHE, row
+                    )
+                )
                 continue
             try:
                 fp = fingerprint(path, st.st_size) if st.st_size else None
             except OSError as e:
-                self._emit(Row(str(path), Status.ERROR,
-                               error=f"cannot read file: {e.strerror or e}"))
+                self._emit(
+                    Row(str(path), Status.ERROR, error=f"cannot read file: {e.strerror or e}")
+                )
                 continue
             audio = fingerprint_audio(path)
             found = Found(path, st, fp, audio)
-            if (row is not None and row.model_id == model_id and row.probabilities
-                    and audio is not None and row.audio == audio):
+            if (
+                row is not None
+                and row.model_id == model_id
+                and row.probabilities
+                and audio is not None
+                and row.audio == audio
+            ):
                 # another program edited its tags: read them again, not the audio
-                self._take(self.decider.read(found, Prediction.from_dict(row.probabilities),
-                                            Source.CACHE, row))
+                self._take(
+                    self.decider.read(
+                        found, Prediction.from_dict(row.probabilities), Source.CACHE, row
+                    )
+                )
                 continue
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
                 self.cache.moved(moved.path, str(path))
-                self._take(self.decider.read(found, Prediction.from_dict(moved.probabilities),
-                                            Source.CACHE))
+                self._take(
+                    self.decider.read(
+                        found, Prediction.from_dict(moved.probabilities), Source.CACHE
+                    )
+                )
                 continue
             todo.append(found)
         self.result.cache_seconds += time.perf_counter() - t0

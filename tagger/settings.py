@@ -36,7 +36,15 @@ CONFIG_ENV = "GENRETAG_CONFIG"  # names another config file (tests; a second lib
 
 # the commands, by name
 SCAN, PREDICT, UNDO, REPORT, LEARN, REVIEW, TRAIN, EVALUATE = (
-    "scan", "predict", "undo", "report", "learn", "review", "train", "evaluate")
+    "scan",
+    "predict",
+    "undo",
+    "report",
+    "learn",
+    "review",
+    "train",
+    "evaluate",
+)
 HEARS = frozenset({SCAN, PREDICT, LEARN, REVIEW})  # commands that hear audio with a model
 
 
@@ -57,11 +65,19 @@ class Option:
     switches: tuple[tuple[str, str, Any], ...] = ()  # (flag, help, value)
 
 
-def setting(default: Any, help: str, flags: tuple[str, ...], commands: frozenset[str] | set,
-            low: float | None = None, high: float | None = None,
-            switches: tuple[tuple[str, str, Any], ...] = ()) -> Any:
-    return field(default=default, metadata={
-        "option": Option(help, flags, frozenset(commands), low, high, switches)})
+def setting(
+    default: Any,
+    help: str,
+    flags: tuple[str, ...],
+    commands: frozenset[str] | set,
+    low: float | None = None,
+    high: float | None = None,
+    switches: tuple[tuple[str, str, Any], ...] = (),
+) -> Any:
+    return field(
+        default=default,
+        metadata={"option": Option(help, flags, frozenset(commands), low, high, switches)},
+    )
 
 
 @dataclass(frozen=True)
@@ -71,75 +87,146 @@ class Settings:
 
     # -- the model and where it runs
     model: Path | None = setting(
-        None, "Genre model file (default: the shipped model).", ("--model",), HEARS)
+        None, "Genre model file (default: the shipped model).", ("--model",), HEARS
+    )
     device: Device = setting(
-        Device.AUTO, "Where the model runs: auto (a CUDA GPU when there is one), cpu or cuda.",
-        ("--device",), HEARS | {TRAIN, EVALUATE})
+        Device.AUTO,
+        "Where the model runs: auto (a CUDA GPU when there is one), cpu or cuda.",
+        ("--device",),
+        HEARS | {TRAIN, EVALUATE},
+    )
     runtime: Runtime = setting(
-        Runtime.AUTO, "What runs the network: auto (ONNX Runtime on a CPU where the model "
-        "allows it, else PyTorch), torch or onnx.", ("--runtime",), HEARS)
+        Runtime.AUTO,
+        "What runs the network: auto (ONNX Runtime on a CPU where the model "
+        "allows it, else PyTorch), torch or onnx.",
+        ("--runtime",),
+        HEARS,
+    )
     engine: Engine = setting(
-        Engine.LOCAL, "Where tracks are heard: local, or ray (a Ray cluster; pip install "
-        "'genretag[ray]').", ("--engine",), {SCAN, LEARN, TRAIN, EVALUATE})
+        Engine.LOCAL,
+        "Where tracks are heard: local, or ray (a Ray cluster; pip install 'genretag[ray]').",
+        ("--engine",),
+        {SCAN, LEARN, TRAIN, EVALUATE},
+    )
     ray_address: str | None = setting(
-        None, "The Ray cluster to join (default: RAY_ADDRESS, else a Ray runtime started on "
-        "this machine).", ("--ray-address",), {SCAN, LEARN, TRAIN, EVALUATE})
+        None,
+        "The Ray cluster to join (default: RAY_ADDRESS, else a Ray runtime started on "
+        "this machine).",
+        ("--ray-address",),
+        {SCAN, LEARN, TRAIN, EVALUATE},
+    )
     # -- the cache
     db: Path | None = setting(
-        None, "Cache file (default: genretag.sqlite in the user cache folder).", ("--db",),
-        {SCAN, UNDO, REPORT, LEARN, REVIEW})
+        None,
+        "Cache file (default: genretag.sqlite in the user cache folder).",
+        ("--db",),
+        {SCAN, UNDO, REPORT, LEARN, REVIEW},
+    )
     # -- what a scan writes
     dry_run: bool = setting(
-        False, "Show what would change; touch no file.",
-        ("--dry-run/--no-dry-run", "--pretend", "-n"), {SCAN, UNDO})
+        False,
+        "Show what would change; touch no file.",
+        ("--dry-run/--no-dry-run", "--pretend", "-n"),
+        {SCAN, UNDO},
+    )
     policy: Policy = setting(
-        Policy.FILL, "What to do with a file's own genres: fill (only files without one), "
-        "overwrite or merge.", ("--policy",), {SCAN, REVIEW},
-        switches=(("--overwrite", "Replace existing genres (--policy overwrite).",
-                   Policy.OVERWRITE),
-                  ("--merge", "Add to existing genres (--policy merge).", Policy.MERGE)))
+        Policy.FILL,
+        "What to do with a file's own genres: fill (only files without one), overwrite or merge.",
+        ("--policy",),
+        {SCAN, REVIEW},
+        switches=(
+            ("--overwrite", "Replace existing genres (--policy overwrite).", Policy.OVERWRITE),
+            ("--merge", "Add to existing genres (--policy merge).", Policy.MERGE),
+        ),
+    )
     top_k: int = setting(
-        1, "At most K genres a track (the best, then others at --min-confidence; --parents "
-        "adds theirs).", ("--top-k",), {SCAN, REVIEW}, low=1)
+        1,
+        "At most K genres a track (the best, then others at --min-confidence; --parents "
+        "adds theirs).",
+        ("--top-k",),
+        {SCAN, REVIEW},
+        low=1,
+    )
     min_confidence: float = setting(
-        0.3, "Least probability a genre needs; a track whose best is lower stays untagged "
-        "(unsure).", ("--min-confidence",), {SCAN, REVIEW}, low=0.0, high=1.0)
+        0.3,
+        "Least probability a genre needs; a track whose best is lower stays untagged (unsure).",
+        ("--min-confidence",),
+        {SCAN, REVIEW},
+        low=0.0,
+        high=1.0,
+    )
     genre_map: Path | dict[str, str] | None = setting(
-        None, "TOML file: label = \"Name\" (for learn: \"owner's label\" = \"Name to learn it "
-        "as\").", ("--map",), {SCAN, LEARN, REVIEW})
+        None,
+        'TOML file: label = "Name" (for learn: "owner\'s label" = "Name to learn it as").',
+        ("--map",),
+        {SCAN, LEARN, REVIEW},
+    )
     parents: bool = setting(
-        False, "Also write the parent genres of each chosen one (House -> Dance -> "
-        "Electronic).", ("--parents/--no-parents",), {SCAN, REVIEW})
+        False,
+        "Also write the parent genres of each chosen one (House -> Dance -> Electronic).",
+        ("--parents/--no-parents",),
+        {SCAN, REVIEW},
+    )
     labels: str = setting(
-        "all", "Which of the model's genres may be written: all, or a set it names (gtzan: "
-        "the ten GTZAN genres).", ("--labels",), {SCAN, REVIEW})
+        "all",
+        "Which of the model's genres may be written: all, or a set it names (gtzan: "
+        "the ten GTZAN genres).",
+        ("--labels",),
+        {SCAN, REVIEW},
+    )
     by: GroupBy = setting(
-        GroupBy.ALBUM, "Decide by album (tracks sharing album and album artist tags), by "
-        "folder (untagged libraries), or track by track.", ("--by",), {SCAN, REVIEW})
+        GroupBy.ALBUM,
+        "Decide by album (tracks sharing album and album artist tags), by "
+        "folder (untagged libraries), or track by track.",
+        ("--by",),
+        {SCAN, REVIEW},
+    )
     album_strict: bool = setting(
-        False, "Give outliers their album's genres too.",
-        ("--album-strict/--no-album-strict",), {SCAN, REVIEW})
+        False,
+        "Give outliers their album's genres too.",
+        ("--album-strict/--no-album-strict",),
+        {SCAN, REVIEW},
+    )
     # -- how much of a track is heard, and how fast
     coverage: CoverageMode = setting(
-        CoverageMode.AUTO, "full: every window; fast: K windows per track; auto: full on "
-        "GPU, fast on CPU.", ("--coverage",), HEARS)
+        CoverageMode.AUTO,
+        "full: every window; fast: K windows per track; auto: full on GPU, fast on CPU.",
+        ("--coverage",),
+        HEARS,
+    )
     windows: int = setting(4, "K for --coverage fast.", ("--windows",), HEARS, low=1)
     batch_size: int = setting(
-        0, "Windows per CNN batch (0: 16 on CPU, 256 on GPU).", ("--batch-size",),
-        {SCAN, REVIEW}, low=0)
+        0,
+        "Windows per CNN batch (0: 16 on CPU, 256 on GPU).",
+        ("--batch-size",),
+        {SCAN, REVIEW},
+        low=0,
+    )
     workers: int = setting(
-        0, "Decode workers (0: one per core).", ("--workers",), {SCAN, LEARN, REVIEW}, low=0)
+        0, "Decode workers (0: one per core).", ("--workers",), {SCAN, LEARN, REVIEW}, low=0
+    )
     # -- learn
     min_tracks: int = setting(
-        20, "A label needs at least this many tracks...", ("--min-tracks",), {LEARN}, low=2)
+        20, "A label needs at least this many tracks...", ("--min-tracks",), {LEARN}, low=2
+    )
     min_artists: int = setting(
-        3, "...by at least this many artists.", ("--min-artists",), {LEARN}, low=2)
+        3, "...by at least this many artists.", ("--min-artists",), {LEARN}, low=2
+    )
     min_precision: float = setting(
-        0.7, "Cross-validated precision a label must reach.", ("--min-precision",), {LEARN},
-        low=0.0, high=1.0)
+        0.7,
+        "Cross-validated precision a label must reach.",
+        ("--min-precision",),
+        {LEARN},
+        low=0.0,
+        high=1.0,
+    )
     fill_in: bool = setting(
-        True, "Let the base model write the labels you use too rarely to learn, where it "
-        "names them too (your Hip Hop, its Hip-Hop).", ("--fill-in/--no-fill-in",), {LEARN})
+        True,
+        "Let the base model write the labels you use too rarely to learn, where it "
+        "names them too (your Hip Hop, its Hip-Hop).",
+        ("--fill-in/--no-fill-in",),
+        {LEARN},
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -152,8 +239,9 @@ class Settings:
                 try:
                     object.__setattr__(self, f.name, kind(value))
                 except ValueError:
-                    raise ConfigError(f"{f.name} {value!r}: choose from "
-                                      f"{', '.join(e.value for e in kind)}") from None
+                    raise ConfigError(
+                        f"{f.name} {value!r}: choose from {', '.join(e.value for e in kind)}"
+                    ) from None
             elif kind is int or kind is float:
                 _check_number(f, value, whole=kind is int)
             elif kind is bool and not isinstance(value, bool):
@@ -179,18 +267,21 @@ _HINTS = typing.get_type_hints(Settings)
 
 def _check_number(f, value: Any, whole: bool) -> None:
     option: Option = f.metadata["option"]
-    ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) \
-        and not isinstance(value, bool)
+    ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) and not isinstance(
+        value, bool
+    )
     if ok and option.low is not None and value < option.low:
         ok = False
     if ok and option.high is not None and value > option.high:
         ok = False
     if not ok:
         if whole:
-            raise ConfigError(f"{f.name} must be a whole number of at least {option.low:g}, "
-                              f"not {value!r}")
-        raise ConfigError(f"{f.name} must be a number from {option.low:g} to "
-                          f"{option.high:g}, not {value!r}")
+            raise ConfigError(
+                f"{f.name} must be a whole number of at least {option.low:g}, not {value!r}"
+            )
+        raise ConfigError(
+            f"{f.name} must be a number from {option.low:g} to {option.high:g}, not {value!r}"
+        )
 
 
 def _kinds(name: str) -> tuple[Any, ...]:
@@ -204,8 +295,11 @@ def _kinds(name: str) -> tuple[Any, ...]:
 
 def options(command: str | None = None) -> list[tuple[str, Any, Option]]:
     """(name, default, option) of each setting, or of those ``command`` takes."""
-    return [(f.name, f.default, f.metadata["option"]) for f in fields(Settings)
-            if command is None or command in f.metadata["option"].commands]
+    return [
+        (f.name, f.default, f.metadata["option"])
+        for f in fields(Settings)
+        if command is None or command in f.metadata["option"].commands
+    ]
 
 
 def config_path() -> Path:
@@ -234,16 +328,18 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (the settings: "
-                          f"{', '.join(sorted(known))})")
+        raise ConfigError(
+            f"{path}: unknown setting {unknown[0]!r} (the settings: {', '.join(sorted(known))})"
+        )
     return data
 
 
 DEFAULT, FILE, FLAG = "default", "file", "flag"
 
 
-def resolve(flags: dict[str, Any] | None = None, path: Path | None = None
-            ) -> tuple[Settings, dict[str, str]]:
+def resolve(
+    flags: dict[str, Any] | None = None, path: Path | None = None
+) -> tuple[Settings, dict[str, str]]:
     """The settings in force, and where each came from (``default``, ``file`` or
     ``flag``): a flag wins over the config file, which wins over the default. A flag given
     as None is not given."""
@@ -255,8 +351,10 @@ def resolve(flags: dict[str, Any] | None = None, path: Path | None = None
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     values = {**from_file, **given}
-    sources = {f.name: FLAG if f.name in given else FILE if f.name in from_file else DEFAULT
-               for f in fields(Settings)}
+    sources = {
+        f.name: FLAG if f.name in given else FILE if f.name in from_file else DEFAULT
+        for f in fields(Settings)
+    }
     return Settings(**values), sources
 
 
@@ -271,4 +369,3 @@ def shown(value: Any) -> str:
     if isinstance(value, (str, Path)):
         return f'"{value}"'
     return f"{value:g}" if isinstance(value, float) else str(value)
-

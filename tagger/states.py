@@ -12,6 +12,7 @@ from enum import Enum
 if sys.version_info >= (3, 11):
     from enum import StrEnum
 else:  # pragma: no cover - Python 3.10
+
     class StrEnum(str, Enum):
         def __str__(self) -> str:
             return str(self.value)
@@ -37,8 +38,14 @@ class Status(StrEnum):
 
 
 # statuses a scan reports, in the order its tables list them
-SCAN_STATUSES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT, Status.UNSURE, Status.CONFLICT,
-                 Status.ERROR)
+SCAN_STATUSES = (
+    Status.TAGGED,
+    Status.WOULD_TAG,
+    Status.KEPT,
+    Status.UNSURE,
+    Status.CONFLICT,
+    Status.ERROR,
+)
 
 
 class Source(StrEnum):
@@ -141,7 +148,8 @@ class Arch(StrEnum):
     @property
     def net(self) -> Net:
         return {Arch.RAW_CNN: Net.RAW_CNN, Arch.FEATURES_MLP: Net.FEATURES_MLP}.get(
-            self, Net.MUSICNN)
+            self, Net.MUSICNN
+        )
 
     @property
     def head(self) -> Head:

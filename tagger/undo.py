@@ -35,8 +35,13 @@ def settle_pending(cache: Cache) -> None:
             cache.cancel_write(entry.id)
 
 
-def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
-         force: bool = False, run: str | None = None) -> list[UndoRow]:
+def undo(
+    cache: Cache,
+    paths: Sequence[Path] | None,
+    dry_run: bool = False,
+    force: bool = False,
+    run: str | None = None,
+) -> list[UndoRow]:
     """Restore every file under ``paths`` (all files when empty) that genretag wrote; with
     ``run``, only the writes of that scan (the latest: ``Cache.last_run``).
 
@@ -63,9 +68,10 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
         before = tags.GenreState.from_dict(writes[first].before)
         last_written = writes[last].after
         # closed with it: the writes a user's edit replaced, before the unbroken run
-        closed = writes[:last + 1] if first == start else writes[first:last + 1]
-        row = UndoRow(path, UndoStatus.WOULD_RESTORE if dry_run else UndoStatus.RESTORED,
-                      tags.display(before))
+        closed = writes[: last + 1] if first == start else writes[first : last + 1]
+        row = UndoRow(
+            path, UndoStatus.WOULD_RESTORE if dry_run else UndoStatus.RESTORED, tags.display(before)
+        )
         try:
             if not os.path.lexists(path):
                 _missing(cache, row, writes, dry_run)
@@ -74,8 +80,10 @@ def undo(cache: Cache, paths: Sequence[Path] | None, dry_run: bool = False,
             state = tags.read_state(Path(path))
             now = tags.display(state)
             if now != last_written and not force:
-                raise tags.TagError(f"genre changed since genretag wrote it (now {now or 'empty'});"
-                                    " not restored (use --force to restore anyway)")
+                raise tags.TagError(
+                    f"genre changed since genretag wrote it (now {now or 'empty'});"
+                    " not restored (use --force to restore anyway)"
+                )
             if not dry_run:  # as a scan's write: an edit meanwhile stops it (expect)
                 tags.write_state(Path(path), before, expect=state)
                 cache.mark_undone([w.id for w in closed])

@@ -30,10 +30,15 @@ from helpers import make_library, run
 HERE = Path(__file__).parent / "fixtures" / "golden"
 WEIGHTS = Path(__file__).parent.parent / "weights"
 SHARED = Path(__file__).parent.parent.parent / "shared" / "data"
-REAL_CLIPS = ["gtzan/rock/rock.00000.opus", "gtzan/jazz/jazz.00000.opus",
-              "gtzan/classical/classical.00000.opus", "mer/MT0000004637.opus",
-              "mer/MT0000011357.opus", "emotify/pop/pop-1.opus",
-              "emotify/classical/classical-1.opus"]
+REAL_CLIPS = [
+    "gtzan/rock/rock.00000.opus",
+    "gtzan/jazz/jazz.00000.opus",
+    "gtzan/classical/classical.00000.opus",
+    "mer/MT0000004637.opus",
+    "mer/MT0000011357.opus",
+    "emotify/pop/pop-1.opus",
+    "emotify/classical/classical-1.opus",
+]
 TOLERANCE = 1e-6
 # a run's timings, and ffmpeg's own words (they hold memory addresses), not its outcome
 VOLATILE = {"seconds", "time_split", "error_detail"}
@@ -54,8 +59,20 @@ def dry_run(base: Path) -> dict:
     coverage (so every window counts, whatever the machine)."""
     root = make_library(base / "Music")
     report = base / "report.json"
-    result = run("scan", root, "--dry-run", "--db", base / "cache.sqlite", "--report", report,
-                 "--coverage", "full", "--workers", "2", "-q")
+    result = run(
+        "scan",
+        root,
+        "--dry-run",
+        "--db",
+        base / "cache.sqlite",
+        "--report",
+        report,
+        "--coverage",
+        "full",
+        "--workers",
+        "2",
+        "-q",
+    )
     assert result.exit_code == 1, result.output  # the three bad files fail, as they must
     data = _relative(json.loads(report.read_text()), str(root))
     data["rows"].sort(key=lambda r: r["path"])
@@ -107,8 +124,9 @@ def same(expected, actual, where: str = "") -> list[str]:
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{where}: {len(expected)} items != {len(actual)}"]
-        return [d for i, (e, a) in enumerate(zip(expected, actual))
-                for d in same(e, a, f"{where}[{i}]")]
+        return [
+            d for i, (e, a) in enumerate(zip(expected, actual)) for d in same(e, a, f"{where}[{i}]")
+        ]
     return [] if expected == actual else [f"{where}: {expected!r} != {actual!r}"]
 
 

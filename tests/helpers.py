@@ -30,8 +30,10 @@ from genretag.models.net import Architecture, GenreNet, save_model
 from genretag.store.cache import Cache
 
 LABELS = ["blues", "jazz", "rock"]
-COVER = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-                      "0000000d4944415478da63f8cfc0f01f0005000201a2f2f9b30000000049454e44ae426082")
+COVER = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63f8cfc0f01f0005000201a2f2f9b30000000049454e44ae426082"
+)
 
 # name -> (format, how its tags are prepared)
 GOOD = {
@@ -52,12 +54,22 @@ GOOD = {
 }
 
 
-def make_tiny_model(path: Path, favourite: int = 1, seed: int = 0,
-                    labels: list[str] = LABELS, activation: str = "softmax") -> str:
+def make_tiny_model(
+    path: Path,
+    favourite: int = 1,
+    seed: int = 0,
+    labels: list[str] = LABELS,
+    activation: str = "softmax",
+) -> str:
     """A small random musicnn whose output is biased to ``labels[favourite]``."""
     torch.manual_seed(seed)
-    net = GenreNet(Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16,
-                                activation=activation), AudioParams(), len(labels))
+    net = GenreNet(
+        Architecture(
+            frontend_filters=0.125, midend_filters=8, backend_units=16, activation=activation
+        ),
+        AudioParams(),
+        len(labels),
+    )
     with torch.no_grad():
         net.head.out.bias.zero_()
         net.head.out.bias[favourite] = 6.0
@@ -69,18 +81,41 @@ def make_tiny_tagger(path: Path, seed: int = 0, n_tags: int = 4) -> str:
     """A small random musicnn with a pretrained tagger's shape: a ``track`` head over its
     pooled statistics and ``n_tags`` tags, as the shipped model has (learn's base)."""
     torch.manual_seed(seed)
-    net = GenreNet(Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16,
-                                head="track"), AudioParams(), len(LABELS), n_tags=n_tags)
+    net = GenreNet(
+        Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16, head="track"),
+        AudioParams(),
+        len(LABELS),
+        n_tags=n_tags,
+    )
     net.eval()
-    return save_model(path, net, LABELS, AudioParams(),
-                      extra={"name": f"tiny-tagger-{seed}",
-                             "tags": [f"tag{i}" for i in range(n_tags)]})
+    return save_model(
+        path,
+        net,
+        LABELS,
+        AudioParams(),
+        extra={"name": f"tiny-tagger-{seed}", "tags": [f"tag{i}" for i in range(n_tags)]},
+    )
 
 
 def audio_hash(path: Path) -> str:
     """sha256 of the decoded audio at its own rate and channels: tags don't enter it."""
-    pcm = subprocess.run([ffmpeg_path(), "-nostdin", "-loglevel", "error", "-i", f"file:{path}",
-                          "-map", "0:a:0", "-f", "s16le", "-"], capture_output=True, check=True)
+    pcm = subprocess.run(
+        [
+            ffmpeg_path(),
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            f"file:{path}",
+            "-map",
+            "0:a:0",
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    )
     return hashlib.sha256(pcm.stdout).hexdigest()
 
 
@@ -107,10 +142,20 @@ def tag_as_named(path: Path, name: str) -> None:
     elif name == "v1only.mp3":
         with open(path, "r+b") as f:  # strip ffmpeg's ID3v2 header, then append a v1 tag
             data = f.read()
-        size = 10 + int.from_bytes(bytes(b & 0x7F for b in data[6:10]), "big") \
-            if data[:3] == b"ID3" else 0
-        v1 = b"TAG" + b"Only Vee One".ljust(30, b"\0") + b"Old Artist".ljust(30, b"\0") + \
-            b"".ljust(30, b"\0") + b"1999" + b"".ljust(30, b"\0") + bytes([255])
+        size = (
+            10 + int.from_bytes(bytes(b & 0x7F for b in data[6:10]), "big")
+            if data[:3] == b"ID3"
+            else 0
+        )
+        v1 = (
+            b"TAG"
+            + b"Only Vee One".ljust(30, b"\0")
+            + b"Old Artist".ljust(30, b"\0")
+            + b"".ljust(30, b"\0")
+            + b"1999"
+            + b"".ljust(30, b"\0")
+            + bytes([255])
+        )
         path.write_bytes(data[size:] + v1)
     elif name == "ape.mp3":
         ape = APEv2()
@@ -154,8 +199,11 @@ def make_library(root: Path) -> Path:
     (bad / "empty.mp3").write_bytes(b"")
     (bad / "notes.mp3").write_text("this is a text file, not audio\n")
     rng = np.random.default_rng(0)
-    (bad / "corrupt.mp3").write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x10" + b"\0" * 16
-                                      + rng.integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    (bad / "corrupt.mp3").write_bytes(
+        b"ID3\x04\x00\x00\x00\x00\x00\x10"
+        + b"\0" * 16
+        + rng.integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    )
     shutil.copy(album / "plain.mp3", root / "Artist" / "._plain.mp3")  # AppleDouble
     (root / "Artist" / "cover.jpg").write_bytes(COVER)  # not audio: ignored
     (root / ".hidden").mkdir()
@@ -176,13 +224,27 @@ def run(*args: str):
 
 
 def scan(library: Path, model: Path, db: Path, *extra: str):
-    return run("scan", library, "--model", model, "--db", db, "--min-confidence", "0.5",
-               "--workers", "2", *extra)
+    return run(
+        "scan",
+        library,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--min-confidence",
+        "0.5",
+        "--workers",
+        "2",
+        *extra,
+    )
 
 
 def snapshot(library: Path) -> dict[str, str]:
-    return {str(p.relative_to(library)): file_hash(p) for p in library.rglob("*")
-            if p.is_file() and not p.is_symlink() and "loop" not in p.parts}
+    return {
+        str(p.relative_to(library)): file_hash(p)
+        for p in library.rglob("*")
+        if p.is_file() and not p.is_symlink() and "loop" not in p.parts
+    }
 
 
 def album(library: Path) -> Path:
@@ -190,6 +252,7 @@ def album(library: Path) -> Path:
 
 
 # -- a library of albums, and predictions put in the cache ------------------------------------
+
 
 def make_track(path: Path, album, album_artist, artist, genre, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,8 +294,7 @@ def settled(db: Path) -> Path:
     return db
 
 
-def hear_once(base: Path, make, model: Path, seeded: dict | None = None
-              ) -> tuple[Path, Path, Path]:
+def hear_once(base: Path, make, model: Path, seeded: dict | None = None) -> tuple[Path, Path, Path]:
     """A generated library, heard once: ``make(master)`` writes it, a copy at
     ``base/Music`` is heard into a cache (and given ``seeded`` probabilities); returns the
     master, the copy's place and the cache, for ``fresh_copy``."""

@@ -13,7 +13,7 @@ def _syncsafe(b: bytes) -> int:
 
 def id3_tag(data: bytes) -> bytes:
     """The whole ID3v2 tag at the start of ``data`` (b"" if none)."""
-    return data[:10 + _syncsafe(data[6:10])] if data[:3] == b"ID3" else b""
+    return data[: 10 + _syncsafe(data[6:10])] if data[:3] == b"ID3" else b""
 
 
 def id3_frames(data: bytes) -> list[bytes]:
@@ -23,15 +23,15 @@ def id3_frames(data: bytes) -> list[bytes]:
     head, id_len = (6, 3) if major == 2 else (10, 4)
     frames, pos = [], 0
     while pos + head <= len(body) and body[pos] != 0:
-        raw = body[pos + id_len:pos + id_len + (3 if major == 2 else 4)]
+        raw = body[pos + id_len : pos + id_len + (3 if major == 2 else 4)]
         size = _syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
-        frames.append(body[pos:pos + head + size])
+        frames.append(body[pos : pos + head + size])
         pos += head + size
     return frames
 
 
 def frame_ids(frames: list[bytes], major: int) -> list[str]:
-    return [f[:3 if major == 2 else 4].decode() for f in frames]
+    return [f[: 3 if major == 2 else 4].decode() for f in frames]
 
 
 def id3v1(data: bytes) -> bytes:
@@ -45,8 +45,8 @@ def flac_blocks(path: Path) -> list[tuple[int, bytes]]:
     pos, out = 4, []
     while True:
         head = data[pos]
-        size = int.from_bytes(data[pos + 1:pos + 4], "big")
-        out.append((head & 0x7F, data[pos + 4:pos + 4 + size]))
+        size = int.from_bytes(data[pos + 1 : pos + 4], "big")
+        out.append((head & 0x7F, data[pos + 4 : pos + 4 + size]))
         pos += 4 + size
         if head & 0x80:
             return out
@@ -55,12 +55,12 @@ def flac_blocks(path: Path) -> list[tuple[int, bytes]]:
 def vorbis_comments(body: bytes) -> tuple[bytes, list[bytes]]:
     """The vendor string and the comments of a VORBIS_COMMENT block body."""
     n = int.from_bytes(body[:4], "little")
-    vendor, pos = body[4:4 + n], 4 + n
-    count, pos = int.from_bytes(body[pos:pos + 4], "little"), pos + 4
+    vendor, pos = body[4 : 4 + n], 4 + n
+    count, pos = int.from_bytes(body[pos : pos + 4], "little"), pos + 4
     comments = []
     for _ in range(count):
-        n = int.from_bytes(body[pos:pos + 4], "little")
-        comments.append(body[pos + 4:pos + 4 + n])
+        n = int.from_bytes(body[pos : pos + 4], "little")
+        comments.append(body[pos + 4 : pos + 4 + n])
         pos += 4 + n
     return vendor, comments
 
@@ -68,10 +68,10 @@ def vorbis_comments(body: bytes) -> tuple[bytes, list[bytes]]:
 def _atoms(data: bytes, start: int, end: int):
     pos = start
     while pos + 8 <= end:
-        size = int.from_bytes(data[pos:pos + 4], "big")
-        name = data[pos + 4:pos + 8]
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        name = data[pos + 4 : pos + 8]
         if size == 1:
-            size = int.from_bytes(data[pos + 8:pos + 16], "big")
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
         if size < 8:
             return
         yield name, pos, pos + size

@@ -37,13 +37,17 @@ def music(seconds: float, sr: int = 22050, seed: int = 0, channels: int = 1) -> 
             degree = int(rng.integers(0, 7))
             for third in (0, 2, 4):
                 note = root + 12 + _SCALE[(degree + third) % 7]
-                out[start:start + length] += 0.15 * _tone(
-                    440 * 2 ** ((note - 69) / 12), length, sr, harmonics, decay)
+                out[start : start + length] += 0.15 * _tone(
+                    440 * 2 ** ((note - 69) / 12), length, sr, harmonics, decay
+                )
         bass = root - 12 + _SCALE[int(rng.integers(0, 7))]
-        out[start:start + length] += 0.2 * _tone(440 * 2 ** ((bass - 69) / 12), length, sr, 3, 4.0)
+        out[start : start + length] += 0.2 * _tone(
+            440 * 2 ** ((bass - 69) / 12), length, sr, 3, 4.0
+        )
         hit = min(int(0.05 * sr), n - start)  # a drum: a short burst of decaying noise
-        out[start:start + hit] += noise_level * rng.standard_normal(hit) * np.exp(
-            -np.arange(hit) / (0.01 * sr))
+        out[start : start + hit] += (
+            noise_level * rng.standard_normal(hit) * np.exp(-np.arange(hit) / (0.01 * sr))
+        )
     out /= max(1e-9, np.abs(out).max()) / 0.8
     if channels == 1:
         return out.astype(np.float32)
@@ -94,5 +98,6 @@ def write_audio(path, audio: np.ndarray, sr: int, fmt: str | None = None) -> Non
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
     segment = AudioSegment(data=pcm, sample_width=2, frame_rate=sr, channels=channels)
     with open(path, "wb") as out:  # pydub writes the file itself: odd names are safe
-        segment.export(out, format=container, codec=codec, bitrate=bitrate,
-                       parameters=parameters or None)
+        segment.export(
+            out, format=container, codec=codec, bitrate=bitrate, parameters=parameters or None
+        )

@@ -41,12 +41,17 @@ LIBRARY = {
 @pytest.fixture(scope="module")
 def _albums_master(tmp_path_factory, tiny_model) -> tuple[Path, Path, Path]:
     """The library, heard once for the module, with each track's probabilities seeded."""
+
     def make(master: Path) -> None:
         for i, (rel, (album, aa, artist, genre, _)) in enumerate(LIBRARY.items()):
             make_track(master / rel, album, aa, artist, genre, seed=i)
 
-    return hear_once(tmp_path_factory.mktemp("albums"), make, tiny_model,
-                     {rel: v[-1] for rel, v in LIBRARY.items()})
+    return hear_once(
+        tmp_path_factory.mktemp("albums"),
+        make,
+        tiny_model,
+        {rel: v[-1] for rel, v in LIBRARY.items()},
+    )
 
 
 @pytest.fixture
@@ -56,20 +61,34 @@ def lib(_albums_master, tmp_path) -> tuple[Path, Path]:
 
 
 def scan(root: Path, model: Path, db: Path, *extra):
-    return run("scan", root, "--model", model, "--db", db, "--workers", "1",
-               "--min-confidence", "0.3", *extra)
+    return run(
+        "scan",
+        root,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0.3",
+        *extra,
+    )
 
 
 def report_rows(root: Path, model: Path, db: Path, tmp_path: Path, *extra) -> dict[str, dict]:
     report = tmp_path / "r.json"
     r = scan(root, model, db, "--report", report, *extra)
     assert r.exit_code == 0, r.output
-    return {str(Path(row["path"]).relative_to(root.resolve())): row
-            for row in json.loads(report.read_text())["rows"]}
+    return {
+        str(Path(row["path"]).relative_to(root.resolve())): row
+        for row in json.loads(report.read_text())["rows"]
+    }
 
 
-def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(lib, tiny_model,
-                                                                          tmp_path):
+def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(
+    lib, tiny_model, tmp_path
+):
     root, db = lib
     rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run")
     album_a = [rows[f"Artist/Album A/0{i}.mp3"] for i in (1, 2, 3)]
@@ -78,8 +97,9 @@ def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(lib, t
     # each row holds its own track's probabilities, and the album's apart (issue 29)
     for r, i in zip(album_a, (1, 2, 3)):
         own = LIBRARY[f"Artist/Album A/0{i}.mp3"][-1]
-        assert [round(r["probabilities"][g], 6) for g in ("blues", "jazz", "rock")] == \
-            [round(x, 6) for x in own]
+        assert [round(r["probabilities"][g], 6) for g in ("blues", "jazz", "rock")] == [
+            round(x, 6) for x in own
+        ]
     assert album_a[0]["album_probabilities"] == album_a[1]["album_probabilities"]
     assert album_a[0]["album_probabilities"]["rock"] > album_a[0]["album_probabilities"]["jazz"]
     assert rows["untagged/one.mp3"]["album_probabilities"] is None
@@ -120,8 +140,7 @@ def test_a_conflict_is_flagged_and_not_written(lib, tiny_model, tmp_path):
     assert tags.read_genres(root / "Other/conflict.mp3") == ["jazz"]
 
 
-def test_reruns_show_the_genre_in_the_file_and_the_verdict_that_holds(lib, tiny_model,
-                                                                      tmp_path):
+def test_reruns_show_the_genre_in_the_file_and_the_verdict_that_holds(lib, tiny_model, tmp_path):
     root, db = lib
     sure = ("--min-confidence", "0.4")  # flat.mp3's best, 0.34, is then unsure
     first = report_rows(root, tiny_model, db, tmp_path, *sure)
@@ -151,8 +170,9 @@ def test_a_track_added_later_redecides_its_album_dry_run_first(lib, tiny_model, 
     assert rows["Artist/Album A/01.mp3"]["status"] == "would-tag"
     assert rows["Artist/Album A/01.mp3"]["genres"] == ["jazz"]  # its own write, re-decided
     report_rows(root, tiny_model, db, tmp_path)
-    assert all(tags.read_genres(root / f"Artist/Album A/0{i}.mp3") == ["jazz"]
-               for i in (1, 2, 3, 4))
+    assert all(
+        tags.read_genres(root / f"Artist/Album A/0{i}.mp3") == ["jazz"] for i in (1, 2, 3, 4)
+    )
 
 
 def test_undo_puts_back_a_whole_album(lib, tiny_model, tmp_path):
@@ -167,8 +187,19 @@ def test_undo_puts_back_a_whole_album(lib, tiny_model, tmp_path):
 
 def test_top_k_is_the_most_genres_in_all(lib, tiny_model, tmp_path):
     root, db = lib
-    rows = report_rows(root, tiny_model, db, tmp_path, "--dry-run", "--top-k", "2",
-                       "--min-confidence", "0.05", "--by", "track")
+    rows = report_rows(
+        root,
+        tiny_model,
+        db,
+        tmp_path,
+        "--dry-run",
+        "--top-k",
+        "2",
+        "--min-confidence",
+        "0.05",
+        "--by",
+        "track",
+    )
     assert max(len(r["genres"]) for r in rows.values()) == 2
 
 
@@ -191,15 +222,20 @@ def test_the_html_report_in_a_real_browser(lib, tiny_model, tmp_path):
     browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
 
     def dom(fragment: str) -> str:
-        done = subprocess.run([*browser, "--dump-dom", f"{page.as_uri()}#{fragment}"],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*browser, "--dump-dom", f"{page.as_uri()}#{fragment}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert 'data-ready="1"' in done.stdout, done.stderr[-2000:]
         return done.stdout
 
     shown = dom("status=conflict")
     assert "1 of 14 tracks shown" in shown
-    visible = re.findall(r'<tr class="track ([\w-]+)"[^>]*data-status="[\w-]+"(?![^>]*hidden)',
-                         shown)
+    visible = re.findall(
+        r'<tr class="track ([\w-]+)"[^>]*data-status="[\w-]+"(?![^>]*hidden)', shown
+    )
     assert visible == ["conflict"]
     assert "Album A — Artist — album verdict: <b>rock</b> (3 tracks)" in shown
     genre = dom("genre=blues")
@@ -207,8 +243,11 @@ def test_the_html_report_in_a_real_browser(lib, tiny_model, tmp_path):
     ordered = dom("sort=5")  # confidence, rising, within each album
     assert "▲" in ordered
     shot = tmp_path / "report.png"
-    subprocess.run([*browser, "--window-size=1300,1000", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [*browser, "--window-size=1300,1000", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 
@@ -230,27 +269,46 @@ def test_an_album_is_decided_from_every_track_the_cache_knows(lib, tiny_model, t
     whole = report_rows(root / "Artist" / "Album A", tiny_model, db, tmp_path, "--dry-run")
     assert {r["album_unnamed"] for r in whole.values()} == {0}
     report = tmp_path / "some.json"
-    r = scan(root / "Artist" / "Album A" / "01.mp3", tiny_model, db, "--dry-run",
-             root / "Artist" / "Album A" / "03.mp3", "--report", report)
+    r = scan(
+        root / "Artist" / "Album A" / "01.mp3",
+        tiny_model,
+        db,
+        "--dry-run",
+        root / "Artist" / "Album A" / "03.mp3",
+        "--report",
+        report,
+    )
     assert r.exit_code == 0, r.output
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
     assert set(rows) == {"01.mp3", "03.mp3"}  # only the named ones are decided
     assert [rows[n]["genres"] for n in ("01.mp3", "03.mp3")] == [["rock"], ["rock"]]
     assert rows["03.mp3"]["album_unnamed"] == 1  # 02.mp3, from the cache
     assert "with 1 track not named" in r.output
-    alone = report_rows(root / "Artist" / "Album A" / "03.mp3", tiny_model, db, tmp_path,
-                        "--dry-run", "--by", "folder")
+    alone = report_rows(
+        root / "Artist" / "Album A" / "03.mp3",
+        tiny_model,
+        db,
+        tmp_path,
+        "--dry-run",
+        "--by",
+        "folder",
+    )
     assert alone["."]["genres"] == ["rock"] and alone["."]["album_unnamed"] == 2
 
 
-def test_an_albums_verdict_is_a_genre_one_of_its_tracks_ranks_first(lib, tiny_model,
-                                                                     tmp_path):
+def test_an_albums_verdict_is_a_genre_one_of_its_tracks_ranks_first(lib, tiny_model, tmp_path):
     """Issue 17, point 2: two tracks rank blues first, one rock; all three rank jazz
     second. The pooled vote alone would give jazz, which no track ranks first."""
     root, db = lib
-    seed(db, root, {"Artist/Album A/01.mp3": (0.50, 0.45, 0.05),
-                    "Artist/Album A/02.mp3": (0.06, 0.44, 0.50),
-                    "Artist/Album A/03.mp3": (0.52, 0.44, 0.04)})
+    seed(
+        db,
+        root,
+        {
+            "Artist/Album A/01.mp3": (0.50, 0.45, 0.05),
+            "Artist/Album A/02.mp3": (0.06, 0.44, 0.50),
+            "Artist/Album A/03.mp3": (0.52, 0.44, 0.04),
+        },
+    )
     rows = report_rows(root / "Artist" / "Album A", tiny_model, db, tmp_path, "--dry-run")
     assert [rows[f"0{i}.mp3"]["genres"] for i in (1, 2, 3)] == [["blues"]] * 3
 
@@ -262,20 +320,24 @@ def test_a_real_run_lists_conflicts_and_unsure_tracks_too(lib, tiny_model):
     r = scan(root, tiny_model, db, "--min-confidence", "0.4")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert "conflict: Other/conflict.mp3: has Rock, the audio says jazz 0.96 (kept; " \
-           "--overwrite replaces it)" in lines
+    assert (
+        "conflict: Other/conflict.mp3: has Rock, the audio says jazz 0.96 (kept; "
+        "--overwrite replaces it)" in lines
+    )
     assert "unsure: Other/flat.mp3: blues? 0.34" in lines
     assert any(line.startswith("tagged: Artist/Album A/01.mp3: — → rock") for line in lines)
     dry = scan(root, tiny_model, db, "--min-confidence", "0.4", "--dry-run")
     assert any("flat.mp3" in line and "blues? 0.34" in line for line in dry.output.splitlines())
     only = scan(root, tiny_model, db, "--min-confidence", "0.4", "--status", "unsure")
-    assert [x for x in only.output.splitlines() if ": Other/" in x or ": Artist/" in x] == \
-        ["unsure: Other/flat.mp3: blues? 0.34"]
+    assert [x for x in only.output.splitlines() if ": Other/" in x or ": Artist/" in x] == [
+        "unsure: Other/flat.mp3: blues? 0.34"
+    ]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_csv_and_parquet_give_each_track_its_own_probabilities_and_the_albums_apart(
-        lib, tiny_model, tmp_path, suffix):
+    lib, tiny_model, tmp_path, suffix
+):
     root, db = lib
     report = tmp_path / f"r.{suffix}"
     r = scan(root, tiny_model, db, "--dry-run", "--report", report)
@@ -284,15 +346,22 @@ def test_csv_and_parquet_give_each_track_its_own_probabilities_and_the_albums_ap
         import csv
 
         with open(report, encoding="utf-8", newline="") as f:
-            rows = {Path(x["path"]).relative_to(root.resolve()).as_posix():
-                    (json.loads(x["probabilities"])["rock"],
-                     json.loads(x["album_probabilities"])["rock"])
-                    for x in csv.DictReader(f) if x["album_probabilities"]}
+            rows = {
+                Path(x["path"]).relative_to(root.resolve()).as_posix(): (
+                    json.loads(x["probabilities"])["rock"],
+                    json.loads(x["album_probabilities"])["rock"],
+                )
+                for x in csv.DictReader(f)
+                if x["album_probabilities"]
+            }
     else:
         pq = pytest.importorskip("pyarrow.parquet")
         t = pq.read_table(report).to_pylist()
-        rows = {Path(x["path"]).relative_to(root.resolve()).as_posix():
-                (x["p_rock"], x["album_p_rock"]) for x in t if x["album_p_rock"] is not None}
+        rows = {
+            Path(x["path"]).relative_to(root.resolve()).as_posix(): (x["p_rock"], x["album_p_rock"])
+            for x in t
+            if x["album_p_rock"] is not None
+        }
     a = [rows[f"Artist/Album A/0{i}.mp3"] for i in (1, 2, 3)]
     assert [round(own, 6) for own, _ in a] == [0.70, 0.45, 0.40]
     assert len({album for _, album in a}) == 1

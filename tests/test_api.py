@@ -16,8 +16,7 @@ from helpers import GOOD, album, file_hash
 def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
     folder = album(library)
     before = {p.name: file_hash(p) for p in folder.iterdir()}
-    config = Settings(model=tiny_model, db=db, dry_run=True, workers=1,
-                        min_confidence=0.5)
+    config = Settings(model=tiny_model, db=db, dry_run=True, workers=1, min_confidence=0.5)
     with Session(config) as session:
         result = session.scan([folder])
     assert {p.name: file_hash(p) for p in folder.iterdir()} == before
@@ -27,8 +26,14 @@ def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
     assert rows["plain.mp3"].status == Status.WOULD_TAG and rows["plain.mp3"].genres == ["jazz"]
     assert result.counts()[Status.WOULD_TAG] >= 1
 
-    real = Settings(model=tiny_model, db=db, workers=1, min_confidence=0.5,
-                      policy=Policy.OVERWRITE, coverage=CoverageMode.FULL)
+    real = Settings(
+        model=tiny_model,
+        db=db,
+        workers=1,
+        min_confidence=0.5,
+        policy=Policy.OVERWRITE,
+        coverage=CoverageMode.FULL,
+    )
     with Session(real) as session:
         written = session.scan([folder])
         assert {r.status for r in written.rows} == {Status.TAGGED}
@@ -38,18 +43,21 @@ def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
         assert len(heard.window_probabilities) == len(heard.window_starts) >= 1
         undone = session.undo([folder])
     assert {u.status for u in undone} == {UndoStatus.RESTORED}
-    assert {p.name: file_hash(p) for p in folder.iterdir()
-            if not p.name.endswith((".ogg", ".opus"))} == \
-        {n: h for n, h in before.items() if not n.endswith((".ogg", ".opus"))}
+    assert {
+        p.name: file_hash(p) for p in folder.iterdir() if not p.name.endswith((".ogg", ".opus"))
+    } == {n: h for n, h in before.items() if not n.endswith((".ogg", ".opus"))}
 
 
-@pytest.mark.parametrize("bad, said", [
-    ({"top_k": 0}, "top_k must be a whole number of at least 1"),
-    ({"min_confidence": 1.5}, "min_confidence must be a number from 0 to 1"),
-    ({"policy": "replace"}, "policy 'replace': choose from fill, overwrite, merge"),
-    ({"coverage": "most"}, "coverage 'most': choose from auto, full, fast"),
-    ({"db": Path("/no/such/folder/cache.sqlite")}, "no such folder for the cache"),
-])
+@pytest.mark.parametrize(
+    "bad, said",
+    [
+        ({"top_k": 0}, "top_k must be a whole number of at least 1"),
+        ({"min_confidence": 1.5}, "min_confidence must be a number from 0 to 1"),
+        ({"policy": "replace"}, "policy 'replace': choose from fill, overwrite, merge"),
+        ({"coverage": "most"}, "coverage 'most': choose from auto, full, fast"),
+        ({"db": Path("/no/such/folder/cache.sqlite")}, "no such folder for the cache"),
+    ],
+)
 def test_a_config_is_checked_when_made(bad, said):
     with pytest.raises(ConfigError, match=said):
         Settings(**bad)
@@ -101,15 +109,19 @@ def test_every_report_renders_from_one_column_spec(library, tiny_model, db, tmp_
     from genretag.render import report
 
     folder = album(library)
-    with Session(Settings(model=tiny_model, db=db, dry_run=True, workers=1,
-                            min_confidence=0.5)) as session:
+    with Session(
+        Settings(model=tiny_model, db=db, dry_run=True, workers=1, min_confidence=0.5)
+    ) as session:
         result = session.scan([folder])
     for suffix in ("json", "csv", "html"):
         report.write_report(tmp_path / f"r.{suffix}", result, True, roots=[folder])
     data = json.loads((tmp_path / "r.json").read_text())
     header = next(csv.reader((tmp_path / "r.csv").open(encoding="utf-8")))
-    assert list(data["rows"][0]) == header == [c.key_in(report.View(dry_run=True))
-                                                for c in report.DATA]
+    assert (
+        list(data["rows"][0])
+        == header
+        == [c.key_in(report.View(dry_run=True)) for c in report.DATA]
+    )
     assert "would_write" in header and "written" not in header
     page = (tmp_path / "r.html").read_text()
     assert page.count("<th onclick=") == len(report.PAGE) and "$" not in page
@@ -117,4 +129,5 @@ def test_every_report_renders_from_one_column_spec(library, tiny_model, db, tmp_
     assert kept.previous == ["Folk"] and kept.genres == ["jazz"]
     counts = report.genre_counts(result.rows)
     assert counts["Folk"] == 1 and counts["jazz"] == sum(
-        r.status == Status.WOULD_TAG for r in result.rows)
+        r.status == Status.WOULD_TAG for r in result.rows
+    )

@@ -43,22 +43,36 @@ class Beets:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "BEETSDIR": str(home)}
-        self.settings = {"model": str(model), "db": str(home / "genretag.sqlite"),
-                         "min_confidence": 0.0, **genretag}
+        self.settings = {
+            "model": str(model),
+            "db": str(home / "genretag.sqlite"),
+            "min_confidence": 0.0,
+            **genretag,
+        }
         self.configure()
 
     def configure(self, write: bool = True, **genretag) -> None:
         self.settings.update(genretag)
-        lines = [f"directory: {self.home / 'music'}", f"library: {self.home / 'library.db'}",
-                 "plugins: genretag", "import:", "    copy: no",
-                 f"    write: {'yes' if write else 'no'}", "genretag:"]
+        lines = [
+            f"directory: {self.home / 'music'}",
+            f"library: {self.home / 'library.db'}",
+            "plugins: genretag",
+            "import:",
+            "    copy: no",
+            f"    write: {'yes' if write else 'no'}",
+            "genretag:",
+        ]
         lines += [f"    {k}: {json.dumps(v)}" for k, v in self.settings.items()]  # YAML
         (self.home / "config.yaml").write_text("\n".join(lines) + "\n")
 
     def __call__(self, *args: str, env: dict | None = None) -> str:
-        done = subprocess.run([sys.executable, "-m", "beets", *map(str, args)],
-                              capture_output=True, text=True, env={**self.env, **(env or {})},
-                              timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "beets", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout + done.stderr
 
@@ -127,7 +141,7 @@ def test_without_write_only_the_database_changes(beets):
 
 
 def test_fill_by_default_force_replaces_and_heard_items_are_not_decoded_again(beets):
-    b, files = beets
+    b, _files = beets
     b("genretag")
     b("modify", "-y", "-W", "title:First 1", "genres=Polka")
     b("genretag")
@@ -145,8 +159,11 @@ def test_albums_as_beets_knows_them(beets):
     b, files = beets
     b("genretag", "-p")  # heard once
     first = [p for p in files if p.parent.name == "First"]
-    seed(Path(b.settings["db"]), first[0].parent,
-         {first[0].name: (0.10, 0.20, 0.70), first[1].name: (0.05, 0.55, 0.40)})
+    seed(
+        Path(b.settings["db"]),
+        first[0].parent,
+        {first[0].name: (0.10, 0.20, 0.70), first[1].name: (0.05, 0.55, 0.40)},
+    )
     b("genretag", "-b", "track", "-p")
     b.configure(by="track")
     b("genretag")
@@ -195,9 +212,15 @@ def test_an_untagged_as_is_import_is_decided_track_by_track(tmp_path, tiny_model
     b("import", "-A", "-q", downloads)
     assert len(set(b("ls", "-f", "$album_id", downloads).split())) == 1  # one album
     b("genretag", "-p")  # heard once
-    seed(Path(b.settings["db"]), downloads, {"track0.mp3": (0.10, 0.20, 0.70),
-                                             "track1.mp3": (0.80, 0.10, 0.10),
-                                             "track2.mp3": (0.10, 0.80, 0.10)})
+    seed(
+        Path(b.settings["db"]),
+        downloads,
+        {
+            "track0.mp3": (0.10, 0.20, 0.70),
+            "track1.mp3": (0.80, 0.10, 0.10),
+            "track2.mp3": (0.10, 0.80, 0.10),
+        },
+    )
     b("genretag")
     assert [tags.read_genres(p) for p in files] == [["rock"], ["blues"], ["jazz"]]
 
@@ -217,16 +240,25 @@ def test_the_preview_shows_conflicts_and_keeps_them(beets):
 def test_every_scan_option_with_the_same_checks(beets):
     """The plugin takes genretag scan's options through the library API, checked as the
     command line checks them: a bad one is one line from beets, not a traceback."""
-    b, files = beets
+    b, _files = beets
     weights = Path(__file__).parent.parent / "weights"
     # one refused by Settings, one by Session (the rest of the checks: tests/test_api.py)
-    for bad, said in (({"min_confidence": 2}, "min_confidence must be a number from 0 to 1"),
-                      ({"model": str(weights / "vgg_msd.safetensors")},
-                       "a pretrained backbone, not a genre model")):
+    for bad, said in (
+        ({"min_confidence": 2}, "min_confidence must be a number from 0 to 1"),
+        (
+            {"model": str(weights / "vgg_msd.safetensors")},
+            "a pretrained backbone, not a genre model",
+        ),
+    ):
         saved = dict(b.settings)
         b.configure(**bad)
-        done = subprocess.run([sys.executable, "-m", "beets", "genretag", "-p"],
-                              capture_output=True, text=True, env=b.env, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "beets", "genretag", "-p"],
+            capture_output=True,
+            text=True,
+            env=b.env,
+            timeout=300,
+        )
         assert done.returncode != 0 and said in done.stderr, (bad, done.stderr[-500:])
         assert "Traceback" not in done.stderr
         b.settings = saved

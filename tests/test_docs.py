@@ -58,8 +58,13 @@ def cited() -> list[tuple[str, str, str]]:
     ``module.name`` in the packages' docstrings and comments."""
     modules = module_names()
     found = []
-    sources = [*ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md"), ROOT / "weights" / "README.md",
-               *(ROOT / "tagger").rglob("*.py"), *(ROOT / "training").rglob("*.py")]
+    sources = [
+        *ROOT.glob("*.md"),
+        *(ROOT / "docs").glob("*.md"),
+        ROOT / "weights" / "README.md",
+        *(ROOT / "tagger").rglob("*.py"),
+        *(ROOT / "training").rglob("*.py"),
+    ]
     for path in sources:
         for dotted in re.findall(r"``?([\w.]+)(?:\(\))?``?", path.read_text()):
             module, _, name = dotted.rpartition(".")
@@ -72,8 +77,9 @@ def cited() -> list[tuple[str, str, str]]:
 def test_every_module_and_name_cited_exists(where, module, name):
     pytest.importorskip("sklearn")
     mod = importlib.import_module(module)
-    assert hasattr(mod, name) or importlib.util.find_spec(f"{module}.{name}"), \
+    assert hasattr(mod, name) or importlib.util.find_spec(f"{module}.{name}"), (
         f"{where} cites {module}.{name}, which does not exist"
+    )
 
 
 def test_every_benchmark_is_listed():

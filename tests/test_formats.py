@@ -36,10 +36,17 @@ from helpers import run
 GENRES = ["Pop", "Disco", "R&B/Soul"]
 # format -> (file suffix, ffmpeg's audio codec)
 FFMPEG_MADE = {
-    "mp3": (".mp3", "libmp3lame"), "mp2": (".mp2", "mp2"), "flac": (".flac", "flac"),
-    "ogg": (".ogg", "libvorbis"), "opus": (".opus", "libopus"), "m4a": (".m4a", "aac"),
-    "wav": (".wav", "pcm_s16le"), "aiff": (".aiff", "pcm_s16be"), "wv": (".wv", "wavpack"),
-    "tta": (".tta", "tta"), "wma": (".wma", "wmav2"),
+    "mp3": (".mp3", "libmp3lame"),
+    "mp2": (".mp2", "mp2"),
+    "flac": (".flac", "flac"),
+    "ogg": (".ogg", "libvorbis"),
+    "opus": (".opus", "libopus"),
+    "m4a": (".m4a", "aac"),
+    "wav": (".wav", "pcm_s16le"),
+    "aiff": (".aiff", "pcm_s16be"),
+    "wv": (".wv", "wavpack"),
+    "tta": (".tta", "tta"),
+    "wma": (".wma", "wmav2"),
 }
 COMMENTS_ONLY = (".ogg", ".opus")  # undo restores the comments, not the header's padding
 
@@ -90,25 +97,37 @@ def make(fmt: str, folder: Path) -> Path:
         if not shutil.which("mpcenc"):
             pytest.skip("mpcenc (Debian's musepack-tools) is not installed")
         path = folder / "song.mpc"
-        subprocess.run(["mpcenc", "--silent", str(wav), str(path)], check=True,
-                       capture_output=True)
+        subprocess.run(["mpcenc", "--silent", str(wav), str(path)], check=True, capture_output=True)
     else:
         suffix, codec = FFMPEG_MADE[fmt]
         path = folder / f"song{suffix}"
         extra = ["-ar", "48000"] if fmt == "opus" else []
-        subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(wav), "-c:a", codec, *extra,
-                        str(path)], check=True)
+        subprocess.run(
+            [ffmpeg_path(), "-v", "error", "-i", str(wav), "-c:a", codec, *extra, str(path)],
+            check=True,
+        )
     wav.unlink()
     return path
 
 
-@pytest.mark.parametrize("fmt", sorted(FFMPEG_MADE) + ["dsf", "mpc"])
+@pytest.mark.parametrize("fmt", [*sorted(FFMPEG_MADE), "dsf", "mpc"])
 def test_every_format_is_tagged_and_undone(tmp_path, tiny_model, db, fmt):
     path = make(fmt, tmp_path)
     original, kept = path.read_bytes(), others(path)
     audio = decode(path, 16000)
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 0, r.output
     assert tags.read_genres(path) == ["jazz"], r.output  # the tiny model hears jazz
     assert others(path) == kept
@@ -132,16 +151,23 @@ def test_new_formats_read_back_as_written_through_mutagen_and_mediafile(tmp_path
 # -- mutagen's sample files -------------------------------------------------------------------
 
 SAMPLES = {  # name -> what a scan does with it
-    "mac-399.ape": "silent", "mac-396.ape": "silent",
+    "mac-399.ape": "silent",
+    "mac-396.ape": "silent",
     "mac-390-hdr.ape": "error",  # ffmpeg cannot decode Monkey's Audio 3.90's header
     # has-tags.tak: 0.08 s at -78 dBFS, too little sound for a window (source.LOUD_SHARE)
-    "has-tags.tak": "silent", "silence-44-s.tak": "silent",
-    "click.mpc": "silent", "sv8_header.mpc": "silent",  # the click: 0.08 s of sound
-    "silence-44-s.wv": "silent", "dsd.wv": "silent",  # dsd.wv: 10 ms of sound
-    "silence-1.wma": "silent", "silence-2.wma": "silent", "silence-3.wma": "silent",
+    "has-tags.tak": "silent",
+    "silence-44-s.tak": "silent",
+    "click.mpc": "silent",
+    "sv8_header.mpc": "silent",  # the click: 0.08 s of sound
+    "silence-44-s.wv": "silent",
+    "dsd.wv": "silent",  # dsd.wv: 10 ms of sound
+    "silence-1.wma": "silent",
+    "silence-2.wma": "silent",
+    "silence-3.wma": "silent",
     "issue_29.wma": "tagged",
     "5644800-2ch-s01-silence.dsf": "silent",  # all-zero bits: a constant offset
-    "with-id3.dsf": "error", "without-id3.dsf": "error",  # no audio in them
+    "with-id3.dsf": "error",
+    "without-id3.dsf": "error",  # no audio in them
     "empty.tta": "silent",
     "no-tags.3g2": "error",  # fragmented, no item list: refused before the write
     "52-too-short-block-size.flac": "error",  # a damaged comment block: refused
@@ -155,10 +181,23 @@ def mutagen_samples(tmp_path_factory) -> Path:
     import mutagen
 
     folder = tmp_path_factory.mktemp("mutagen-sdist")
-    got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                          "--no-binary", ":all:", "-d", str(folder),
-                          f"mutagen=={mutagen.version_string}"],
-                         capture_output=True, timeout=120)
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(folder),
+            f"mutagen=={mutagen.version_string}",
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     archives = list(folder.glob("mutagen-*.tar.gz"))
     if got.returncode or not archives:
         pytest.skip("mutagen's source release could not be fetched from PyPI")
@@ -172,8 +211,7 @@ def mutagen_samples(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_files_of_the_formats_own_encoders_keep_every_other_byte(mutagen_samples, tmp_path,
-                                                                 name):
+def test_files_of_the_formats_own_encoders_keep_every_other_byte(mutagen_samples, tmp_path, name):
     """Written directly (most are silent, so a scan leaves them alone): only the genre
     changes, mediafile reads it back, and undo gives back every byte."""
     path = tmp_path / name
@@ -187,15 +225,15 @@ def test_files_of_the_formats_own_encoders_keep_every_other_byte(mutagen_samples
     original, kept = path.read_bytes(), others(path)
     before = tags.write_genres(path, GENRES)
     assert tags.read_genres(path) == GENRES
-    assert mediafile_reads(path) in (GENRES, None if path.suffix in (".tak", ".tta")
-                                     else GENRES)
+    assert mediafile_reads(path) in (GENRES, None if path.suffix in (".tak", ".tta") else GENRES)
     assert others(path) == kept
     tags.write_state(path, before)
     assert path.read_bytes() == original
 
 
-def test_a_scan_of_the_formats_own_files_refuses_none_and_undoes_all(mutagen_samples,
-                                                                     tmp_path, tiny_model, db):
+def test_a_scan_of_the_formats_own_files_refuses_none_and_undoes_all(
+    mutagen_samples, tmp_path, tiny_model, db
+):
     """All the samples in one scan: each is tagged, or unsure because it is silent, or an
     error row for the files ffmpeg cannot decode; OptimFROG and DSDIFF are listed as
     skipped. Undo gives back every tagged file byte for byte; the others never changed."""
@@ -207,8 +245,21 @@ def test_a_scan_of_the_formats_own_files_refuses_none_and_undoes_all(mutagen_sam
         (lib / name).write_bytes(b"\0" * 64)
     before = {p.name: digest(p) for p in lib.iterdir()}
     report = tmp_path / "r.json"
-    r = run("scan", lib, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0", "--report", report)
+    r = run(
+        "scan",
+        lib,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+        "--report",
+        report,
+    )
     assert "Traceback" not in r.output
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
     for name, expected in SAMPLES.items():
@@ -229,15 +280,27 @@ def test_an_id3v1_only_mp3_keeps_its_block_and_comes_back(tmp_path, tiny_model, 
     genre byte, a v2.4 tag holding the genre is added, and undo removes it again."""
     wav, path = tmp_path / "a.wav", tmp_path / "v1.mp3"
     write_audio(wav, music(3.0, 44100, seed=3), 44100, "wav")
-    subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(wav), "-id3v2_version", "0",
-                    str(path)], check=True)
+    subprocess.run(
+        [ffmpeg_path(), "-v", "error", "-i", str(wav), "-id3v2_version", "0", str(path)], check=True
+    )
     v1 = b"TAG" + b"Only V1".ljust(30, b"\0") + bytes(30 + 30 + 4 + 30) + bytes([0])  # Blues
     path.write_bytes(path.read_bytes() + v1)
     original = path.read_bytes()
     assert original[-128:-125] == b"TAG" and not original.startswith(b"ID3")
     assert tags.read_genres(path) == ["Blues"]  # the v1 genre byte, read as the genre
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 0 and tags.read_genres(path) == ["jazz"], r.output
     written = path.read_bytes()
     assert written.startswith(b"ID3") and written[-128:-1] == original[-128:-1]
@@ -249,12 +312,38 @@ def test_a_container_without_audio_is_one_plain_error(tmp_path, tiny_model, db):
     """A video-only MP4 and an M4A whose audio track was dropped: an error row, "no audio
     stream", the file unchanged, the run going on to the next file."""
     video, good = tmp_path / "video.mp4", make("flac", tmp_path)
-    subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x64:rate=5:d=2", "-c:v", "mpeg4", str(video)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_path(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=5:d=2",
+            "-c:v",
+            "mpeg4",
+            str(video),
+        ],
+        check=True,
+    )
     before = video.read_bytes()
     report = tmp_path / "r.json"
-    r = run("scan", tmp_path, "--model", tiny_model, "--db", db, "--overwrite", "--workers",
-            "1", "--min-confidence", "0", "--report", report)
+    r = run(
+        "scan",
+        tmp_path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+        "--report",
+        report,
+    )
     import json
 
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
@@ -271,26 +360,51 @@ def without_item_list(path: Path) -> None:
     data = bytearray(path.read_bytes())
     moov = next(a for a in atoms(data, 0, len(data)) if a.name == b"moov")
     udta = next(a for a in atoms(data, moov.body, moov.end) if a.name == b"udta")
-    del data[udta.start:udta.end]
-    data[moov.start:moov.start + 4] = struct.pack(">I", moov.size - udta.size)
+    del data[udta.start : udta.end]
+    data[moov.start : moov.start + 4] = struct.pack(">I", moov.size - udta.size)
     path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("tagged", [False, True], ids=["no-item-list", "item-list"])
 def test_a_fragmented_mp4_is_refused_before_a_write_undo_could_not_reverse(
-        tmp_path, tiny_model, db, tagged):
+    tmp_path, tiny_model, db, tagged
+):
     """A fragmented MP4 (moof atoms after the movie atom) whose genre would change the
     movie atom's size: an error row naming why, every byte as it was, nothing to undo."""
     wav, path = tmp_path / "a.wav", tmp_path / "frag.m4a"
     write_audio(wav, music(3.0, 44100, seed=4), 44100, "wav")
-    subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(wav), "-c:a", "aac", "-movflags",
-                    "frag_keyframe+empty_moov+default_base_moof", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_path(),
+            "-v",
+            "error",
+            "-i",
+            str(wav),
+            "-c:a",
+            "aac",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+            str(path),
+        ],
+        check=True,
+    )
     if not tagged:
         without_item_list(path)
     before = path.read_bytes()
     assert b"moof" in before
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 1 and "fragmented MP4" in r.output, r.output
     assert path.read_bytes() == before
     r = run("undo", path, "--db", db)
@@ -299,7 +413,8 @@ def test_a_fragmented_mp4_is_refused_before_a_write_undo_could_not_reverse(
 
 
 def test_a_flac_whose_comment_block_says_it_is_shorter_than_it_is_is_refused(
-        tmp_path, tiny_model, db):
+    tmp_path, tiny_model, db
+):
     """The comment block's stated length is 30 bytes short of its comments (as in mutagen's
     52-too-short-block-size.flac). mutagen reads it anyway and would re-render the block,
     changing more than the genre: genretag refuses it with the reason and writes nothing."""
@@ -312,17 +427,28 @@ def test_a_flac_whose_comment_block_says_it_is_shorter_than_it_is_is_refused(
     data = bytearray(path.read_bytes())
     pos = 4
     while data[pos] & 0x7F != 4:  # to the comment block's header
-        pos += 4 + int.from_bytes(data[pos + 1:pos + 4], "big")
-    stated = int.from_bytes(data[pos + 1:pos + 4], "big")
+        pos += 4 + int.from_bytes(data[pos + 1 : pos + 4], "big")
+    stated = int.from_bytes(data[pos + 1 : pos + 4], "big")
     end = pos + 4 + stated
-    assert data[end:end + 4] == b"\x81\0\0\0"
-    del data[end:end + 4]  # the comment block is the last, as in mutagen's sample
+    assert data[end : end + 4] == b"\x81\0\0\0"
+    del data[end : end + 4]  # the comment block is the last, as in mutagen's sample
     data[pos] |= 0x80
-    data[pos + 1:pos + 4] = (stated - 30).to_bytes(3, "big")
+    data[pos + 1 : pos + 4] = (stated - 30).to_bytes(3, "big")
     path.write_bytes(bytes(data))
     assert FLAC(path)["GENRE"] == ["Folk-Rock"]  # mutagen still reads it
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 1 and "damaged FLAC comment block" in r.output, r.output
     assert f"its header says {stated - 30} bytes, its comments take {stated}" in r.output
     assert path.read_bytes() == bytes(data)
@@ -345,8 +471,21 @@ def test_dsd_silence_is_silent_not_music(tmp_path, tiny_model, db, coverage):
     pcm = decode(path, 16000)
     assert abs(pcm[8000:]).min() > 1.0  # the offset: a test on the peak level hears sound
     report = tmp_path / "r.json"
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage",
-            coverage, "--min-confidence", "0", "--report", report)
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--dry-run",
+        "--coverage",
+        coverage,
+        "--min-confidence",
+        "0",
+        "--report",
+        report,
+    )
     import json
 
     (row,) = json.loads(report.read_text())["rows"]

@@ -18,13 +18,17 @@ def test_the_shipped_models_keep_their_ids():
 
 def test_predict_gives_the_recorded_probabilities_on_generated_clips(tmp_path):
     clips = golden.write_clips(tmp_path / "clips")
-    assert golden.same(golden.load("predict.json"),
-                       golden.predictions(clips, tmp_path / "clips")) == []
+    assert (
+        golden.same(golden.load("predict.json"), golden.predictions(clips, tmp_path / "clips"))
+        == []
+    )
 
 
 def test_predict_gives_the_recorded_probabilities_on_real_clips():
     clips = golden.real_clips()
     if len(clips) < len(golden.REAL_CLIPS):
         pytest.skip("the real clips are in ../shared/data, which this machine lacks")
-    assert golden.same(golden.load("predict_real.json"),
-                       golden.predictions(clips, golden.SHARED)) == []
+    assert (
+        golden.same(golden.load("predict_real.json"), golden.predictions(clips, golden.SHARED))
+        == []
+    )

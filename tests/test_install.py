@@ -19,8 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT),
-                        "-w", str(out)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if r.returncode != 0 and "Could not find a version that satisfies" in r.stderr:
         pytest.skip("no network to fetch the build backend")  # pip's isolated build env
     assert r.returncode == 0, r.stderr
@@ -30,16 +34,24 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("genretag-gtzan.safetensors", "musicnn_msd.safetensors", "README.md",
-                    "LICENSE-musicnn.txt", "evaluation/reliability.png"):
+    for shipped in (
+        "genretag-gtzan.safetensors",
+        "musicnn_msd.safetensors",
+        "README.md",
+        "LICENSE-musicnn.txt",
+        "evaluation/reliability.png",
+    ):
         assert f"genretag/weights/{shipped}" in names, shipped
     for page in ("report.html", "report.css", "report.js"):  # the HTML report's
         assert f"genretag/render/page/{page}" in names, page
     for container in ("base", "id3", "vorbis", "mp4", "state"):  # the tags subpackage
         assert f"genretag/tags/{container}.py" in names, container
     # one namespace of genretag's own, and its portion of beets' plugin namespace
-    assert {n.split("/")[0] for n in names} == {"genretag", "beetsplug",
-                                                wheel.name.split("-py3")[0] + ".dist-info"}
+    assert {n.split("/")[0] for n in names} == {
+        "genretag",
+        "beetsplug",
+        wheel.name.split("-py3")[0] + ".dist-info",
+    }
     assert "beetsplug/genretag.py" in names and "beetsplug/__init__.py" not in names
     info = wheel.name.split("-py3")[0] + ".dist-info"
     assert f"{info}/licenses/LICENSE" in names
@@ -64,8 +76,9 @@ path = default_model_path()
 assert str(path).startswith({str(site)!r}), path
 print(load_model(path).model_id)
 """
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     from genretag.models.file import read_metadata
 
@@ -83,16 +96,37 @@ def test_the_sdist_carries_the_models_and_licences(tmp_path):
     if int(setuptools.__version__.split(".")[0]) < 77:
         pytest.skip("the build backend needs setuptools >= 77 (pip fetches it for wheels)")
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".work", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".work", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"
+        ),
+    )
     out = tmp_path / "sdist"
-    r = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
-                        "print(build_meta.build_sdist(sys.argv[1]))", str(out)], cwd=src,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from setuptools import build_meta; "
+            "print(build_meta.build_sdist(sys.argv[1]))",
+            str(out),
+        ],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
-    names = tarfile.open(out / r.stdout.strip().splitlines()[-1]).getnames()
+    with tarfile.open(out / r.stdout.strip().splitlines()[-1]) as sdist:
+        names = sdist.getnames()
     top = names[0].split("/")[0]
-    for shipped in ("LICENSE", "weights/genretag-gtzan.safetensors", "weights/README.md",
-                    "weights/LICENSE-musicnn.txt", "beetsplug/genretag.py",
-                    "tagger/cli/__init__.py"):
+    for shipped in (
+        "LICENSE",
+        "weights/genretag-gtzan.safetensors",
+        "weights/README.md",
+        "weights/LICENSE-musicnn.txt",
+        "beetsplug/genretag.py",
+        "tagger/cli/__init__.py",
+    ):
         assert f"{top}/{shipped}" in names, shipped

@@ -30,7 +30,7 @@ def import_graph() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 if node.level:
-                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
                     target = ".".join(base + ([node.module] if node.module else []))
                 else:
                     target = node.module or ""
@@ -108,14 +108,21 @@ def layer_of(module: str) -> int:
 
 def test_each_layer_imports_only_the_layers_below_it():
     graph = import_graph()
-    upward = sorted(f"{m} -> {t}" for m, targets in graph.items()
-                    if not m.startswith("genretag.training")
-                    for t in targets if layer_of(t) > layer_of(m))
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if not m.startswith("genretag.training")
+        for t in targets
+        if layer_of(t) > layer_of(m)
+    )
     assert upward == []
 
 
 def test_the_tagger_never_imports_training():
     graph = import_graph()
-    wrong = {m: sorted(t for t in targets if t.startswith("genretag.training"))
-             for m, targets in graph.items() if not m.startswith("genretag.training")}
+    wrong = {
+        m: sorted(t for t in targets if t.startswith("genretag.training"))
+        for m, targets in graph.items()
+        if not m.startswith("genretag.training")
+    }
     assert {m: t for m, t in wrong.items() if t} == {}

@@ -76,10 +76,18 @@ def library(tmp_path_factory) -> tuple[Path, Path]:
     for a in range(4):  # four artists of each, six tracks each
         for t in range(6):
             seed += 1
-            track(lib / f"noise{a}" / f"{t}.flac", noise(3.0, 16000, seed), f"Noise {a}",
-                  NOISE_SPELLINGS[a])
-            track(lib / f"tonal{a}" / f"{t}.flac", music(3.0, 16000, seed=seed),
-                  f"Tonal {a}", "Chiptune")
+            track(
+                lib / f"noise{a}" / f"{t}.flac",
+                noise(3.0, 16000, seed),
+                f"Noise {a}",
+                NOISE_SPELLINGS[a],
+            )
+            track(
+                lib / f"tonal{a}" / f"{t}.flac",
+                music(3.0, 16000, seed=seed),
+                f"Tonal {a}",
+                "Chiptune",
+            )
     for t in range(12):  # a label of one artist (a hum of its own): refused
         hum = 0.5 * np.sin(2 * np.pi * (100 + 5 * t) * np.arange(48000) / 16000)
         track(lib / "zydeco" / f"{t}.flac", hum.astype(np.float32), "Zed", "Zydeco")
@@ -90,13 +98,15 @@ def library(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_twice(
-        library, tmp_path, monkeypatch):
+    library, tmp_path, monkeypatch
+):
     lib, model = library
     db = tmp_path / "cache.sqlite"
     # a scan hears every track and keeps its statistics; it tags the untagged ones with
     # the tagger's own labels (genres genretag wrote: learn must leave them out)
-    r = run("scan", lib / "new", "--model", model, "--db", db, "--min-confidence", "0",
-            "--workers", "1")
+    r = run(
+        "scan", lib / "new", "--model", model, "--db", db, "--min-confidence", "0", "--workers", "1"
+    )
     assert r.exit_code == 0, r.output
     written = {p.name: tags.read_genres(p) for p in (lib / "new").iterdir()}
     assert all(written.values()), written
@@ -108,8 +118,20 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     monkeypatch.setattr(source, "stream", lambda *a, **k: pytest.fail("decoded again"))
     monkeypatch.setattr(source, "decode_spans", lambda *a, **k: pytest.fail("decoded again"))
     out, report = tmp_path / "mine.safetensors", tmp_path / "learn.json"
-    r = run("learn", lib, "--model", model, "--db", db, "--out", out, "--min-tracks", "10",
-            "--report", report)
+    r = run(
+        "learn",
+        lib,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--out",
+        out,
+        "--min-tracks",
+        "10",
+        "--report",
+        report,
+    )
     assert r.exit_code == 0, r.output
     labels = {x["name"]: x for x in json.loads(report.read_text())["labels"]}
     assert set(labels) == {"Hip Hop", "Chiptune", "Zydeco"}  # spellings folded; no jazz
@@ -121,12 +143,26 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     assert "hearing:" not in r.output  # all from the cache: no "hearing: 0/0, started"
     # the same table as a page
     page = tmp_path / "learn.html"
-    r = run("learn", lib, "--model", model, "--db", db, "--out", out, "--min-tracks", "10",
-            "--report", page)
+    r = run(
+        "learn",
+        lib,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--out",
+        out,
+        "--min-tracks",
+        "10",
+        "--report",
+        page,
+    )
     assert r.exit_code == 0, r.output
     table = html_rows(page.read_text(encoding="utf-8"))
     assert table[0][:3] == ["label", "tracks", "artists"] and table[0][-2:] == [
-        "learnt", "untagged it tags"]
+        "learnt",
+        "untagged it tags",
+    ]
     cells = {row[0]: row for row in table[1:]}
     assert cells["Hip Hop"][1:3] == ["24", "4"] and cells["Hip Hop"][-2] == "yes", cells
     assert cells["Zydeco"][-2:] == ["no: 1 artists, fewer than 3", "—"], cells
@@ -136,8 +172,17 @@ def test_learn_learns_the_owners_labels_refuses_a_thin_one_and_decodes_nothing_t
     for p in (lib / "new").iterdir():
         tags.write_genres(p, [])
     scanned = tmp_path / "scan.json"
-    r = run("scan", lib / "new", "--model", out, "--db", tmp_path / "2.sqlite", "--dry-run",
-            "--report", scanned)
+    r = run(
+        "scan",
+        lib / "new",
+        "--model",
+        out,
+        "--db",
+        tmp_path / "2.sqlite",
+        "--dry-run",
+        "--report",
+        scanned,
+    )
     assert r.exit_code == 0, r.output
     rows = {Path(x["path"]).name: x for x in json.loads(scanned.read_text())["rows"]}
     got = {n: x["genres"] for n, x in rows.items()}
@@ -174,8 +219,19 @@ def test_an_empty_file_reads_the_same_to_learn_as_to_scan(library, tmp_path):
     extra.mkdir()
     (extra / "empty.mp3").write_bytes(b"")
     db = tmp_path / "c.sqlite"
-    r = run("learn", lib, extra, "--model", model, "--db", db, "--out",
-            tmp_path / "m.safetensors", "--min-tracks", "10")
+    r = run(
+        "learn",
+        lib,
+        extra,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--out",
+        tmp_path / "m.safetensors",
+        "--min-tracks",
+        "10",
+    )
     assert r.exit_code == 0, r.output
     assert "empty.mp3: empty file (0 bytes)" in r.output, r.output
     r = run("scan", extra, "--model", model, "--db", db, "--dry-run")
@@ -184,8 +240,16 @@ def test_an_empty_file_reads_the_same_to_learn_as_to_scan(library, tmp_path):
 
 def test_learn_says_what_is_wrong_in_one_line(library, tmp_path):
     lib, model = library
-    r = run("learn", lib / "new", "--model", model, "--db", tmp_path / "c.sqlite",
-            "--out", tmp_path / "x.safetensors")
+    r = run(
+        "learn",
+        lib / "new",
+        "--model",
+        model,
+        "--db",
+        tmp_path / "c.sqlite",
+        "--out",
+        tmp_path / "x.safetensors",
+    )
     assert r.exit_code == 2 and "no track with a genre tag to learn from" in r.output
     r = run("learn", lib, "--out", tmp_path / "nowhere" / "x.safetensors")
     assert r.exit_code == 2 and "no such folder" in r.output
@@ -203,8 +267,21 @@ def test_the_base_model_fills_in_a_label_used_too_rarely_to_learn(library, tmp_p
     for t in range(3):
         track(extra / f"j{t}.flac", music(3.0, 16000, seed=500 + t), "Jay", "JAZZ")
     db, out, report = tmp_path / "c.sqlite", tmp_path / "mine.safetensors", tmp_path / "l.json"
-    r = run("learn", lib, extra, "--model", model, "--db", db, "--out", out,
-            "--min-tracks", "10", "--report", report)
+    r = run(
+        "learn",
+        lib,
+        extra,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--out",
+        out,
+        "--min-tracks",
+        "10",
+        "--report",
+        report,
+    )
     assert r.exit_code == 0, r.output
     assert "filled in by the base model" in r.output
     labels = {x["name"]: x for x in json.loads(report.read_text())["labels"]}
@@ -216,14 +293,30 @@ def test_the_base_model_fills_in_a_label_used_too_rarely_to_learn(library, tmp_p
     assert "zydeco" not in mine.labels and "jazz" not in mine.metadata.thresholds
     audio = torch_audio(music(3.0, 16000, seed=900))
     pool = WindowPool.of(base.window_outputs(base.frontend(audio)).numpy())
-    assert np.isclose(mine.track_probabilities(pool)[-1],
-                      base.track_probabilities(pool)[base.labels.index("jazz")], atol=1e-6)
+    assert np.isclose(
+        mine.track_probabilities(pool)[-1],
+        base.track_probabilities(pool)[base.labels.index("jazz")],
+        atol=1e-6,
+    )
     # the statistics a scan caches give the same probabilities as the pool they came from
     stats = mine.statistics(pool).astype(np.float32)
-    assert np.allclose(mine.probabilities_of_statistics(stats[None])[0],
-                       mine.track_probabilities(pool), atol=2e-3)
-    r = run("learn", lib, extra, "--model", model, "--db", db, "--out", out,
-            "--min-tracks", "10", "--no-fill-in")
+    assert np.allclose(
+        mine.probabilities_of_statistics(stats[None])[0], mine.track_probabilities(pool), atol=2e-3
+    )
+    r = run(
+        "learn",
+        lib,
+        extra,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--out",
+        out,
+        "--min-tracks",
+        "10",
+        "--no-fill-in",
+    )
     assert r.exit_code == 0, r.output
     assert sorted(load_model(out).labels) == ["chiptune", "hiphop"] and "heard 0 now" in r.output
 
@@ -243,18 +336,37 @@ def test_learn_hears_on_ray_what_it_hears_here(library, tmp_path):
     reports = {}
     for engine in ("local", "ray"):
         reports[engine] = tmp_path / f"{engine}.json"
-        r = run("learn", lib, "--model", model, "--db", tmp_path / f"{engine}.sqlite",
-                "--out", tmp_path / f"{engine}.safetensors", "--min-tracks", "10",
-                "--report", reports[engine], "--engine", engine)
+        r = run(
+            "learn",
+            lib,
+            "--model",
+            model,
+            "--db",
+            tmp_path / f"{engine}.sqlite",
+            "--out",
+            tmp_path / f"{engine}.safetensors",
+            "--min-tracks",
+            "10",
+            "--report",
+            reports[engine],
+            "--engine",
+            engine,
+        )
         assert r.exit_code == 0, r.output
         assert "heard 68 now" in r.output, r.output
-    here, there = ({x["name"]: x for x in json.loads(reports[e].read_text())["labels"]}
-                   for e in ("local", "ray"))
+    here, there = (
+        {x["name"]: x for x in json.loads(reports[e].read_text())["labels"]}
+        for e in ("local", "ray")
+    )
     assert here.keys() == there.keys()
     for name, x in here.items():
         y = there[name]
-        assert (x["learnt"], x["tracks"], x["artists"], x["untagged"]) == \
-            (y["learnt"], y["tracks"], y["artists"], y["untagged"]), name
+        assert (x["learnt"], x["tracks"], x["artists"], x["untagged"]) == (
+            y["learnt"],
+            y["tracks"],
+            y["artists"],
+            y["untagged"],
+        ), name
         if x["auc"] is not None:
             assert abs(x["auc"] - y["auc"]) <= 1e-3, name
 
@@ -282,8 +394,9 @@ def without_torch(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", NO_TORCH, *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *map(str, args)], capture_output=True, text=True
+    )
 
 
 @pytest.mark.slow
@@ -293,13 +406,40 @@ def test_learn_and_a_scan_with_what_it_learnt_need_no_torch(library, tmp_path):
     head in numpy, giving what PyTorch gives for the same file."""
     lib, _ = library
     db, out = tmp_path / "cache.sqlite", tmp_path / "mine.safetensors"
-    r = without_torch("learn", lib, "-o", out, "--db", db, "--min-tracks", "6",
-                      "--min-artists", "3", "--workers", "2", "--coverage", "full")
+    r = without_torch(
+        "learn",
+        lib,
+        "-o",
+        out,
+        "--db",
+        db,
+        "--min-tracks",
+        "6",
+        "--min-artists",
+        "3",
+        "--workers",
+        "2",
+        "--coverage",
+        "full",
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     assert "wrote" in r.stdout and out.is_file()
     report = tmp_path / "scan.json"
-    r = without_torch("scan", lib / "new", "--model", out, "--db", db, "--dry-run",
-                      "--coverage", "full", "--report", report, "--min-confidence", "0")
+    r = without_torch(
+        "scan",
+        lib / "new",
+        "--model",
+        out,
+        "--db",
+        db,
+        "--dry-run",
+        "--coverage",
+        "full",
+        "--report",
+        report,
+        "--min-confidence",
+        "0",
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     rows = {Path(row["path"]).name: row for row in json.loads(report.read_text())["rows"]}
     assert len(rows) == 8 and all(row["status"] != "error" for row in rows.values())
@@ -313,12 +453,18 @@ def test_learn_and_a_scan_with_what_it_learnt_need_no_torch(library, tmp_path):
     torch_model = LazyModel(out, "cpu", "torch").load()
     assert onnx.library is not None  # the base's graphs, the learnt head in numpy
     rng = np.random.default_rng(0)
-    windows = onnx.window_outputs_of(rng.standard_normal((3, onnx.params.window_samples))
-                                     .astype(np.float32) * 0.1)[0]
+    windows = onnx.window_outputs_of(
+        rng.standard_normal((3, onnx.params.window_samples)).astype(np.float32) * 0.1
+    )[0]
     pool = WindowPool.of(windows)
-    np.testing.assert_allclose(onnx.track_probabilities(pool),
-                               torch_model.track_probabilities(pool), atol=1e-5)
-    best = {name: max(row["probabilities"], key=row["probabilities"].get)
-            for name, row in rows.items()}
-    assert best == {f"{kind}{t}.flac": label for t in range(4)
-                    for kind, label in (("n", "Hip Hop"), ("t", "Chiptune"))}
+    np.testing.assert_allclose(
+        onnx.track_probabilities(pool), torch_model.track_probabilities(pool), atol=1e-5
+    )
+    best = {
+        name: max(row["probabilities"], key=row["probabilities"].get) for name, row in rows.items()
+    }
+    assert best == {
+        f"{kind}{t}.flac": label
+        for t in range(4)
+        for kind, label in (("n", "Hip Hop"), ("t", "Chiptune"))
+    }

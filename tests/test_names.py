@@ -19,8 +19,11 @@ from genretag.store.cache import Cache, loaded, stored
 from helpers import file_hash, make_track, run
 
 LATIN1 = b"Caf\xe9 Blues.mp3"
-NAMES = {LATIN1: "Caf\\xe9 Blues.mp3", b"new\nline.mp3": "new\\nline.mp3",
-         b"x" * 251 + b".mp3": "x" * 251 + ".mp3"}
+NAMES = {
+    LATIN1: "Caf\\xe9 Blues.mp3",
+    b"new\nline.mp3": "new\\nline.mp3",
+    b"x" * 251 + b".mp3": "x" * 251 + ".mp3",
+}
 
 
 def named(folder: Path, name: bytes) -> Path:
@@ -47,12 +50,22 @@ def test_a_path_is_stored_in_the_cache_losslessly_and_shown_escaped():
     assert printable("a\nb\tc ü") == "a\\nb\\tc ü"
 
 
-def test_every_command_carries_odd_names_through_and_prints_them_escaped(odd, tmp_path,
-                                                                           tiny_model):
+def test_every_command_carries_odd_names_through_and_prints_them_escaped(odd, tmp_path, tiny_model):
     db = tmp_path / "c.sqlite"
     before = {n: file_hash(named(odd, n)) for n in NAMES}
-    r = run("scan", odd, "--model", tiny_model, "--db", db, "--dry-run", "--workers", "1",
-            "--min-confidence", "0.3")
+    r = run(
+        "scan",
+        odd,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--dry-run",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0.3",
+    )
     assert r.exit_code == 0, r.output
     for shown in NAMES.values():
         assert shown in r.output
@@ -63,8 +76,7 @@ def test_every_command_carries_odd_names_through_and_prints_them_escaped(odd, tm
     for report in reports.values():
         if report.suffix == ".parquet":
             pytest.importorskip("pyarrow")
-        r = run("scan", odd, "--model", tiny_model, "--db", db, "--dry-run",
-                "--report", report)
+        r = run("scan", odd, "--model", tiny_model, "--db", db, "--dry-run", "--report", report)
         assert r.exit_code == 0, r.output
     got = {os.fsencode(x["path"]) for x in json.loads(reports["json"].read_bytes())["rows"]}
     assert got == {os.fsencode(named(odd, n)) for n in [*NAMES, b"plain.mp3"]}
@@ -75,26 +87,29 @@ def test_every_command_carries_odd_names_through_and_prints_them_escaped(odd, tm
     assert "Caf\\xe9 Blues.mp3" in reports["html"].read_text(encoding="utf-8")
     import pyarrow.parquet as pq
 
-    assert any(p.endswith("Caf\\xe9 Blues.mp3")
-               for p in pq.read_table(reports["parquet"]).column("path").to_pylist())
+    assert any(
+        p.endswith("Caf\\xe9 Blues.mp3")
+        for p in pq.read_table(reports["parquet"]).column("path").to_pylist()
+    )
 
     # a real run writes each file, the cache knows it by its own name, undo restores it
-    r = run("scan", odd, "--model", tiny_model, "--db", db, "--workers", "1",
-            "--min-confidence", "0.3")
+    r = run(
+        "scan", odd, "--model", tiny_model, "--db", db, "--workers", "1", "--min-confidence", "0.3"
+    )
     assert r.exit_code == 0, r.output
     assert "tagged: Caf\\xe9 Blues.mp3: — → jazz" in r.output
     for n in NAMES:
         assert tags.read_genres(named(odd, n)) == ["jazz"]
     cache = Cache(db)
     assert {os.fsencode(p) for p in cache.written_paths()} == {
-        os.fsencode(named(odd, n)) for n in [*NAMES, b"plain.mp3"]}
+        os.fsencode(named(odd, n)) for n in [*NAMES, b"plain.mp3"]
+    }
     assert cache.get(str(named(odd, LATIN1))) is not None
     cache.close()
     r = run("report", "--db", db)
     assert r.exit_code == 0 and "writes that undo can restore │ 4" in r.output, r.output
     r = run("undo", named(odd, LATIN1), "--db", db)  # by its own name
-    assert r.exit_code == 0 and "Caf\\xe9 Blues.mp3 → (no genre)" in r.output, \
-        r.output
+    assert r.exit_code == 0 and "Caf\\xe9 Blues.mp3 → (no genre)" in r.output, r.output
     r = run("undo", odd, "--db", db)
     assert r.exit_code == 0 and "3 restored, 0 failed" in r.output, r.output
     assert {n: file_hash(named(odd, n)) for n in NAMES} == before
@@ -117,13 +132,27 @@ def test_learn_reads_the_tags_of_files_whose_names_are_not_utf8(tmp_path):
     for a in range(3):
         for t in range(4):
             seed = 10 * a + t
-            for kind, audio, genre in (("n", noise(3.0, 16000, seed), "Hip Hop"),
-                                       ("t", music(3.0, 16000, seed=seed), "Chiptune")):
+            for kind, audio, genre in (
+                ("n", noise(3.0, 16000, seed), "Hip Hop"),
+                ("t", music(3.0, 16000, seed=seed), "Chiptune"),
+            ):
                 track(lib / "tmp.flac", audio, f"{kind} {a}", genre)
                 os.rename(lib / "tmp.flac", named(lib, f"{kind}{a}{t} \xe9.flac".encode("latin-1")))
     out, report = tmp_path / "mine.safetensors", tmp_path / "learn.json"
-    r = run("learn", lib, "--model", model, "--db", tmp_path / "c.sqlite", "--out", out,
-            "--min-tracks", "5", "--report", report)
+    r = run(
+        "learn",
+        lib,
+        "--model",
+        model,
+        "--db",
+        tmp_path / "c.sqlite",
+        "--out",
+        out,
+        "--min-tracks",
+        "5",
+        "--report",
+        report,
+    )
     assert r.exit_code == 0, r.output
     labels = {x["name"]: x for x in json.loads(report.read_text())["labels"]}
     assert labels["Hip Hop"]["tracks"] == 12 and labels["Chiptune"]["tracks"] == 12

@@ -29,6 +29,7 @@ POLICIES = {"fill": (), "merge": ("--merge",), "overwrite": ("--overwrite",)}
 @pytest.fixture(scope="module")
 def _tracks(tmp_path_factory, tiny_model) -> tuple[Path, Path, Path]:
     """The tracks with the user's genres, heard once for the module."""
+
     def make(master: Path) -> None:
         for i, (name, genres) in enumerate(USER.items()):
             make_track(master / name, None, None, None, None, seed=i)
@@ -43,8 +44,21 @@ def lib(_tracks, tmp_path) -> tuple[Path, Path]:
 
 
 def scan(root: Path, model: Path, db: Path, *extra):
-    return run("scan", root, "--model", model, "--db", db, "--workers", "1", "--by", "track",
-               "--min-confidence", "0.3", *extra)
+    return run(
+        "scan",
+        root,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--workers",
+        "1",
+        "--by",
+        "track",
+        "--min-confidence",
+        "0.3",
+        *extra,
+    )
 
 
 def verdict(root: Path, db: Path, p: tuple) -> None:
@@ -110,8 +124,11 @@ def test_merge_then_plain_scan_keeps_the_users_genres_as_found(lib, tiny_model):
     assert "would-tag (dry run)" in report.output
     assert scan(root, tiny_model, db, "--merge").exit_code == 0
     merged = genres(root)
-    assert merged == {"bebop.mp3": ["Bebop", "jazz"],
-                      "songwriter.mp3": ["Singer/Songwriter", "jazz"], "none.mp3": ["jazz"]}
+    assert merged == {
+        "bebop.mp3": ["Bebop", "jazz"],
+        "songwriter.mp3": ["Singer/Songwriter", "jazz"],
+        "none.mp3": ["jazz"],
+    }
     r = scan(root, tiny_model, db)
     assert r.exit_code == 0 and genres(root) == merged, r.output
     assert "tagged" not in r.output  # nothing to write: the files already hold the verdict
@@ -125,8 +142,7 @@ def test_policy_rules():
     assert decide(["Rock"], ["jazz", "rock"], "merge") == ["Rock", "jazz"]
     # genretag's own genre (case-folded in ``mine``) follows the verdict; the user's stays
     for policy in ("fill", "merge"):
-        assert decide(["Bebop", "Jazz"], ["Soul"], policy, frozenset({"jazz"})) == \
-            ["Bebop", "Soul"]
+        assert decide(["Bebop", "Jazz"], ["Soul"], policy, frozenset({"jazz"})) == ["Bebop", "Soul"]
         assert decide(["Bebop", "Jazz"], ["Jazz"], policy, frozenset({"jazz"})) is None
         assert decide(["Jazz"], ["Rock"], policy, frozenset({"jazz"})) == ["Rock"]
     assert decide(["Bebop", "Jazz"], ["Soul"], "overwrite", frozenset({"jazz"})) == ["Soul"]
@@ -159,9 +175,11 @@ def test_undo_needs_a_path_all_or_last_and_last_undoes_the_latest_scan(lib, tiny
     assert genres(root) == {name: ["rock"] for name in USER}
     r = run("undo", "--last", "--db", db)
     assert r.exit_code == 0, r.output
-    assert genres(root) == {"bebop.mp3": ["Bebop", "jazz"],  # back to after run 1
-                            "songwriter.mp3": ["Singer/Songwriter", "jazz"],
-                            "none.mp3": ["jazz"]}
+    assert genres(root) == {
+        "bebop.mp3": ["Bebop", "jazz"],  # back to after run 1
+        "songwriter.mp3": ["Singer/Songwriter", "jazz"],
+        "none.mp3": ["jazz"],
+    }
     r = run("undo", root, "--last", "--db", db)  # then run 1, its paths relative to root
     assert r.exit_code == 0 and "restored: bebop.mp3 → Bebop" in r.output, r.output
     assert genres(root) == USER
@@ -183,7 +201,8 @@ UNDO_HOW = {"path": ("{root}",), "last": ("--last",), "all": ("--all",)}
 @pytest.mark.parametrize("how", list(UNDO_HOW))
 @pytest.mark.parametrize("first,second", list(itertools.product(POLICIES, POLICIES)))
 def test_undo_after_a_hand_edit_between_two_scans_gives_back_the_hand_edit(
-        lib, tiny_model, first, second, how):
+    lib, tiny_model, first, second, how
+):
     """scan, the user's own genre set in another tagger, scan again, undo: the file holds
     the user's genre again, byte for byte, or (where the second scan wrote nothing) undo
     refuses and the file keeps it. An earlier state never replaces the user's edit."""
@@ -214,7 +233,8 @@ def test_undo_after_a_hand_edit_between_two_scans_gives_back_the_hand_edit(
 
 
 def test_on_a_terminal_all_and_last_ask_first_and_yes_skips_the_question(
-        lib, tiny_model, monkeypatch):
+    lib, tiny_model, monkeypatch
+):
     from genretag.cli import common
 
     root, db = lib
@@ -248,6 +268,9 @@ def test_last_is_the_latest_scan_with_writes_to_undo_and_is_named(lib, tiny_mode
     assert run("undo", root / "none.mp3", "--db", db).exit_code == 0
     r = run("undo", "--last", "--db", db)
     assert r.exit_code == 0, r.output
-    assert re.search(r"the most recent scan with writes to undo: \d{4}-\d\d-\d\d "
-                     r"\d\d:\d\d:\d\d, 2 file\(s\)", r.output), r.output
+    assert re.search(
+        r"the most recent scan with writes to undo: \d{4}-\d\d-\d\d "
+        r"\d\d:\d\d:\d\d, 2 file\(s\)",
+        r.output,
+    ), r.output
     assert "2 restored" in r.output and genres(root) == USER

@@ -58,8 +58,9 @@ def test_pooling_shortcut_is_exact():
     backbone = model.net.backbone
     with torch.no_grad():
         backbone.timbral_bn[0].weight[:5] *= -1  # make sure some channels have a < 0
-        mel = model.frontend(torch.from_numpy(np.stack(
-            [reference_audio(spec) for spec in REFERENCE["inputs"][:2]])))
+        mel = model.frontend(
+            torch.from_numpy(np.stack([reference_audio(spec) for spec in REFERENCE["inputs"][:2]]))
+        )
         fast = backbone(mel)
         backbone.training = True  # the plain path, with batch norm still in eval mode
         plain = backbone(mel)
@@ -76,11 +77,29 @@ def test_shipped_model_names_a_modern_library():
     assert path.stat().st_size < 25 * 2**20
     model = load_model(path)
     names = set(model.metadata.display_names.values())
-    assert {"Electronic", "Folk", "Punk", "Soul", "Funk", "Ambient", "Dance", "House",
-            "Indie"} <= names
-    assert model.metadata.label_sets["gtzan"] == ("blues", "classical", "country", "disco",
-                                                  "hiphop", "jazz", "metal", "pop",
-                                                  "reggae", "rock")
+    assert {
+        "Electronic",
+        "Folk",
+        "Punk",
+        "Soul",
+        "Funk",
+        "Ambient",
+        "Dance",
+        "House",
+        "Indie",
+    } <= names
+    assert model.metadata.label_sets["gtzan"] == (
+        "blues",
+        "classical",
+        "country",
+        "disco",
+        "hiphop",
+        "jazz",
+        "metal",
+        "pop",
+        "reggae",
+        "rock",
+    )
     vocab = Vocabulary.of_model(model.metadata)
     assert vocab.with_parents(["House"]) == ["House", "Dance", "Electronic"]
     assert vocab.with_parents(["Indie Rock"]) == ["Indie Rock", "Rock", "Indie"]
@@ -94,7 +113,7 @@ def test_shipped_model_names_a_modern_library():
     probs = model.track_probabilities(WindowPool.of(outputs))
     n = len(model.metadata.label_sets["gtzan"])
     # the exclusive genres add up to how familiar the music is (1: like the training clips)
-    emb = torch.from_numpy(WindowPool.of(outputs).mean[None, :model.net.embedding_dim])
+    emb = torch.from_numpy(WindowPool.of(outputs).mean[None, : model.net.embedding_dim])
     familiar = float(model.net.track.familiar(emb, emb))
     assert 0 < familiar <= 1 and np.isclose(probs[:n].sum(), familiar, atol=1e-5)
     assert ((probs[n:] >= 0) & (probs[n:] <= 1)).all() and not np.isclose(probs[n:].sum(), 1.0)

@@ -35,8 +35,12 @@ def id3_bytes(version: int, *frames) -> bytes:
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_splicing_a_genre_keeps_every_other_frame_and_the_size(version):
-    raw = id3_bytes(version, TIT2(encoding=1, text="Title"), TCON(encoding=1, text="Rock"),
-                    TALB(encoding=1, text="Album"))
+    raw = id3_bytes(
+        version,
+        TIT2(encoding=1, text="Title"),
+        TCON(encoding=1, text="Rock"),
+        TALB(encoding=1, text="Album"),
+    )
     tag = id3splice.parse(raw)
     assert tag.major == version and len(tag.frames) == 3 and len(tag.genre_frames()) == 1
     new = id3splice.with_genre(tag, id3splice.genre_frame(version, ["Jazz", "R&B/Soul"]))
@@ -87,15 +91,27 @@ def members(*specs) -> list[Member]:
     """(folder, album, album artist, artist[, compilation]) -> members of 60 s each."""
     out = []
     for i, (folder, album, aa, artist, *comp) in enumerate(specs):
-        out.append(Member(Path(folder) / f"{i}.mp3",
-                          AlbumInfo(album, aa, artist, bool(comp and comp[0])), 60.0))
+        out.append(
+            Member(
+                Path(folder) / f"{i}.mp3",
+                AlbumInfo(album, aa, artist, bool(comp and comp[0])),
+                60.0,
+            )
+        )
     return out
 
 
 def test_albums_by_tags_folders_and_another_programs_ids():
-    m = members(("a", "One", "", "X"), ("a", "One", "", "X"), ("b", "one ", "", "x"),
-                ("c", "Hits", "Various Artists", "Y"), ("c", "Hits", "Various Artists", "Z"),
-                ("d", "", "", "Q"), ("d", "", "", "Q"), ("e", "Solo", "", "R"))
+    m = members(
+        ("a", "One", "", "X"),
+        ("a", "One", "", "X"),
+        ("b", "one ", "", "x"),
+        ("c", "Hits", "Various Artists", "Y"),
+        ("c", "Hits", "Various Artists", "Z"),
+        ("d", "", "", "Q"),
+        ("d", "", "", "Q"),
+        ("e", "Solo", "", "R"),
+    )
     albums = group(m, GroupBy.ALBUM)
     assert [a.members for a in albums] == [(0, 1, 2)]  # case and spaces aside; the rest alone
     assert albums[0].title == "One — X"
@@ -111,38 +127,56 @@ def test_compilations_outliers_and_pooling():
     assert not is_compilation([AlbumInfo("A", "", a) for a in "XXXY"])  # one guest
     assert is_outlier({"Rock": 0.01, "Jazz": 0.9}, "Rock", 0.3)
     assert not is_outlier({"Rock": 0.01, "Jazz": 0.2}, "Rock", 0.3)  # nothing of its own
-    p = pooled([Prediction(("a", "b"), np.array([1.0, 0.0])),
-                Prediction(("a", "b"), np.array([0.0, 1.0]))], [30.0, 90.0])
+    p = pooled(
+        [
+            Prediction(("a", "b"), np.array([1.0, 0.0])),
+            Prediction(("a", "b"), np.array([0.0, 1.0])),
+        ],
+        [30.0, 90.0],
+    )
     assert np.allclose(p.probabilities, [0.25, 0.75])  # weighted by duration
 
 
 def test_a_vocabulary_merges_renames_and_knows_families():
-    v = Vocabulary.default(["metal", "rock", "heavy-metal"], {"metal": "Metal", "rock": "Rock",
-                           "heavy-metal": "Heavy Metal"}, independent=["heavy-metal"],
-                           parents={"heavy-metal": ["metal"]})
+    v = Vocabulary.default(
+        ["metal", "rock", "heavy-metal"],
+        {"metal": "Metal", "rock": "Rock", "heavy-metal": "Heavy Metal"},
+        independent=["heavy-metal"],
+        parents={"heavy-metal": ["metal"]},
+    )
     assert v.family("metal") == {"Metal", "Heavy Metal"} and v.family("Polka") == set()
     assert v.exclusive_names(("metal", "rock", "heavy-metal")) == {"Metal", "Rock"}
     assert v.parent_names("Heavy Metal") == {"Metal"} and v.parent_names("Rock") == set()
     merged = v.with_names({"Rock": "Guitar", "metal": "Guitar"})  # by shown name or label
-    assert merged.merge(Prediction(("metal", "rock", "heavy-metal"),
-                                   np.array([0.3, 0.5, 0.5])))["Guitar"] == pytest.approx(0.8)
+    assert merged.merge(Prediction(("metal", "rock", "heavy-metal"), np.array([0.3, 0.5, 0.5])))[
+        "Guitar"
+    ] == pytest.approx(0.8)
 
 
 def test_the_model_schema_names_the_first_problem():
-    good = {"kind": "genre-model", "labels": ["a"], "model_id": "x",
-            "audio": {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96,
-                      "window_frames": 187, "window_hop_frames": 93},
-            "architecture": {"frontend_filters": 1.6, "midend_filters": 64,
-                             "backend_units": 200}}
+    good = {
+        "kind": "genre-model",
+        "labels": ["a"],
+        "model_id": "x",
+        "audio": {
+            "sample_rate": 16000,
+            "n_fft": 512,
+            "hop_length": 256,
+            "n_mels": 96,
+            "window_frames": 187,
+            "window_hop_frames": 93,
+        },
+        "architecture": {"frontend_filters": 1.6, "midend_filters": 64, "backend_units": 200},
+    }
     assert check(good, SCHEMA) is None
-    assert check({**good, "labels": 3}, SCHEMA) == \
-        "'labels' must be a list of strings (count) within 1..1000"
+    assert (
+        check({**good, "labels": 3}, SCHEMA)
+        == "'labels' must be a list of strings (count) within 1..1000"
+    )
     bad_audio = {**good, "audio": {**good["audio"], "n_mels": 10_000_000}}
     assert check(bad_audio, SCHEMA) == "'audio.n_mels' must be a whole number within 1..512"
-    assert check({k: v for k, v in good.items() if k != "model_id"}, SCHEMA) == \
-        "no 'model_id'"
-    assert check({**good, "kind": "x"}, SCHEMA) == \
-        "'kind' must be one of genre-model, backbone"
+    assert check({k: v for k, v in good.items() if k != "model_id"}, SCHEMA) == "no 'model_id'"
+    assert check({**good, "kind": "x"}, SCHEMA) == "'kind' must be one of genre-model, backbone"
 
 
 def test_pure_modules_stay_pure():
@@ -150,10 +184,11 @@ def test_pure_modules_stay_pure():
     import subprocess
     import sys
 
-    code = ("import sys, genretag.library.discover, genretag.models.file, "
-            "genretag.deciding.policy, genretag.deciding.genres; "
-            "print(sorted(m for m in ('mutagen', 'torch', 'pydub', 'librosa') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, genretag.library.discover, genretag.models.file, "
+        "genretag.deciding.policy, genretag.deciding.genres; "
+        "print(sorted(m for m in ('mutagen', 'torch', 'pydub', 'librosa') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -46,8 +46,10 @@ def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
         y = b[path]
         assert (x["status"], x["genres"], x["error"]) == (y["status"], y["genres"], y["error"])
         if x["probabilities"]:
-            assert max(abs(x["probabilities"][k] - y["probabilities"][k])
-                       for k in x["probabilities"]) <= 1e-5, path
+            assert (
+                max(abs(x["probabilities"][k] - y["probabilities"][k]) for k in x["probabilities"])
+                <= 1e-5
+            ), path
     assert any(x["error"] for x in b.values()) and any(x["probabilities"] for x in b.values())
     parquet = tmp_path / "ray.parquet"
     r = run("scan", library, "--db", db, "--dry-run", "--report", parquet)
@@ -58,22 +60,29 @@ def test_ray_hears_what_the_local_engine_hears(library, tmp_path, monkeypatch):
 
 
 def test_without_the_extra_or_with_an_old_ray_one_line_with_the_install_hint(
-        library, tmp_path, monkeypatch):
+    library, tmp_path, monkeypatch
+):
     import importlib.metadata
     import importlib.util
 
     find_spec, version = importlib.util.find_spec, importlib.metadata.version
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
-                        if name.split(".")[0] == "ray" else find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.split(".")[0] == "ray" else find_spec(name, *a),
+    )
     r = run("scan", library, "--engine", "ray", "--db", tmp_path / "c.sqlite", "--dry-run")
     assert r.exit_code == 2 and "needs the ray extra: pip install 'genretag[ray]'" in r.output
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    monkeypatch.setattr(importlib.metadata, "version",
-                        lambda name: "2.58.1" if name == "ray" else version(name))
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "2.58.1" if name == "ray" else version(name)
+    )
     r = run("scan", library, "--engine", "ray", "--db", tmp_path / "c.sqlite", "--dry-run")
     assert r.exit_code == 2, r.output
-    assert "needs Ray 2.59 or later, whose local runtimes require a token (this is Ray " \
-           "2.58.1): pip install -U 'genretag[ray]'" in " ".join(r.output.split())
+    assert (
+        "needs Ray 2.59 or later, whose local runtimes require a token (this is Ray "
+        "2.58.1): pip install -U 'genretag[ray]'" in " ".join(r.output.split())
+    )
 
 
 PROBE = """
@@ -102,9 +111,25 @@ def test_the_runtime_a_scan_starts_needs_a_token_and_talks_on_the_loopback(tmp_p
     write_audio(tmp_path / "a.flac", music(4.0, 16000, seed=1), 16000, "flac")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_AUTH_MODE"] = "disabled"
-    done = subprocess.run([sys.executable, "-c", PROBE, "scan", str(tmp_path / "a.flac"),
-                           "--engine", "ray", "--db", str(tmp_path / "c.sqlite"), "-n", "-q"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            "scan",
+            str(tmp_path / "a.flac"),
+            "--engine",
+            "ray",
+            "--db",
+            str(tmp_path / "c.sqlite"),
+            "-n",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert "EXIT 0 TOKEN True NODES ['127.0.0.1']" in done.stdout, done.stdout + done.stderr
 
 
@@ -146,11 +171,28 @@ def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
     # this run's Ray processes inherit the tag, so that a Ray test running beside this one
     # (pytest-xdist) never has its actor killed here
     tag = f"GENRETAG_TEST_RUN={os.getpid()}-{time.time_ns()}"
-    scan = subprocess.Popen([sys.executable, "-m", "genretag", "scan", str(lib),
-                             "--engine", "ray", "--db", str(db), "--coverage", "full",
-                             "--min-confidence", "0", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, tag.split("=")[0]: tag.split("=")[1]})
+    scan = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "genretag",
+            "scan",
+            str(lib),
+            "--engine",
+            "ray",
+            "--db",
+            str(db),
+            "--coverage",
+            "full",
+            "--min-confidence",
+            "0",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, tag.split("=")[0]: tag.split("=")[1]},
+    )
 
     def ours(pid: int) -> bool:
         try:
@@ -161,8 +203,11 @@ def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
     killed, deadline = False, time.time() + 240
     while scan.poll() is None and not killed and time.time() < deadline:
         ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-        actors = [int(line.split()[0]) for line in ps.splitlines()
-                  if "MapWorker(Map(_Hear)).submit" in line and ours(int(line.split()[0]))]
+        actors = [
+            int(line.split()[0])
+            for line in ps.splitlines()
+            if "MapWorker(Map(_Hear)).submit" in line and ours(int(line.split()[0]))
+        ]
         if actors:
             os.kill(actors[0], signal.SIGKILL)
             killed = True
@@ -170,8 +215,10 @@ def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
     out, _ = scan.communicate(timeout=300)
     assert killed, "the model actor was never seen hearing"
     cache = Cache(db)
-    assert scan.returncode == 0, (out, {p: r.error for p, r in cache.all_tracks().items()
-                                        if r.error})
+    assert scan.returncode == 0, (
+        out,
+        {p: r.error for p, r in cache.all_tracks().items() if r.error},
+    )
     rows = cache.all_tracks()
     assert sorted(Path(p).name for p in rows) == [f"{i:02d}.flac" for i in range(16)]
     assert all(row.probabilities for row in rows.values())
@@ -196,16 +243,36 @@ def test_ctrl_c_keeps_what_was_heard_and_the_next_run_resumes(tmp_path):
     for i in range(16):
         write_audio(lib / f"{i:02d}.flac", music(60.0, 16000, seed=i), 16000, "flac")
     db = tmp_path / "c.sqlite"
-    command = [sys.executable, "-m", "genretag", "scan", str(lib), "--engine", "ray",
-               "--db", str(db), "--coverage", "full", "--dry-run", "-q"]
-    scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "genretag",
+        "scan",
+        str(lib),
+        "--engine",
+        "ray",
+        "--db",
+        str(db),
+        "--coverage",
+        "full",
+        "--dry-run",
+        "-q",
+    ]
+    scan = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
     def heard() -> int:  # the scan puts what it heard in the cache file within a second
         try:  # a track's statistics may be stored a moment before its row: either will do
             with sqlite3.connect(db) as con:
                 return con.execute(
                     "select count(*) from (select path from tracks where probabilities is "
-                    "not null union select path from statistics)").fetchone()[0]
+                    "not null union select path from statistics)"
+                ).fetchone()[0]
         except sqlite3.Error:
             return 0
 
@@ -218,14 +285,14 @@ def test_ctrl_c_keeps_what_was_heard_and_the_next_run_resumes(tmp_path):
     first = heard()
     assert 1 <= first < 16, first
     report = tmp_path / "again.json"
-    again = subprocess.run(command + ["--report", str(report)], capture_output=True, text=True,
-                           timeout=300)
+    again = subprocess.run(
+        [*command, "--report", str(report)], capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert json.loads(report.read_text())["summary"]["decoded"] == 16 - first
 
 
-def test_a_model_file_missing_on_a_worker_stops_the_run_in_one_line(library, tmp_path,
-                                                                     monkeypatch):
+def test_a_model_file_missing_on_a_worker_stops_the_run_in_one_line(library, tmp_path, monkeypatch):
     """The workers load the model from the driver's path; where a worker cannot (here the
     path it is given does not exist), one line names the worker and the file, exit 2,
     before any prediction is stored."""
@@ -265,17 +332,36 @@ def test_two_nodes_share_the_work_and_hear_what_one_machine_hears(tmp_path):
     r = run("scan", lib, "--db", tmp_path / "l.sqlite", "--dry-run", "--report", local)
     assert r.exit_code == 0, r.output
     # two CPUs a node: one decodes while the node's model actor holds the other
-    cluster = Cluster(initialize_head=True,  # on the loopback: test traffic stays here
-                      head_node_args={"num_cpus": 2, "node_ip_address": LOOPBACK})
+    cluster = Cluster(
+        initialize_head=True,  # on the loopback: test traffic stays here
+        head_node_args={"num_cpus": 2, "node_ip_address": LOOPBACK},
+    )
     try:
         cluster.add_node(num_cpus=2, node_ip_address=LOOPBACK)
         cluster.wait_for_nodes()
         report = tmp_path / "ray.json"
         scan = subprocess.run(
-            [sys.executable, "-m", "genretag", "scan", str(lib), "--engine", "ray",
-             "--ray-address", cluster.address, "--db", str(tmp_path / "r.sqlite"),
-             "--dry-run", "-q", "--report", str(report)],
-            capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "genretag",
+                "scan",
+                str(lib),
+                "--engine",
+                "ray",
+                "--ray-address",
+                cluster.address,
+                "--db",
+                str(tmp_path / "r.sqlite"),
+                "--dry-run",
+                "-q",
+                "--report",
+                str(report),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         cluster.shutdown()
     assert scan.returncode == 0, scan.stdout + scan.stderr
@@ -286,8 +372,12 @@ def test_two_nodes_share_the_work_and_hear_what_one_machine_hears(tmp_path):
     assert a.keys() == b.keys()
     for path, x in a.items():
         assert x["genres"] == b[path]["genres"]
-        assert max(abs(x["probabilities"][k] - b[path]["probabilities"][k])
-                   for k in x["probabilities"]) <= 1e-5, path
+        assert (
+            max(
+                abs(x["probabilities"][k] - b[path]["probabilities"][k]) for k in x["probabilities"]
+            )
+            <= 1e-5
+        ), path
 
 
 def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
@@ -314,8 +404,14 @@ def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
     (tmp_path / "bad.flac").write_bytes(b"not audio at all" * 100)
     items.append(Item(tmp_path / "bad.flac", "a", "artist9"))
     here = embed(items, model, tmp_path / "local", batch_size=4)
-    there = embed(items, model, tmp_path / "ray", batch_size=4,
-                  settings=Settings(engine="ray"), model_path=tmp_path / "m.safetensors")
+    there = embed(
+        items,
+        model,
+        tmp_path / "ray",
+        batch_size=4,
+        settings=Settings(engine="ray"),
+        model_path=tmp_path / "m.safetensors",
+    )
     assert [p for p, _ in here.failed] == [p for p, _ in there.failed] == [tmp_path / "bad.flac"]
     assert here.windows.keys() == there.windows.keys() and len(here.windows) == 3
     for path, emb in here.windows.items():

@@ -41,6 +41,6 @@ def test_wav_also_gets_the_riff_info_genre(library):
     # from the bytes; the ID3 chunk is still there
     value = "; ".join(GENRES).encode() + b"\0"
     at = data.index(b"IGNR")
-    assert int.from_bytes(data[at + 4:at + 8], "little") == len(value)
-    assert data[at + 8:at + 8 + len(value)] == value
+    assert int.from_bytes(data[at + 4 : at + 8], "little") == len(value)
+    assert data[at + 8 : at + 8 + len(value)] == value
     assert b"LIST" in data[:at] and b"INFO" in data[:at] and b"id3 " in data

@@ -20,8 +20,19 @@ from rawtags import flac_blocks, mp4_items
 
 
 def scan_then_undo(path: Path, model: Path, db: Path) -> None:
-    r = run("scan", path, "--model", model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 0, r.output
     assert tags.read_genres(path) == ["jazz"], r.output  # the tiny model hears jazz
     r = run("undo", path, "--db", db)
@@ -40,10 +51,10 @@ def name_atom_in_covr(path: Path) -> None:
     assert mdat.offset < chain[0].offset
     name = struct.pack(">I", 13) + b"name" + b"\0\0\0\0" + b"x"
     covr = chain[-1]
-    data[covr.offset + covr.length:covr.offset + covr.length] = name
+    data[covr.offset + covr.length : covr.offset + covr.length] = name
     for atom in chain:  # every enclosing atom grows by the new child
-        size = struct.unpack(">I", data[atom.offset:atom.offset + 4])[0]
-        data[atom.offset:atom.offset + 4] = struct.pack(">I", size + len(name))
+        size = struct.unpack(">I", data[atom.offset : atom.offset + 4])[0]
+        data[atom.offset : atom.offset + 4] = struct.pack(">I", size + len(name))
     path.write_bytes(bytes(data))
 
 
@@ -57,8 +68,10 @@ def itunes_m4a(tmp_path) -> Path:
     f["rtng"], f["tmpo"] = [0], [120]
     f["trkn"], f["disk"] = [(1, 10)], [(1, 2)]
     f["----:com.apple.iTunes:iTunNORM"] = [MP4FreeForm(b" 00000A1B 00000B2C")]
-    f["covr"] = [MP4Cover(COVER, imageformat=MP4Cover.FORMAT_PNG),
-                 MP4Cover(COVER[::-1], imageformat=MP4Cover.FORMAT_JPEG)]
+    f["covr"] = [
+        MP4Cover(COVER, imageformat=MP4Cover.FORMAT_PNG),
+        MP4Cover(COVER[::-1], imageformat=MP4Cover.FORMAT_JPEG),
+    ]
     f.save()
     name_atom_in_covr(path)
     return path
@@ -107,8 +120,19 @@ def test_a_flac_without_a_comment_block_is_tagged(tmp_path, tiny_model, db, pict
     assert FLAC(path).tags is None
     original = path.read_bytes()
     others = [b for b in flac_blocks(path) if b[0] not in (1, 4)]  # padding, comments
-    run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-        "--min-confidence", "0")
+    run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert tags.read_genres(path) == ["jazz"]
     assert [b for b in flac_blocks(path) if b[0] not in (1, 4)] == others
     assert run("undo", path, "--db", db).exit_code == 0
@@ -119,8 +143,11 @@ def mpeg_without_id3(path: Path, rate: int, lead: bytes = b"") -> None:
     """An MP3 with no ID3 tag at its start, at ``rate`` (8 kHz: MPEG-2.5), after ``lead``."""
     write_audio(path, music(3.0, rate, seed=5), rate, "mp3")
     data = path.read_bytes()
-    size = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]) \
-        if data[:3] == b"ID3" else 0
+    size = (
+        10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+        if data[:3] == b"ID3"
+        else 0
+    )
     path.write_bytes(lead + data[size:])
 
 
@@ -147,8 +174,18 @@ def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
     import json
 
     report = tmp_path / "r.json"
-    r = run("scan", library / "bad", "--model", tiny_model, "--db", db, "--dry-run",
-            "--report", report, "-v")
+    r = run(
+        "scan",
+        library / "bad",
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--dry-run",
+        "--report",
+        report,
+        "-v",
+    )
     assert r.exit_code == 1
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
     assert rows["empty.mp3"]["error"] == "empty file (0 bytes)"
@@ -159,8 +196,9 @@ def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
         assert "return code" not in error and "@" not in error
     detail = rows["notes.mp3"]["error_detail"]
     assert detail and detail.splitlines()[0] in r.output  # the detail, under --verbose
-    again = run("scan", library / "bad", "--model", tiny_model, "--db", tmp_path / "2.db",
-                "--dry-run")
+    again = run(
+        "scan", library / "bad", "--model", tiny_model, "--db", tmp_path / "2.db", "--dry-run"
+    )
     assert f"notes.mp3: {rows['notes.mp3']['error']}" in again.output  # the same words
     assert detail.splitlines()[0] not in again.output
 
@@ -174,8 +212,8 @@ def without_udta(path: Path) -> None:
     moov = next(a for a in top_level(path) if a.name == b"moov")
     assert moov.start > next(a for a in top_level(path) if a.name == b"mdat").start
     udta = next(a for a in atoms(data, moov.start + 8, moov.end) if a.name == b"udta")
-    del data[udta.start:udta.end]
-    data[moov.start:moov.start + 4] = struct.pack(">I", moov.size - udta.size)
+    del data[udta.start : udta.end]
+    data[moov.start : moov.start + 4] = struct.pack(">I", moov.size - udta.size)
     path.write_bytes(bytes(data))
 
 
@@ -204,8 +242,21 @@ def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_pa
     src = tmp_path / "src.m4a"
     write_audio(src, music(3.0, 44100, seed=7, channels=2), 44100, "m4a")
     path = tmp_path / "fast.m4a"
-    subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(src), "-c", "copy", "-movflags",
-                    "faststart", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_path(),
+            "-v",
+            "error",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-movflags",
+            "faststart",
+            str(path),
+        ],
+        check=True,
+    )
     f = MP4(path)
     f["\xa9nam"] = ["T"]
     f.save(padding=lambda info: 0)  # no free atom to take a longer genre
@@ -217,7 +268,7 @@ def test_a_longer_genre_grows_the_atoms_around_it_and_moves_chunk_offsets(tmp_pa
     items = mp4_items(path)
     tags.write_genres(path, ["A Very Long Genre Name " * 8])
     assert tags.read_genres(path) == ["A Very Long Genre Name " * 8]
-    assert audio_hash(path) == audio and mp4_items(path)[:len(items)] == items
+    assert audio_hash(path) == audio and mp4_items(path)[: len(items)] == items
 
 
 def trailing_tag(genre: str) -> bytes:
@@ -247,8 +298,20 @@ def test_a_trailing_id3_tag_is_read_and_kept(tmp_path, tiny_model, db):
     original = path.read_bytes()
     assert tags.read_genres(path) == ["Trailing Rock"]
     report = tmp_path / "r.json"
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--workers", "1", "--report",
-            report, "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--workers",
+        "1",
+        "--report",
+        report,
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 0 and path.read_bytes() == original, r.output
     (row,) = json.loads(report.read_text())["rows"]
     assert row["previous"] == ["Trailing Rock"] and row["status"] == "kept"
@@ -266,18 +329,20 @@ def test_formats_genretag_does_not_tag_are_listed_as_skipped(tmp_path, tiny_mode
     for name in ("song.dff", "song.ofr", "song.ac3", "tune.mid"):
         (tmp_path / name).write_bytes(b"\0" * 64)
     report = tmp_path / "r.json"
-    r = run("scan", tmp_path, "--model", tiny_model, "--db", db, "--dry-run", "--report",
-            report)
+    r = run("scan", tmp_path, "--model", tiny_model, "--db", db, "--dry-run", "--report", report)
     assert r.exit_code == 0, r.output
     assert "skipped: song.ofr: OptimFROG file: ffmpeg cannot decode it" in r.output
     assert "skipped: tune.mid: MIDI file: notes, not audio" in r.output
     skipped = json.loads(report.read_text())["summary"]["skipped"]
-    assert {Path(s["path"]).name for s in skipped} == {"song.dff", "song.ofr", "song.ac3",
-                                                       "tune.mid"}
+    assert {Path(s["path"]).name for s in skipped} == {
+        "song.dff",
+        "song.ofr",
+        "song.ac3",
+        "tune.mid",
+    }
 
 
-def test_an_ogg_with_a_video_stream_gets_the_genre_in_its_audio_stream(tmp_path, tiny_model,
-                                                                     db):
+def test_an_ogg_with_a_video_stream_gets_the_genre_in_its_audio_stream(tmp_path, tiny_model, db):
     """Defect 8: Theora video first, Vorbis audio second; the genre belongs in the audio
     stream's comment header, and the video's stays as it was."""
     import subprocess
@@ -289,12 +354,40 @@ def test_an_ogg_with_a_video_stream_gets_the_genre_in_its_audio_stream(tmp_path,
 
     wav, path = tmp_path / "a.wav", tmp_path / "video.ogg"
     write_audio(wav, music(3.0, 44100, seed=8), 44100, "wav")
-    subprocess.run([ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x64:rate=5:d=3", "-i", str(wav), "-c:v", "libtheora",
-                    "-c:a", "libvorbis", "-shortest", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_path(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=5:d=3",
+            "-i",
+            str(wav),
+            "-c:v",
+            "libtheora",
+            "-c:a",
+            "libvorbis",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+    )
     video = list(OggTheora(path).tags)
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--overwrite", "--workers", "1",
-            "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--overwrite",
+        "--workers",
+        "1",
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 0, r.output
     assert OggVorbis(path)["genre"] == ["jazz"] and list(OggTheora(path).tags) == video
     assert run("undo", path, "--db", db).exit_code == 0
@@ -309,10 +402,23 @@ def test_a_truncated_file_is_heard_as_far_as_it_goes(tmp_path, tiny_model, db, f
 
     path = tmp_path / f"cut.{fmt}"
     write_audio(path, music(60.0, 22050, seed=9), 22050, fmt)
-    path.write_bytes(path.read_bytes()[:path.stat().st_size // 12])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 12])
     report = tmp_path / "r.json"
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage", "fast",
-            "--report", report, "--min-confidence", "0")
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--dry-run",
+        "--coverage",
+        "fast",
+        "--report",
+        report,
+        "--min-confidence",
+        "0",
+    )
     assert r.exit_code == 0, r.output
     (row,) = json.loads(report.read_text())["rows"]
     assert row["status"] == "would-tag" and row["genres"] == ["jazz"]
@@ -344,8 +450,7 @@ def silent_wav(path: Path, seconds: float, rate: int = 8000) -> None:
 
 
 @pytest.mark.parametrize("coverage", ["fast", "full"])
-def test_a_silent_track_is_unsure_with_the_reason(tmp_path, tiny_model, db, coverage,
-                                                  monkeypatch):
+def test_a_silent_track_is_unsure_with_the_reason(tmp_path, tiny_model, db, coverage, monkeypatch):
     """Defect 5: digital silence is not missing audio. A fast scan of a long silent WAV
     hears its K parts, finds them decoded and silent, and decodes nothing more; the track
     is unsure, with the reason, and is not heard again while it is unchanged."""
@@ -357,11 +462,23 @@ def test_a_silent_track_is_unsure_with_the_reason(tmp_path, tiny_model, db, cove
     silent_wav(path, 600.0 if coverage == "fast" else 20.0)
     streamed = []
     real_stream = source.stream
-    monkeypatch.setattr(source, "stream", lambda *a, **k: streamed.append(a) or real_stream(*a,
-                                                                                         **k))
+    monkeypatch.setattr(
+        source, "stream", lambda *a, **k: streamed.append(a) or real_stream(*a, **k)
+    )
     report = tmp_path / "r.json"
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage",
-            coverage, "--report", report)
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--dry-run",
+        "--coverage",
+        coverage,
+        "--report",
+        report,
+    )
     assert r.exit_code == 0, r.output
     assert bool(streamed) == (coverage == "full")  # fast: the K parts alone
     (row,) = json.loads(report.read_text())["rows"]
@@ -369,8 +486,19 @@ def test_a_silent_track_is_unsure_with_the_reason(tmp_path, tiny_model, db, cove
     assert "silent" in r.output and "failed" not in r.output
     monkeypatch.setattr(source, "decode_spans", lambda *a, **k: pytest.fail("heard again"))
     monkeypatch.setattr(source, "stream", lambda *a, **k: pytest.fail("heard again"))
-    r = run("scan", path, "--model", tiny_model, "--db", db, "--dry-run", "--coverage",
-            coverage, "--report", report)
+    r = run(
+        "scan",
+        path,
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--dry-run",
+        "--coverage",
+        coverage,
+        "--report",
+        report,
+    )
     (row,) = json.loads(report.read_text())["rows"]
     assert row["status"] == "unsure" and row["error"].startswith("silent"), r.output
 

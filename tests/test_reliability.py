@@ -26,7 +26,7 @@ from helpers import album, file_hash, run
 def bare_audio(library: Path) -> bytes:
     """MPEG audio frames with no tag at all."""
     data = (album(library) / "plain.mp3").read_bytes()
-    return data[len(rawtags.id3_tag(data)):]
+    return data[len(rawtags.id3_tag(data)) :]
 
 
 def frame(fid: str, body: bytes, major: int = 3) -> bytes:
@@ -43,28 +43,53 @@ def id3_tag(frames: list[bytes], major: int = 3, padding: int = 256) -> bytes:
 
 
 def v1_block(title: bytes, genre: int = 255) -> bytes:
-    return (b"TAG" + title.ljust(30, b"\0") + b"V1 Artist".ljust(30, b"\0")
-            + b"V1 Album".ljust(30, b"\0") + b"1987" + b"".ljust(30, b"\0") + bytes([genre]))
+    return (
+        b"TAG"
+        + title.ljust(30, b"\0")
+        + b"V1 Artist".ljust(30, b"\0")
+        + b"V1 Album".ljust(30, b"\0")
+        + b"1987"
+        + b"".ljust(30, b"\0")
+        + bytes([genre])
+    )
 
 
 V23_FRAMES = [
-    frame("TIT2", b"\x00Title"), frame("TYER", b"\x001999"), frame("TDAT", b"\x000102"),
-    frame("TIME", b"\x001200"), frame("TORY", b"\x001990"),
-    frame("IPLS", b"\x00producer\x00Some One\x00"), frame("RVAD", b"\x03\x10" + bytes(8)),
-    frame("TSIZ", b"\x0012345"), frame("TRDA", b"\x00March 3"),
+    frame("TIT2", b"\x00Title"),
+    frame("TYER", b"\x001999"),
+    frame("TDAT", b"\x000102"),
+    frame("TIME", b"\x001200"),
+    frame("TORY", b"\x001990"),
+    frame("IPLS", b"\x00producer\x00Some One\x00"),
+    frame("RVAD", b"\x03\x10" + bytes(8)),
+    frame("TSIZ", b"\x0012345"),
+    frame("TRDA", b"\x00March 3"),
     frame("TIT3", b"\x09not a valid encoding byte"),  # a frame mutagen cannot parse
 ]
 
 
 def genre_cli(path: Path, model: Path, db: Path, *extra: str):
-    return run("scan", path, "--model", model, "--db", db, "--min-confidence", "0",
-               "--workers", "1", *extra)
+    return run(
+        "scan",
+        path,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--min-confidence",
+        "0",
+        "--workers",
+        "1",
+        *extra,
+    )
 
 
 # -- 1-3: only the genre frame changes, in every ID3 version ---------------------------------
 
+
 def test_id3v23_keeps_every_frame_byte_for_byte_and_undo_restores_the_file(
-        library, tiny_model, db, tmp_path):
+    library, tiny_model, db, tmp_path
+):
     path = tmp_path / "a.mp3"
     path.write_bytes(id3_tag(V23_FRAMES) + bare_audio(library))
     original = path.read_bytes()
@@ -75,7 +100,7 @@ def test_id3v23_keeps_every_frame_byte_for_byte_and_undo_restores_the_file(
     assert [f for f in frames if not f.startswith(b"TCON")] == V23_FRAMES  # same bytes, order
     assert rawtags.frame_ids(frames, 3).count("TCON") == 1
     assert tags.read_genres(path) == ["jazz"]
-    assert data[len(rawtags.id3_tag(data)):] == original[len(rawtags.id3_tag(original)):]
+    assert data[len(rawtags.id3_tag(data)) :] == original[len(rawtags.id3_tag(original)) :]
     assert run("undo", path, "--db", db).exit_code == 0
     assert path.read_bytes() == original
 
@@ -129,7 +154,7 @@ def test_flac_blocks_and_mp4_items_other_than_the_genre_are_unchanged(library):
     (old_vc,) = [b for t, b in blocks if t == 4]
     (new_vc,) = [b for t, b in after if t == 4]
     vendor, comments = rawtags.vorbis_comments(old_vc)
-    assert rawtags.vorbis_comments(new_vc) == (vendor, comments + [b"GENRE=Jazz", b"GENRE=Soul"])
+    assert rawtags.vorbis_comments(new_vc) == (vendor, [*comments, b"GENRE=Jazz", b"GENRE=Soul"])
     m4a = album(library) / "aac.m4a"
     items = rawtags.mp4_items(m4a)
     tags.write_genres(m4a, ["Jazz"])
@@ -137,8 +162,21 @@ def test_flac_blocks_and_mp4_items_other_than_the_genre_are_unchanged(library):
     assert [i for i in after_items if i[4:8] != b"\xa9gen"] == items
 
 
-@pytest.mark.parametrize("name", ["plain.mp3", "v23.mp3", "v24.mp3", "v1only.mp3", "ape.mp3",
-                                  "tagged.flac", "pcm.wav", "pcm.aiff", "aac.m4a", "alac.m4a"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plain.mp3",
+        "v23.mp3",
+        "v24.mp3",
+        "v1only.mp3",
+        "ape.mp3",
+        "tagged.flac",
+        "pcm.wav",
+        "pcm.aiff",
+        "aac.m4a",
+        "alac.m4a",
+    ],
+)
 def test_undo_gives_back_the_file_byte_for_byte(library, name):
     path = album(library) / name
     original = path.read_bytes()
@@ -159,6 +197,7 @@ def test_vorbis_genre_stays_where_it_was(library):
 
 
 # -- 4-6: links, attributes, slashes ----------------------------------------------------------
+
 
 def test_hard_linked_files_are_refused_and_xattrs_kept(library, tiny_model, db):
     path = album(library) / "plain.mp3"
@@ -203,6 +242,7 @@ def test_a_genre_with_a_slash_survives_id3v23(library, tiny_model, db, tmp_path)
 
 
 # -- 7-11: concurrency and crashes ------------------------------------------------------------
+
 
 def test_an_edit_made_during_the_write_is_not_lost(library, monkeypatch):
     path = album(library) / "v24.mp3"
@@ -281,18 +321,24 @@ def test_a_write_whose_row_is_pending_is_confirmed_when_it_happened(library, db)
 
 @pytest.mark.slow  # 48 processes
 def test_many_processes_create_one_cache_at_once(tmp_path):
-    code = ("import sys, time\nfrom genretag.store.cache import Cache, TrackRow\n"
-            "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
-            "c = Cache(sys.argv[1]); c.put(TrackRow("
-            "sys.argv[3], 1, 1, None, None, None, [], [], 'kept', None, None)); c.close()")
+    code = (
+        "import sys, time\nfrom genretag.store.cache import Cache, TrackRow\n"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
+        "c = Cache(sys.argv[1]); c.put(TrackRow("
+        "sys.argv[3], 1, 1, None, None, None, [], [], 'kept', None, None)); c.close()"
+    )
     import time
 
     n = 12  # SQLite's switch to WAL failed now and then at this rate (retried since)
     for attempt in range(4):
         db = tmp_path / f"new{attempt}.sqlite"
         start = str(time.time() + 1.5)
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(db), start, f"/f{i}"],
-                                  stderr=subprocess.PIPE) for i in range(n)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(db), start, f"/f{i}"], stderr=subprocess.PIPE
+            )
+            for i in range(n)
+        ]
         errors = [p.communicate()[1].decode() for p in procs]
         assert [p.returncode for p in procs] == [0] * n, errors
         assert len(Cache(db).all_tracks()) == n
@@ -320,8 +366,7 @@ def test_the_switch_to_wal_is_retried_while_another_process_makes_it():
         _use_wal(Racing(1, "disk I/O error"))  # anything else is not waited out
 
 
-def test_a_full_disk_under_the_cache_stops_the_scan_cleanly(library, tiny_model, db,
-                                                            monkeypatch):
+def test_a_full_disk_under_the_cache_stops_the_scan_cleanly(library, tiny_model, db, monkeypatch):
     import sqlite_utils
 
     real_insert = sqlite_utils.db.Table.insert
@@ -341,6 +386,7 @@ def test_a_full_disk_under_the_cache_stops_the_scan_cleanly(library, tiny_model,
 
 
 # -- 12-13: undo ----------------------------------------------------------------------------
+
 
 def test_identical_copies_do_not_steal_the_history(library, tiny_model, db, tmp_path):
     folder = album(library)
@@ -380,6 +426,7 @@ def test_undo_paths(library, tiny_model, db, tmp_path):
 
 # -- 14-17: hostile or odd input --------------------------------------------------------------
 
+
 def test_markup_in_tags_and_names_is_printed_as_text(library, tiny_model, db, tmp_path):
     folder = album(library)
     tags.write_genres(folder / "v24.mp3", ["Rock [/live]"])
@@ -395,8 +442,10 @@ def test_markup_in_tags_and_names_is_printed_as_text(library, tiny_model, db, tm
     assert r.exit_code == 0 and "[bold]Jazz[/bold] [/x]" in r.output
 
 
-@pytest.mark.parametrize("text", ["genres = 5\n", "genres = [1, 2]\n", b"jazz = \"\xff\xfe\"\n",
-                                  'jazz = "Two\\u0000Genres"\n'])
+@pytest.mark.parametrize(
+    "text",
+    ["genres = 5\n", "genres = [1, 2]\n", b'jazz = "\xff\xfe"\n', 'jazz = "Two\\u0000Genres"\n'],
+)
 def test_crafted_map_files_are_usage_errors(library, tiny_model, db, tmp_path, text):
     mapping = tmp_path / "map.toml"
     mapping.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -416,9 +465,20 @@ def good_meta(tiny_model: Path) -> dict:
     return dict(read_metadata(tiny_model).raw)
 
 
-@pytest.mark.parametrize("case", [
-    "header-list", "not-json", "int", "list", "no-labels", "labels-int", "display-list",
-    "string-number", "huge-mels"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "header-list",
+        "not-json",
+        "int",
+        "list",
+        "no-labels",
+        "labels-int",
+        "display-list",
+        "string-number",
+        "huge-mels",
+    ],
+)
 def test_crafted_model_files_are_usage_errors(library, tiny_model, db, tmp_path, case):
     meta = good_meta(tiny_model)
     if case == "no-labels":
@@ -450,12 +510,20 @@ def test_csv_cells_are_guarded_against_formulas(library, tiny_model, db, tmp_pat
     mapping = tmp_path / "map.toml"
     mapping.write_text('jazz = "=HYPERLINK(\\"http://x\\")"\n')
     report = tmp_path / "r.csv"
-    genre_cli(album(library) / "plain.mp3", tiny_model, db, "--dry-run", "--map", mapping,
-              "--report", report)
+    genre_cli(
+        album(library) / "plain.mp3",
+        tiny_model,
+        db,
+        "--dry-run",
+        "--map",
+        mapping,
+        "--report",
+        report,
+    )
     import csv
 
     (row,) = list(csv.DictReader(report.open(encoding="utf-8")))
-    assert row["genres"] == "'=HYPERLINK(\"http://x\")"
+    assert row["genres"] == '\'=HYPERLINK("http://x")'
 
 
 def test_fifos_and_broken_links(library, tiny_model, db, tmp_path):

@@ -22,8 +22,20 @@ GTZAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"
 
 def scan_rows(folder: Path, runtime: str, tmp_path: Path, *model: str) -> dict[str, dict]:
     report = tmp_path / f"{runtime}.json"
-    r = run("scan", folder, *model, "--runtime", runtime, "--db", tmp_path / f"{runtime}.sqlite",
-            "--dry-run", "--report", report, "--workers", "2")
+    r = run(
+        "scan",
+        folder,
+        *model,
+        "--runtime",
+        runtime,
+        "--db",
+        tmp_path / f"{runtime}.sqlite",
+        "--dry-run",
+        "--report",
+        report,
+        "--workers",
+        "2",
+    )
     assert r.exit_code in (0, 1), r.output
     return {row["path"]: row for row in json.loads(report.read_text())["rows"]}
 
@@ -37,8 +49,9 @@ def assert_same(torch_rows: dict, onnx_rows: dict) -> None:
         assert a["status"] == b["status"] and a["genres"] == b["genres"], (path, a, b)
         if a["probabilities"]:
             heard += 1
-            diff = max(abs(a["probabilities"][k] - b["probabilities"][k])
-                       for k in a["probabilities"])
+            diff = max(
+                abs(a["probabilities"][k] - b["probabilities"][k]) for k in a["probabilities"]
+            )
             assert diff <= 1e-4, (path, diff)
     assert heard >= 1
 
@@ -73,8 +86,17 @@ def test_auto_chooses_onnx_on_a_cpu_for_the_shipped_model_torch_for_a_window_hea
 
 
 def test_onnx_refused_in_one_line_for_a_model_it_cannot_run(library, tiny_model, tmp_path):
-    r = run("scan", library, "--model", tiny_model, "--runtime", "onnx", "--db",
-            tmp_path / "c.sqlite", "--dry-run")
+    r = run(
+        "scan",
+        library,
+        "--model",
+        tiny_model,
+        "--runtime",
+        "onnx",
+        "--db",
+        tmp_path / "c.sqlite",
+        "--dry-run",
+    )
     assert r.exit_code == 2
     assert "--runtime onnx: " in r.output and "its head is per window" in r.output
 
@@ -92,8 +114,13 @@ print("TORCH", "torch" in sys.modules, file=sys.stderr)
 
 
 def probe(*args, env: dict) -> tuple[bool, str]:
-    r = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True,
-                       text=True, timeout=300, env={**os.environ, **env})
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
     return "TORCH True" in r.stderr, r.stderr
 
 
@@ -127,8 +154,7 @@ def test_window_outputs_match_within_float_rounding():
     onnx = LazyModel(default_model_path(), "cpu", "onnx").load()
     torch_model = LazyModel(default_model_path(), "cpu", "torch").load()
     rng = np.random.default_rng(0)
-    samples = (rng.standard_normal((5, torch_model.params.window_samples)) * 0.2
-               ).astype(np.float32)
+    samples = (rng.standard_normal((5, torch_model.params.window_samples)) * 0.2).astype(np.float32)
     with torch.inference_mode():
         ref = torch_model.window_outputs(torch_model.frontend(torch.from_numpy(samples)))
     out = onnx.window_outputs_of(samples)[0]
@@ -136,7 +162,8 @@ def test_window_outputs_match_within_float_rounding():
 
 
 def test_an_export_that_fails_keeps_pytorch_with_auto_and_says_why_with_onnx(
-        library, tmp_path, monkeypatch):
+    library, tmp_path, monkeypatch
+):
     """A model whose export fails (here: a cache folder that cannot be written) is heard
     by PyTorch under auto, with the same rows; --runtime onnx stops in one line."""
     model = tmp_path / "mine.safetensors"
@@ -147,14 +174,22 @@ def test_an_export_that_fails_keeps_pytorch_with_auto_and_says_why_with_onnx(
     folder = library / "Artist" / "Album"
     rows = scan_rows(folder, "auto", tmp_path, "--model", str(model))
     assert any(r["probabilities"] for r in rows.values())
-    r = run("scan", folder, "--model", model, "--runtime", "onnx", "--db",
-            tmp_path / "x.sqlite", "--dry-run")
+    r = run(
+        "scan",
+        folder,
+        "--model",
+        model,
+        "--runtime",
+        "onnx",
+        "--db",
+        tmp_path / "x.sqlite",
+        "--dry-run",
+    )
     assert r.exit_code == 2 and "could not export it" in r.output, r.output
 
 
 @pytest.mark.parametrize("runtime", ["auto", "onnx", "torch"])
-def test_a_truncated_or_damaged_model_file_is_refused_by_every_runtime(
-        library, tmp_path, runtime):
+def test_a_truncated_or_damaged_model_file_is_refused_by_every_runtime(library, tmp_path, runtime):
     """A copy of the shipped model (its graphs beside it) cut at several places, or with
     one byte flipped in its weights or its header's JSON: scan and predict stop in one line
     naming the file, before anything is heard or written."""
@@ -179,10 +214,21 @@ def test_a_truncated_or_damaged_model_file_is_refused_by_every_runtime(
         model.write_bytes(content)
         r = run("predict", track, "--model", model, "--runtime", runtime)
         assert r.exit_code == 2, (case, r.output)
-        assert str(model) in r.output and ("truncated" in r.output or "damaged" in r.output), \
-            (case, r.output)
-        r = run("scan", track.parent, "--model", model, "--runtime", runtime,
-                "--db", tmp_path / "c.sqlite", "--dry-run")
+        assert str(model) in r.output and ("truncated" in r.output or "damaged" in r.output), (
+            case,
+            r.output,
+        )
+        r = run(
+            "scan",
+            track.parent,
+            "--model",
+            model,
+            "--runtime",
+            runtime,
+            "--db",
+            tmp_path / "c.sqlite",
+            "--dry-run",
+        )
         assert r.exit_code == 2 and "damaged" in r.output, (case, r.output)
         assert "tracks/s" not in r.output, case
 
@@ -205,8 +251,12 @@ def test_a_swapped_or_damaged_graph_is_never_used(tmp_path, monkeypatch):
     ids = {m: read_metadata(m).model_id for m in (mine, other)}
     files = files_of(mine, ids[mine])
     assert files is not None
-    samples = np.random.default_rng(0).standard_normal(
-        (2, read_metadata(mine).audio.window_samples)).astype(np.float32) * 0.2
+    samples = (
+        np.random.default_rng(0)
+        .standard_normal((2, read_metadata(mine).audio.window_samples))
+        .astype(np.float32)
+        * 0.2
+    )
     ref = LazyModel(mine, "cpu", "torch").load()
     with torch.inference_mode():
         expected = ref.window_outputs(ref.frontend(torch.from_numpy(samples))).numpy()
@@ -226,21 +276,27 @@ def test_a_swapped_or_damaged_graph_is_never_used(tmp_path, monkeypatch):
     assert np.abs(got - expected).max() < 1e-4
 
 
-def test_without_torch_what_needs_it_says_so_in_one_line(library, tiny_model, tmp_path,
-                                                          monkeypatch):
+def test_without_torch_what_needs_it_says_so_in_one_line(
+    library, tiny_model, tmp_path, monkeypatch
+):
     """The base install has no PyTorch: the shipped model scans on ONNX Runtime, and what
     needs torch (a window head, --runtime torch, --device cuda) stops in one line naming
     the torch extra, before anything is heard."""
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
-                        if name.split(".")[0] == "torch" else find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.split(".")[0] == "torch" else find_spec(name, *a),
+    )
     folder = library / "Artist" / "Album"
     common = ["--db", tmp_path / "c.sqlite", "--dry-run"]
-    for extra, says in ((["--model", tiny_model], "its head is per window"),
-                        (["--runtime", "torch"], "--runtime torch needs PyTorch"),
-                        (["--device", "cuda"], "--device cuda needs PyTorch")):
+    for extra, says in (
+        (["--model", tiny_model], "its head is per window"),
+        (["--runtime", "torch"], "--runtime torch needs PyTorch"),
+        (["--device", "cuda"], "--device cuda needs PyTorch"),
+    ):
         r = run("scan", folder, *extra, *common)
         assert r.exit_code == 2, (extra, r.output)
         assert says in r.output and "pip install 'genretag[torch]'" in r.output, r.output

@@ -17,9 +17,9 @@ from helpers import GOOD, album, audio_hash, file_hash, make_tiny_model, run, sc
 GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
 BAD = {"empty.mp3", "notes.mp3", "corrupt.mp3", "locked.mp3"}
 
+
 def other_tags(path: Path) -> dict:
-    return {k: v for k, v in tags.read_all_tags(path).items()
-            if k.split(":")[0] not in GENRE_KEYS}
+    return {k: v for k, v in tags.read_all_tags(path).items() if k.split(":")[0] not in GENRE_KEYS}
 
 
 def test_dry_run_changes_no_byte_and_reports(library, tiny_model, db, tmp_path):
@@ -61,7 +61,7 @@ def test_real_run_tags_every_format_and_changes_nothing_else(library, tiny_model
     # the formats' own conventions
     assert ID3version(files["v23.mp3"]) == (2, 3, 0)
     assert ID3version(files["v24.mp3"]) == (2, 4, 0)
-    assert open(files["v1only.mp3"], "rb").read()[-128:-125] == b"TAG"  # ID3v1 still there
+    assert files["v1only.mp3"].read_bytes()[-128:-125] == b"TAG"  # ID3v1 still there
     from mutagen.apev2 import APEv2
 
     assert APEv2(files["ape.mp3"])["Artist"] == "Ape Artist"
@@ -81,8 +81,19 @@ def ID3version(path: Path):
 def test_multiple_genres_use_each_formats_convention(library, tmp_path, db):
     model = tmp_path / "flat.safetensors"
     make_tiny_model(model, favourite=1, seed=3)
-    r = run("scan", album(library), "--model", model, "--db", db, "--overwrite",
-            "--top-k", "3", "--min-confidence", "0.0")
+    r = run(
+        "scan",
+        album(library),
+        "--model",
+        model,
+        "--db",
+        db,
+        "--overwrite",
+        "--top-k",
+        "3",
+        "--min-confidence",
+        "0.0",
+    )
     assert r.exit_code == 0, r.output
     v23 = album(library) / "v23.mp3"
     v24 = album(library) / "v24.mp3"
@@ -130,8 +141,9 @@ def test_second_run_decodes_nothing(library, tiny_model, db, monkeypatch):
     assert r.exit_code == 1
 
 
-def test_tags_edited_elsewhere_are_read_again_without_decoding(library, tiny_model, db,
-                                                              monkeypatch, tmp_path):
+def test_tags_edited_elsewhere_are_read_again_without_decoding(
+    library, tiny_model, db, monkeypatch, tmp_path
+):
     """Another program changed the genre (and so the file's size and bytes): the audio is
     the same, so the scan reads the tags again and does not decode. Ogg and Opus are the
     exception: a longer comment renumbers their pages (see fingerprint.audio)."""
@@ -146,8 +158,7 @@ def test_tags_edited_elsewhere_are_read_again_without_decoding(library, tiny_mod
     EasyID3(album(library) / "v23.mp3").save(v2_version=3, padding=lambda info: 9000)
     decoded = []
     monkeypatch.setattr(genretag.hearing.source, "stream", lambda *a, **k: decoded.append(a))
-    monkeypatch.setattr(genretag.hearing.source, "decode_spans",
-                        lambda *a, **k: decoded.append(a))
+    monkeypatch.setattr(genretag.hearing.source, "decode_spans", lambda *a, **k: decoded.append(a))
     report = tmp_path / "again.json"
     scan(album(library), tiny_model, db, "--dry-run", "--report", report)
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
@@ -265,8 +276,10 @@ def test_usage_errors_exit_2(library, tiny_model, db, tmp_path):
     import torch
 
     if not torch.cuda.is_available():
-        assert run("scan", library, "--model", tiny_model, "--db", db,
-                   "--device", "cuda").exit_code == 2
+        assert (
+            run("scan", library, "--model", tiny_model, "--db", db, "--device", "cuda").exit_code
+            == 2
+        )
     assert run("scan", library, "--device", "tpu").exit_code == 2
     bad_map = tmp_path / "map.toml"
     bad_map.write_text('polka = "Polka"\n')
@@ -286,8 +299,18 @@ def test_map_renames_and_merges(library, tiny_model, db, tmp_path):
 
 def test_unsure_tracks_stay_untagged(library, tiny_model, db, tmp_path):
     report = tmp_path / "r.json"
-    r = run("scan", album(library), "--model", tiny_model, "--db", db,
-            "--min-confidence", "0.999", "--report", report)
+    r = run(
+        "scan",
+        album(library),
+        "--model",
+        tiny_model,
+        "--db",
+        db,
+        "--min-confidence",
+        "0.999",
+        "--report",
+        report,
+    )
     assert r.exit_code == 0
     rows = json.loads(report.read_text())["rows"]
     assert {x["status"] for x in rows} == {"unsure"}
@@ -336,7 +359,8 @@ def test_the_last_progress_line_gives_the_summarys_rate(library, tiny_model, db)
 
 
 def test_report_counts_an_error_a_real_run_saw_after_a_dry_run_as_a_real_runs(
-        library, tiny_model, db):
+    library, tiny_model, db
+):
     bad = library / "bad"
     assert run("scan", bad, "--model", tiny_model, "--db", db, "-n").exit_code == 1
     for _ in range(2):
@@ -362,8 +386,7 @@ def test_report_reads_a_cache_whose_folder_cannot_be_written(library, tiny_model
     if os.geteuid() == 0:
         if not shutil.which("unshare"):
             pytest.skip("unshare (util-linux) is not installed")
-        mount = (f"mount --bind {folder} {folder} && "
-                 f"mount -o remount,bind,ro {folder} && exec \"$@\"")
+        mount = f'mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec "$@"'
         command = ["unshare", "-m", "sh", "-c", mount, "sh", *report]
         if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
             pytest.skip("no mount namespace here")
@@ -421,8 +444,13 @@ def test_entry_point_main_loads_plugins_and_reports_usage_errors(tmp_path):
     import sys
 
     def main(*args):
-        return subprocess.run([sys.executable, "-m", "tagger", *args], capture_output=True,
-                              text=True, env={**os.environ, "COLUMNS": "120"}, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "tagger", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "120"},
+            timeout=120,
+        )
 
     r = main("--help")
     assert r.returncode == 0
@@ -435,8 +463,7 @@ def test_entry_point_main_loads_plugins_and_reports_usage_errors(tmp_path):
     assert r.stderr.strip() == f"genretag: error: {tmp_path / 'nowhere'}: no such file or folder"
 
 
-def test_a_parquet_report_reads_back_with_pyarrow(library, tiny_model, db, tmp_path,
-                                                   monkeypatch):
+def test_a_parquet_report_reads_back_with_pyarrow(library, tiny_model, db, tmp_path, monkeypatch):
     """One row per file, the JSON report's values typed, and one column per label's
     probability holding what was written (null for a file that was not heard)."""
     pq = pytest.importorskip("pyarrow.parquet")

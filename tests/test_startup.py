@@ -29,10 +29,14 @@ print("HEAVY", sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr
 
 
 def heavy_imports(*args) -> list[str]:
-    r = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *map(str, args)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     (line,) = [x for x in r.stderr.splitlines() if x.startswith("HEAVY")]
-    return eval(line[len("HEAVY "):])
+    return eval(line[len("HEAVY ") :])
 
 
 @pytest.fixture
@@ -42,15 +46,28 @@ def scanned(library, tiny_model, db):
     return folder
 
 
-@pytest.mark.parametrize("command", ["help", "usage-error", "train-help", "rescan", "report",
-                                     "undo"])
+@pytest.mark.parametrize(
+    "command", ["help", "usage-error", "train-help", "rescan", "report", "undo"]
+)
 def test_commands_that_hear_nothing_import_nothing_heavy(scanned, tiny_model, db, command):
-    args = {"help": ["--help"], "usage-error": ["scan", "--no-such-option"],
-            "train-help": ["train", "--help"],
-            "rescan": ["scan", scanned, "--model", tiny_model, "--db", db, "--dry-run",
-                       "--min-confidence", "0.5"],
-            "report": ["report", "--db", db],
-            "undo": ["undo", scanned, "--db", db, "--dry-run"]}[command]
+    args = {
+        "help": ["--help"],
+        "usage-error": ["scan", "--no-such-option"],
+        "train-help": ["train", "--help"],
+        "rescan": [
+            "scan",
+            scanned,
+            "--model",
+            tiny_model,
+            "--db",
+            db,
+            "--dry-run",
+            "--min-confidence",
+            "0.5",
+        ],
+        "report": ["report", "--db", db],
+        "undo": ["undo", scanned, "--db", db, "--dry-run"],
+    }[command]
     assert heavy_imports(*args) == []
 
 
@@ -68,8 +85,9 @@ def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
 
     from helpers import run
 
-    monkeypatch.setattr(genretag.training.cli, "find_spec",
-                        lambda name: None if name == "matplotlib" else object())
+    monkeypatch.setattr(
+        genretag.training.cli, "find_spec", lambda name: None if name == "matplotlib" else object()
+    )
     for command in ("train", "evaluate"):
         extra = ["--out", tmp_path / "m.safetensors"] if command == "train" else []
         r = run(command, tmp_path, *extra)
@@ -87,9 +105,11 @@ def test_the_help_reads_as_help(tmp_path):
     usage line; pyproject pins a range whose help renders properly."""
     from helpers import run
 
-    for command, usage in (("scan", "Usage: root scan [OPTIONS] PATHS..."),
-                           ("undo", "Usage: root undo [OPTIONS] [PATHS]..."),
-                           ("predict", "Usage: root predict [OPTIONS] FILE")):
+    for command, usage in (
+        ("scan", "Usage: root scan [OPTIONS] PATHS..."),
+        ("undo", "Usage: root undo [OPTIONS] [PATHS]..."),
+        ("predict", "Usage: root predict [OPTIONS] FILE"),
+    ):
         r = run(command, "--help")
         assert r.exit_code == 0 and usage in r.output, r.output
         assert "<bool>" not in r.output and "{" not in r.output.split("Usage:")[1].split()[2]

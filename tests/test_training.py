@@ -22,8 +22,11 @@ app = build_app()  # the tagger's commands and the training plug-in's
 
 def test_gtzan_blocks_keep_neighbours_together():
     assert gtzan_group("blues.00000.opus") == gtzan_group("blues.00007.opus") == "blues:block0"
-    assert gtzan_group("rock.00013.wav") == gtzan_group("rock.00029.wav") != gtzan_group(
-        "rock.00030.wav")
+    assert (
+        gtzan_group("rock.00013.wav")
+        == gtzan_group("rock.00029.wav")
+        != gtzan_group("rock.00030.wav")
+    )
     assert gtzan_group("jazz.00000.wav") != gtzan_group("blues.00000.wav")
     assert gtzan_group("my song.mp3") is None
 
@@ -57,10 +60,12 @@ def test_artist_groups_from_csv_tags_or_folders(tmp_path):
     (gtzan / "reggae").mkdir(parents=True)
     for name in ("reggae.00000", "reggae.00001", "reggae.00002"):
         write_audio(gtzan / "reggae" / f"{name}.flac", music(0.5, 22050, seed=1), 22050)
-    (gtzan / "artists.csv").write_text("clip,genre,artist,title\n"
-                                       "reggae.00000,reggae,Bob Marley,a\n"
-                                       "reggae.00001,reggae,Bob Marley,b\n"
-                                       "reggae.00002,reggae,,c\n")
+    (gtzan / "artists.csv").write_text(
+        "clip,genre,artist,title\n"
+        "reggae.00000,reggae,Bob Marley,a\n"
+        "reggae.00001,reggae,Bob Marley,b\n"
+        "reggae.00002,reggae,,c\n"
+    )
     groups = {i.path.stem: i.group for i in from_folders(gtzan)}
     assert groups["reggae.00000"] == groups["reggae.00001"] == "artist:Bob Marley"
     assert groups["reggae.00002"] == "clip:reggae.00002"  # unknown artist: its own group
@@ -73,8 +78,11 @@ def test_artist_groups_from_csv_tags_or_folders(tmp_path):
     f["ARTIST"] = "The Tagged"
     f.save()
     groups = {i.path.stem: i.group for i in from_folders(mine)}
-    assert groups == {"one": "folder:rock/Band", "loose": "file:rock/loose.flac",
-                      "tagged": "artist:the tagged"}
+    assert groups == {
+        "one": "folder:rock/Band",
+        "loose": "file:rock/loose.flac",
+        "tagged": "artist:the tagged",
+    }
 
 
 def test_manifest_and_fma_layouts(tmp_path):
@@ -94,22 +102,70 @@ def test_manifest_and_fma_layouts(tmp_path):
         "track_id,id,split,genre_top\n"
         "track_id,,,\n"
         "2,7,training,Hip-Hop\n"
-        "3,8,test,Rock\n")  # track 3 has no audio: left out
+        "3,8,test,Rock\n"
+    )  # track 3 has no audio: left out
     (item,) = from_fma(fma)
     assert (item.label, item.group, item.split) == ("Hip-Hop", "artist7", "training")
 
 
 FMA_COLUMNS = {  # tracks.csv of fma_metadata.zip: 52 columns under 4 top-level names
-    "album": ["comments", "date_created", "date_released", "engineer", "favorites", "id",
-              "information", "listens", "producer", "tags", "title", "tracks", "type"],
-    "artist": ["active_year_begin", "active_year_end", "associated_labels", "bio", "comments",
-               "date_created", "favorites", "id", "latitude", "location", "longitude",
-               "members", "name", "related_projects", "tags", "website", "wikipedia_page"],
+    "album": [
+        "comments",
+        "date_created",
+        "date_released",
+        "engineer",
+        "favorites",
+        "id",
+        "information",
+        "listens",
+        "producer",
+        "tags",
+        "title",
+        "tracks",
+        "type",
+    ],
+    "artist": [
+        "active_year_begin",
+        "active_year_end",
+        "associated_labels",
+        "bio",
+        "comments",
+        "date_created",
+        "favorites",
+        "id",
+        "latitude",
+        "location",
+        "longitude",
+        "members",
+        "name",
+        "related_projects",
+        "tags",
+        "website",
+        "wikipedia_page",
+    ],
     "set": ["split", "subset"],
-    "track": ["bit_rate", "comments", "composer", "date_created", "date_recorded", "duration",
-              "favorites", "genre_top", "genres", "genres_all", "information", "interest",
-              "language_code", "license", "listens", "lyricist", "number", "publisher",
-              "tags", "title"],
+    "track": [
+        "bit_rate",
+        "comments",
+        "composer",
+        "date_created",
+        "date_recorded",
+        "duration",
+        "favorites",
+        "genre_top",
+        "genres",
+        "genres_all",
+        "information",
+        "interest",
+        "language_code",
+        "license",
+        "listens",
+        "lyricist",
+        "number",
+        "publisher",
+        "tags",
+        "title",
+    ],
 }
 
 
@@ -130,13 +186,21 @@ def test_fma_as_its_metadata_is_shipped(tmp_path):
         141: (54, "", "test", ""),  # no top genre: left out
         148: (60, "Experimental", "training", ""),  # no audio here: left out
     }
-    rows = [[""] + [top for top, _ in columns], [""] + [f for _, f in columns],
-            ["track_id"] + [""] * len(columns)]
+    rows = [
+        [""] + [top for top, _ in columns],
+        [""] + [f for _, f in columns],
+        ["track_id"] + [""] * len(columns),
+    ]
     for tid, (artist, genre, split, bio) in tracks.items():
-        value = {("artist", "id"): str(artist), ("track", "genre_top"): genre,
-                 ("set", "split"): split, ("set", "subset"): "small",
-                 ("artist", "bio"): bio, ("track", "genres"): "[21]",
-                 ("track", "title"): f"Track {tid}, live"}
+        value = {
+            ("artist", "id"): str(artist),
+            ("track", "genre_top"): genre,
+            ("set", "split"): split,
+            ("set", "subset"): "small",
+            ("artist", "bio"): bio,
+            ("track", "genres"): "[21]",
+            ("track", "title"): f"Track {tid}, live",
+        }
         rows.append([str(tid)] + [value.get(c, "") for c in columns])
     with open(fma / "fma_metadata" / "tracks.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
@@ -146,10 +210,12 @@ def test_fma_as_its_metadata_is_shipped(tmp_path):
         (fma / "fma_small" / name[:3] / name).write_bytes(b"")
     items = load(fma)
     got = {i.path.name: (i.label, i.group, i.split) for i in items}
-    assert got == {"000002.mp3": ("Hip-Hop", "artist1", "training"),
-                   "000005.mp3": ("Hip-Hop", "artist1", "training"),
-                   "000010.mp3": ("Pop", "artist6", "validation"),
-                   "000140.mp3": ("Folk", "artist54", "test")}
+    assert got == {
+        "000002.mp3": ("Hip-Hop", "artist1", "training"),
+        "000005.mp3": ("Hip-Hop", "artist1", "training"),
+        "000010.mp3": ("Pop", "artist6", "validation"),
+        "000140.mp3": ("Folk", "artist54", "test"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +224,9 @@ def dataset(tmp_path_factory) -> Path:
     for label, base in (("jazz", 0), ("rock", 100)):
         (root / label).mkdir()
         for i in range(4):
-            write_audio(root / label / f"{label}.{i * 20:05d}.flac",
-                        music(4.0, 22050, seed=base + i), 22050)
+            write_audio(
+                root / label / f"{label}.{i * 20:05d}.flac", music(4.0, 22050, seed=base + i), 22050
+            )
     (root / "rock" / "broken.mp3").write_text("not audio")
     return root
 
@@ -169,8 +236,21 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
     make_tiny_model(backbone)
     out = tmp_path / "mine.safetensors"
     runner = CliRunner()
-    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--backbone",
-                            str(backbone), "--epochs", "2", "--cache", str(tmp_path / "emb")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--backbone",
+            str(backbone),
+            "--epochs",
+            "2",
+            "--cache",
+            str(tmp_path / "emb"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output  # listed and skipped, not fatal
     assert "confidences are not calibrated" in r.output  # 8 clips: too few to fit one
@@ -182,8 +262,20 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
     assert model.labels == ["jazz", "rock"]
     assert model.metadata.raw["training"]["data"]["per_label"] == {"jazz": 4, "rock": 4}
     assert model.params == load_model(backbone).params  # audio parameters travel with it
-    r = runner.invoke(app, ["scan", str(dataset / "jazz"), "--model", str(out), "--db",
-                            str(tmp_path / "db.sqlite"), "--dry-run", "--min-confidence", "0"])
+    r = runner.invoke(
+        app,
+        [
+            "scan",
+            str(dataset / "jazz"),
+            "--model",
+            str(out),
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "--dry-run",
+            "--min-confidence",
+            "0",
+        ],
+    )
     assert r.exit_code == 0, r.output
 
 
@@ -191,10 +283,24 @@ def evaluate_tiny(dataset: Path, tmp_path: Path, seeds: int, *extra: str):
     """``genretag evaluate`` with 2 folds on a tiny backbone, into tmp_path/ev."""
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
-    return CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds",
-                                    str(seeds), "--backbone", str(backbone), "--out-dir",
-                                    str(tmp_path / "ev"), "--cache", str(tmp_path / "emb"),
-                                    *extra])
+    return CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(dataset),
+            "--folds",
+            "2",
+            "--seeds",
+            str(seeds),
+            "--backbone",
+            str(backbone),
+            "--out-dir",
+            str(tmp_path / "ev"),
+            "--cache",
+            str(tmp_path / "emb"),
+            *extra,
+        ],
+    )
 
 
 def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
@@ -204,9 +310,13 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
     assert report["seeds"] == [0, 1] and report["grouping"].startswith("artist")
     assert "albums whose verdict is their main genre" in r.output
     assert report["albums"]["albums"] >= 2 and "album_verdict" in report["albums"]
-    assert set(report["models"]) == {"track head", "track head before familiarity (part)",
-                                     "embedding probe (part)", "tag probe (part)",
-                                     "linear probe"}
+    assert set(report["models"]) == {
+        "track head",
+        "track head before familiarity (part)",
+        "embedding probe (part)",
+        "tag probe (part)",
+        "linear probe",
+    }
     assert len(report["chosen"]) == 2 * 2  # nested choices, one per fold and seed
     for m in report["models"].values():
         assert set(m["per_class"]) == {"jazz", "rock"}
@@ -232,21 +342,38 @@ def test_evaluate_says_up_front_when_a_genre_has_too_few_artists(dataset, tmp_pa
     make_tiny_model(backbone)
     data = tmp_path / "data"
     shutil.copytree(dataset, data)
-    (data / "artists.csv").write_text("clip,genre,artist,title\n" + "".join(
-        f"rock.{i * 20:05d},rock,One Band,t\n" for i in range(4)))
+    (data / "artists.csv").write_text(
+        "clip,genre,artist,title\n"
+        + "".join(f"rock.{i * 20:05d},rock,One Band,t\n" for i in range(4))
+    )
 
     def evaluate(folds: int):
-        return CliRunner().invoke(app, ["evaluate", str(data), "--folds", str(folds),
-                                        "--seeds", "1", "--backbone", str(backbone),
-                                        "--out-dir", str(tmp_path / "ev"),
-                                        "--cache", str(tmp_path / "emb")])
+        return CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                str(data),
+                "--folds",
+                str(folds),
+                "--seeds",
+                "1",
+                "--backbone",
+                str(backbone),
+                "--out-dir",
+                str(tmp_path / "ev"),
+                "--cache",
+                str(tmp_path / "emb"),
+            ],
+        )
 
     r = evaluate(2)
     assert r.exit_code == 2, r.output
     assert "genre 'rock' has music by one artist: it cannot be tested" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "ev").exists()
-    (data / "artists.csv").write_text("clip,genre,artist,title\n" + "".join(
-        f"jazz.{i * 20:05d},jazz,{'AB'[i // 2]},t\n" for i in range(4)))  # rock: unknown
+    (data / "artists.csv").write_text(
+        "clip,genre,artist,title\n"
+        + "".join(f"jazz.{i * 20:05d},jazz,{'AB'[i // 2]},t\n" for i in range(4))
+    )  # rock: unknown
     r = evaluate(3)
     assert r.exit_code == 0, r.output
     assert "note: genre 'jazz' has music by 2 artists, fewer than the 3 folds" in r.output
@@ -261,11 +388,26 @@ def test_evaluate_without_artists_says_none_were_found_and_where_they_come_from(
     for g, label in enumerate(("blues", "country", "jazz", "rock")):
         (data / label).mkdir(parents=True)
         for i in range(2):
-            write_audio(data / label / f"{label}.{i:05d}.flac",
-                        music(4.0, 22050, seed=10 * g + i), 22050)
-    r = CliRunner().invoke(app, ["evaluate", str(data), "--folds", "2", "--seeds", "1",
-                                 "--backbone", str(backbone), "--out-dir", str(tmp_path / "ev"),
-                                 "--cache", str(tmp_path / "emb")])
+            write_audio(
+                data / label / f"{label}.{i:05d}.flac", music(4.0, 22050, seed=10 * g + i), 22050
+            )
+    r = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(data),
+            "--folds",
+            "2",
+            "--seeds",
+            "1",
+            "--backbone",
+            str(backbone),
+            "--out-dir",
+            str(tmp_path / "ev"),
+            "--cache",
+            str(tmp_path / "emb"),
+        ],
+    )
     out = " ".join(r.output.split())
     assert r.exit_code == 2, r.output
     assert "no artists found (they come from an artists.csv" in out
@@ -282,8 +424,16 @@ def test_album_report_pools_an_artists_clips_as_the_scan_does():
     labels = ["jazz", "rock"]
     y = np.array([0, 0, 0, 1, 1, 1])
     groups = ["a", "a", "a", "b", "b", "b"]
-    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6],  # a: one wrong track, album jazz
-                      [0.1, 0.9], [0.1, 0.9], [0.99, 0.01]])  # b: rock; the last, an outlier
+    probs = np.array(
+        [
+            [0.9, 0.1],
+            [0.8, 0.2],
+            [0.4, 0.6],  # a: one wrong track, album jazz
+            [0.1, 0.9],
+            [0.1, 0.9],
+            [0.99, 0.01],
+        ]
+    )  # b: rock; the last, an outlier
     res = CVResult(labels, y, probabilities={"m": [probs]})
     a = album_report(res, "m", groups)
     assert a["albums"] == 2
@@ -331,9 +481,13 @@ def test_albums_from_every_output_by_the_scans_rule_and_the_rule_before():
     from genretag.training.evaluation.evaluate import CVResult, album_report
 
     probs = np.array([[0.99, 0.005, 0.005], [0.05, 0.93, 0.02], [0.30, 0.07, 0.63]])
-    res = CVResult(["pop", "hiphop", "reggae"], np.array([0, 0, 0]),
-                   probabilities={"m": [probs]}, tag_genres=["soul"],
-                   tag_genre_probabilities=[np.array([[0.45], [0.45], [0.45]])])
+    res = CVResult(
+        ["pop", "hiphop", "reggae"],
+        np.array([0, 0, 0]),
+        probabilities={"m": [probs]},
+        tag_genres=["soul"],
+        tag_genre_probabilities=[np.array([[0.45], [0.45], [0.45]])],
+    )
     both = album_report(res, "m", ["a"] * 3)["with_independent_genres"]
     assert both["rule_before"]["albums_given_an_independent_genre"] == 1.0
     assert both["rule_before"]["albums_no_track_ranks_first"] == 1.0
@@ -374,17 +528,23 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     from genretag.training.recipes.recipe import Recipe, fit_model, predict
 
     backbone = tmp_path / "tagger.safetensors"
-    make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"],
-                    activation="sigmoid")
+    make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"], activation="sigmoid")
     d = _prepare(dataset, backbone, tmp_path / "emb", 1, Device.CPU, None, Recipe(), False)
     built = fit_model(d, np.arange(len(d.y)), Recipe())
     model = built.model
-    assert model.labels[:2] == ["jazz", "rock"] and model.independent == ["electronic", "dance",
-                                                                          "house"]
+    assert model.labels[:2] == ["jazz", "rock"] and model.independent == [
+        "electronic",
+        "dance",
+        "house",
+    ]
     idx = np.array([0, len(d.y) - 1])
     ours = predict(built, d, idx)
-    heard = {r.key: r.probabilities for r in Predictor(model, Coverage("full"), workers=1)
-             .predict([d.items[i].path for i in idx])}
+    heard = {
+        r.key: r.probabilities
+        for r in Predictor(model, Coverage("full"), workers=1).predict(
+            [d.items[i].path for i in idx]
+        )
+    }
     assert np.allclose(ours, np.stack([heard[0], heard[1]]), atol=1e-4)
     assert np.allclose(ours[:, :2].sum(1), 1.0, atol=1e-5)  # exclusive genres add up to one
     # the model file keeps all of it: saved, loaded, it hears the same
@@ -426,13 +586,15 @@ def _table(dataset: Path, path: Path, extra_rows: int = 6) -> Path:
     rows = []
     for label_dir in sorted(p for p in dataset.iterdir() if p.is_dir()):
         for f in sorted(label_dir.glob("*.flac")):
-            rows.append({"filename": f.stem + ".wav", **features.of_file(f),
-                         "label": label_dir.name})
+            rows.append(
+                {"filename": f.stem + ".wav", **features.of_file(f), "label": label_dir.name}
+            )
     for i in range(extra_rows):
         label = ("jazz", "rock")[i % 2]
         y = music(4.0, features.SAMPLE_RATE, seed=500 + i)
-        rows.append({"filename": f"{label}.{90 + i:05d}.wav", **features.features(y),
-                     "label": label})
+        rows.append(
+            {"filename": f"{label}.{90 + i:05d}.wav", **features.features(y), "label": label}
+        )
     rows.append({**rows[0], "filename": "disco.00001.wav", "label": "disco"})  # not in audio
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, ["filename", *features.COLUMNS, "label"])
@@ -457,12 +619,19 @@ def test_features_follow_the_tables_recipe():
     rolloff = librosa.feature.spectral_rolloff(y=y, sr=22050, **kw)
     chroma = librosa.feature.chroma_stft(y=y, sr=22050, **kw)
     rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=512, pad_mode="reflect")
-    for name, series in (("mfcc1", mfcc[0]), ("mfcc13", mfcc[12]), ("spectral_centroid", centroid),
-                         ("rolloff", rolloff), ("chroma_stft", chroma), ("rms", rms)):
+    for name, series in (
+        ("mfcc1", mfcc[0]),
+        ("mfcc13", mfcc[12]),
+        ("spectral_centroid", centroid),
+        ("rolloff", rolloff),
+        ("chroma_stft", chroma),
+        ("rms", rms),
+    ):
         assert np.isclose(v[f"{name}_mean"], series.mean(), rtol=1e-4), name
         assert np.isclose(v[f"{name}_var"], series.var(), rtol=1e-3), name
-    assert list(features.vector(v, features.COLUMNS)) == \
-        [np.float32(v[c]) for c in features.COLUMNS]
+    assert list(features.vector(v, features.COLUMNS)) == [
+        np.float32(v[c]) for c in features.COLUMNS
+    ]
 
 
 def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
@@ -477,8 +646,14 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     table = _table(dataset, tmp_path / "features.csv")
     out = tmp_path / "fused.safetensors"
     runner = CliRunner()
-    common = ["--backbone", str(backbone), "--cache", str(tmp_path / "emb"),
-              "--features", str(table)]
+    common = [
+        "--backbone",
+        str(backbone),
+        "--cache",
+        str(tmp_path / "emb"),
+        "--features",
+        str(table),
+    ]
     r = runner.invoke(app, ["train", str(dataset), "--out", str(out), *common])
     assert r.exit_code == 0, r.output
     assert "left out 1 rows" in r.output  # the disco row: a label the audio does not have
@@ -493,8 +668,9 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
         fused = model.net.fuse(cnn, torch.from_numpy(x)[None])[0].numpy()
     expect = np.sqrt(cnn[0].numpy() * fp) / np.sqrt(cnn[0].numpy() * fp).sum()
     assert np.allclose(fused, expect, atol=1e-5)
-    r = runner.invoke(app, ["predict", str(dataset / "jazz" / "jazz.00000.flac"), "--model",
-                            str(out)])
+    r = runner.invoke(
+        app, ["predict", str(dataset / "jazz" / "jazz.00000.flac"), "--model", str(out)]
+    )
     assert r.exit_code == 0, r.output
     # fast coverage: the features come from the K windows' audio, decoded once at 22.05 kHz
     from genretag.hearing.local import Predictor
@@ -507,21 +683,39 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
     (fast,) = Predictor(model, Coverage("fast", 4), keep_windows=True).predict([long])
     assert fast.error is None and fast.windows == 4
     seconds = model.params.window_seconds
-    heard = np.concatenate([decode(long, features.SAMPLE_RATE, s, seconds)
-                            for s in fast_starts(20.0, seconds, 4)])
+    heard = np.concatenate(
+        [decode(long, features.SAMPLE_RATE, s, seconds) for s in fast_starts(20.0, seconds, 4)]
+    )
     x = features.vector(features.features(heard), model.feature_columns)
     pool = WindowPool.of(fast.window_outputs)
     assert np.allclose(fast.probabilities, model.track_probabilities(pool, x), atol=1e-5)
     assert not np.allclose(fast.probabilities, model.track_probabilities(pool), atol=1e-3)
     (full,) = Predictor(model, Coverage("full")).predict([long])
     assert full.error is None and np.isclose(full.probabilities.sum(), 1.0, atol=1e-5)
-    r = runner.invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
-                            "--out-dir", str(tmp_path / "ev"), *common])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(dataset),
+            "--folds",
+            "2",
+            "--seeds",
+            "1",
+            "--out-dir",
+            str(tmp_path / "ev"),
+            *common,
+        ],
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert set(report["models"]) == {"track head + feature head", "feature head", "linear probe",
-                                     "track head before familiarity (part)",
-                                     "embedding probe (part)", "tag probe (part)"}
+    assert set(report["models"]) == {
+        "track head + feature head",
+        "feature head",
+        "linear probe",
+        "track head before familiarity (part)",
+        "embedding probe (part)",
+        "tag probe (part)",
+    }
 
 
 def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
@@ -532,12 +726,17 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
 
     cols = list(features.COLUMNS)
     lines = ["filename," + ",".join(cols) + ",label"]
-    for name, label in (("jazz.00003.au", "jazz"), ("jazz.00030.au", "jazz"),
-                        ("mine.wav", "rock"), ("other.wav", "rock")):
+    for name, label in (
+        ("jazz.00003.au", "jazz"),
+        ("jazz.00030.au", "jazz"),
+        ("mine.wav", "rock"),
+        ("other.wav", "rock"),
+    ):
         lines.append(name + "," + ",".join("1.0" for _ in cols) + f",{label}")
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
-    t = load_feature_table(tmp_path / "t.csv", ["jazz", "rock"], cols,
-                           artists={"jazz.00030": "Miles"})
+    t = load_feature_table(
+        tmp_path / "t.csv", ["jazz", "rock"], cols, artists={"jazz.00030": "Miles"}
+    )
     assert t.groups[:2] == ["jazz:block0", "artist:Miles"] and t.names[2] == "mine"
     assert list(t.rows_outside({"jazz:block0"}, {"mine"})) == [False, True, False, True]
     assert list(t.rows_outside({"artist:Miles"}, set())) == [True, False, True, True]
@@ -551,9 +750,13 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", [["--arch", "mel-cnn", "--epochs", "2", "--patience", "1"],
-                                 ["--arch", "musicnn-finetune", "--finetune-all", "1",
-                                  "--epochs", "1", "--mixup", "0.4"]])
+@pytest.mark.parametrize(
+    "how",
+    [
+        ["--arch", "mel-cnn", "--epochs", "2", "--patience", "1"],
+        ["--arch", "musicnn-finetune", "--finetune-all", "1", "--epochs", "1", "--mixup", "0.4"],
+    ],
+)
 def test_whole_network_training(dataset, tmp_path, how):
     from genretag.models.net import load_model
 
@@ -575,8 +778,20 @@ def test_whole_network_training(dataset, tmp_path, how):
             assert not torch.equal(before[name], after[name]), name
         frozen = [k for k in before if k.startswith("input_bn.") or "running_" in k]
         assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
-    r = CliRunner().invoke(app, ["evaluate", str(dataset), "--folds", "2", "--seeds", "1",
-                                 "--out-dir", str(tmp_path / "ev"), *common])
+    r = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(dataset),
+            "--folds",
+            "2",
+            "--seeds",
+            "1",
+            "--out-dir",
+            str(tmp_path / "ev"),
+            *common,
+        ],
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     cnn = "from-scratch CNN" if "mel-cnn" in how else "fine-tuned whole network"
@@ -589,11 +804,29 @@ def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, t
     backbone = tmp_path / "backbone.safetensors"
     make_tiny_model(backbone)
     cols = list(features.COLUMNS)
-    (tmp_path / "t.csv").write_text("filename," + ",".join(cols) + ",label\n"
-                                    + "x.wav," + ",".join("1" for _ in cols) + ",disco\n")
-    r = CliRunner().invoke(app, ["train", str(dataset), "--out", str(tmp_path / "m.safetensors"),
-                                 "--backbone", str(backbone), "--cache", str(tmp_path / "emb"),
-                                 "--features", str(tmp_path / "t.csv")])
+    (tmp_path / "t.csv").write_text(
+        "filename,"
+        + ",".join(cols)
+        + ",label\n"
+        + "x.wav,"
+        + ",".join("1" for _ in cols)
+        + ",disco\n"
+    )
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(tmp_path / "m.safetensors"),
+            "--backbone",
+            str(backbone),
+            "--cache",
+            str(tmp_path / "emb"),
+            "--features",
+            str(tmp_path / "t.csv"),
+        ],
+    )
     assert r.exit_code == 2 and "at least two of the dataset's labels" in r.output
     assert not (tmp_path / "m.safetensors").exists()
 
@@ -605,12 +838,24 @@ def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
     from genretag.models.net import load_model
 
     backbone = tmp_path / "tagger.safetensors"
-    make_tiny_model(backbone, favourite=1, labels=["electronic", "House", "jazz", "rock"],
-                    activation="sigmoid")
+    make_tiny_model(
+        backbone, favourite=1, labels=["electronic", "House", "jazz", "rock"], activation="sigmoid"
+    )
     out = tmp_path / "track.safetensors"
     runner = CliRunner()
-    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--backbone",
-                            str(backbone), "--cache", str(tmp_path / "emb")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--backbone",
+            str(backbone),
+            "--cache",
+            str(tmp_path / "emb"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     model = load_model(out)
     assert model.metadata.label_sets["gtzan"] == ("jazz", "rock")
@@ -618,9 +863,21 @@ def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
 
     def scan(*args):
         report = tmp_path / "r.json"
-        r = runner.invoke(app, ["scan", str(dataset), "--model", str(out), "--db",
-                                str(tmp_path / "db.sqlite"), "--dry-run", "--report",
-                                str(report), *args])
+        r = runner.invoke(
+            app,
+            [
+                "scan",
+                str(dataset),
+                "--model",
+                str(out),
+                "--db",
+                str(tmp_path / "db.sqlite"),
+                "--dry-run",
+                "--report",
+                str(report),
+                *args,
+            ],
+        )
         assert r.exit_code == 1, r.output  # broken.mp3 is an error row; the rest is handled
         return [row for row in json.loads(report.read_text())["rows"] if not row["error"]]
 
@@ -629,8 +886,20 @@ def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
     vocab = Vocabulary.of_model(model.metadata)
     for row in scan("--min-confidence", "0", "--parents"):
         assert row["genres"] == vocab.with_parents(row["genres"][:1])
-    r = runner.invoke(app, ["scan", str(dataset), "--model", str(out), "--labels", "nope",
-                            "--db", str(tmp_path / "db.sqlite"), "--dry-run"])
+    r = runner.invoke(
+        app,
+        [
+            "scan",
+            str(dataset),
+            "--model",
+            str(out),
+            "--labels",
+            "nope",
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "--dry-run",
+        ],
+    )
     assert r.exit_code == 2 and "--labels nope" in r.output
 
 
@@ -656,8 +925,14 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
 
     def embed(order, workers):
         out = {}
-        for r in Predictor(model, Coverage("full"), batch_size=4, workers=workers,
-                            keep_windows=True, embeddings=True).predict(order):
+        for r in Predictor(
+            model,
+            Coverage("full"),
+            batch_size=4,
+            workers=workers,
+            keep_windows=True,
+            embeddings=True,
+        ).predict(order):
             out[order[r.key].name] = r.window_outputs[np.argsort(r.window_starts, kind="stable")]
         return out
 
@@ -669,8 +944,9 @@ def test_embeddings_do_not_depend_on_batch_neighbours(tmp_path):
         assert np.array_equal(one[name], other[name]), name
 
 
-def synthetic_genres(seed: int = 0, genres: int = 4, artists: int = 4, clips: int = 6,
-                     dim: int = 40, tags: int = 6):
+def synthetic_genres(
+    seed: int = 0, genres: int = 4, artists: int = 4, clips: int = 6, dim: int = 40, tags: int = 6
+):
     """Pooled statistics of clips in ``genres`` clusters, each artist a small offset."""
     from genretag.training.recipes.probe import Pooled
 
@@ -721,8 +997,10 @@ def test_hold_out_genres_measures_music_the_head_never_heard():
     assert set(out["per_genre"]) == {"a", "b", "c"}
     assert set(out["scores"]) == set(ood.SCORES)
     # the familiarity can only lower the exclusive genres
-    assert out["with_familiarity"]["outside_given_a_genre"] <= \
-        out["head_alone"]["outside_given_a_genre"]
+    assert (
+        out["with_familiarity"]["outside_given_a_genre"]
+        <= out["head_alone"]["outside_given_a_genre"]
+    )
 
 
 def test_hold_out_genres_needs_three_genres(dataset, tmp_path):
@@ -740,10 +1018,23 @@ def test_train_on_ray_and_a_fused_model_scans_on_ray_as_here(dataset, tmp_path):
     make_tiny_model(backbone)
     out = tmp_path / "fused.safetensors"
     runner = CliRunner()
-    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--backbone",
-                            str(backbone), "--cache", str(tmp_path / "emb"), "--features",
-                            str(_table(dataset, tmp_path / "features.csv")),
-                            "--engine", "ray"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--backbone",
+            str(backbone),
+            "--cache",
+            str(tmp_path / "emb"),
+            "--features",
+            str(_table(dataset, tmp_path / "features.csv")),
+            "--engine",
+            "ray",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output
     lib = tmp_path / "lib"
@@ -752,12 +1043,28 @@ def test_train_on_ray_and_a_fused_model_scans_on_ray_as_here(dataset, tmp_path):
     reports = {}
     for engine in ("local", "ray"):
         reports[engine] = tmp_path / f"{engine}.json"
-        r = runner.invoke(app, ["scan", str(lib), "--model", str(out), "--engine", engine,
-                                "--db", str(tmp_path / f"{engine}.sqlite"), "--dry-run",
-                                "--min-confidence", "0", "--report", str(reports[engine])])
+        r = runner.invoke(
+            app,
+            [
+                "scan",
+                str(lib),
+                "--model",
+                str(out),
+                "--engine",
+                engine,
+                "--db",
+                str(tmp_path / f"{engine}.sqlite"),
+                "--dry-run",
+                "--min-confidence",
+                "0",
+                "--report",
+                str(reports[engine]),
+            ],
+        )
         assert r.exit_code == 0, r.output
-    here, there = (json.loads(reports[e].read_text())["rows"][0]["probabilities"]
-                   for e in ("local", "ray"))
+    here, there = (
+        json.loads(reports[e].read_text())["rows"][0]["probabilities"] for e in ("local", "ray")
+    )
     assert max(abs(here[k] - there[k]) for k in here) <= 1e-5
 
 
@@ -778,8 +1085,20 @@ def test_features_mlp_trains_evaluates_and_scans_through_the_same_stages(dataset
     runner = CliRunner()
     common = ["--cache", str(tmp_path / "emb"), "--backbone", str(tmp_path / "b.safetensors")]
     make_tiny_model(tmp_path / "b.safetensors")
-    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--arch",
-                            "features-mlp", "--epochs", "20", *common])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--arch",
+            "features-mlp",
+            "--epochs",
+            "20",
+            *common,
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output  # listed and skipped, not fatal
     model = load_model(out)
@@ -795,33 +1114,76 @@ def test_features_mlp_trains_evaluates_and_scans_through_the_same_stages(dataset
 
     with torch.inference_mode():
         outputs = model.net.window_outputs(model.net.backbone(torch.from_numpy(trained_on)))
-    assert np.allclose(model.track_probabilities(WindowPool.of(outputs.numpy())),
-                       heard.probabilities, atol=1e-5)
+    assert np.allclose(
+        model.track_probabilities(WindowPool.of(outputs.numpy())), heard.probabilities, atol=1e-5
+    )
     report = tmp_path / "r.json"
-    r = runner.invoke(app, ["scan", str(long), "--model", str(out), "--db",
-                            str(tmp_path / "c.sqlite"), "--dry-run", "--report", str(report)])
+    r = runner.invoke(
+        app,
+        [
+            "scan",
+            str(long),
+            "--model",
+            str(out),
+            "--db",
+            str(tmp_path / "c.sqlite"),
+            "--dry-run",
+            "--report",
+            str(report),
+        ],
+    )
     assert r.exit_code == 0, r.output
     (row,) = json.loads(report.read_text())["rows"]
     assert set(row["probabilities"]) == {"Jazz", "Rock"}  # display names
-    r = runner.invoke(app, ["evaluate", str(dataset), "--arch", "features-mlp", "--folds", "2",
-                            "--seeds", "1", "--epochs", "10", "--out-dir", str(tmp_path / "ev"),
-                            *common])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(dataset),
+            "--arch",
+            "features-mlp",
+            "--folds",
+            "2",
+            "--seeds",
+            "1",
+            "--epochs",
+            "10",
+            "--out-dir",
+            str(tmp_path / "ev"),
+            *common,
+        ],
+    )
     assert r.exit_code == 0, r.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert "features MLP" in metrics["models"]
     r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--arch", "nope", *common])
     assert r.exit_code == 2 and "'nope' is not one of" in r.output
-    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--arch", "features-mlp",
-                            "--features", str(tmp_path / "t.csv"), *common])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--arch",
+            "features-mlp",
+            "--features",
+            str(tmp_path / "t.csv"),
+            *common,
+        ],
+    )
     assert r.exit_code == 2 and "--arch features-mlp" in r.output
 
 
-@pytest.mark.parametrize("arch, method", [
-    ("musicnn-track", "frozen musicnn tagger"),
-    ("musicnn-finetune", "then the whole network 2 epochs"),
-    ("mel-cnn", "trained from random weights"),
-    ("raw-cnn", "on the raw waveform"),
-])
+@pytest.mark.parametrize(
+    "arch, method",
+    [
+        ("musicnn-track", "frozen musicnn tagger"),
+        ("musicnn-finetune", "then the whole network 2 epochs"),
+        ("mel-cnn", "trained from random weights"),
+        ("raw-cnn", "on the raw waveform"),
+    ],
+)
 def test_each_musicnn_arch_trains_and_scans(dataset, tmp_path, arch, method):
     """--arch names the recipes of the reference notebooks that musicnn's code covers; each
     trains on tiny data, saves, and tags with scan --model."""
@@ -831,18 +1193,45 @@ def test_each_musicnn_arch_trains_and_scans(dataset, tmp_path, arch, method):
     make_tiny_model(backbone)
     out = tmp_path / f"{arch}.safetensors"
     runner = CliRunner()
-    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--arch", arch,
-                            "--epochs", "1", "--backbone", str(backbone), "--cache",
-                            str(tmp_path / "emb")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--arch",
+            arch,
+            "--epochs",
+            "1",
+            "--backbone",
+            str(backbone),
+            "--cache",
+            str(tmp_path / "emb"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     model = load_model(out)
     assert method in model.metadata.raw["training"]["method"]
     # the reference recipe's 64 bands, carried by the model file to the scan
     assert model.params.n_mels == (64 if arch == "mel-cnn" else 96)
     report = tmp_path / "r.json"
-    r = runner.invoke(app, ["scan", str(dataset / "jazz"), "--model", str(out), "--db",
-                            str(tmp_path / "c.sqlite"), "--dry-run", "--min-confidence", "0",
-                            "--report", str(report)])
+    r = runner.invoke(
+        app,
+        [
+            "scan",
+            str(dataset / "jazz"),
+            "--model",
+            str(out),
+            "--db",
+            str(tmp_path / "c.sqlite"),
+            "--dry-run",
+            "--min-confidence",
+            "0",
+            "--report",
+            str(report),
+        ],
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads(report.read_text())["rows"]
     assert len(rows) == 4 and all(row["probabilities"] for row in rows)

@@ -30,7 +30,7 @@ def test_streamed_windows_equal_whole_track_windows(n):
         expected.append(n - 1024)  # the tail window, flush with the end
     assert list(starts) == expected
     for s, win in zip(starts, wins):
-        assert np.array_equal(win, x[s:s + 1024])
+        assert np.array_equal(win, x[s : s + 1024])
     assert len(w.buffer) <= 2 * 1024 + max(len(c) for c in np.array_split(x, 7))
 
 
@@ -61,10 +61,19 @@ def test_choose_top_k_threshold_and_merge():
 def test_independent_genres_merge_as_independent_events_and_bring_parents():
     labels = ["rock", "pop", "indie", "indie-rock", "house", "dance", "electronic"]
     vocab = Vocabulary.default(
-        labels, {"rock": "Rock", "pop": "Pop", "indie": "Indie", "indie-rock": "Indie Rock",
-                 "house": "House", "dance": "Dance", "electronic": "Electronic"},
+        labels,
+        {
+            "rock": "Rock",
+            "pop": "Pop",
+            "indie": "Indie",
+            "indie-rock": "Indie Rock",
+            "house": "House",
+            "dance": "Dance",
+            "electronic": "Electronic",
+        },
         independent=["indie", "indie-rock", "house", "dance", "electronic"],
-        parents={"indie-rock": ["rock", "indie"], "house": ["dance"], "dance": ["electronic"]})
+        parents={"indie-rock": ["rock", "indie"], "house": ["dance"], "dance": ["electronic"]},
+    )
     probs = P(labels, [0.7, 0.3, 0.6, 0.5, 0.1, 0.2, 0.4])
     c = choose(probs, vocab, top_k=3, min_confidence=0.45)
     assert c.genres == ["Rock", "Indie", "Indie Rock"]  # a track can be Rock and Indie
@@ -73,8 +82,9 @@ def test_independent_genres_merge_as_independent_events_and_bring_parents():
     assert c.genres == ["Rock", "Indie", "Indie Rock"]  # its parents are already there
     assert vocab.with_parents(["House"]) == ["House", "Dance", "Electronic"]
     # mapped together: exclusive labels add up, independent ones combine as noisy-or
-    both = Vocabulary({**vocab.names, "pop": "Rock", "indie": "Rock"}, vocab.independent,
-                      vocab.parents)
+    both = Vocabulary(
+        {**vocab.names, "pop": "Rock", "indie": "Rock"}, vocab.independent, vocab.parents
+    )
     merged = both.merge(probs)
     assert merged["Rock"] == pytest.approx(1 - (1 - 1.0) * (1 - 0.6))
     assert vocab.merge(probs)["Indie"] == pytest.approx(0.6)
@@ -96,10 +106,15 @@ def shipped(**p: float) -> Prediction:
     vocab = shipped_vocabulary()
     labels = tuple(vocab.names)
     exclusive = [lab for lab in labels if lab not in vocab.independent]
-    rest = (1.0 - sum(p.get(lab, 0.0) for lab in exclusive)) / \
-        sum(lab not in p for lab in exclusive)
-    return Prediction(labels, np.array([p.get(lab.replace("-", "_"), rest if lab in exclusive
-                                                else 0.01) for lab in labels]))
+    rest = (1.0 - sum(p.get(lab, 0.0) for lab in exclusive)) / sum(
+        lab not in p for lab in exclusive
+    )
+    return Prediction(
+        labels,
+        np.array(
+            [p.get(lab.replace("-", "_"), rest if lab in exclusive else 0.01) for lab in labels]
+        ),
+    )
 
 
 def test_the_first_genre_is_exclusive_and_a_child_comes_only_beside_its_parent():
@@ -122,8 +137,9 @@ def test_the_first_genre_is_exclusive_and_a_child_comes_only_beside_its_parent()
     c = choose(shipped(disco=0.2, electronic=0.2, hard_rock=0.9), vocab)
     assert c.unsure and c.best == "Disco"  # Hard Rock alone, without Rock, is no verdict
     # an album: its first genre is one that a track ranks first
-    assert choose(shipped(blues=0.3, jazz=0.45, rock=0.3), vocab,
-                  among={"Blues", "Rock"}).genres == ["Blues"]
+    assert choose(
+        shipped(blues=0.3, jazz=0.45, rock=0.3), vocab, among={"Blues", "Rock"}
+    ).genres == ["Blues"]
 
 
 def test_sniff():
@@ -172,7 +188,7 @@ def test_spectrogram_augmentations():
     y = torch.from_numpy(music(3.0, p.sample_rate, seed=1))[None]
     x = frontend(y)
     # gain is exact in the model's log scale: +10 dB of power is 10x the samples' power
-    assert torch.allclose(gain(x, torch.tensor([10.0])), frontend(y * 10 ** 0.5), atol=1e-3)
+    assert torch.allclose(gain(x, torch.tensor([10.0])), frontend(y * 10**0.5), atol=1e-3)
     assert torch.allclose(gain(x, torch.tensor([0.0])), x, atol=1e-5)
     assert torch.equal(pitch_shift(x, torch.tensor([0.0])), x)
     up = pitch_shift(x, torch.tensor([12.0]))  # an octave up: band j reads band j / 2
@@ -233,15 +249,23 @@ def test_a_cache_of_release_0_1_migrates_with_every_row_and_undo_entry(tmp_path)
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tracks = con.execute("select * from tracks order by path").fetchall()
-        assert [row[:len(before_tracks[0])] for row in tracks] == before_tracks
+        assert [row[: len(before_tracks[0])] for row in tracks] == before_tracks
         history = con.execute("select * from history order by id").fetchall()
         before_at = 4  # the genre state: now its container's own record (schema 5)
-        assert [row[:before_at] + row[before_at + 1:len(before_history[0])]
-                for row in history] == [row[:before_at] + row[before_at + 1:]
-                                        for row in before_history]
+        assert [
+            row[:before_at] + row[before_at + 1 : len(before_history[0])] for row in history
+        ] == [row[:before_at] + row[before_at + 1 :] for row in before_history]
         assert json.loads(history[0][before_at]) == {
-            "kind": "id3", "format": 2, "values": ["Ünïcode Genre"], "read": False,
-            "frame": "", "v1": 12, "tagless": False, "tag_size": 0, "ignr": None}
+            "kind": "id3",
+            "format": 2,
+            "values": ["Ünïcode Genre"],
+            "read": False,
+            "frame": "",
+            "v1": 12,
+            "tagless": False,
+            "tag_size": 0,
+            "ignr": None,
+        }
         states = con.execute("select state, run from history").fetchall()  # new columns:
         assert set(states) == {("done", None)}  # their writes had all happened, in no run
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # a newer release's cache
@@ -349,8 +373,7 @@ def test_a_cache_written_by_release_8f518e1_still_undoes_byte_for_byte(tmp_path)
     with sqlite3.connect(db) as con:  # the library lived in /tmp/fxlib when it was made
         assert con.execute("PRAGMA user_version").fetchone()[0] == 4
         for table in ("tracks", "history"):
-            con.execute(f"update {table} set path = replace(path, '/tmp/fxlib', ?)",
-                        [str(lib)])
+            con.execute(f"update {table} set path = replace(path, '/tmp/fxlib', ?)", [str(lib)])
     originals = json.loads((lib / "originals.json").read_text())
     r = run("report", "--db", db)  # report reads it read-only once it is migrated
     assert r.exit_code == 0 and "writes that undo can restore" in r.output, r.output

@@ -17,7 +17,7 @@ import os
 import time
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -39,13 +39,14 @@ TRAINING_EXTRA = ("torch", "librosa", "matplotlib")  # what pip install 'genreta
 console = Screen(highlight=False)  # piped: one line per row, as the tagger's commands
 err = Screen(stderr=True, highlight=False)
 BACKBONE = shipped("musicnn_msd.safetensors")
+
+
 def default_cache() -> Path:
     """Embeddings, features and log-mels live in the user cache folder, wherever the
     command runs (~/.cache/genretag/embeddings on Linux)."""
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("genretag")) / "embeddings"
-
 
 
 def needs_training_extra(command: str) -> None:
@@ -72,14 +73,25 @@ def extra_hint(extra: str) -> str:
     if url.scheme == "file" and "dir_info" in origin:
         source = unquote(url.path)
         editable = "-e " if origin["dir_info"].get("editable") else ""
-        return f"pip install {editable}'{source}[{extra}]' (from the source folder it was " \
-               f"installed from; in that folder: pip install {editable}'.[{extra}]')"
+        return (
+            f"pip install {editable}'{source}[{extra}]' (from the source folder it was "
+            f"installed from; in that folder: pip install {editable}'.[{extra}]')"
+        )
     return f"from a source checkout of genretag: pip install '.[{extra}]'"
 
 
-def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int, device: Device,
-             table_csv: Optional[Path], recipe: Recipe, clip_features: bool,
-             engine: Engine = Engine.LOCAL, ray_address: Optional[str] = None) -> Labelled:
+def _prepare(
+    dataset: Path,
+    backbone: Path,
+    cache: Path | None,
+    workers: int,
+    device: Device,
+    table_csv: Path | None,
+    recipe: Recipe,
+    clip_features: bool,
+    engine: Engine = Engine.LOCAL,
+    ray_address: str | None = None,
+) -> Labelled:
     """Load the dataset and embed every window (cached), here or (``engine``) on a Ray
     cluster; read the feature table if given. ``clip_features`` also computes the table's
     columns from each clip's audio (evaluation needs them for its test clips); a recipe
@@ -113,20 +125,34 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     results = {}
     settings = Settings(engine=engine, ray_address=ray_address, device=device)
     with steps(err) as bar:
+
         def run(what: str, fn, *args, **kwargs):
             task = bar.add_task(what, total=len(items), info="")
             results[what] = fn(items, *args, on_done=lambda: bar.advance(task), **kwargs)
 
         try:
-            run("embeddings", embed, pretrained, cache, workers, settings=settings,
-                model_path=Path(backbone))
+            run(
+                "embeddings",
+                embed,
+                pretrained,
+                cache,
+                workers,
+                settings=settings,
+                model_path=Path(backbone),
+            )
         except RayError as e:
             raise usage_error(f"--engine ray: {e}") from None
         if clip_features:
             run("table features", table_features, cache, workers)
         if recipe.needs_mels:
-            run("log-mels", clip_mels, pretrained, cache, workers,
-                n_mels=recipe.n_mels if recipe.from_scratch else 0)
+            run(
+                "log-mels",
+                clip_mels,
+                pretrained,
+                cache,
+                workers,
+                n_mels=recipe.n_mels if recipe.from_scratch else 0,
+            )
         if recipe.needs_window_features:
             run("window features", window_features, cache, workers)
         if recipe.needs_audio:
@@ -142,10 +168,15 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     labels = sorted({i.label for i in items})
     # whole networks train where the backbone was opened; heads and the backbone's copy
     # kept here stay on the CPU (small, and fed from numpy)
-    d = Labelled(pretrained.to("cpu"), items, labels,
-                 [results["embeddings"].windows[i.path] for i in items],
-                 np.array([labels.index(i.label) for i in items]), device=opened_on,
-                 workers=workers)
+    d = Labelled(
+        pretrained.to("cpu"),
+        items,
+        labels,
+        [results["embeddings"].windows[i.path] for i in items],
+        np.array([labels.index(i.label) for i in items]),
+        device=opened_on,
+        workers=workers,
+    )
     if clip_features:
         d.clip_features = np.stack([results["table features"].windows[i.path] for i in items])
     if recipe.needs_mels:
@@ -157,59 +188,100 @@ def _prepare(dataset: Path, backbone: Path, cache: Optional[Path], workers: int,
     if table_csv is not None:
         try:
             artists = dataset / "artists.csv"
-            d.table = load_feature_table(table_csv, labels, list(features.COLUMNS),
-                                         read_artists(artists) if artists.is_file() else None)
+            d.table = load_feature_table(
+                table_csv,
+                labels,
+                list(features.COLUMNS),
+                read_artists(artists) if artists.is_file() else None,
+            )
         except DatasetError as e:
             raise usage_error(str(e)) from None
         if len(set(d.table.y.tolist())) < 2:
-            raise usage_error(f"{table_csv}: needs rows of at least two of the dataset's "
-                              f"labels ({', '.join(labels)})")
+            raise usage_error(
+                f"{table_csv}: needs rows of at least two of the dataset's "
+                f"labels ({', '.join(labels)})"
+            )
         if d.table.skipped:
-            err.print(f"{table_csv}: left out {d.table.skipped} rows with labels the audio "
-                      "does not have", markup=False, soft_wrap=True)
+            err.print(
+                f"{table_csv}: left out {d.table.skipped} rows with labels the audio does not have",
+                markup=False,
+                soft_wrap=True,
+            )
     return d
 
 
 # options both commands take (typer accepts one option object as default in several places)
 DATASET = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest.")
-FEATURES = typer.Option(None, "--features", help="A GTZAN-style feature table (CSV: filename, "
-                        "label, feature columns): adds a feature head fused with the CNN.")
-CNN_WEIGHT = typer.Option(0.5, "--cnn-weight", min=0.0, max=1.0,
-                          help="The CNN's share in the fused probabilities.")
+FEATURES = typer.Option(
+    None,
+    "--features",
+    help="A GTZAN-style feature table (CSV: filename, "
+    "label, feature columns): adds a feature head fused with the CNN.",
+)
+CNN_WEIGHT = typer.Option(
+    0.5, "--cnn-weight", min=0.0, max=1.0, help="The CNN's share in the fused probabilities."
+)
 BACKBONE_OPT = typer.Option(BACKBONE, "--backbone", help="Pretrained musicnn file.")
 EPOCHS = typer.Option(None, "--epochs", min=1, help="Head epochs (8), or from-scratch (30).")
 MIXUP = typer.Option(0.0, "--mixup", min=0.0, help="mixup alpha for the head (0: off).")
-PATIENCE = typer.Option(None, "--patience", min=0, help="Early stopping: epochs without a "
-                        "better loss on a grouped validation split (0: off, train all epochs; "
-                        "default: 8 for a network trained from scratch, 30 for features-mlp, "
-                        "else off).")
-FINETUNE = typer.Option(0, "--finetune-all", min=0, help="Whole-network epochs of --arch "
-                        "musicnn-finetune at a low rate (0: its default, 2).")
-FINETUNE_LR = typer.Option(1e-5, "--finetune-lr", min=0.0,
-                           help="Learning rate of the whole-network epochs.")
-AUGMENT = typer.Option(True, "--augment/--no-augment", help="Augment log-mel windows when "
-                       "training a whole network (shift, stretch, pitch, gain, SpecAugment, "
-                       "mixup).")
-SEED = typer.Option(0, "--seed", help="Seed of every random choice (folds, initial "
-                    "weights, augmentation).")
-ARCH = typer.Option(Arch.MUSICNN_TRACK, "--arch", help="The network: musicnn-track (probes "
-                    "on the frozen tagger), musicnn-window (its back end fine-tuned per "
-                    "window), musicnn-finetune (the back end per window, then the whole "
-                    "network at a low rate), mel-cnn (a CNN on log-mels from random "
-                    "weights), raw-cnn (a 1-D CNN on the raw waveform, from random "
-                    "weights), features-mlp (a feed-forward network on each 3 s window's "
-                    "table features).")
-N_MELS = typer.Option(None, "--n-mels", min=16, max=256, help="Mel bands of a CNN trained "
-                      "from scratch (default: 64 with --arch mel-cnn, as the reference "
-                      "recipe; else the backbone's 96).")
-CACHE_OPT = typer.Option(None, "--cache", help="Where embeddings and features are kept "
-                         "(default: the user cache folder).")
+PATIENCE = typer.Option(
+    None,
+    "--patience",
+    min=0,
+    help="Early stopping: epochs without a "
+    "better loss on a grouped validation split (0: off, train all epochs; "
+    "default: 8 for a network trained from scratch, 30 for features-mlp, "
+    "else off).",
+)
+FINETUNE = typer.Option(
+    0,
+    "--finetune-all",
+    min=0,
+    help="Whole-network epochs of --arch musicnn-finetune at a low rate (0: its default, 2).",
+)
+FINETUNE_LR = typer.Option(
+    1e-5, "--finetune-lr", min=0.0, help="Learning rate of the whole-network epochs."
+)
+AUGMENT = typer.Option(
+    True,
+    "--augment/--no-augment",
+    help="Augment log-mel windows when "
+    "training a whole network (shift, stretch, pitch, gain, SpecAugment, "
+    "mixup).",
+)
+SEED = typer.Option(
+    0, "--seed", help="Seed of every random choice (folds, initial weights, augmentation)."
+)
+ARCH = typer.Option(
+    Arch.MUSICNN_TRACK,
+    "--arch",
+    help="The network: musicnn-track (probes "
+    "on the frozen tagger), musicnn-window (its back end fine-tuned per "
+    "window), musicnn-finetune (the back end per window, then the whole "
+    "network at a low rate), mel-cnn (a CNN on log-mels from random "
+    "weights), raw-cnn (a 1-D CNN on the raw waveform, from random "
+    "weights), features-mlp (a feed-forward network on each 3 s window's "
+    "table features).",
+)
+N_MELS = typer.Option(
+    None,
+    "--n-mels",
+    min=16,
+    max=256,
+    help="Mel bands of a CNN trained "
+    "from scratch (default: 64 with --arch mel-cnn, as the reference "
+    "recipe; else the backbone's 96).",
+)
+CACHE_OPT = typer.Option(
+    None, "--cache", help="Where embeddings and features are kept (default: the user cache folder)."
+)
+
+
 def make_recipe(arch: Arch, options: Options) -> Recipe:
     from genretag.training.recipes.arches import RECIPES
 
     if options.finetune and arch != Arch.MUSICNN_FINETUNE:
-        raise usage_error("--finetune-all sets the whole-network epochs of --arch "
-                          "musicnn-finetune")
+        raise usage_error("--finetune-all sets the whole-network epochs of --arch musicnn-finetune")
     if options.n_mels and arch != Arch.MEL_CNN:
         raise usage_error("--n-mels sets the mel bands of --arch mel-cnn")
     return RECIPES[arch](options)
@@ -219,11 +291,12 @@ def epoch_reporter(bar, total: int):
     """An ``on_epoch`` callback that moves a progress bar and shows the losses."""
     task = bar.add_task("training", total=total, info="")
 
-    def on_epoch(epoch: int, loss: float, val_loss: Optional[float]) -> None:
+    def on_epoch(epoch: int, loss: float, val_loss: float | None) -> None:
         info = f"loss {loss:.3f}" + (f", validation {val_loss:.3f}" if val_loss is not None else "")
         bar.update(task, completed=epoch + 1, info=info)
         if epoch + 1 == total:
             bar.reset(task, total=total)
+
     return on_epoch
 
 
@@ -239,12 +312,20 @@ def _epochs(r: Recipe) -> int:
 def train(
     dataset: Path = DATASET,
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
-    table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
-    backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
-    patience: Optional[int] = PATIENCE, finetune_all: int = FINETUNE,
-    finetune_lr: float = FINETUNE_LR, augment: bool = AUGMENT, seed: int = SEED,
-    arch: Arch = ARCH, n_mels: Optional[int] = N_MELS,
-    cache: Optional[Path] = CACHE_OPT, settings: Settings = SETTINGS,
+    table: Path | None = FEATURES,
+    cnn_weight: float = CNN_WEIGHT,
+    backbone: Path = BACKBONE_OPT,
+    epochs: int | None = EPOCHS,
+    mixup: float = MIXUP,
+    patience: int | None = PATIENCE,
+    finetune_all: int = FINETUNE,
+    finetune_lr: float = FINETUNE_LR,
+    augment: bool = AUGMENT,
+    seed: int = SEED,
+    arch: Arch = ARCH,
+    n_mels: int | None = N_MELS,
+    cache: Path | None = CACHE_OPT,
+    settings: Settings = SETTINGS,
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     needs_training_extra("train")
@@ -257,13 +338,29 @@ def train(
     from genretag.training.recipes.save import save_genre_model
 
     started = time.time()
-    recipe = make_recipe(arch, Options(epochs, seed, mixup, patience, finetune_all,
-                                       finetune_lr, augment, cnn_weight, n_mels))
+    recipe = make_recipe(
+        arch,
+        Options(
+            epochs, seed, mixup, patience, finetune_all, finetune_lr, augment, cnn_weight, n_mels
+        ),
+    )
     if recipe.features_mlp is not None and table is not None:
-        raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
-                          "is a network on the features itself")
-    d = _prepare(dataset, backbone, cache, workers, device, table, recipe, clip_features=False,
-                 engine=engine, ray_address=ray_address)
+        raise usage_error(
+            "--features adds a feature head beside a CNN; --arch features-mlp "
+            "is a network on the features itself"
+        )
+    d = _prepare(
+        dataset,
+        backbone,
+        cache,
+        workers,
+        device,
+        table,
+        recipe,
+        clip_features=False,
+        engine=engine,
+        ray_address=ray_address,
+    )
     with steps(err) as bar:
         built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
     for e, loss in enumerate(built.losses):
@@ -271,51 +368,94 @@ def train(
     config = recipe.to_dict()
     if built.chosen is not None:
         c = built.chosen
-        config["chosen"] = {"embedding_c": c.embedding_c, "tag_c": c.tag_c,
-                            "weight": c.weight, "temperature": c.temperature,
-                            "inner_macro_recall": c.inner_macro_recall,
-                            "calibrated": c.calibrated}
-        err.print(f"chosen inside the training clips: embedding C {c.embedding_c}, tag C "
-                  f"{c.tag_c}, embedding weight {c.weight}, temperature {c.temperature:.3f}")
+        config["chosen"] = {
+            "embedding_c": c.embedding_c,
+            "tag_c": c.tag_c,
+            "weight": c.weight,
+            "temperature": c.temperature,
+            "inner_macro_recall": c.inner_macro_recall,
+            "calibrated": c.calibrated,
+        }
+        err.print(
+            f"chosen inside the training clips: embedding C {c.embedding_c}, tag C "
+            f"{c.tag_c}, embedding weight {c.weight}, temperature {c.temperature:.3f}"
+        )
         if not c.calibrated:
-            err.print(f"genretag train: warning: too few clips to calibrate the model's "
-                      f"probabilities ({c.held_out} held-out predictions, of which fewer than "
-                      f"{MIN_CALIBRATION_ERRORS} wrong; {MIN_CALIBRATION_CLIPS} with "
-                      f"{MIN_CALIBRATION_ERRORS} wrong are needed): the temperature stays "
-                      "1.0, and its confidences are not calibrated", markup=False,
-                      soft_wrap=True)
+            err.print(
+                f"genretag train: warning: too few clips to calibrate the model's "
+                f"probabilities ({c.held_out} held-out predictions, of which fewer than "
+                f"{MIN_CALIBRATION_ERRORS} wrong; {MIN_CALIBRATION_CLIPS} with "
+                f"{MIN_CALIBRATION_ERRORS} wrong are needed): the temperature stays "
+                "1.0, and its confidences are not calibrated",
+                markup=False,
+                soft_wrap=True,
+            )
     built.model.to("cpu")
     own = recipe.from_scratch or recipe.features_mlp is not None  # no pretrained part
-    model_id = save_genre_model(out, built.model, recipe.describe(), config, d.summary(),
-                                backbone=None if own else d.pretrained,
-                                feature_table=table.name if table else None, started=started)
-    console.print(f"wrote {out} (model id {model_id}, {len(built.model.labels)} labels, "
-                  f"{len(d.items)} clips, {time.time() - started:.0f} s)", markup=False)
+    model_id = save_genre_model(
+        out,
+        built.model,
+        recipe.describe(),
+        config,
+        d.summary(),
+        backbone=None if own else d.pretrained,
+        feature_table=table.name if table else None,
+        started=started,
+    )
+    console.print(
+        f"wrote {out} (model id {model_id}, {len(built.model.labels)} labels, "
+        f"{len(d.items)} clips, {time.time() - started:.0f} s)",
+        markup=False,
+    )
 
 
 @takes_settings(EVALUATE)
 def evaluate(
     dataset: Path = DATASET,
     folds: int = typer.Option(5, "--folds", min=2, help="Outer folds, grouped by artist."),
-    seeds: int = typer.Option(3, "--seeds", min=1, help="Repeat the folds with this many "
-                              "shuffles (seeds SEED, SEED+1, ...), for a spread."),
-    out_dir: Path = typer.Option(Path("evaluation"), "--out-dir", help="Where metrics.json "
-                                 "and the plots go."),
-    table: Optional[Path] = FEATURES, cnn_weight: float = CNN_WEIGHT,
-    backbone: Path = BACKBONE_OPT, epochs: Optional[int] = EPOCHS, mixup: float = MIXUP,
-    patience: Optional[int] = PATIENCE, finetune_all: int = FINETUNE,
-    finetune_lr: float = FINETUNE_LR, augment: bool = AUGMENT, seed: int = SEED,
-    arch: Arch = ARCH, n_mels: Optional[int] = N_MELS,
-    compare: Optional[list[Path]] = typer.Option(
-        None, "--compare-backbone", help="Also run the recipe and the linear probe on this "
-        "pretrained musicnn's embeddings, on the same folds (repeatable)."),
-    albums: bool = typer.Option(False, "--albums", help="Also treat each artist's clips in "
-                                "a test fold as an album, and report album-level accuracy "
-                                "beside track-level accuracy, on the same folds."),
-    outside: bool = typer.Option(False, "--hold-out-genres", help="Also hold each genre "
-                                 "out of training in turn, and measure how sure the track "
-                                 "head is of music of a genre it never heard (first seed)."),
-    cache: Optional[Path] = CACHE_OPT, settings: Settings = SETTINGS,
+    seeds: int = typer.Option(
+        3,
+        "--seeds",
+        min=1,
+        help="Repeat the folds with this many shuffles (seeds SEED, SEED+1, ...), for a spread.",
+    ),
+    out_dir: Path = typer.Option(
+        Path("evaluation"), "--out-dir", help="Where metrics.json and the plots go."
+    ),
+    table: Path | None = FEATURES,
+    cnn_weight: float = CNN_WEIGHT,
+    backbone: Path = BACKBONE_OPT,
+    epochs: int | None = EPOCHS,
+    mixup: float = MIXUP,
+    patience: int | None = PATIENCE,
+    finetune_all: int = FINETUNE,
+    finetune_lr: float = FINETUNE_LR,
+    augment: bool = AUGMENT,
+    seed: int = SEED,
+    arch: Arch = ARCH,
+    n_mels: int | None = N_MELS,
+    compare: list[Path] | None = typer.Option(
+        None,
+        "--compare-backbone",
+        help="Also run the recipe and the linear probe on this "
+        "pretrained musicnn's embeddings, on the same folds (repeatable).",
+    ),
+    albums: bool = typer.Option(
+        False,
+        "--albums",
+        help="Also treat each artist's clips in "
+        "a test fold as an album, and report album-level accuracy "
+        "beside track-level accuracy, on the same folds.",
+    ),
+    outside: bool = typer.Option(
+        False,
+        "--hold-out-genres",
+        help="Also hold each genre "
+        "out of training in turn, and measure how sure the track "
+        "head is of music of a genre it never heard (first seed).",
+    ),
+    cache: Path | None = CACHE_OPT,
+    settings: Settings = SETTINGS,
 ) -> None:
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
@@ -336,43 +476,79 @@ def evaluate(
     )
 
     started = time.time()
-    recipe = make_recipe(arch, Options(epochs, seed, mixup, patience, finetune_all,
-                                       finetune_lr, augment, cnn_weight, n_mels))
+    recipe = make_recipe(
+        arch,
+        Options(
+            epochs, seed, mixup, patience, finetune_all, finetune_lr, augment, cnn_weight, n_mels
+        ),
+    )
     if recipe.features_mlp is not None and table is not None:
-        raise usage_error("--features adds a feature head beside a CNN; --arch features-mlp "
-                          "is a network on the features itself")
-    d = _prepare(dataset, backbone, cache, workers, device, table, recipe,
-                 clip_features=table is not None, engine=engine, ray_address=ray_address)
+        raise usage_error(
+            "--features adds a feature head beside a CNN; --arch features-mlp "
+            "is a network on the features itself"
+        )
+    d = _prepare(
+        dataset,
+        backbone,
+        cache,
+        workers,
+        device,
+        table,
+        recipe,
+        clip_features=table is not None,
+        engine=engine,
+        ray_address=ray_address,
+    )
     if outside and not recipe.track:
         raise usage_error("--hold-out-genres measures the track head (--arch musicnn-track)")
     if outside and len(d.labels) < 3:
-        raise usage_error(f"--hold-out-genres needs at least three genres (one held out, two "
-                          f"to tell apart); the dataset has {len(d.labels)}")
+        raise usage_error(
+            f"--hold-out-genres needs at least three genres (one held out, two "
+            f"to tell apart); the dataset has {len(d.labels)}"
+        )
     few = artists_short_of(d.labels, d.y, d.groups, folds)
     alone = [label for label, n in few if n < 2]
     known = any(g.startswith("artist") for g in d.groups)
     if not known:
-        err.print(f"note: {dataset}: no artists found (they come from an artists.csv beside "
-                  "the genre folders, with columns clip and artist, or from the files' artist "
-                  "tags); clips are grouped by sub-folder, file, or GTZAN number block "
-                  "instead, so one artist may be on both sides of a fold", markup=False,
-                  soft_wrap=True)
+        err.print(
+            f"note: {dataset}: no artists found (they come from an artists.csv beside "
+            "the genre folders, with columns clip and artist, or from the files' artist "
+            "tags); clips are grouped by sub-folder, file, or GTZAN number block "
+            "instead, so one artist may be on both sides of a fold",
+            markup=False,
+            soft_wrap=True,
+        )
     if alone:
-        where = ("has music by one artist" if known else
-                 "is one group of clips, and no artist is known")
-        raise usage_error(f"{dataset}: genre {alone[0]!r} {where}: it cannot be tested on an "
-                          "artist the model never heard (add music by another artist, or "
-                          "leave the genre out)"
-                          + (f"; also: {', '.join(alone[1:])}" if len(alone) > 1 else ""))
+        where = (
+            "has music by one artist" if known else "is one group of clips, and no artist is known"
+        )
+        raise usage_error(
+            f"{dataset}: genre {alone[0]!r} {where}: it cannot be tested on an "
+            "artist the model never heard (add music by another artist, or "
+            "leave the genre out)" + (f"; also: {', '.join(alone[1:])}" if len(alone) > 1 else "")
+        )
     for label, n in few:
         what = "music by" if known else "clips in"
-        err.print(f"note: genre {label!r} has {what} {n} {'artists' if known else 'groups'}, "
-                  f"fewer than the {folds} folds: it is tested in {n} of them", markup=False,
-                  soft_wrap=True)
+        err.print(
+            f"note: genre {label!r} has {what} {n} {'artists' if known else 'groups'}, "
+            f"fewer than the {folds} folds: it is tested in {n} of them",
+            markup=False,
+            soft_wrap=True,
+        )
     others = {}
     for other in compare or []:
-        o = _prepare(dataset, other, cache, workers, device, None, recipe, clip_features=False,
-                     engine=engine, ray_address=ray_address)
+        o = _prepare(
+            dataset,
+            other,
+            cache,
+            workers,
+            device,
+            None,
+            recipe,
+            clip_features=False,
+            engine=engine,
+            ray_address=ray_address,
+        )
         if [i.path for i in o.items] != [i.path for i in d.items]:
             raise usage_error(f"{other}: not every clip could be heard by both backbones")
         others[other.stem] = o
@@ -380,28 +556,45 @@ def evaluate(
     with steps(err) as bar:
         fold_task = bar.add_task("folds", total=folds * seeds, info="")
         try:
-            res = cross_validate(d, folds, recipe, seed_list,
-                                 on_fold=lambda f: bar.advance(fold_task),
-                                 on_epoch=epoch_reporter(bar, _epochs(recipe)), others=others)
+            res = cross_validate(
+                d,
+                folds,
+                recipe,
+                seed_list,
+                on_fold=lambda f: bar.advance(fold_task),
+                on_epoch=epoch_reporter(bar, _epochs(recipe)),
+                others=others,
+            )
         except EvaluationError as e:
             raise usage_error(f"{dataset}: {e}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"dataset": str(dataset), "feature_table": str(table) if table else None,
-              "folds": folds, "seeds": seed_list, "grouping": "artist, stratified by genre",
-              "recipe": recipe.to_dict(), "data": d.summary(), "models": {},
-              "chosen": res.chosen,
-              "training_seconds_per_fold": {k: round(v, 1) for k, v in
-                                            _spread(res.fit_seconds).items()}}
+    report = {
+        "dataset": str(dataset),
+        "feature_table": str(table) if table else None,
+        "folds": folds,
+        "seeds": seed_list,
+        "grouping": "artist, stratified by genre",
+        "recipe": recipe.to_dict(),
+        "data": d.summary(),
+        "models": {},
+        "chosen": res.chosen,
+        "training_seconds_per_fold": {k: round(v, 1) for k, v in _spread(res.fit_seconds).items()},
+    }
     shipped = next(iter(res.probabilities))
-    cands = Table(title=f"candidates: artist-grouped {folds}-fold CV x {seeds} seeds "
-                        "(mean ± std over seeds)")
+    cands = Table(
+        title=f"candidates: artist-grouped {folds}-fold CV x {seeds} seeds (mean ± std over seeds)"
+    )
     for col in ("model", "accuracy", "macro recall", "ECE"):
         cands.add_column(col, justify="left" if col == "model" else "right")
     for name in res.probabilities:
         m = report["models"][name] = metrics(res, name)
-        cands.add_row(name + (" (shipped)" if name == shipped else ""),
-                      *(f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}"
-                        for k in ("accuracy", "macro_recall", "ece")))
+        cands.add_row(
+            name + (" (shipped)" if name == shipped else ""),
+            *(
+                f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}"
+                for k in ("accuracy", "macro_recall", "ece")
+            ),
+        )
         slug = "".join(ch if ch.isalnum() or ch in "_-" else "-" for ch in name).strip("-")
         confusion_png(res, name, m, out_dir / f"confusion-{slug.replace('--', '-')}.png")
     console.print(cands)
@@ -411,66 +604,104 @@ def evaluate(
         for col in ("genre", "precision", "recall", "F1", "clips"):
             t.add_column(col, justify="left" if col == "genre" else "right")
         for lab, pc in m["per_class"].items():
-            t.add_row(lab, f"{pc['precision']:.2f}", f"{pc['recall']:.2f}", f"{pc['f1']:.2f}",
-                      str(pc["support"]))
+            t.add_row(
+                lab,
+                f"{pc['precision']:.2f}",
+                f"{pc['recall']:.2f}",
+                f"{pc['f1']:.2f}",
+                str(pc["support"]),
+            )
         console.print(t)
     tg = report["tag_genres"] = tag_genre_report(res, d)
     if tg["written_share"]:
-        t = Table(title=f"independent genres: share of test clips given each at p >= "
-                        f"{tg['threshold']} (no clip is labelled with them)")
+        t = Table(
+            title=f"independent genres: share of test clips given each at p >= "
+            f"{tg['threshold']} (no clip is labelled with them)"
+        )
         t.add_column("genre")
         t.add_column("all clips", justify="right")
         t.add_column("by true genre (where > 0)")
         for genre, share in tg["written_share"].items():
-            t.add_row(genre, f"{share['all']:.3f}", ", ".join(
-                f"{lab} {share[lab]:.2f}" for lab in d.labels if share[lab] > 0) or "none")
+            t.add_row(
+                genre,
+                f"{share['all']:.3f}",
+                ", ".join(f"{lab} {share[lab]:.2f}" for lab in d.labels if share[lab] > 0)
+                or "none",
+            )
         console.print(t)
     if "held_out_genre_ece" in tg:
-        console.print(f"independent genres' calibration, fitted without the genre it is "
-                      f"tested on: ECE {tg['held_out_genre_ece']:.3f}")
+        console.print(
+            f"independent genres' calibration, fitted without the genre it is "
+            f"tested on: ECE {tg['held_out_genre_ece']:.3f}"
+        )
     if albums:
         a = report["albums"] = album_report(res, shipped, d.groups)
-        t = Table(title=f"{shipped}: albums ({a['albums']} artists' clips in their test "
-                        f"folds, {a['tracks_per_album']['min']}-{a['tracks_per_album']['max']} "
-                        "tracks each), mean ± std over seeds")
+        t = Table(
+            title=f"{shipped}: albums ({a['albums']} artists' clips in their test "
+            f"folds, {a['tracks_per_album']['min']}-{a['tracks_per_album']['max']} "
+            "tracks each), mean ± std over seeds"
+        )
         t.add_column("what")
         t.add_column("accuracy", justify="right")
-        for key, what in (("track", "tracks, each by its own audio"),
-                          ("album_verdict", "tracks, each given its album's verdict"),
-                          ("album_verdict_with_outliers", "tracks, album verdict, outliers "
-                                                          "keep their own (scan's default)"),
-                          ("albums_right", "albums whose verdict is their main genre"),
-                          ("album_verdict_any_genre", "tracks, album verdict when any genre "
-                                                      "may win the pooled vote (rule before)"),
-                          ("albums_nobody_ranks_first_any_genre", "albums whose verdict "
-                           "no track ranks first, when any genre may win (share)")):
+        for key, what in (
+            ("track", "tracks, each by its own audio"),
+            ("album_verdict", "tracks, each given its album's verdict"),
+            (
+                "album_verdict_with_outliers",
+                "tracks, album verdict, outliers keep their own (scan's default)",
+            ),
+            ("albums_right", "albums whose verdict is their main genre"),
+            (
+                "album_verdict_any_genre",
+                "tracks, album verdict when any genre may win the pooled vote (rule before)",
+            ),
+            (
+                "albums_nobody_ranks_first_any_genre",
+                "albums whose verdict no track ranks first, when any genre may win (share)",
+            ),
+        ):
             t.add_row(what, f"{a[key]['mean']:.3f} ± {a[key]['std']:.3f}")
         console.print(t)
         both = a.get("with_independent_genres")
         if both:
             t = Table(title="albums decided from every output, the independent genres too")
-            for col in ("rule", "tracks right (album verdict)", "albums unsure",
-                        "albums no track ranks first", "albums given an independent genre"):
+            for col in (
+                "rule",
+                "tracks right (album verdict)",
+                "albums unsure",
+                "albums no track ranks first",
+                "albums given an independent genre",
+            ):
                 t.add_column(col, justify="left" if col == "rule" else "right")
-            for key, what in (("rule", "the scan's: exclusive first, among its tracks' "
-                                       "firsts"),
-                              ("rule_before", "before: every output ranked alike")):
+            for key, what in (
+                ("rule", "the scan's: exclusive first, among its tracks' firsts"),
+                ("rule_before", "before: every output ranked alike"),
+            ):
                 r = both[key]
-                t.add_row(what, f"{r['tracks_given_the_album_verdict']['mean']:.3f}",
-                          f"{r['albums_unsure']:.3f}", f"{r['albums_no_track_ranks_first']:.3f}",
-                          f"{r['albums_given_an_independent_genre']:.3f}")
+                t.add_row(
+                    what,
+                    f"{r['tracks_given_the_album_verdict']['mean']:.3f}",
+                    f"{r['albums_unsure']:.3f}",
+                    f"{r['albums_no_track_ranks_first']:.3f}",
+                    f"{r['albums_given_an_independent_genre']:.3f}",
+                )
             console.print(t)
     if outside:
         report["out_of_distribution"] = held_out_genres(d, folds, recipe, seed)
-    reliability_png({name: report["models"][name] for name in (shipped, "linear probe")},
-                    out_dir / "reliability.png")
+    reliability_png(
+        {name: report["models"][name] for name in (shipped, "linear probe")},
+        out_dir / "reliability.png",
+    )
     curves_png(res, out_dir / "learning-curves.png")
     if res.learning:
         report["learning_curve"] = learning_report(res)
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
-    console.print(f"metrics, confusion matrices, reliability plot and learning curves in "
-                  f"{out_dir}/ ({report['seconds']:.0f} s)", markup=False)
+    console.print(
+        f"metrics, confusion matrices, reliability plot and learning curves in "
+        f"{out_dir}/ ({report['seconds']:.0f} s)",
+        markup=False,
+    )
 
 
 def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
@@ -480,15 +711,28 @@ def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
 
     with steps(err) as bar:
         task = bar.add_task("genres held out", total=len(d.labels), info="")
-        scored = ood.hold_out_each(d.pooled(), d.y, d.labels, d.groups, recipe.probe, folds,
-                                   seed, on_genre=lambda g: bar.advance(task))
+        scored = ood.hold_out_each(
+            d.pooled(),
+            d.y,
+            d.labels,
+            d.groups,
+            recipe.probe,
+            folds,
+            seed,
+            on_genre=lambda g: bar.advance(task),
+        )
     out = ood.report(scored)
-    t = Table(title=f"music of a genre the head never heard ({out['clips_outside']} clips) "
-                    f"beside held-out artists of the others ({out['clips_inside']})")
-    cols = (("outside_given_a_genre", f"outside given a genre (p >= {out['sure_at']})"),
-            ("outside_over_0.8", "outside over 0.8"), ("right_left_unsure", "right left unsure"),
-            ("wrong_made_unsure", "wrong made unsure"),
-            ("accuracy_of_those_given_a_genre", "accuracy of those given a genre"))
+    t = Table(
+        title=f"music of a genre the head never heard ({out['clips_outside']} clips) "
+        f"beside held-out artists of the others ({out['clips_inside']})"
+    )
+    cols = (
+        ("outside_given_a_genre", f"outside given a genre (p >= {out['sure_at']})"),
+        ("outside_over_0.8", "outside over 0.8"),
+        ("right_left_unsure", "right left unsure"),
+        ("wrong_made_unsure", "wrong made unsure"),
+        ("accuracy_of_those_given_a_genre", "accuracy of those given a genre"),
+    )
     t.add_column("")
     for _, title in cols:
         t.add_column(title, justify="right")
@@ -504,8 +748,7 @@ def held_out_genres(d, folds: int, recipe, seed: int) -> dict:
     return out
 
 
-def artists_short_of(labels: list[str], y, groups: list[str], folds: int
-                     ) -> list[tuple[str, int]]:
+def artists_short_of(labels: list[str], y, groups: list[str], folds: int) -> list[tuple[str, int]]:
     """The genres with music by fewer artists than ``folds``, and how many they have."""
     artists: dict[int, set[str]] = {}
     for yi, g in zip(y.tolist(), groups):

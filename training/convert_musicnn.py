@@ -40,21 +40,110 @@ from pathlib import Path
 
 import numpy as np
 
-MSD_LABELS = ['rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocalists', 'dance',
-              '00s', 'alternative rock', 'jazz', 'beautiful', 'metal', 'chillout',
-              'male vocalists', 'classic rock', 'soul', 'indie rock', 'Mellow', 'electronica',
-              '80s', 'folk', '90s', 'chill', 'instrumental', 'punk', 'oldies', 'blues',
-              'hard rock', 'ambient', 'acoustic', 'experimental', 'female vocalist', 'guitar',
-              'Hip-Hop', '70s', 'party', 'country', 'easy listening', 'sexy', 'catchy', 'funk',
-              'electro', 'heavy metal', 'Progressive rock', '60s', 'rnb', 'indie pop', 'sad',
-              'House', 'happy']
-MTT_LABELS = ['guitar', 'classical', 'slow', 'techno', 'strings', 'drums', 'electronic', 'rock',
-              'fast', 'piano', 'ambient', 'beat', 'violin', 'vocal', 'synth', 'female', 'indian',
-              'opera', 'male', 'singing', 'vocals', 'no vocals', 'harpsichord', 'loud', 'quiet',
-              'flute', 'woman', 'male vocal', 'no vocal', 'pop', 'soft', 'sitar', 'solo', 'man',
-              'classic', 'choir', 'voice', 'new age', 'dance', 'male voice', 'female vocal',
-              'beats', 'harp', 'cello', 'no voice', 'weird', 'country', 'metal', 'female voice',
-              'choral']
+MSD_LABELS = [
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
+]
+MTT_LABELS = [
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
+]
 # checkpoint -> (tags, what the model file calls it, the dataset its tags come from)
 CHECKPOINTS = {
     "MSD_musicnn": (MSD_LABELS, "musicnn MSD (PyTorch port)", "Million Song Dataset"),
@@ -78,6 +167,10 @@ SR = 16000
 def reference_audio(spec: dict) -> np.ndarray:
     """The synthesised input ``spec`` describes, float32 (WINDOW_SAMPLES,)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import sys
+
+    # the tests' synthetic music (tests/synth.py): this tool runs from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from synth import music
 
     audio = music(WINDOW_SAMPLES / SR + 0.01, sr=SR, seed=spec["seed"])[:WINDOW_SAMPLES]
@@ -93,8 +186,7 @@ def _layer_map(vgg: bool = False) -> dict[str, str]:
             m[f"batch_normalization_{i + 1}"] = f"backbone.bns.{i}"
         m["dense"] = "head.out"
         return m
-    for i, name in enumerate(["timbral.0", "timbral.1", "temporal.0", "temporal.1",
-                              "temporal.2"]):
+    for i, name in enumerate(["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2"]):
         m["conv2d" if i == 0 else f"conv2d_{i}"] = f"backbone.{name}"
         bn = name.replace("timbral", "timbral_bn").replace("temporal", "temporal_bn")
         m[f"batch_normalization_{i + 1}"] = f"backbone.{bn}"
@@ -111,8 +203,12 @@ def _layer_map(vgg: bool = False) -> dict[str, str]:
 def tf_to_torch(variables: dict[str, np.ndarray], vgg: bool = False) -> dict[str, np.ndarray]:
     """Rename and transpose TensorFlow variables into our state-dict layout."""
     out = {}
-    bn_names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
-                "moving_variance": "running_var"}
+    bn_names = {
+        "gamma": "weight",
+        "beta": "bias",
+        "moving_mean": "running_mean",
+        "moving_variance": "running_var",
+    }
     for scope, prefix in _layer_map(vgg).items():
         if scope.startswith("batch_normalization"):
             for tf_name, pt_name in bn_names.items():
@@ -137,8 +233,11 @@ def dump(src: Path, npz: Path, reference: Path | None, checkpoint: str = "MSD_mu
     tags = CHECKPOINTS[checkpoint][0]
     ckpt = str(src / "musicnn" / checkpoint) + "/"
     reader = tf.compat.v1.train.NewCheckpointReader(ckpt)
-    variables = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-                 if "Adam" not in k and "power" not in k}
+    variables = {
+        k: reader.get_tensor(k)
+        for k in reader.get_variable_to_shape_map()
+        if "Adam" not in k and "power" not in k
+    }
     np.savez(npz, **variables)
     print(f"wrote {len(variables)} variables to {npz}")
     if reference is None:
@@ -158,19 +257,24 @@ def dump(src: Path, npz: Path, reference: Path | None, checkpoint: str = "MSD_mu
     rows = []
     for spec in REFERENCE_INPUTS:
         audio = reference_audio(spec)
-        mel = librosa.feature.melspectrogram(y=audio, sr=SR, hop_length=256, n_fft=512,
-                                             n_mels=96).T
+        mel = librosa.feature.melspectrogram(y=audio, sr=SR, hop_length=256, n_fft=512, n_mels=96).T
         # float32 throughout: musicnn casts to float16 here, which overflows on loud input
         rep = np.log10(10000 * mel.astype(np.float32) + 1)
         out = sess.run(probs, feed_dict={x: rep[None, :187]})[0]
         rows.append({**spec, "probabilities": [round(float(p), 7) for p in out]})
-    reference.write_text(json.dumps({
-        "model": f"{checkpoint} (musicnn 0.1.0)",
-        "note": "musicnn's TensorFlow graph on log10(10000*mel+1) of training.synth inputs, "
+    reference.write_text(
+        json.dumps(
+            {
+                "model": f"{checkpoint} (musicnn 0.1.0)",
+                "note": "musicnn's TensorFlow graph on log10(10000*mel+1) of synthesised "
+                "inputs (tests/synth.py), "
                 "written by training/convert_musicnn.py dump",
-        "tags": tags,
-        "inputs": rows,
-    }, indent=1))
+                "tags": tags,
+                "inputs": rows,
+            },
+            indent=1,
+        )
+    )
     print(f"wrote reference outputs for {len(rows)} inputs to {reference}")
 
 
@@ -193,11 +297,18 @@ def write(npz: Path, out: Path, checkpoint: str = "MSD_musicnn") -> None:
     missing = [k for k in net.state_dict() if k not in state and "num_batches" not in k]
     if missing:
         raise SystemExit(f"converter left parameters unset: {missing}")
-    model_id = save_model(out, net, tags, params, extra={
-        "name": name,
-        "source": f"musicnn 0.1.0 {checkpoint} checkpoint (tags of the {dataset}), "
-                  "(c) Music Technology Group, Universitat Pompeu Fabra 2019, ISC licence",
-    }, kind=ModelKind.BACKBONE)
+    model_id = save_model(
+        out,
+        net,
+        tags,
+        params,
+        extra={
+            "name": name,
+            "source": f"musicnn 0.1.0 {checkpoint} checkpoint (tags of the {dataset}), "
+            "(c) Music Technology Group, Universitat Pompeu Fabra 2019, ISC licence",
+        },
+        kind=ModelKind.BACKBONE,
+    )
     print(f"wrote {out} (model id {model_id})")
 
 

@@ -38,8 +38,13 @@ def _print_version(value: bool) -> None:
 
 
 def _main_options(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the version and the default model's id."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and the default model's id.",
+    ),
 ) -> None:
     """Offline genre tagger for music libraries."""
 
@@ -50,15 +55,20 @@ def _load_plugins(app: typer.Typer) -> None:
         try:
             ep.load()(app)
         except Exception as e:  # a broken plug-in must not take the tagger down
-            print(f"genretag: warning: command plug-in {ep.name} failed to load: {e}",
-                  file=sys.stderr)
+            print(
+                f"genretag: warning: command plug-in {ep.name} failed to load: {e}", file=sys.stderr
+            )
 
 
 def build_app(plugins: bool = True) -> typer.Typer:
     """The command line: the tagger's commands, then those the plug-ins add. Each call
     builds a new one, so nothing is registered into shared state at import time."""
-    app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                      help="Offline genre tagger for music libraries.")
+    app = typer.Typer(
+        add_completion=False,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        help="Offline genre tagger for music libraries.",
+    )
     app.callback()(_main_options)
     from genretag.cli import config, learn, predict, report, scan, undo
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -39,7 +38,7 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def open_model(path: Optional[Path], device: Device, genre_model: bool = True):
+def open_model(path: Path | None, device: Device, genre_model: bool = True):
     """Load the model in PyTorch on the chosen device (training and learn need its
     network); exits with 2 if the file or the device is unusable, or (``genre_model``) if
     the file is a pretrained backbone."""
@@ -80,13 +79,13 @@ def open_session(settings: Settings, must_exist: bool = False):
         cache_must_exist(settings.db)
     try:
         session = Session(settings)
-        session.cache  # opened now: a cache that cannot be used stops the run up front
+        _ = session.cache  # opened now: a cache that cannot be used stops the run up front
     except (ConfigError, CacheError) as e:
         raise usage_error(str(e)) from None
     return session
 
 
-def cache_must_exist(db: Optional[Path]) -> None:
+def cache_must_exist(db: Path | None) -> None:
     """Report and undo read a cache: a missing one is a usage error, not a new, empty one."""
     from genretag.store.cache import default_db_path
 
@@ -95,7 +94,7 @@ def cache_must_exist(db: Optional[Path]) -> None:
         raise usage_error(f"{path}: no such cache file")
 
 
-def open_cache(db: Optional[Path], must_exist: bool = False, read_only: bool = False):
+def open_cache(db: Path | None, must_exist: bool = False, read_only: bool = False):
     """The cache; with ``must_exist`` (report, undo), a missing file is a usage error
     rather than a new, empty cache; ``read_only`` (report) changes nothing in it."""
     from genretag.store.cache import Cache, CacheError, default_db_path
@@ -114,5 +113,3 @@ def open_cache(db: Optional[Path], must_exist: bool = False, read_only: bool = F
 def on_terminal() -> bool:
     """Whether a person can answer a question (standard input is a terminal)."""
     return sys.stdin.isatty()
-
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -21,8 +20,9 @@ from genretag.states import Engine
 def learn(
     paths: list[Path] = typer.Argument(..., help="Library folders (or files) to learn from."),
     model_file: Path = typer.Option(..., "--out", "-o", help="The model file to write."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the label table "
-                                          "as JSON (.json) or a page (.html)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write the label table as JSON (.json) or a page (.html)."
+    ),
     settings: Settings = SETTINGS,
 ) -> None:
     """Learn a library's own genres from its tagged tracks; write them as a model file
@@ -52,8 +52,10 @@ def learn(
     lazy = open_network(settings)
     base = lazy.load()
     if not base.pools_statistics:
-        raise usage_error(f"{model}: its head does not pool backbone statistics; learn "
-                          "needs the shipped model or one like it")
+        raise usage_error(
+            f"{model}: its head does not pool backbone statistics; learn "
+            "needs the shipped model or one like it"
+        )
     cache = open_cache(db)
     t0 = time.perf_counter()
     try:
@@ -63,8 +65,16 @@ def learn(
         if to_hear:  # else everything came from the cache: no step to show
             with steps(err) as bar:
                 task = bar.add_task("hearing", total=len(to_hear), info="")
-                hear(lib, to_hear, base, used, cache, lambda n: bar.advance(task, n),
-                     settings, model or default_model_path())
+                hear(
+                    lib,
+                    to_hear,
+                    base,
+                    used,
+                    cache,
+                    lambda n: bar.advance(task, n),
+                    settings,
+                    model or default_model_path(),
+                )
         learnt = fit(lib, settings.min_tracks, settings.min_artists, settings.min_precision)
         filled = fill_in(learnt, lib, base) if settings.fill_in else []
     except LearnError as e:
@@ -81,10 +91,12 @@ def learn(
     for r in learnt.results:
         table.add_row(*(cell(r, key) for key, _ in REPORT_COLUMNS))
     out.print(table)
-    summary = (f"{len(lib.tagged)} tagged and {len(lib.untagged)} untagged tracks; "
-               f"heard {lib.heard} now, {len(lib.tagged) + len(lib.untagged) - lib.heard} "
-               f"from the cache; {lib.own_skipped} genres genretag wrote left out; "
-               f"{time.perf_counter() - t0:.1f} s")
+    summary = (
+        f"{len(lib.tagged)} tagged and {len(lib.untagged)} untagged tracks; "
+        f"heard {lib.heard} now, {len(lib.tagged) + len(lib.untagged) - lib.heard} "
+        f"from the cache; {lib.own_skipped} genres genretag wrote left out; "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     out.print(summary, markup=False)
     if report is not None:
         try:
@@ -95,7 +107,10 @@ def learn(
         model_id = save(learnt, lib, base, lazy.path, model_file, filled)
     except LearnError as e:
         raise usage_error(str(e)) from None
-    out.print(f"wrote {model_file} ({len(learnt.keys)} labels learnt"
-                  + (f", {len(filled)} filled in by the base model" if filled else "")
-                  + f", model {model_id}); tag the "
-                  f"untagged tracks with: genretag scan LIB --model {model_file}", markup=False)
+    out.print(
+        f"wrote {model_file} ({len(learnt.keys)} labels learnt"
+        + (f", {len(filled)} filled in by the base model" if filled else "")
+        + f", model {model_id}); tag the "
+        f"untagged tracks with: genretag scan LIB --model {model_file}",
+        markup=False,
+    )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 
@@ -30,8 +31,7 @@ def _typer_option(name: str, default: Any, option: Option) -> tuple[Any, Any]:
         extra["max"] = option.high
     shown_default = _default_text(default)
     text = f"{option.help}  [default: {shown_default}]" if shown_default else option.help
-    return annotation, typer.Option(None, *option.flags, help=text, show_default=False,
-                                    **extra)
+    return annotation, typer.Option(None, *option.flags, help=text, show_default=False, **extra)
 
 
 def _default_text(default: Any) -> str:
@@ -53,8 +53,13 @@ def _annotations() -> dict[str, Any]:
     out = {}
     for name, _, _ in options():
         kind = _kinds(name)[0]
-        out[name] = Optional[kind if kind in (int, float, bool, str, Path) or (
-            isinstance(kind, type) and issubclass(kind, Enum)) else str]
+        parsed = (
+            kind
+            if kind in (int, float, bool, str, Path)
+            or (isinstance(kind, type) and issubclass(kind, Enum))
+            else str
+        )
+        out[name] = parsed | None
     return out
 
 
@@ -72,14 +77,25 @@ def takes_settings(command: str) -> Callable[[Callable[..., Any]], Callable[...,
         added, annotations = [], {}
         for name, default, option in options(command):
             annotation, typer_default = _typer_option(name, default, option)
-            added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                           default=typer_default, annotation=annotation))
+            added.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=typer_default,
+                    annotation=annotation,
+                )
+            )
             annotations[name] = annotation
             for flag, help_text, value in option.switches:
                 hidden = SWITCH.format(name, value.value)
-                added.append(inspect.Parameter(
-                    hidden, inspect.Parameter.KEYWORD_ONLY,
-                    default=typer.Option(False, flag, help=help_text), annotation=bool))
+                added.append(
+                    inspect.Parameter(
+                        hidden,
+                        inspect.Parameter.KEYWORD_ONLY,
+                        default=typer.Option(False, flag, help=help_text),
+                        annotation=bool,
+                    )
+                )
                 annotations[hidden] = bool
         names = [(name, option) for name, _, option in options(command)]
 
@@ -103,8 +119,10 @@ def takes_settings(command: str) -> Callable[[Callable[..., Any]], Callable[...,
             return fn(**kwargs, settings=settings)
 
         run.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
-        run.__annotations__ = {**{k: v for k, v in fn.__annotations__.items()
-                                  if k != "settings"}, **annotations}
+        run.__annotations__ = {
+            **{k: v for k, v in fn.__annotations__.items() if k != "settings"},
+            **annotations,
+        }
         return run
 
     return wrap

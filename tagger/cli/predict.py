@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import typer
@@ -44,20 +45,37 @@ def predict(
         session.close()
     labels = res.labels
     order = sorted(range(len(labels)), key=lambda i: -res.probabilities[i])
-    timeline = timeline_of(res.window_starts, np.asarray(res.window_probabilities), labels,
-                           res.window_seconds)
-    heard = (f"coverage {res.coverage}: " + ("every window" if res.coverage == CoverageMode.FULL
-                                             else f"{len(res.window_starts)} windows spread "
-                                                  "over the track"))
+    timeline = timeline_of(
+        res.window_starts, np.asarray(res.window_probabilities), labels, res.window_seconds
+    )
+    heard = f"coverage {res.coverage}: " + (
+        "every window"
+        if res.coverage == CoverageMode.FULL
+        else f"{len(res.window_starts)} windows spread over the track"
+    )
     if json_out:
         # the bytes of a file name that is not UTF-8 as JSON's \\udcNN escapes (lossless)
-        out.print(json.dumps({
-            "path": str(file), "coverage": res.coverage, "windows": len(res.window_starts),
-            "probabilities": {labels[i]: res.probabilities[i] for i in order},
-            "timeline": [{"start": s, "end": e, "genre": g, "probability": p}
-                         for s, e, g, p in timeline]}, indent=2, ensure_ascii=False)
-                  .encode("utf-8", "backslashreplace").decode("utf-8"),
-                  markup=False, highlight=False, soft_wrap=True)
+        out.print(
+            json.dumps(
+                {
+                    "path": str(file),
+                    "coverage": res.coverage,
+                    "windows": len(res.window_starts),
+                    "probabilities": {labels[i]: res.probabilities[i] for i in order},
+                    "timeline": [
+                        {"start": s, "end": e, "genre": g, "probability": p}
+                        for s, e, g, p in timeline
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+            .encode("utf-8", "backslashreplace")
+            .decode("utf-8"),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     t = Table(title=Text(printable(file)))
     t.add_column("genre")
@@ -66,8 +84,10 @@ def predict(
         t.add_row(Text(labels[i]), f"{res.probabilities[i]:.3f}")
     out.print(t)
     out.print(heard, markup=False, soft_wrap=True)
-    tl = Table(title="timeline: each window heard alone (the table above pools every window "
-                     "into the track's probabilities, as a scan does)")
+    tl = Table(
+        title="timeline: each window heard alone (the table above pools every window "
+        "into the track's probabilities, as a scan does)"
+    )
     tl.add_column("from")
     tl.add_column("to")
     tl.add_column("genre")
@@ -91,6 +111,7 @@ def timeline_of(starts, probs, labels: list[str], window_seconds: float):
             runs[-1][3].append(float(p[top]))
         else:
             runs.append([float(s), float(s) + window_seconds, labels[top], [float(p[top])]])
-    for this, following in zip(runs, runs[1:]):  # windows overlap: a run ends where the next begins
+    # windows overlap: a run ends where the next begins
+    for this, following in itertools.pairwise(runs):
         this[1] = following[0]
     return [(s, e, g, sum(ps) / len(ps)) for s, e, g, ps in runs]

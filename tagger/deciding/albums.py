@@ -25,8 +25,15 @@ from genretag.hearing.prediction import Prediction
 from genretag.states import GroupBy
 from genretag.tags.base import AlbumInfo
 
-VARIOUS_ARTISTS = {"various artists", "various", "va", "v.a.", "verschiedene interpreten",
-                   "artistes divers", "varios artistas"}
+VARIOUS_ARTISTS = {
+    "various artists",
+    "various",
+    "va",
+    "v.a.",
+    "verschiedene interpreten",
+    "artistes divers",
+    "varios artistas",
+}
 OUTLIER_P = 0.05  # the track's own probability of the album's top genre, below which...
 # ...and with one of its own genres at least --min-confidence, a track is an outlier
 
@@ -51,15 +58,15 @@ class Album:
 def is_compilation(infos: Sequence[AlbumInfo]) -> bool:
     """Various artists, the compilation flag, or more than half the tracks by different
     artists."""
-    if any(i.compilation or i.album_artist.strip().casefold() in VARIOUS_ARTISTS
-           for i in infos):
+    if any(i.compilation or i.album_artist.strip().casefold() in VARIOUS_ARTISTS for i in infos):
         return True
     artists = {i.artist.strip().casefold() for i in infos if i.artist.strip()}
     return len(artists) > len(infos) / 2
 
 
-def group(members: Sequence[Member], by: GroupBy,
-          known: dict[str, object] | None = None) -> list[Album]:
+def group(
+    members: Sequence[Member], by: GroupBy, known: dict[str, object] | None = None
+) -> list[Album]:
     """The albums among ``members``: groups of at least two tracks to decide together.
     Tracks in no album are decided one by one. ``known``: album keys by path from a
     program that knows the albums (beets), used instead of the album tags."""
@@ -82,7 +89,7 @@ def group(members: Sequence[Member], by: GroupBy,
         infos = [members[i].info for i in idx]
         if by == GroupBy.ALBUM and is_compilation(infos):
             continue
-        title = (f"{key.name}/" if by == GroupBy.FOLDER else infos[0].title() or f"album {key}")
+        title = f"{key.name}/" if by == GroupBy.FOLDER else infos[0].title() or f"album {key}"
         albums.append(Album(title, tuple(idx)))
     return albums
 

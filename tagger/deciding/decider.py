@@ -56,8 +56,19 @@ class ScanOptions:
         """What decides the outcome besides the audio and model (kept with each row)."""
         s = self.settings
         names = sorted((self.vocab.names if self.vocab else {}).items())
-        blob = json.dumps([s.policy, s.top_k, s.min_confidence, names, s.coverage,
-                           s.windows, s.by, s.album_strict] + ([True] if s.parents else []))
+        blob = json.dumps(
+            [
+                s.policy,
+                s.top_k,
+                s.min_confidence,
+                names,
+                s.coverage,
+                s.windows,
+                s.by,
+                s.album_strict,
+            ]
+            + ([True] if s.parents else [])
+        )
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -112,8 +123,14 @@ class Heard:
 class Decider:
     """Verdicts, tag writes and cache entries for one scan's options and model."""
 
-    def __init__(self, cache: Cache, options: ScanOptions, vocab: Vocabulary, model_id: str,
-                 run: str | None = None):
+    def __init__(
+        self,
+        cache: Cache,
+        options: ScanOptions,
+        vocab: Vocabulary,
+        model_id: str,
+        run: str | None = None,
+    ):
         self.cache, self.opt, self.vocab, self.model_id = cache, options, vocab, model_id
         self.run = run  # this scan's id in the undo history (undo --last)
         self.options_key = options.key()
@@ -123,8 +140,13 @@ class Decider:
 
     # -- reading what a heard file holds ---------------------------------------------------
 
-    def read(self, found: Found, prediction: Prediction, source: Source = Source.HEARD,
-             cached: TrackRow | None = None) -> Heard | Row:
+    def read(
+        self,
+        found: Found,
+        prediction: Prediction,
+        source: Source = Source.HEARD,
+        cached: TrackRow | None = None,
+    ) -> Heard | Row:
         """Read what the file holds (genre, album, length) beside its prediction, and keep
         the prediction in the cache at once (an interrupted scan resumes without decoding).
         A file whose tags cannot be read is an error row."""
@@ -138,11 +160,20 @@ class Decider:
             return row
         finally:
             self.tag_seconds += time.perf_counter() - t0
-        heard = Heard(found, prediction, tags.display(read.state), read.album, read.duration,
-                      source, read.state, row_key(cached) if cached is not None else None)
+        heard = Heard(
+            found,
+            prediction,
+            tags.display(read.state),
+            read.album,
+            read.duration,
+            source,
+            read.state,
+            row_key(cached) if cached is not None else None,
+        )
         if source == Source.HEARD:
-            self.remember(found, prediction, Row(str(found.path), Status.HEARD,
-                                                 previous=heard.current), heard)
+            self.remember(
+                found, prediction, Row(str(found.path), Status.HEARD, previous=heard.current), heard
+            )
         return heard
 
     def from_cache(self, found: Found, row: TrackRow) -> Heard | None:
@@ -150,10 +181,16 @@ class Decider:
         decision needs (the file's genre and album: read once, then kept)."""
         if row.current is None or row.album is None:
             return None
-        info = AlbumInfo(row.album, row.album_artist or "", row.artist or "",
-                         bool(row.compilation))
-        return Heard(found, Prediction.from_dict(row.probabilities), list(row.current), info,
-                     row.duration or 0.0, Source.CACHE, cached=row_key(row))
+        info = AlbumInfo(row.album, row.album_artist or "", row.artist or "", bool(row.compilation))
+        return Heard(
+            found,
+            Prediction.from_dict(row.probabilities),
+            list(row.current),
+            info,
+            row.duration or 0.0,
+            Source.CACHE,
+            cached=row_key(row),
+        )
 
     def failed(self, found: Found, error: str, retry: bool, detail: str = "") -> Row:
         """A track that could not be heard: its error row, remembered. A file ffmpeg cannot
@@ -177,9 +214,15 @@ class Decider:
         s = self.opt.settings
         return choose(prediction, self.vocab, s.top_k, s.min_confidence, s.parents, among)
 
-    def decide(self, heard: Heard, pooled: Prediction | None = None,
-               album: str | None = None, outlier: bool = False,
-               among: set[str] | None = None, choice: Choice | None = None) -> Row:
+    def decide(
+        self,
+        heard: Heard,
+        pooled: Prediction | None = None,
+        album: str | None = None,
+        outlier: bool = False,
+        among: set[str] | None = None,
+        choice: Choice | None = None,
+    ) -> Row:
         """The verdict on one track: from its album's ``pooled`` prediction (``among``: the
         genres its album's tracks rank first), else from its own, or from a ``choice``
         already made (an outlier's own); write it unless this is a dry run; remember it.
@@ -187,21 +230,37 @@ class Decider:
         t0 = time.perf_counter()
         choice = choice or self.choose(pooled or heard.prediction, among)
         path = heard.found.path
-        own = choice.probabilities if pooled is None and choice.probabilities else \
-            self.vocab.merge(heard.prediction)
-        row = Row(str(path), Status.UNSURE, choice.genres, own,
-                  list(heard.current), confidence=round(choice.confidence, 4),
-                  source=heard.source, album=album, outlier=outlier, best=choice.best or None,
-                  album_probabilities=self.vocab.merge(pooled) if pooled else None)
+        own = (
+            choice.probabilities
+            if pooled is None and choice.probabilities
+            else self.vocab.merge(heard.prediction)
+        )
+        row = Row(
+            str(path),
+            Status.UNSURE,
+            choice.genres,
+            own,
+            list(heard.current),
+            confidence=round(choice.confidence, 4),
+            source=heard.source,
+            album=album,
+            outlier=outlier,
+            best=choice.best or None,
+            album_probabilities=self.vocab.merge(pooled) if pooled else None,
+        )
         try:
             mine = self._mine(heard)
             users = [g for g in heard.current if g.casefold() not in mine]
-            new = None if choice.unsure else decide(heard.current, choice.genres,
-                                                         self.opt.settings.policy, mine)
+            new = (
+                None
+                if choice.unsure
+                else decide(heard.current, choice.genres, self.opt.settings.policy, mine)
+            )
             if choice.unsure:
                 row.status = Status.UNSURE
-            elif (self.opt.settings.policy != Policy.OVERWRITE
-                  and contradicted(users, choice, self.vocab)):
+            elif self.opt.settings.policy != Policy.OVERWRITE and contradicted(
+                users, choice, self.vocab
+            ):
                 row.status = Status.CONFLICT  # the user's genre is left alone, and flagged
             elif new is None:
                 row.status = Status.KEPT
@@ -251,25 +310,44 @@ class Decider:
 
     # -- remembering -----------------------------------------------------------------------
 
-    def remember(self, found: Found, prediction: Prediction | None, row: Row,
-                 heard: Heard | None = None, retry: bool = False) -> None:
+    def remember(
+        self,
+        found: Found,
+        prediction: Prediction | None,
+        row: Row,
+        heard: Heard | None = None,
+        retry: bool = False,
+    ) -> None:
         t0 = time.perf_counter()
         st = found.stat
-        current = row.written if row.written is not None and row.status == Status.TAGGED \
+        current = (
+            row.written
+            if row.written is not None and row.status == Status.TAGGED
             else (heard.current if heard is not None else None)
+        )
         info = heard.album if heard is not None else None
         new = TrackRow(
-            path=str(found.path), size=st.st_size, mtime_ns=st.st_mtime_ns, retry=int(retry),
-            fingerprint=found.fingerprint, audio=found.audio, model_id=self.model_id,
+            path=str(found.path),
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            retry=int(retry),
+            fingerprint=found.fingerprint,
+            audio=found.audio,
+            model_id=self.model_id,
             probabilities=None,
             genres=row.written if row.written is not None else row.genres,
-            previous=row.previous, status=row.status, error=row.error,
-            options=self.options_key, current=current,
-            album=info.album if info else None, album_artist=info.album_artist if info else None,
+            previous=row.previous,
+            status=row.status,
+            error=row.error,
+            options=self.options_key,
+            current=current,
+            album=info.album if info else None,
+            album_artist=info.album_artist if info else None,
             artist=info.artist if info else None,
             compilation=int(info.compilation) if info else 0,
             duration=heard.duration if heard is not None else None,
-            dry_run=int(self.opt.settings.dry_run))
+            dry_run=int(self.opt.settings.dry_run),
+        )
         if heard is None or heard.cached != row_key(new):  # an unchanged re-scan writes none
             new.probabilities = prediction.as_dict() if prediction is not None else None
             self.cache.put(new)
@@ -279,14 +357,30 @@ class Decider:
 def genres_written(cache: Cache, path: str, current: list[str]) -> frozenset[str]:
     """The genres of ``current`` (what the file at ``path`` holds) that genretag added
     itself, case-folded, by its undo history (``deciding.policy.own_genres``)."""
-    writes = [(tags.display(tags.GenreState.from_dict(w.before)), w.after)
-              for w in cache.history(path)]
+    writes = [
+        (tags.display(tags.GenreState.from_dict(w.before)), w.after) for w in cache.history(path)
+    ]
     return own_genres(writes, current)
 
 
-ROW_KEY = ("size", "mtime_ns", "status", "genres", "previous", "error", "options", "current",
-           "album", "album_artist", "artist", "compilation", "model_id", "dry_run", "audio",
-           "retry")
+ROW_KEY = (
+    "size",
+    "mtime_ns",
+    "status",
+    "genres",
+    "previous",
+    "error",
+    "options",
+    "current",
+    "album",
+    "album_artist",
+    "artist",
+    "compilation",
+    "model_id",
+    "dry_run",
+    "audio",
+    "retry",
+)
 
 
 _ROW_VALUES = attrgetter(*ROW_KEY)

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from genretag.models.file import ModelMeta
 
 
-
 CONFLICT_P = 0.05  # a genre the file holds is contradicted below this probability...
 # ...when another genre is at least --min-confidence
 MAX_NAME = 200  # characters of a genre name; NUL and other control characters never
@@ -58,21 +57,28 @@ class Vocabulary:
     _exclusive: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def default(cls, labels: list[str], display: dict[str, str] | None = None,
-                independent: list[str] | None = None,
-                parents: dict[str, list[str]] | None = None,
-                thresholds: dict[str, float] | None = None) -> "Vocabulary":
+    def default(
+        cls,
+        labels: list[str],
+        display: dict[str, str] | None = None,
+        independent: list[str] | None = None,
+        parents: dict[str, list[str]] | None = None,
+        thresholds: dict[str, float] | None = None,
+    ) -> Vocabulary:
         display = display or {}
-        return cls({lab: display.get(lab, lab) for lab in labels},
-                   frozenset(independent or []),
-                   {lab: tuple(ps) for lab, ps in (parents or {}).items()},
-                   dict(thresholds or {}))
+        return cls(
+            {lab: display.get(lab, lab) for lab in labels},
+            frozenset(independent or []),
+            {lab: tuple(ps) for lab, ps in (parents or {}).items()},
+            dict(thresholds or {}),
+        )
 
     @classmethod
-    def of_model(cls, meta: ModelMeta) -> "Vocabulary":
+    def of_model(cls, meta: ModelMeta) -> Vocabulary:
         """The vocabulary a model file describes (display names, independent labels, parents)."""
-        return cls.default(list(meta.labels), meta.display_names, meta.independent,
-                           meta.parents, meta.thresholds)
+        return cls.default(
+            list(meta.labels), meta.display_names, meta.independent, meta.parents, meta.thresholds
+        )
 
     def sure_at(self, name: str, min_confidence: float) -> float:
         """The probability at which the written name ``name`` is sure: the lowest threshold
@@ -80,13 +86,14 @@ class Vocabulary:
         own = [t for lab, t in self.thresholds.items() if self.names.get(lab) == name]
         return min(own) if own else min_confidence
 
-    def only(self, labels: list[str]) -> "Vocabulary":
+    def only(self, labels: list[str]) -> Vocabulary:
         """The same vocabulary with every label outside ``labels`` never written."""
         keep = set(labels)
-        return replace(self, names={lab: name if lab in keep else ""
-                                    for lab, name in self.names.items()})
+        return replace(
+            self, names={lab: name if lab in keep else "" for lab, name in self.names.items()}
+        )
 
-    def with_map(self, path: Path) -> "Vocabulary":
+    def with_map(self, path: Path) -> Vocabulary:
         """Apply a TOML map: ``label = "Name"`` lines, at the top level or under [genres]."""
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -101,7 +108,7 @@ class Vocabulary:
             raise MapError(f"{path}: 'genres' must be a table of label = \"Name\" lines")
         return self.with_names(table, str(path))
 
-    def with_names(self, table: dict, source: str = "map") -> "Vocabulary":
+    def with_names(self, table: dict, source: str = "map") -> Vocabulary:
         """Rename labels: ``{label: "Name"}`` (from a --map file, or a beets config), where a
         label is the model's own (``hiphop``) or the name shown for it (``Hip-Hop``, any
         case); ``source`` names where it came from in errors, which list every bad key."""
@@ -115,14 +122,19 @@ class Vocabulary:
             elif not isinstance(name, str):
                 problems.append(f"the name for {key!r} must be a string")
             elif len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
-                problems.append(f"the name for {key!r} must be one line of at most "
-                                f"{MAX_NAME} characters, without control characters")
+                problems.append(
+                    f"the name for {key!r} must be one line of at most "
+                    f"{MAX_NAME} characters, without control characters"
+                )
             else:
                 names[label] = name.strip()
         if unknown:
-            problems.insert(0, f"{', '.join(unknown)}: not "
-                            f"{'a label' if len(unknown) == 1 else 'labels'} of this model "
-                            f"(labels: {', '.join(self.names)}; or the names shown for them)")
+            problems.insert(
+                0,
+                f"{', '.join(unknown)}: not "
+                f"{'a label' if len(unknown) == 1 else 'labels'} of this model "
+                f"(labels: {', '.join(self.names)}; or the names shown for them)",
+            )
         if problems:
             raise MapError(f"{source}: {'; '.join(problems)}")
         return replace(self, names=names)
@@ -164,7 +176,8 @@ class Vocabulary:
         if found is None:
             names, exclusive, _ = self._plan(labels)
             found = self._exclusive[labels] = frozenset(
-                n for n, fed in zip(names, exclusive.any(axis=0)) if fed)
+                n for n, fed in zip(names, exclusive.any(axis=0)) if fed
+            )
         return found
 
     def parent_names(self, name: str) -> frozenset[str]:
@@ -172,8 +185,12 @@ class Vocabulary:
         found = self._parents.get(name)
         if found is None:
             found = self._parents[name] = frozenset(
-                self.names[p] for lab, n in self.names.items() if n == name
-                for p in self.parents.get(lab, ()) if self.names.get(p)) - {name}
+                self.names[p]
+                for lab, n in self.names.items()
+                if n == name
+                for p in self.parents.get(lab, ())
+                if self.names.get(p)
+            ) - {name}
         return found
 
     def family(self, genre: str) -> set[str]:
@@ -190,8 +207,7 @@ class Vocabulary:
             children = {lab for lab, ps in self.parents.items() if covered & set(ps)}
             grew = not children <= covered
             covered |= children
-        found = self._families[folded] = {self.names[lab] for lab in covered
-                                          if self.names.get(lab)}
+        found = self._families[folded] = {self.names[lab] for lab in covered if self.names.get(lab)}
         return found
 
     def with_parents(self, genres: list[str]) -> list[str]:
@@ -212,9 +228,14 @@ class Vocabulary:
         return out
 
 
-def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 1,
-           min_confidence: float = 0.3, parents: bool = False,
-           among: set[str] | None = None) -> Choice:
+def choose(
+    prediction: Prediction,
+    vocab: Vocabulary,
+    top_k: int = 1,
+    min_confidence: float = 0.3,
+    parents: bool = False,
+    among: set[str] | None = None,
+) -> Choice:
     """At most ``top_k`` genres, by one rule for tracks and albums alike.
 
     A model's exclusive labels share one probability (they add up to one); its independent
@@ -237,32 +258,41 @@ def choose(prediction: Prediction, vocab: Vocabulary, top_k: int = 1,
     ranked = sorted(merged.items(), key=lambda kv: -kv[1])
     exclusive = vocab.exclusive_names(prediction.labels)
     allowed = [(n, p) for n, p in ranked if among is None or n in among]
-    first = [(n, p) for n, p in allowed if n in exclusive] or \
-        [(n, p) for n, p in allowed if not vocab.parent_names(n)]
+    first = [(n, p) for n, p in allowed if n in exclusive] or [
+        (n, p) for n, p in allowed if not vocab.parent_names(n)
+    ]
     if not first:
         return Choice([], 0.0, True, merged)
     best_name, best = first[0]
+
     def sure(name: str, p: float) -> bool:
-        return p >= (vocab.sure_at(name, min_confidence) if vocab.thresholds
-                     else min_confidence)
+        return p >= (vocab.sure_at(name, min_confidence) if vocab.thresholds else min_confidence)
 
     if not sure(best_name, best):
         # an independent genre may still be sure where every exclusive one is unsure
-        others = [(n, p) for n, p in allowed if n not in exclusive
-                  and not vocab.parent_names(n) and sure(n, p)]
+        others = [
+            (n, p)
+            for n, p in allowed
+            if n not in exclusive and not vocab.parent_names(n) and sure(n, p)
+        ]
         if not others:
             return Choice([], best, True, merged, best_name)
         best_name, best = others[0]
     genres = [best_name]
     rest = [(n, p) for n, p in ranked if n != best_name and sure(n, p)]
     while len(genres) < max(1, top_k):
-        nxt = next((n for n, _ in rest if n not in genres
-                    and _beside_parent(vocab.parent_names(n), genres)), None)
+        nxt = next(
+            (
+                n
+                for n, _ in rest
+                if n not in genres and _beside_parent(vocab.parent_names(n), genres)
+            ),
+            None,
+        )
         if nxt is None:
             break
         genres.append(nxt)
-    return Choice(vocab.with_parents(genres) if parents else genres, best, False, merged,
-                  best_name)
+    return Choice(vocab.with_parents(genres) if parents else genres, best, False, merged, best_name)
 
 
 def _beside_parent(parents: frozenset[str], chosen: list[str]) -> bool:
@@ -275,5 +305,6 @@ def contradicted(current: list[str], choice: Choice, vocab: Vocabulary) -> bool:
     if not current or choice.unsure:
         return False
     judged = [names for names in (vocab.family(g) for g in current) if names]
-    return bool(judged) and all(max(choice.probabilities.get(n, 0.0) for n in names)
-                                < CONFLICT_P for names in judged)
+    return bool(judged) and all(
+        max(choice.probabilities.get(n, 0.0) for n in names) < CONFLICT_P for names in judged
+    )

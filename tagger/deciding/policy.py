@@ -6,8 +6,9 @@ from __future__ import annotations
 from genretag.states import Policy
 
 
-def decide(existing: list[str], proposed: list[str], policy: str,
-           mine: frozenset[str] = frozenset()) -> list[str] | None:
+def decide(
+    existing: list[str], proposed: list[str], policy: str, mine: frozenset[str] = frozenset()
+) -> list[str] | None:
     """The genres to write under ``policy``, or None when the file should be left alone.
 
     ``mine``: the genres in ``existing`` (case-folded) that genretag added itself and nobody

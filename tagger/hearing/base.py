@@ -29,8 +29,14 @@ class Hearer(Protocol):
     def predict(self, paths: Sequence[Path]) -> Generator[TrackResult, None, None]: ...
 
 
-def hearer(model, coverage: Coverage, settings: Settings, model_path: Path | None = None,
-           runtime: Runtime | None = None, embeddings: bool = False) -> Hearer:
+def hearer(
+    model,
+    coverage: Coverage,
+    settings: Settings,
+    model_path: Path | None = None,
+    runtime: Runtime | None = None,
+    embeddings: bool = False,
+) -> Hearer:
     """This machine's :class:`Predictor`, or (engine ray in ``settings``)
     ``rayengine.RayHearer``, whose workers load the model from ``model_path`` on
     the settings' device with ``runtime`` (default: the settings' runtime); with
@@ -38,9 +44,21 @@ def hearer(model, coverage: Coverage, settings: Settings, model_path: Path | Non
     if settings.engine == Engine.RAY:
         from genretag.hearing.rayengine import RayHearer
 
-        return RayHearer(model, model_path, coverage, device=settings.device.value,
-                         runtime=(runtime or settings.runtime).value,
-                         batch_size=settings.batch_size, address=settings.ray_address,
-                         embeddings=embeddings)
-    return Predictor(model, coverage, settings.batch_size, settings.decode_workers(),
-                     keep_windows=embeddings, embeddings=embeddings)
+        return RayHearer(
+            model,
+            model_path,
+            coverage,
+            device=settings.device.value,
+            runtime=(runtime or settings.runtime).value,
+            batch_size=settings.batch_size,
+            address=settings.ray_address,
+            embeddings=embeddings,
+        )
+    return Predictor(
+        model,
+        coverage,
+        settings.batch_size,
+        settings.decode_workers(),
+        keep_windows=embeddings,
+        embeddings=embeddings,
+    )

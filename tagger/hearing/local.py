@@ -98,8 +98,9 @@ class _Track:
     per_window: list = field(default_factory=list)
 
 
-def outputs_of(model, samples: np.ndarray, timings: Timings | None = None,
-               embeddings: bool = False) -> np.ndarray:
+def outputs_of(
+    model, samples: np.ndarray, timings: Timings | None = None, embeddings: bool = False
+) -> np.ndarray:
     """A batch of windows (batch, window_samples) -> their outputs (batch, dim): what a track
     pools of each (``embeddings``: the backbone's embeddings), on the model's runtime; the
     time of the frontend and the CNN added to ``timings`` (on ONNX Runtime one graph runs
@@ -134,8 +135,15 @@ class Predictor:
     """Predicts many tracks with one model; see the module docstring. The only place where
     window outputs become a track's :class:`Prediction` (through ``Model``)."""
 
-    def __init__(self, model: Network, coverage: Coverage, batch_size: int = 0,
-                 workers: int = 2, keep_windows: bool = False, embeddings: bool = False):
+    def __init__(
+        self,
+        model: Network,
+        coverage: Coverage,
+        batch_size: int = 0,
+        workers: int = 2,
+        keep_windows: bool = False,
+        embeddings: bool = False,
+    ):
         """``keep_windows`` keeps every window's start and outputs in the result;
         ``embeddings`` makes the outputs the backbone's embeddings and no probabilities
         (training caches them, and pools them with ``Model.outputs_of_embeddings``). Those
@@ -156,9 +164,14 @@ class Predictor:
         self.decoded_on: Counter[str] = Counter()
         self.heard_on: Counter[str] = Counter()
         self._stop = threading.Event()
-        self.source = TrackSource(model.params, coverage, self.batch_size,
-                                  feature_rate=bool(self.feature_columns),
-                                  fixed_chunks=embeddings, stopped=self._stop.is_set)
+        self.source = TrackSource(
+            model.params,
+            coverage,
+            self.batch_size,
+            feature_rate=bool(self.feature_columns),
+            fixed_chunks=embeddings,
+            stopped=self._stop.is_set,
+        )
 
     # -- decoding (worker threads) -------------------------------------------------------
 
@@ -203,13 +216,12 @@ class Predictor:
 
     def _run_batch(self, batch: list[_Chunk], tracks: dict[int, _Track]) -> None:
         model, t = self.model, self.timings
-        outputs = outputs_of(model, np.concatenate([c.windows for c in batch]), t,
-                             self.embeddings)
+        outputs = outputs_of(model, np.concatenate([c.windows for c in batch]), t, self.embeddings)
         t.windows += len(outputs)
         t.batches += 1
         i = 0
         for c in batch:
-            part = outputs[i:i + len(c.windows)]
+            part = outputs[i : i + len(c.windows)]
             i += len(c.windows)
             tr = tracks[c.key]
             tr.pool = tr.pool or WindowPool(part.shape[1])
@@ -221,8 +233,9 @@ class Predictor:
 
     def _result(self, key: int, tr: _Track) -> TrackResult:
         end = tr.ended
-        res = TrackResult(key, tr.path, windows=tr.pool.count if tr.pool else 0,
-                          decode_seconds=end.seconds)
+        res = TrackResult(
+            key, tr.path, windows=tr.pool.count if tr.pool else 0, decode_seconds=end.seconds
+        )
         self.timings.decode += end.seconds
         if end.error is not None:
             res.error, res.transient, res.detail = end.error, end.transient, end.detail
@@ -231,8 +244,9 @@ class Predictor:
             res.error = "no audio decoded"
         else:
             if not self.embeddings:
-                res.prediction = Prediction(tuple(self.model.labels),
-                                            self.model.track_probabilities(tr.pool, end.features))
+                res.prediction = Prediction(
+                    tuple(self.model.labels), self.model.track_probabilities(tr.pool, end.features)
+                )
                 res.statistics = self.model.statistics(tr.pool)
             if self.keep_windows:
                 res.window_starts = np.asarray(tr.starts)
@@ -249,8 +263,10 @@ class Predictor:
         # bounded: a few chunks per worker keeps the model fed and memory flat
         out: queue.Queue = queue.Queue(maxsize=4 * self.workers)
         n_workers = min(self.workers, len(paths))
-        threads = [threading.Thread(target=self._worker, args=(jobs, out), daemon=True,
-                                    name=f"decode-{i}") for i in range(n_workers)]
+        threads = [
+            threading.Thread(target=self._worker, args=(jobs, out), daemon=True, name=f"decode-{i}")
+            for i in range(n_workers)
+        ]
         for th in threads:
             th.start()
         live, batch, batched = n_workers, [], 0

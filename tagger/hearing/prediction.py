@@ -16,7 +16,7 @@ class Prediction:
     probabilities: np.ndarray  # (n_labels,), in the order of ``labels``
 
     @classmethod
-    def from_dict(cls, probabilities: dict[str, float]) -> "Prediction":
+    def from_dict(cls, probabilities: dict[str, float]) -> Prediction:
         """As the cache keeps it: label -> probability."""
         return cls(tuple(probabilities), np.array(list(probabilities.values()), dtype=float))
 

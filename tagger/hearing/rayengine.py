@@ -61,9 +61,11 @@ def missing() -> str | None:
 
     found = version("ray")
     if tuple(int(x) for x in re.findall(r"\d+", found)[:2]) < RAY_AT_LEAST:
-        return (f"--engine ray needs Ray {'.'.join(map(str, RAY_AT_LEAST))} or later, whose "
-                f"local runtimes require a token (this is Ray {found}): "
-                "pip install -U 'genretag[ray]'")
+        return (
+            f"--engine ray needs Ray {'.'.join(map(str, RAY_AT_LEAST))} or later, whose "
+            f"local runtimes require a token (this is Ray {found}): "
+            "pip install -U 'genretag[ray]'"
+        )
     return None
 
 
@@ -83,13 +85,22 @@ def _decode(row: dict, params: dict, coverage: str, windows: int, columns: list[
     from genretag.hearing.source import TrackSource
     from genretag.models.params import AudioParams
 
-    source = TrackSource(AudioParams.from_dict(params), Coverage(coverage, windows), 16,
-                         feature_rate=bool(columns))
+    source = TrackSource(
+        AudioParams.from_dict(params), Coverage(coverage, windows), 16, feature_rate=bool(columns)
+    )
     t0 = time.perf_counter()
-    out = {"key": row["key"], "path": row["path"], "error": "", "detail": "",
-           "silent": False, "transient": False, "decoded_on": _node(),
-           "windows": np.zeros((0, 1), np.float32), "starts": np.zeros(0, np.int64),
-           "features": np.zeros(0, np.float32)}
+    out = {
+        "key": row["key"],
+        "path": row["path"],
+        "error": "",
+        "detail": "",
+        "silent": False,
+        "transient": False,
+        "decoded_on": _node(),
+        "windows": np.zeros((0, 1), np.float32),
+        "starts": np.zeros(0, np.int64),
+        "features": np.zeros(0, np.float32),
+    }
     try:
         audio = source.open(Path(os.fsdecode(row["path"])))
         chunks = list(audio.chunks)
@@ -111,8 +122,15 @@ class _Hear:
     """The model on an actor: a track's windows -> its probabilities and statistics, or
     (``embeddings``) each window's backbone embeddings."""
 
-    def __init__(self, model_path: str, model_id: str, device: str, runtime: str,
-                 batch_size: int, embeddings: bool):
+    def __init__(
+        self,
+        model_path: str,
+        model_id: str,
+        device: str,
+        runtime: str,
+        batch_size: int,
+        embeddings: bool,
+    ):
         import socket
 
         from genretag.models.loader import LazyModel
@@ -121,8 +139,9 @@ class _Hear:
         try:
             lazy = LazyModel(Path(model_path), device, "torch" if embeddings else runtime)
             if lazy.model_id != model_id:
-                raise RayError(f"{where}: {model_path} is model {lazy.model_id}, not the "
-                               f"driver's {model_id}")
+                raise RayError(
+                    f"{where}: {model_path} is model {lazy.model_id}, not the driver's {model_id}"
+                )
             self.model = lazy.load()
         except RayError:
             raise
@@ -135,18 +154,25 @@ class _Hear:
     def __call__(self, row: dict) -> dict:
         windows = row.pop("windows")
         timings = Timings()
-        row.update(heard_on=self.node, probabilities=np.zeros(0, np.float32),
-                   statistics=np.zeros(0, np.float16), outputs=np.zeros((0, 1), np.float32),
-                   count=0)
+        row.update(
+            heard_on=self.node,
+            probabilities=np.zeros(0, np.float32),
+            statistics=np.zeros(0, np.float16),
+            outputs=np.zeros((0, 1), np.float32),
+            count=0,
+        )
         if not row["error"] and len(windows) == 0:
             row["error"] = "no audio decoded"
         if not row["error"]:
             # batches of one track's windows from its first: the local engine's fixed
             # chunks, so an embedding does not depend on the engine
             b = self.batch_size
-            outputs = np.concatenate([outputs_of(self.model, windows[i:i + b], timings,
-                                                 self.embeddings)
-                                      for i in range(0, len(windows), b)])
+            outputs = np.concatenate(
+                [
+                    outputs_of(self.model, windows[i : i + b], timings, self.embeddings)
+                    for i in range(0, len(windows), b)
+                ]
+            )
             row["count"] = len(outputs)
             if self.embeddings:
                 row["outputs"] = outputs.astype(np.float32)
@@ -154,7 +180,8 @@ class _Hear:
                 pool = WindowPool.of(outputs)
                 features = row["features"] if row["features"].size else None
                 row["probabilities"] = np.asarray(
-                    self.model.track_probabilities(pool, features), np.float32)
+                    self.model.track_probabilities(pool, features), np.float32
+                )
                 stats = self.model.statistics(pool)
                 if stats is not None:
                     row["statistics"] = stats
@@ -169,9 +196,17 @@ class RayHearer:
     """What ``Predictor`` does, with the hearing on Ray Data (see the module docstring).
     ``decoded_on`` and ``heard_on`` count the tracks each node decoded and heard."""
 
-    def __init__(self, model, model_path: Path, coverage: Coverage, device: str = "auto",
-                 runtime: str = "auto", batch_size: int = 0, address: str | None = None,
-                 embeddings: bool = False):
+    def __init__(
+        self,
+        model,
+        model_path: Path,
+        coverage: Coverage,
+        device: str = "auto",
+        runtime: str = "auto",
+        batch_size: int = 0,
+        address: str | None = None,
+        embeddings: bool = False,
+    ):
         self.model, self.model_path = model, Path(model_path).resolve()
         self.device, self.runtime = device, runtime
         self.coverage, self.batch_size, self.address = coverage, batch_size, address
@@ -194,8 +229,13 @@ class RayHearer:
                 # (RAY_AT_LEAST) makes one for a local runtime unless RAY_AUTH_MODE says
                 # otherwise, so an opt-out left in the environment is not honoured
                 os.environ.pop("RAY_AUTH_MODE", None)
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR", configure_logging=True)
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="ERROR",
+                configure_logging=True,
+            )
         import ray.data
 
         for name in ("ray", "ray.data"):  # the scan's own progress and lines are enough
@@ -208,8 +248,7 @@ class RayHearer:
         labels = tuple(self.model.labels)
         try:
             for start in range(0, len(paths), chunk):
-                ds = self._dataset(ray, paths, start, min(len(paths), start + chunk), gpus,
-                                   actors)
+                ds = self._dataset(ray, paths, start, min(len(paths), start + chunk), gpus, actors)
                 yield from self._results(ds, paths, labels)
         except RayError:
             raise
@@ -225,19 +264,37 @@ class RayHearer:
         # a block per track: each result reaches the driver when it is done, not when a
         # whole block of tracks is
         # a path as bytes: Arrow's strings are UTF-8, and a file name need not be
-        ds = ray.data.from_items([{"key": i, "path": os.fsencode(paths[i])}
-                                  for i in range(start, end)], override_num_blocks=end - start)
-        ds = ds.map(_decode, fn_kwargs=dict(
-            params=self.model.params.to_dict(), coverage=self.coverage.mode.value,
-            windows=self.coverage.windows, columns=columns))
+        ds = ray.data.from_items(
+            [{"key": i, "path": os.fsencode(paths[i])} for i in range(start, end)],
+            override_num_blocks=end - start,
+        )
+        ds = ds.map(
+            _decode,
+            fn_kwargs=dict(
+                params=self.model.params.to_dict(),
+                coverage=self.coverage.mode.value,
+                windows=self.coverage.windows,
+                columns=columns,
+            ),
+        )
         with warnings.catch_warnings():  # how Ray names actor options is still moving
             warnings.simplefilter("ignore")
-            return ds.map(_Hear, fn_constructor_kwargs=dict(
-                model_path=str(self.model_path), model_id=self.model.model_id,
-                device=self.device, runtime=self.runtime, batch_size=self.batch_size,
-                embeddings=self.embeddings),
-                concurrency=actors, num_gpus=gpus, max_restarts=-1, max_task_retries=-1,
-                scheduling_strategy="SPREAD")  # an actor per node, not all on the first
+            return ds.map(
+                _Hear,
+                fn_constructor_kwargs=dict(
+                    model_path=str(self.model_path),
+                    model_id=self.model.model_id,
+                    device=self.device,
+                    runtime=self.runtime,
+                    batch_size=self.batch_size,
+                    embeddings=self.embeddings,
+                ),
+                concurrency=actors,
+                num_gpus=gpus,
+                max_restarts=-1,
+                max_task_retries=-1,
+                scheduling_strategy="SPREAD",
+            )  # an actor per node, not all on the first
 
     def _actors(self, ray) -> tuple[int, int]:
         """GPUs per model actor, and how many actors: one per GPU on a cluster with GPUs
@@ -247,18 +304,20 @@ class RayHearer:
         if self.device != "cpu" and gpus:
             return 1, gpus
         if ray.cluster_resources().get("CPU", 0) < 2:
-            raise RayError("the cluster has fewer than 2 CPUs: one decodes, one runs the "
-                           "model (ray start --num-cpus 2 or more)")
+            raise RayError(
+                "the cluster has fewer than 2 CPUs: one decodes, one runs the "
+                "model (ray start --num-cpus 2 or more)"
+            )
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         return 0, max(1, sum(1 for n in nodes if n.get("Resources", {}).get("CPU", 0) >= 2))
 
-    def _results(self, ds, paths: list[Path], labels: tuple[str, ...]
-                 ) -> Iterator[TrackResult]:
+    def _results(self, ds, paths: list[Path], labels: tuple[str, ...]) -> Iterator[TrackResult]:
         rate = self.model.params.sample_rate
         for row in ds.iter_rows():
             key = int(row["key"])
-            res = TrackResult(key, paths[key], windows=int(row["count"]),
-                              decode_seconds=float(row["seconds"]))
+            res = TrackResult(
+                key, paths[key], windows=int(row["count"]), decode_seconds=float(row["seconds"])
+            )
             t = self.timings
             t.decode += res.decode_seconds
             t.frontend += float(row["frontend"])

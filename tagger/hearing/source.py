@@ -65,9 +65,15 @@ class TrackAudio:
 class TrackSource:
     """Opens tracks for one model: ``params`` from its file, ``coverage`` resolved."""
 
-    def __init__(self, params: AudioParams, coverage: Coverage, chunk: int,
-                 feature_rate: bool = False, fixed_chunks: bool = False,
-                 stopped: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        params: AudioParams,
+        coverage: Coverage,
+        chunk: int,
+        feature_rate: bool = False,
+        fixed_chunks: bool = False,
+        stopped: Callable[[], bool] = lambda: False,
+    ):
         """``chunk``: the most windows a chunk holds; ``fixed_chunks``: exactly that many,
         at fixed offsets in the track (the last chunk shorter), whatever the decoder gives;
         ``feature_rate``: fast coverage decodes at the features' rate too."""
@@ -116,8 +122,11 @@ class TrackSource:
             if quiet == len(starts_s):  # every part decoded, and every one silent
                 raise Silent(f"silent: no sound in all {quiet} parts heard")
             return None  # audio missing where the headers promised it: hear what exists
-        return TrackAudio(path, iter([(np.array(starts), np.stack(windows))]),
-                          np.concatenate(heard) if heard else None)
+        return TrackAudio(
+            path,
+            iter([(np.array(starts), np.stack(windows))]),
+            np.concatenate(heard) if heard else None,
+        )
 
     def _full(self, path: Path) -> Iterator[Chunk]:
         p = self.params
@@ -127,7 +136,7 @@ class TrackSource:
             starts, windows = audible(*cutter.feed(samples))
             heard += len(windows)
             for i in range(0, len(windows), self.chunk):
-                yield starts[i:i + self.chunk], windows[i:i + self.chunk]
+                yield starts[i : i + self.chunk], windows[i : i + self.chunk]
             if self.stopped():
                 return
         starts, windows = audible(*cutter.finish())
@@ -139,8 +148,10 @@ class TrackSource:
             raise DecodeError("no audio decoded")
         else:
             seconds = cutter.total / p.sample_rate
-            raise Silent(f"silent: silence, or too little sound to hear (under "
-                         f"{LOUD_SHARE * p.window_seconds:.1f} s), in all its {seconds:.1f} s")
+            raise Silent(
+                f"silent: silence, or too little sound to hear (under "
+                f"{LOUD_SHARE * p.window_seconds:.1f} s), in all its {seconds:.1f} s"
+            )
 
 
 def loud(samples: np.ndarray) -> np.ndarray:
@@ -154,7 +165,7 @@ def loud(samples: np.ndarray) -> np.ndarray:
     the decoder's filter starts, which one frame holds."""
     n = samples.shape[-1]
     k = FRAMES if n >= FRAMES else 1
-    frames = samples[..., :n // k * k].reshape(*samples.shape[:-1], k, n // k)
+    frames = samples[..., : n // k * k].reshape(*samples.shape[:-1], k, n // k)
     strays = np.abs(frames - frames.mean(axis=-1, keepdims=True)).max(axis=-1)
     return (strays >= SILENCE_PEAK).mean(axis=-1) >= LOUD_SHARE
 

@@ -21,12 +21,13 @@ class Coverage:
     mode: CoverageMode = CoverageMode.FULL  # AUTO: see resolved
     windows: int = 4  # K, for "fast"
 
-    def resolved(self, device_type: str) -> "Coverage":
+    def resolved(self, device_type: str) -> Coverage:
         """``auto`` is full coverage on a GPU, where decoding sets the pace, fast on a CPU."""
         mode = CoverageMode(self.mode)  # a ValueError for an unknown one
         if mode == CoverageMode.AUTO:
-            return Coverage(CoverageMode.FULL if device_type == "cuda" else CoverageMode.FAST,
-                            self.windows)
+            return Coverage(
+                CoverageMode.FULL if device_type == "cuda" else CoverageMode.FAST, self.windows
+            )
         return Coverage(mode, self.windows)
 
 
@@ -80,7 +81,7 @@ class Windower:
             self.last_end = starts[-1] + self.window
         # keep what the next windows and a possible tail window need
         keep_from = max(self.base, min(self.next_start, self.total - self.window))
-        self.buffer = self.buffer[keep_from - self.base:]
+        self.buffer = self.buffer[keep_from - self.base :]
         self.base = keep_from
         return np.asarray(starts, dtype=np.int64), windows
 
@@ -99,4 +100,4 @@ class Windower:
     def _cut(self, starts: list[int]) -> np.ndarray:
         if not starts:
             return np.zeros((0, self.window), dtype=np.float32)
-        return np.stack([self.buffer[s - self.base:s - self.base + self.window] for s in starts])
+        return np.stack([self.buffer[s - self.base : s - self.base + self.window] for s in starts])

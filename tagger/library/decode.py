@@ -82,16 +82,31 @@ def ffmpeg_path() -> str:
     return found
 
 
-def _command(path: Path, sample_rate: int, start: float | None,
-             duration: float | None) -> list[str]:
+def _command(
+    path: Path, sample_rate: int, start: float | None, duration: float | None
+) -> list[str]:
     cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
     if start is not None:
         cmd += ["-ss", f"{start:.3f}"]  # before -i: seek in the input, decode nothing before
     if duration is not None:
         cmd += ["-t", f"{duration:.3f}"]
     # "file:" stops a name that starts with "-" or contains ":" being read as an option/protocol
-    cmd += ["-i", f"file:{path}", "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    cmd += [
+        "-i",
+        f"file:{path}",
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-f",
+        "f32le",
+        "-",
+    ]
     return cmd
 
 
@@ -115,9 +130,13 @@ def _run(command: list[str]) -> Iterator[np.ndarray]:
     with tempfile.TemporaryFile() as errors:
         # a session of its own: Ctrl-C in the terminal reaches genretag, which stops ffmpeg
         # itself, rather than killing ffmpeg first and making a good file look broken
-        proc = subprocess.Popen(command,
-                                stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             leftover = b""
             while True:
@@ -165,12 +184,15 @@ def spans_command(path: Path, sample_rate: int, starts: list[float], seconds: fl
     cmd = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
     for start in starts:
         cmd += ["-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", f"file:{path}"]
-    graph = [f"[{i}:a:0]aresample={sample_rate},aformat=sample_fmts=flt:channel_layouts=mono,"
-             f"aeval=exprs=val(0)|1:channel_layout=stereo,aformat=channel_layouts=stereo,"
-             f"apad=whole_len={n},atrim=end_sample={n}[s{i}]" for i in range(len(starts))]
+    graph = [
+        f"[{i}:a:0]aresample={sample_rate},aformat=sample_fmts=flt:channel_layouts=mono,"
+        f"aeval=exprs=val(0)|1:channel_layout=stereo,aformat=channel_layouts=stereo,"
+        f"apad=whole_len={n},atrim=end_sample={n}[s{i}]"
+        for i in range(len(starts))
+    ]
     joined = "".join(f"[s{i}]" for i in range(len(starts)))
     graph.append(f"{joined}concat=n={len(starts)}:v=0:a=1[out]")
-    return cmd + ["-filter_complex", ";".join(graph), "-map", "[out]", "-f", "f32le", "-"]
+    return [*cmd, "-filter_complex", ";".join(graph), "-map", "[out]", "-f", "f32le", "-"]
 
 
 @dataclass(frozen=True)
@@ -194,9 +216,9 @@ def decode_spans(path: Path, sample_rate: int, starts: list[float], seconds: flo
     return Spans(np.ascontiguousarray(both[..., 0]), (both[..., 1] > 0.5).sum(axis=1))
 
 
-
-def decode(path: Path, sample_rate: int, start: float | None = None,
-           duration: float | None = None) -> np.ndarray:
+def decode(
+    path: Path, sample_rate: int, start: float | None = None, duration: float | None = None
+) -> np.ndarray:
     """The whole (or a span of the) track as one float32 array (samples,)."""
     chunks = list(stream(path, sample_rate, start, duration))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
@@ -212,4 +234,3 @@ def duration_of(path: Path) -> float | None:
     except Exception:
         return None
     return length if length > 0 else None
-

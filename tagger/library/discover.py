@@ -73,8 +73,12 @@ def printable(path: str | Path) -> str:
 
 def what_it_is(st: os.stat_result) -> str:
     """A file that is neither a folder nor a regular file, in words."""
-    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(st.st_mode):
             return f"{name}, not an audio file"
     return "not a regular file"
@@ -151,8 +155,14 @@ def find_audio(paths: Iterable[Path]) -> Walk:
         try:
             st = p.stat()
         except OSError as e:
-            found.errors.append((p, "no such file or folder" if isinstance(e, FileNotFoundError)
-                                 else f"unreadable: {e.strerror or e}"))
+            found.errors.append(
+                (
+                    p,
+                    "no such file or folder"
+                    if isinstance(e, FileNotFoundError)
+                    else f"unreadable: {e.strerror or e}",
+                )
+            )
             continue
         if stat.S_ISDIR(st.st_mode):
             visit_dir(p)

@@ -17,6 +17,7 @@ Read-only files, unwritable folders and files with several hard links are refuse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -79,8 +80,10 @@ def check_writable(path: Path) -> None:
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise WriteError("folder is not writable, file not changed")
     if st.st_nlink > 1:
-        raise WriteError(f"file has {st.st_nlink} hard links; not changed (replacing it would "
-                       "split them: give each link its own copy first)")
+        raise WriteError(
+            f"file has {st.st_nlink} hard links; not changed (replacing it would "
+            "split them: give each link its own copy first)"
+        )
 
 
 def identity(st: os.stat_result) -> tuple:
@@ -101,10 +104,9 @@ def temp_file(target: Path) -> tuple[int, Path]:
 def keep_attributes(st: os.stat_result, target: Path, tmp: Path) -> None:
     """Mode, owner (where allowed) and extended attributes pass to the new file."""
     os.chmod(tmp, stat.S_IMODE(st.st_mode))
-    try:
+    # only root may give files away; the copy is then ours, as any editor's
+    with contextlib.suppress(OSError):
         os.chown(tmp, st.st_uid, st.st_gid)
-    except OSError:
-        pass  # only root may give files away; the copy is then ours, as any editor's
     if not hasattr(os, "listxattr"):
         return
     try:
@@ -116,8 +118,9 @@ def keep_attributes(st: os.stat_result, target: Path, tmp: Path) -> None:
             os.setxattr(tmp, name, os.getxattr(target, name))
         except OSError as e:
             if name.startswith("user."):  # the user's own: keep it or write nothing
-                raise WriteError(f"cannot keep extended attribute {name} "
-                               f"({e.strerror or e}); not changed") from None
+                raise WriteError(
+                    f"cannot keep extended attribute {name} ({e.strerror or e}); not changed"
+                ) from None
             # security.* and system.* are the system's to set (SELinux labels, ACLs)
 
 

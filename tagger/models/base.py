@@ -59,15 +59,17 @@ class Network(Protocol):
         """The labels whose probabilities stand alone (the others sum to one)."""
         ...
 
-    def window_outputs_of(self, samples: np.ndarray, embeddings: bool = False
-                          ) -> tuple[np.ndarray, float]:
+    def window_outputs_of(
+        self, samples: np.ndarray, embeddings: bool = False
+    ) -> tuple[np.ndarray, float]:
         """(batch, window_samples) samples -> ((batch, dim) window outputs, or with
         ``embeddings`` the backbone's (batch, embedding); the seconds the frontend took
         apart from the network, 0 where one graph runs both)."""
         ...
 
-    def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
-                            ) -> np.ndarray:
+    def track_probabilities(
+        self, pool: WindowPool, features: np.ndarray | None = None
+    ) -> np.ndarray:
         """A track's probabilities (n_labels,) from its pooled window outputs."""
         ...
 

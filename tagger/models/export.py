@@ -60,10 +60,10 @@ class HeadGraph(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, mean: torch.Tensor, maximum: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self.net.track_probabilities(mean, maximum),
-                self.net.statistics(mean, maximum))
+    def forward(
+        self, mean: torch.Tensor, maximum: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.net.track_probabilities(mean, maximum), self.net.statistics(mean, maximum))
 
 
 @torch.inference_mode()
@@ -78,8 +78,12 @@ def export(model: Model, folder: Path) -> dict[str, Path]:
     example_pool = torch.zeros(2, dim)
     graphs = {
         "windows": (WindowGraph(model).eval(), (example_samples,), ["samples"], ["outputs"]),
-        "head": (HeadGraph(model.net).eval(), (example_pool, example_pool),
-                 ["mean", "maximum"], ["probabilities", "statistics"]),
+        "head": (
+            HeadGraph(model.net).eval(),
+            (example_pool, example_pool),
+            ["mean", "maximum"],
+            ["probabilities", "statistics"],
+        ),
     }
     paths = {}
     for name, (module, args, inputs, outputs) in graphs.items():
@@ -87,9 +91,16 @@ def export(model: Model, folder: Path) -> dict[str, Path]:
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
             part = Path(tmp.name)
         try:
-            torch.onnx.export(module, args, str(part), input_names=inputs,
-                              output_names=outputs, opset_version=OPSET, dynamo=False,
-                              dynamic_axes={n: {0: "batch"} for n in inputs + outputs})
+            torch.onnx.export(
+                module,
+                args,
+                str(part),
+                input_names=inputs,
+                output_names=outputs,
+                opset_version=OPSET,
+                dynamo=False,
+                dynamic_axes={n: {0: "batch"} for n in inputs + outputs},
+            )
             part.chmod(0o644)  # readable as the model file is
             part.replace(target)
         finally:

@@ -16,8 +16,10 @@ class FeatureFrontend(nn.Module):
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         from genretag.models import features
 
-        rows = [features.vector(features.features(x), features.COLUMNS)
-                for x in samples.detach().cpu().numpy()]
+        rows = [
+            features.vector(features.features(x), features.COLUMNS)
+            for x in samples.detach().cpu().numpy()
+        ]
         return torch.from_numpy(np.stack(rows)).to(samples.device)
 
 
@@ -31,8 +33,15 @@ class FeatureMLP(nn.Module):
         self.register_buffer("mean", torch.zeros(n_in))
         self.register_buffer("scale", torch.ones(n_in))
         self.layers = nn.Sequential(
-            nn.Linear(n_in, units), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(units, units), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(dropout))
+            nn.Linear(n_in, units),
+            nn.BatchNorm1d(units),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(units, units),
+            nn.BatchNorm1d(units),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers((x - self.mean) / self.scale)

@@ -27,8 +27,14 @@ HOP = 512
 N_MFCC = 20
 CLIP_SECONDS = 30.0  # the table's clips: a track is described by 30 s from its middle
 
-_SPECTRAL = ("chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
-             "zero_crossing_rate")
+_SPECTRAL = (
+    "chroma_stft",
+    "rms",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "rolloff",
+    "zero_crossing_rate",
+)
 # harmony/perceptr need an HPSS (slow: median filters) and tempo a beat tracker; the table's
 # README calls the first near zero and noisy and the second octave-prone, so they are left out
 COLUMNS = tuple(
@@ -65,18 +71,21 @@ def features(y: np.ndarray) -> dict[str, float]:
         y = np.pad(y, (0, N_FFT - len(y)))
     stft = dict(n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="reflect")
     S = np.abs(librosa.stft(y, **stft))
-    mel = librosa.feature.melspectrogram(S=S ** 2, sr=SAMPLE_RATE, n_mels=128)
+    mel = librosa.feature.melspectrogram(S=S**2, sr=SAMPLE_RATE, n_mels=128)
     centroid = librosa.feature.spectral_centroid(S=S, sr=SAMPLE_RATE)
     series = {
-        "chroma_stft": _quiet(librosa.feature.chroma_stft, S=S ** 2, sr=SAMPLE_RATE),
-        "rms": librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP, center=True,
-                                   pad_mode="reflect"),
+        "chroma_stft": _quiet(librosa.feature.chroma_stft, S=S**2, sr=SAMPLE_RATE),
+        "rms": librosa.feature.rms(
+            y=y, frame_length=N_FFT, hop_length=HOP, center=True, pad_mode="reflect"
+        ),
         "spectral_centroid": centroid,
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=SAMPLE_RATE,
-                                                                 centroid=centroid),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(
+            S=S, sr=SAMPLE_RATE, centroid=centroid
+        ),
         "rolloff": librosa.feature.spectral_rolloff(S=S, sr=SAMPLE_RATE),
         "zero_crossing_rate": librosa.feature.zero_crossing_rate(
-            y, frame_length=N_FFT, hop_length=HOP, center=True),
+            y, frame_length=N_FFT, hop_length=HOP, center=True
+        ),
     }
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)
     for i in range(N_MFCC):

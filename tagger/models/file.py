@@ -117,7 +117,7 @@ class ModelMeta:
         return self.kind == ModelKind.GENRE_MODEL
 
     @classmethod
-    def from_dict(cls, meta: dict, where: str = "model") -> "ModelMeta":
+    def from_dict(cls, meta: dict, where: str = "model") -> ModelMeta:
         """Validate (``SCHEMA``), migrate an older format, and type ``meta``; a
         ``ModelFileError`` naming ``where`` if it is unusable."""
         if meta.get("format") != FORMAT:
@@ -128,26 +128,42 @@ class ModelMeta:
             raise ModelFileError(f"{where}: not a usable genretag model ({problem})")
         feats = meta.get("features")
         return cls(
-            model_id=meta["model_id"], kind=ModelKind(meta["kind"]),
-            labels=tuple(meta["labels"]), audio=AudioParams.from_dict(meta["audio"]),
+            model_id=meta["model_id"],
+            kind=ModelKind(meta["kind"]),
+            labels=tuple(meta["labels"]),
+            audio=AudioParams.from_dict(meta["audio"]),
             architecture=Architecture.from_dict(meta["architecture"]),
-            name=meta.get("name", ""), display_names=dict(meta.get("display_names") or {}),
-            label_sets=_tuples(meta.get("label_sets")), parents=_tuples(meta.get("parents")),
-            tags=tuple(meta.get("tags") or ()), tag_genres=_tuples(meta.get("tag_genres")),
-            features=FeatureHead(tuple(feats.get("columns", ())),
-                                 float(feats.get("cnn_weight", 1.0))) if feats else None,
+            name=meta.get("name", ""),
+            display_names=dict(meta.get("display_names") or {}),
+            label_sets=_tuples(meta.get("label_sets")),
+            parents=_tuples(meta.get("parents")),
+            tags=tuple(meta.get("tags") or ()),
+            tag_genres=_tuples(meta.get("tag_genres")),
+            features=FeatureHead(
+                tuple(feats.get("columns", ())), float(feats.get("cnn_weight", 1.0))
+            )
+            if feats
+            else None,
             thresholds={k: float(v) for k, v in (meta.get("thresholds") or {}).items()},
-            fill_in=_fill_in(meta.get("fill_in"), len(meta["labels"]), where), raw=meta)
+            fill_in=_fill_in(meta.get("fill_in"), len(meta["labels"]), where),
+            raw=meta,
+        )
 
 
 def _fill_in(table: dict | None, n_labels: int, where: str) -> FillIn | None:
     if not table:
         return None
-    fill = FillIn(tuple(table["take"]), table["exclusive"], table["tag_genres"],
-                  dict(table.get("source") or {}))
+    fill = FillIn(
+        tuple(table["take"]),
+        table["exclusive"],
+        table["tag_genres"],
+        dict(table.get("source") or {}),
+    )
     if len(fill.take) >= n_labels or max(fill.take) >= fill.exclusive + fill.tag_genres:
-        raise ModelFileError(f"{where}: not a usable genretag model ('fill_in' names outputs "
-                             "its base model does not have)")
+        raise ModelFileError(
+            f"{where}: not a usable genretag model ('fill_in' names outputs "
+            "its base model does not have)"
+        )
     return fill
 
 
@@ -161,8 +177,7 @@ def migrate(meta: dict) -> dict:
     ``source``; every other file of that version is a genre model."""
     meta = dict(meta)
     if "kind" not in meta:
-        meta["kind"] = ModelKind.BACKBONE.value if "source" in meta else \
-            ModelKind.GENRE_MODEL.value
+        meta["kind"] = ModelKind.BACKBONE.value if "source" in meta else ModelKind.GENRE_MODEL.value
     return meta
 
 
@@ -188,8 +203,9 @@ def read_metadata(path: Path) -> ModelMeta:
     try:
         meta = json.loads(raw)
     except ValueError:
-        raise ModelFileError(f"{path}: not a usable genretag model "
-                             "(metadata is not JSON)") from None
+        raise ModelFileError(
+            f"{path}: not a usable genretag model (metadata is not JSON)"
+        ) from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not a usable genretag model (metadata is not an object)")
     return ModelMeta.from_dict(meta, str(path))
@@ -198,8 +214,18 @@ def read_metadata(path: Path) -> ModelMeta:
 # -- the weights, whole ---------------------------------------------------------------------
 
 MEANING = ("labels", "audio", "architecture", "features", "tags", "tag_genres")
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
-               "I8": 1, "U8": 1, "BOOL": 1}
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 
 
 def weights_id(meta: dict, tensors: Iterable[tuple[str, bytes | memoryview]]) -> str:
@@ -221,8 +247,10 @@ def write_model_file(path: Path, tensors: dict[str, np.ndarray], meta: dict) -> 
     from safetensors.numpy import save_file
 
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    meta = {**meta, "model_id": weights_id(meta, ((name, tensors[name].tobytes())
-                                                  for name in sorted(tensors)))}
+    meta = {
+        **meta,
+        "model_id": weights_id(meta, ((name, tensors[name].tobytes()) for name in sorted(tensors))),
+    }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"genretag": json.dumps(meta)})
     os.chmod(path, 0o644)  # safetensors creates it private; a model is meant to be shared
@@ -234,7 +262,7 @@ def read_tensors(path: Path, prefixes: tuple[str, ...]) -> dict[str, np.ndarray]
     from safetensors import safe_open
 
     with safe_open(str(path), "np") as f:
-        return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefixes)}
+        return {k: f.get_tensor(k) for k in f if k.startswith(prefixes)}
 
 
 def check_whole(path: Path) -> None:
@@ -248,33 +276,47 @@ def check_whole(path: Path) -> None:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     size = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
     try:
-        header = json.loads(data[8:8 + size]) if 0 < size <= MAX_HEADER else None
+        header = json.loads(data[8 : 8 + size]) if 0 < size <= MAX_HEADER else None
         meta = json.loads(header["__metadata__"]["genretag"])
     except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         header = meta = None
     if not isinstance(header, dict) or not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not a readable model file (bad header)")
-    body = memoryview(data)[8 + size:]
+    body = memoryview(data)[8 + size :]
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
     try:
-        spans = {name: (*t["data_offsets"], DTYPE_BYTES[t["dtype"]] * math.prod(t["shape"]))
-                 for name, t in tensors.items()}
+        spans = {
+            name: (*t["data_offsets"], DTYPE_BYTES[t["dtype"]] * math.prod(t["shape"]))
+            for name, t in tensors.items()
+        }
         end = max((stop for _, stop, _ in spans.values()), default=0)
     except (KeyError, TypeError, ValueError):
-        raise ModelFileError(f"{path}: damaged model file (a tensor is not described "
-                             "whole)") from None
+        raise ModelFileError(
+            f"{path}: damaged model file (a tensor is not described whole)"
+        ) from None
     if end != len(body):
-        raise ModelFileError(f"{path}: truncated or damaged model file (its header describes "
-                             f"{8 + size + end:,} bytes; the file has {len(data):,})")
+        raise ModelFileError(
+            f"{path}: truncated or damaged model file (its header describes "
+            f"{8 + size + end:,} bytes; the file has {len(data):,})"
+        )
     for name, (start, stop, expected) in spans.items():
         if not 0 <= start <= stop or stop - start != expected:
-            raise ModelFileError(f"{path}: damaged model file (tensor {name!r} holds "
-                                 f"{stop - start} bytes; its shape needs {expected})")
-    found = weights_id(meta, ((name, body[t["data_offsets"][0]:t["data_offsets"][1]])
-                              for name, t in sorted(tensors.items())))
+            raise ModelFileError(
+                f"{path}: damaged model file (tensor {name!r} holds "
+                f"{stop - start} bytes; its shape needs {expected})"
+            )
+    found = weights_id(
+        meta,
+        (
+            (name, body[t["data_offsets"][0] : t["data_offsets"][1]])
+            for name, t in sorted(tensors.items())
+        ),
+    )
     if found != meta.get("model_id"):
-        raise ModelFileError(f"{path}: damaged model file (its weights do not give its model "
-                             f"id {meta.get('model_id')}; re-download or re-train it)")
+        raise ModelFileError(
+            f"{path}: damaged model file (its weights do not give its model "
+            f"id {meta.get('model_id')}; re-download or re-train it)"
+        )
 
 
 # -- the metadata schema: key -> (type, bounds or nested schema, required) ------------------
@@ -283,39 +325,55 @@ SCHEMA: dict = {
     "kind": ("choice", tuple(k.value for k in ModelKind), True),
     "labels": ("strs", (1, 1000), True),
     "model_id": ("str", (1, 64), True),
-    "audio": ("dict", {
-        "sample_rate": ("int", (1000, 192_000), True),
-        "n_fft": ("int", (16, 16_384), True),
-        "hop_length": ("int", (1, 16_384), True),
-        "n_mels": ("int", (1, 512), True),
-        "window_frames": ("int", (2, 10_000), True),
-        "window_hop_frames": ("int", (1, 10_000), True),
-        "log_scale": ("num", (1e-6, 1e9), False),
-    }, True),
-    "architecture": ("dict", {
-        "name": ("str", (1, 32), False),
-        "frontend_filters": ("num", (0.01, 16), True),
-        "midend_filters": ("int", (1, 1024), True),
-        "backend_units": ("int", (1, 4096), True),
-        "activation": ("str", (1, 16), False),
-        "head": ("str", (1, 16), False),
-    }, True),
+    "audio": (
+        "dict",
+        {
+            "sample_rate": ("int", (1000, 192_000), True),
+            "n_fft": ("int", (16, 16_384), True),
+            "hop_length": ("int", (1, 16_384), True),
+            "n_mels": ("int", (1, 512), True),
+            "window_frames": ("int", (2, 10_000), True),
+            "window_hop_frames": ("int", (1, 10_000), True),
+            "log_scale": ("num", (1e-6, 1e9), False),
+        },
+        True,
+    ),
+    "architecture": (
+        "dict",
+        {
+            "name": ("str", (1, 32), False),
+            "frontend_filters": ("num", (0.01, 16), True),
+            "midend_filters": ("int", (1, 1024), True),
+            "backend_units": ("int", (1, 4096), True),
+            "activation": ("str", (1, 16), False),
+            "head": ("str", (1, 16), False),
+        },
+        True,
+    ),
     "display_names": ("strmap", (0, 1000), False),
     "label_sets": ("listmap", (0, 100), False),
     "parents": ("listmap", (0, 1000), False),
     "tags": ("strs", (0, 1000), False),
     "tag_genres": ("listmap", (0, 1000), False),
-    "features": ("dict", {
-        "columns": ("strs", (0, 1000), False),
-        "cnn_weight": ("num", (0, 1), False),
-    }, False),
+    "features": (
+        "dict",
+        {
+            "columns": ("strs", (0, 1000), False),
+            "cnn_weight": ("num", (0, 1), False),
+        },
+        False,
+    ),
     "thresholds": ("nummap", (0, 1), False),  # label -> the probability that makes it sure
-    "fill_in": ("dict", {
-        "take": ("ints", (1, 1000), True),
-        "exclusive": ("int", (0, 1000), True),
-        "tag_genres": ("int", (0, 1000), True),
-        "source": ("strmap", (0, 1000), False),
-    }, False),
+    "fill_in": (
+        "dict",
+        {
+            "take": ("ints", (1, 1000), True),
+            "exclusive": ("int", (0, 1000), True),
+            "tag_genres": ("int", (0, 1000), True),
+            "source": ("strmap", (0, 1000), False),
+        },
+        False,
+    ),
 }
 
 
@@ -353,15 +411,22 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
         elif kind == "strs":
             ok = _is_strs(v) and lo <= len(v) <= hi
         elif kind == "ints":  # output indices
-            ok = (isinstance(v, list) and lo <= len(v) <= hi and all(
-                isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10_000 for x in v))
+            ok = (
+                isinstance(v, list)
+                and lo <= len(v) <= hi
+                and all(
+                    isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10_000 for x in v
+                )
+            )
         elif kind == "nummap":
             ok = isinstance(v, dict) and all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) and lo <= x <= hi
-                for x in v.values())
+                for x in v.values()
+            )
         elif kind == "strmap":
-            ok = (isinstance(v, dict) and len(v) <= hi
-                  and all(isinstance(x, str) for x in v.values()))
+            ok = (
+                isinstance(v, dict) and len(v) <= hi and all(isinstance(x, str) for x in v.values())
+            )
         else:  # listmap: name -> list of names
             ok = isinstance(v, dict) and len(v) <= hi and all(_is_strs(x) for x in v.values())
         if not ok:
@@ -369,8 +434,13 @@ def check(meta: dict, schema: dict, where: str = "") -> str | None:
     return None
 
 
-DESCRIBE = {"int": "a whole number", "num": "a number", "str": "a string (length)",
-            "strs": "a list of strings (count)", "ints": "a list of output indices (count)",
-            "strmap": "an object of strings (count)",
-            "listmap": "an object of string lists (count)",
-            "nummap": "an object of numbers"}
+DESCRIBE = {
+    "int": "a whole number",
+    "num": "a number",
+    "str": "a string (length)",
+    "strs": "a list of strings (count)",
+    "ints": "a list of output indices (count)",
+    "strmap": "an object of strings (count)",
+    "listmap": "an object of string lists (count)",
+    "nummap": "an object of numbers",
+}

@@ -23,8 +23,9 @@ def mel_filters(params: AudioParams) -> np.ndarray:
     """librosa's Slaney mel filterbank, shape (n_mels, n_fft // 2 + 1)."""
     import librosa  # imported lazily: librosa pulls scipy and numba, slow to import
 
-    return librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft,
-                               n_mels=params.n_mels).astype(np.float32)
+    return librosa.filters.mel(
+        sr=params.sample_rate, n_fft=params.n_fft, n_mels=params.n_mels
+    ).astype(np.float32)
 
 
 class LogMel(torch.nn.Module):

@@ -33,8 +33,12 @@ class LinearHead(nn.Module):
         return self.linear((x - self.mean) / self.scale)
 
 
-def geometric_mix(log_a: torch.Tensor, log_b: torch.Tensor, weight: float | torch.Tensor,
-                  temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+def geometric_mix(
+    log_a: torch.Tensor,
+    log_b: torch.Tensor,
+    weight: float | torch.Tensor,
+    temperature: float | torch.Tensor = 1.0,
+) -> torch.Tensor:
     """Two distributions' log-probabilities (..., n) -> the log-probabilities of their
     normalised weighted geometric mean, ``weight`` giving the first one's share, sharpened or
     flattened by ``temperature``. Every fusion of two heads goes through here."""
@@ -59,8 +63,7 @@ class Familiarity(nn.Module):
         self.register_buffer("bias", torch.tensor(30.0))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.slope * torch.log(centre_distance(z, self.centres))
-                             + self.bias)
+        return torch.sigmoid(self.slope * torch.log(centre_distance(z, self.centres)) + self.bias)
 
 
 def centre_distance(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -93,12 +96,16 @@ class TrackHead(nn.Module):
         z = (torch.cat([emb_mean, emb_max], -1) - self.embedding.mean) / self.embedding.scale
         return self.familiarity(z)
 
-    def forward(self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(
+        self, emb_mean: torch.Tensor, emb_max: torch.Tensor, tag_mean: torch.Tensor
+    ) -> torch.Tensor:
         """-> (batch, n_labels) log-probabilities."""
         return geometric_mix(
             torch.log_softmax(self.embedding(torch.cat([emb_mean, emb_max], -1)), -1),
-            torch.log_softmax(self.tags(tag_mean), -1), self.embedding_weight, self.temperature)
+            torch.log_softmax(self.tags(tag_mean), -1),
+            self.embedding_weight,
+            self.temperature,
+        )
 
 
 class TagGenres(nn.Module):

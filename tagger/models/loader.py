@@ -60,8 +60,14 @@ class LazyModel:
         """The model in PyTorch, on ``dev`` (default: the device asked for)."""
         if torch_missing():
             why = self._why_torch()
-            raise RuntimeUnavailable((f"{self.path}: {why}: that needs PyTorch" if why else
-                                      "--runtime torch needs PyTorch") + f": {TORCH_EXTRA}")
+            raise RuntimeUnavailable(
+                (
+                    f"{self.path}: {why}: that needs PyTorch"
+                    if why
+                    else "--runtime torch needs PyTorch"
+                )
+                + f": {TORCH_EXTRA}"
+            )
         import torch
 
         from genretag.models.net import load_model
@@ -105,8 +111,7 @@ class LazyModel:
         """onnx when asked for (checked at open); with auto, on a CPU where it can run."""
         if self.runtime_request != Runtime.AUTO:
             return self.runtime_request == Runtime.ONNX
-        return self.device_request != "cuda" and self._onnx_refusal() is None \
-            and not _has_cuda()
+        return self.device_request != "cuda" and self._onnx_refusal() is None and not _has_cuda()
 
     def _onnx(self) -> Model | OnnxModel:
         """The model on ONNX Runtime, exported first if need be. Where the export fails
@@ -119,8 +124,9 @@ class LazyModel:
         if files is None and runtime.base_of(self.metadata):  # a learnt model: its base's
             base = runtime.graphs_for(self.path, self.metadata)
             if base is not None:
-                return runtime.OnnxModel(self.metadata, base,
-                                         library=runtime.LibraryHead.of_file(self.path))
+                return runtime.OnnxModel(
+                    self.metadata, base, library=runtime.LibraryHead.of_file(self.path)
+                )
         if files is None:
             torch_model = self._torch("cpu")
             try:
@@ -128,8 +134,9 @@ class LazyModel:
             except Exception as e:  # the torch model still runs the scan
                 if self.runtime_request == Runtime.AUTO:
                     return torch_model
-                raise RuntimeUnavailable(f"--runtime onnx: {self.path}: could not export "
-                                         f"it ({type(e).__name__}: {e})") from None
+                raise RuntimeUnavailable(
+                    f"--runtime onnx: {self.path}: could not export it ({type(e).__name__}: {e})"
+                ) from None
         return runtime.OnnxModel(self.metadata, files)
 
 
@@ -141,7 +148,7 @@ def _has_cuda() -> bool:
     spec = find_spec("torch")
     if spec is None or not spec.submodule_search_locations:
         return False
-    version = Path(list(spec.submodule_search_locations)[0]) / "version.py"
+    version = Path(next(iter(spec.submodule_search_locations))) / "version.py"
     try:
         text = version.read_text(encoding="utf-8")
     except OSError:

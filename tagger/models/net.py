@@ -48,8 +48,18 @@ from genretag.models.pooling import WindowPool, pools_of_statistics
 from genretag.models.registry import body_of, frontend_of
 from genretag.states import Head, ModelKind, Net
 
-__all__ = ["Architecture", "GenreNet", "LinearHead", "Model", "ModelFileError",
-           "default_model_path", "load_model", "read_metadata", "save_model"]
+__all__ = [
+    "Architecture",
+    "GenreNet",
+    "LinearHead",
+    "Model",
+    "ModelFileError",
+    "default_model_path",
+    "load_model",
+    "read_metadata",
+    "save_model",
+]
+
 
 class GenreNet(nn.Module):
     """The musicnn backbone with one of two kinds of genre head (``Architecture.head``).
@@ -67,9 +77,17 @@ class GenreNet(nn.Module):
     track's probabilities: the one path from windows to a track, for scans and evaluation.
     """
 
-    def __init__(self, arch: Architecture, params: AudioParams, n_labels: int,
-                 n_features: int = 0, cnn_weight: float = 1.0, n_tags: int = 0,
-                 n_tag_genres: int = 0, fill: FillIn | None = None):
+    def __init__(
+        self,
+        arch: Architecture,
+        params: AudioParams,
+        n_labels: int,
+        n_features: int = 0,
+        cnn_weight: float = 1.0,
+        n_tags: int = 0,
+        n_tag_genres: int = 0,
+        fill: FillIn | None = None,
+    ):
         super().__init__()
         self.arch, self.params = arch, params
         self.backbone, self.embedding_dim = body_of(arch).build(arch, params)
@@ -91,8 +109,7 @@ class GenreNet(nn.Module):
             self.library = LinearHead(2 * self.embedding_dim + n_tags, n_learnt)
             if fill:  # the base model's heads, for the labels they fill in
                 self.track = TrackHead(self.embedding_dim, n_tags, fill.exclusive)
-                self.tag_genres = TagGenres(fill.tag_genres, n_tags) if fill.tag_genres \
-                    else None
+                self.tag_genres = TagGenres(fill.tag_genres, n_tags) if fill.tag_genres else None
                 self.register_buffer("fill", torch.tensor(fill.take, dtype=torch.long))
         else:
             self.head = back_end(n_labels)
@@ -129,8 +146,9 @@ class GenreNet(nn.Module):
         emb = self.embedding_dim
         return torch.cat([mean[:, :emb], maximum[:, :emb], mean[:, emb:]], dim=-1)
 
-    def track_probabilities(self, mean: torch.Tensor, maximum: torch.Tensor,
-                            features: torch.Tensor | None = None) -> torch.Tensor:
+    def track_probabilities(
+        self, mean: torch.Tensor, maximum: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Pooled window outputs, their mean and max over windows (batch, dim), and the
         tracks' table features (batch, n_features) or None -> (batch, n_labels)."""
         if self.library is not None:  # independent, calibrated probabilities
@@ -142,18 +160,23 @@ class GenreNet(nn.Module):
             return self.fuse(mean, features)
         return self._track_head(mean, maximum, features)
 
-    def _track_head(self, mean: torch.Tensor, maximum: torch.Tensor,
-                    features: torch.Tensor | None) -> torch.Tensor:
+    def _track_head(
+        self, mean: torch.Tensor, maximum: torch.Tensor, features: torch.Tensor | None
+    ) -> torch.Tensor:
         """The exclusive genres (``TrackHead``), then the tagger's genres (``TagGenres``)."""
         emb = mean.shape[-1] - self.head.out.out_features
-        exclusive = self.fuse(torch.softmax(self.track(mean[:, :emb], maximum[:, :emb],
-                                                       mean[:, emb:]), -1), features) \
+        exclusive = (
+            self.fuse(
+                torch.softmax(self.track(mean[:, :emb], maximum[:, :emb], mean[:, emb:]), -1),
+                features,
+            )
             * self.track.familiar(mean[:, :emb], maximum[:, :emb])[:, None]
+        )
         if self.tag_genres is None:
             return exclusive
         return torch.cat([exclusive, self.tag_genres(mean[:, emb:])], dim=-1)
 
-    def attach_features(self, head: LinearHead, cnn_weight: float) -> "GenreNet":
+    def attach_features(self, head: LinearHead, cnn_weight: float) -> GenreNet:
         """Give the net a feature head, weighted ``1 - cnn_weight`` in ``fuse``."""
         self.features, self.cnn_weight = head, cnn_weight
         return self
@@ -163,9 +186,13 @@ class GenreNet(nn.Module):
         probabilities; the CNN's alone without a feature head."""
         if self.features is None or features is None:
             return cnn
-        return torch.exp(geometric_mix(torch.log(cnn.clamp_min(1e-9)),
-                                       torch.log_softmax(self.features(features), dim=-1),
-                                       self.cnn_weight))
+        return torch.exp(
+            geometric_mix(
+                torch.log(cnn.clamp_min(1e-9)),
+                torch.log_softmax(self.features(features), dim=-1),
+                self.cnn_weight,
+            )
+        )
 
 
 @dataclass
@@ -194,8 +221,9 @@ class Model:
         """Its head reads pooled backbone statistics (``GenreNet.pools_statistics``)."""
         return self.net.pools_statistics
 
-    def window_outputs_of(self, samples: np.ndarray, embeddings: bool = False
-                          ) -> tuple[np.ndarray, float]:
+    def window_outputs_of(
+        self, samples: np.ndarray, embeddings: bool = False
+    ) -> tuple[np.ndarray, float]:
         """(batch, window_samples) float32 samples -> their window outputs (batch, dim),
         or (``embeddings``) the backbone's (batch, embedding), and the frontend's seconds."""
         import time
@@ -209,7 +237,7 @@ class Model:
             outputs = (self.embeddings if embeddings else self.window_outputs)(mel)
             return outputs.cpu().numpy(), frontend
 
-    def to(self, device: torch.device | str) -> "Model":
+    def to(self, device: torch.device | str) -> Model:
         self.net.to(device)
         self.frontend.to(device)
         return self
@@ -263,8 +291,9 @@ class Model:
         return self.metadata.independent
 
     @torch.inference_mode()
-    def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
-                            ) -> np.ndarray:
+    def track_probabilities(
+        self, pool: WindowPool, features: np.ndarray | None = None
+    ) -> np.ndarray:
         """A track's probabilities (n_labels,) from its pooled window outputs and, for a
         model with a feature head, its table features (n_features,)."""
         dev = self.device
@@ -272,21 +301,26 @@ class Model:
         def tensor(x: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.asarray(x, dtype=np.float32))[None].to(dev)
 
-        fx = tensor(features) if self.net.features is not None and features is not None \
-            else None
-        return self.net.track_probabilities(tensor(pool.mean), tensor(pool.max), fx)[0] \
-            .cpu().numpy()
+        fx = tensor(features) if self.net.features is not None and features is not None else None
+        return (
+            self.net.track_probabilities(tensor(pool.mean), tensor(pool.max), fx)[0].cpu().numpy()
+        )
 
     @torch.inference_mode()
     def probabilities_of_statistics(self, stats: np.ndarray) -> np.ndarray:
         """Tracks' backbone statistics (tracks, 2 * embedding + n_tags), as ``statistics``
         gives them -> (tracks, n_labels), the probabilities ``track_probabilities`` gives
         for the pools they came from; for a head on pooled statistics only."""
-        mean, maximum = pools_of_statistics(np.asarray(stats, dtype=np.float32),
-                                            self.net.embedding_dim)
-        return self.net.track_probabilities(torch.from_numpy(mean).to(self.device),
-                                            torch.from_numpy(maximum).to(self.device)
-                                            ).cpu().numpy()
+        mean, maximum = pools_of_statistics(
+            np.asarray(stats, dtype=np.float32), self.net.embedding_dim
+        )
+        return (
+            self.net.track_probabilities(
+                torch.from_numpy(mean).to(self.device), torch.from_numpy(maximum).to(self.device)
+            )
+            .cpu()
+            .numpy()
+        )
 
     @torch.inference_mode()
     def statistics(self, pool: WindowPool) -> np.ndarray | None:
@@ -325,8 +359,13 @@ class Model:
 
 def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
     """A stable id from the weights and what they mean (``models.file.weights_id``)."""
-    return weights_id(meta, ((name, tensors[name].detach().cpu().contiguous().numpy().tobytes())
-                             for name in sorted(tensors)))
+    return weights_id(
+        meta,
+        (
+            (name, tensors[name].detach().cpu().contiguous().numpy().tobytes())
+            for name in sorted(tensors)
+        ),
+    )
 
 
 def save_model(
@@ -339,8 +378,11 @@ def save_model(
 ) -> str:
     """Write ``net`` with its metadata to ``path`` (safetensors); returns the model id.
     ``kind``: a genre model, or a pretrained backbone (whose tags are not genres)."""
-    tensors = {k: v.detach().cpu().contiguous().numpy() for k, v in net.state_dict().items()
-               if not k.endswith("num_batches_tracked")}
+    tensors = {
+        k: v.detach().cpu().contiguous().numpy()
+        for k, v in net.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
     # the mel filterbank travels with the audio parameters it was made from
     if net.arch.hears_mels:
         tensors[MEL_KEY] = mel_filters(params)
@@ -365,8 +407,16 @@ def build_net(meta: ModelMeta) -> GenreNet:
     if arch.name not in set(Net):
         raise ModelFileError(f"unknown architecture {arch.name!r}")
     feats = meta.features or FeatureHead()
-    return GenreNet(arch, meta.audio, len(meta.labels), len(feats.columns), feats.cnn_weight,
-                    len(meta.tags), len(meta.tag_genres), meta.fill_in)
+    return GenreNet(
+        arch,
+        meta.audio,
+        len(meta.labels),
+        len(feats.columns),
+        feats.cnn_weight,
+        len(meta.tags),
+        len(meta.tag_genres),
+        meta.fill_in,
+    )
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
@@ -386,18 +436,28 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> Model:
     except Exception as e:
         raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from None
     # a file from before the familiarity (``Familiarity``) keeps its defaults: all familiar
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")
-               and ".familiarity." not in k]
+    missing = [
+        k for k in missing if not k.endswith("num_batches_tracked") and ".familiarity." not in k
+    ]
     if missing or unexpected:
-        raise ModelFileError(f"{path}: weights do not fit the architecture "
-                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ModelFileError(
+            f"{path}: weights do not fit the architecture "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     from genretag.models.features import COLUMNS
 
     unknown = [c for c in (meta.features.columns if meta.features else ()) if c not in COLUMNS]
     if unknown:
-        raise ModelFileError(f"{path}: needs features this version cannot compute "
-                             f"({', '.join(unknown[:3])})")
+        raise ModelFileError(
+            f"{path}: needs features this version cannot compute ({', '.join(unknown[:3])})"
+        )
     net.eval()
-    model = Model(net, frontend_of(net.arch, meta.audio, mel_basis), list(meta.labels),
-                  meta.audio, meta.model_id, meta)
+    model = Model(
+        net,
+        frontend_of(net.arch, meta.audio, mel_basis),
+        list(meta.labels),
+        meta.audio,
+        meta.model_id,
+        meta,
+    )
     return model.to(device)

@@ -62,7 +62,8 @@ def vouches(files: dict[str, Path], model_id: str) -> bool:
         about = json.loads(Path(files["about"]).read_text())
         digests = about["sha256"]
         return about["model_id"] == model_id and all(
-            digests[name] == sha256_of(files[name]) for name in GRAPHS)
+            digests[name] == sha256_of(files[name]) for name in GRAPHS
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -99,15 +100,21 @@ def export_to_cache(model) -> dict[str, Path]:
     paths = export(model, folder)
     about = folder / f"{model.model_id}.json"
     part = folder / f"{model.model_id}.json.{os.getpid()}.tmp"
-    part.write_text(json.dumps({"model_id": model.model_id, "backbone_id": model.backbone_id,
-                                "embedding_dim": model.net.embedding_dim,
-                                "sha256": {name: sha256_of(paths[name]) for name in GRAPHS}}))
+    part.write_text(
+        json.dumps(
+            {
+                "model_id": model.model_id,
+                "backbone_id": model.backbone_id,
+                "embedding_dim": model.net.embedding_dim,
+                "sha256": {name: sha256_of(paths[name]) for name in GRAPHS},
+            }
+        )
+    )
     part.replace(about)  # last and whole: files_of finds the graphs only once it is there
     return {**paths, "about": about}
 
 
-LIBRARY_KEYS = ("library.mean", "library.scale", "library.linear.weight",
-                "library.linear.bias")
+LIBRARY_KEYS = ("library.mean", "library.scale", "library.linear.weight", "library.linear.bias")
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ class LibraryHead:
 
         with safe_open(str(path), "np") as f:
             mean, scale, weight, bias = (f.get_tensor(k) for k in LIBRARY_KEYS)
-            take = f.get_tensor("fill") if "fill" in f.keys() else None
+            take = f.get_tensor("fill") if "fill" in f else None
         return cls(mean, scale, weight, bias, take)
 
     def probabilities(self, stats: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -188,9 +195,12 @@ class OnnxModel:
         # one memory plan per batch shape grows with every shape seen (batches of a
         # track's last windows vary); planning per run keeps memory flat
         options.enable_mem_pattern = False
-        self._sessions = {name: ort.InferenceSession(str(self.files[name]), options,
-                                                     providers=["CPUExecutionProvider"])
-                          for name in GRAPHS}
+        self._sessions = {
+            name: ort.InferenceSession(
+                str(self.files[name]), options, providers=["CPUExecutionProvider"]
+            )
+            for name in GRAPHS
+        }
         about = json.loads(Path(self.files["about"]).read_text())
         self.backbone_id: str = about["backbone_id"]
         self.embedding_dim: int = int(about["embedding_dim"])
@@ -211,25 +221,29 @@ class OnnxModel:
     def independent(self) -> list[str]:
         return self.metadata.independent
 
-    def window_outputs_of(self, samples: np.ndarray, embeddings: bool = False
-                          ) -> tuple[np.ndarray, float]:
+    def window_outputs_of(
+        self, samples: np.ndarray, embeddings: bool = False
+    ) -> tuple[np.ndarray, float]:
         """(batch, window_samples) float32 samples -> ((batch, dim) window outputs, 0: one
         graph runs the frontend and the network)."""
         if embeddings:
             raise ValueError("the ONNX graphs give window outputs, not bare embeddings")
         (out,) = self._sessions["windows"].run(
-            None, {"samples": np.ascontiguousarray(samples, dtype=np.float32)})
+            None, {"samples": np.ascontiguousarray(samples, dtype=np.float32)}
+        )
         return out, 0.0
 
     def _head(self, mean: np.ndarray, maximum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs, stats = self._sessions["head"].run(
-            None, {"mean": mean.astype(np.float32), "maximum": maximum.astype(np.float32)})
+            None, {"mean": mean.astype(np.float32), "maximum": maximum.astype(np.float32)}
+        )
         if self.library is not None:
             probs = self.library.probabilities(stats, probs)
         return probs, stats
 
-    def track_probabilities(self, pool: WindowPool, features: np.ndarray | None = None
-                            ) -> np.ndarray:
+    def track_probabilities(
+        self, pool: WindowPool, features: np.ndarray | None = None
+    ) -> np.ndarray:
         """A track's probabilities (n_labels,) from its pooled window outputs."""
         return self._head(pool.mean[None], pool.max[None])[0][0]
 
@@ -239,8 +253,7 @@ class OnnxModel:
 
     def probabilities_of_statistics(self, stats: np.ndarray) -> np.ndarray:
         """Tracks' cached statistics (tracks, stats) -> (tracks, n_labels)."""
-        mean, maximum = pools_of_statistics(np.asarray(stats, dtype=np.float32),
-                                            self.embedding_dim)
+        mean, maximum = pools_of_statistics(np.asarray(stats, dtype=np.float32), self.embedding_dim)
         return self._head(mean, maximum)[0]
 
     def window_probabilities(self, outputs: np.ndarray) -> np.ndarray:

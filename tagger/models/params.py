@@ -42,10 +42,9 @@ class AudioParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AudioParams":
+    def from_dict(cls, data: dict) -> AudioParams:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
-
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,6 @@ class Architecture:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Architecture":
+    def from_dict(cls, data: dict) -> Architecture:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)

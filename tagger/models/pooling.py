@@ -21,7 +21,7 @@ class WindowPool:
         self.max = np.full(dim, -np.inf, dtype=np.float64)
 
     @classmethod
-    def of(cls, outputs: np.ndarray) -> "WindowPool":
+    def of(cls, outputs: np.ndarray) -> WindowPool:
         """The pool of a whole track's window outputs (windows, dim)."""
         pool = cls(outputs.shape[1])
         pool.add(outputs)
@@ -46,9 +46,11 @@ def pools_of_statistics(stats: np.ndarray, embedding: int) -> tuple[np.ndarray, 
     gives them (the embeddings' mean and max, the tag logits' mean) -> pooled window
     outputs, mean and max (tracks, embedding + n_tags), that give the same probabilities:
     the heads read no tag logit's max."""
-    tag_mean = stats[:, 2 * embedding:]
-    return (np.concatenate([stats[:, :embedding], tag_mean], 1),
-            np.concatenate([stats[:, embedding:2 * embedding], tag_mean], 1))
+    tag_mean = stats[:, 2 * embedding :]
+    return (
+        np.concatenate([stats[:, :embedding], tag_mean], 1),
+        np.concatenate([stats[:, embedding : 2 * embedding], tag_mean], 1),
+    )
 
 
 # A column whose spread is within this many rounding steps is constant: the dead channels
@@ -58,8 +60,7 @@ CONSTANT_STEPS = 4
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
-def standardiser(X: np.ndarray, storage_eps: float = FLOAT32_EPS
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def standardiser(X: np.ndarray, storage_eps: float = FLOAT32_EPS) -> tuple[np.ndarray, np.ndarray]:
     """The mean and scale (columns,) that standardise ``X`` (rows, columns), with the scale
     of a constant column set to 1, as scikit-learn's ``StandardScaler`` does. Constant means
     constant up to rounding: that of the float32 network that computed the values (a sum of

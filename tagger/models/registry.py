@@ -40,8 +40,9 @@ def _musicnn(arch: Architecture, params: AudioParams) -> tuple[nn.Module, int]:
 
 def _vgg(arch: Architecture, params: AudioParams) -> tuple[nn.Module, int]:
     filters = int(arch.frontend_filters * 80)
-    return VGGBackbone(filters), VGGBackbone.embedding_size(filters, params.window_frames,
-                                                            params.n_mels)
+    return VGGBackbone(filters), VGGBackbone.embedding_size(
+        filters, params.window_frames, params.n_mels
+    )
 
 
 def _features_mlp(arch: Architecture, params: AudioParams) -> tuple[nn.Module, int]:
@@ -66,8 +67,9 @@ def body_of(arch: Architecture) -> Body:
     return BODIES[Net(arch.name)]
 
 
-def frontend_of(arch: Architecture, params: AudioParams,
-                mel_basis: torch.Tensor | None = None) -> nn.Module:
+def frontend_of(
+    arch: Architecture, params: AudioParams, mel_basis: torch.Tensor | None = None
+) -> nn.Module:
     """What turns a window's samples into the network's input, by architecture."""
     return body_of(arch).frontend(params, mel_basis)
 

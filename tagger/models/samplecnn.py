@@ -24,12 +24,20 @@ class SampleCNN(nn.Module):
     def __init__(self, width: int, dropout: float = 0.5):
         super().__init__()
         chans = [width] * 3 + [2 * width] * 6 + [4 * width]
-        self.stem = nn.Sequential(nn.Conv1d(1, chans[0], 3, stride=3),
-                                  nn.BatchNorm1d(chans[0]), nn.ReLU())
-        self.blocks = nn.Sequential(*[
-            nn.Sequential(nn.Conv1d(chans[i - 1], chans[i], 3, padding=1),
-                          nn.BatchNorm1d(chans[i]), nn.ReLU(), nn.MaxPool1d(3))
-            for i in range(1, len(chans))])
+        self.stem = nn.Sequential(
+            nn.Conv1d(1, chans[0], 3, stride=3), nn.BatchNorm1d(chans[0]), nn.ReLU()
+        )
+        self.blocks = nn.Sequential(
+            *[
+                nn.Sequential(
+                    nn.Conv1d(chans[i - 1], chans[i], 3, padding=1),
+                    nn.BatchNorm1d(chans[i]),
+                    nn.ReLU(),
+                    nn.MaxPool1d(3),
+                )
+                for i in range(1, len(chans))
+            ]
+        )
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, samples: torch.Tensor) -> torch.Tensor:

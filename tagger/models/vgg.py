@@ -17,14 +17,20 @@ class VGGBackbone(nn.Module):
     (2, 2) three times, strides 2, then (4, 4) stride 4; TensorFlow's "valid" pooling).
     """
 
-    POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)),
-             ((4, 4), (4, 4)))
+    POOLS = (
+        ((4, 1), (2, 2)),
+        ((2, 2), (2, 2)),
+        ((2, 2), (2, 2)),
+        ((2, 2), (2, 2)),
+        ((4, 4), (4, 4)),
+    )
 
     def __init__(self, filters: int):
         super().__init__()
         self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
-        self.convs = nn.ModuleList([nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1)
-                                    for i in range(5)])
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1) for i in range(5)]
+        )
         self.bns = nn.ModuleList([nn.BatchNorm2d(filters, eps=BN_EPS) for _ in range(5)])
 
     @classmethod

@@ -9,10 +9,17 @@ from pathlib import Path
 from genretag.learn import LabelResult, LearnError, Learnt
 from genretag.render.report import page_file
 
-REPORT_COLUMNS = (("name", "label"), ("tracks", "tracks"), ("artists", "artists"),
-                  ("precision", "precision"), ("recall", "recall"), ("auc", "AUC"),
-                  ("threshold", "threshold"), ("learnt", "learnt"),
-                  ("untagged", "untagged it tags"))
+REPORT_COLUMNS = (
+    ("name", "label"),
+    ("tracks", "tracks"),
+    ("artists", "artists"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("auc", "AUC"),
+    ("threshold", "threshold"),
+    ("learnt", "learnt"),
+    ("untagged", "untagged it tags"),
+)
 
 
 def cell(r: LabelResult, key: str) -> str:
@@ -21,8 +28,9 @@ def cell(r: LabelResult, key: str) -> str:
     if key == "learnt":
         if r.learnt:
             return "yes"
-        return f"no: {r.reason}" + (f"; the base model's {r.filled_name} fills in"
-                                    if r.filled_by else "")
+        return f"no: {r.reason}" + (
+            f"; the base model's {r.filled_name} fills in" if r.filled_by else ""
+        )
     if key == "untagged" and not r.written:
         return "—"
     if isinstance(value, float):
@@ -35,8 +43,13 @@ def write_report(path: Path, learnt: Learnt, summary: str) -> None:
     import html
 
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps({"labels": [r.to_dict() for r in learnt.results],
-                                    "summary": summary}, indent=1) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {"labels": [r.to_dict() for r in learnt.results], "summary": summary}, indent=1
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         return
     if path.suffix.lower() != ".html":
         raise LearnError(f"{path}: report must end in .json or .html")
@@ -44,8 +57,10 @@ def write_report(path: Path, learnt: Learnt, summary: str) -> None:
     head = "".join(f"<th>{e(title)}</th>" for _, title in REPORT_COLUMNS)
     rows = "".join(
         f'<tr class="{"tagged" if r.learnt else "unsure"}">'
-        + "".join(f"<td>{e(cell(r, key))}</td>" for key, _ in REPORT_COLUMNS) + "</tr>"
-        for r in learnt.results)
+        + "".join(f"<td>{e(cell(r, key))}</td>" for key, _ in REPORT_COLUMNS)
+        + "</tr>"
+        for r in learnt.results
+    )
     path.write_text(
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>genretag learn</title><style>\n{page_file('report.css')}</style></head>"
@@ -53,4 +68,5 @@ def write_report(path: Path, learnt: Learnt, summary: str) -> None:
         f'<table id="labels"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         f"<p>Precision, recall and AUC are cross-validated with whole artists held out; "
         f"precision and recall at the label's threshold.</p></body></html>\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )

@@ -28,12 +28,18 @@ class ScanProgress:
         self.bar: Progress | None = None
         self.task = None
 
-    def __enter__(self) -> "ScanProgress":
+    def __enter__(self) -> ScanProgress:
         if not self.quiet and self.console.is_terminal:
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), TaskProgressColumn(),
-                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                                console=self.console, transient=False)
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
             self.bar.__enter__()
             self.task = self.bar.add_task(self.label, total=None, rate="")
         return self
@@ -58,8 +64,12 @@ class ScanProgress:
         elif not self.quiet and now - self.last_line >= 10 and self.done < self.total:
             self.last_line = now
             left = (self.total - self.done) / rate if rate > 0 else 0
-            print(f"{self.label}: {self.done}/{self.total} tracks, {rate:.1f} tracks/s, "
-                  f"about {left:.0f} s left", file=sys.stderr, flush=True)
+            print(
+                f"{self.label}: {self.done}/{self.total} tracks, {rate:.1f} tracks/s, "
+                f"about {left:.0f} s left",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def finish(self, tracks: int, seconds: float) -> None:
         """The run is over: ``tracks`` in ``seconds``, decisions and writes included (a
@@ -69,8 +79,11 @@ class ScanProgress:
         if self.bar is not None:
             self.bar.update(self.task, rate=rate)
         elif not self.quiet:
-            print(f"{self.label}: {self.done}/{self.total} tracks, {rate or 'done'}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{self.label}: {self.done}/{self.total} tracks, {rate or 'done'}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 class PlainSteps:
@@ -82,7 +95,7 @@ class PlainSteps:
         self.file, self.every = file, every
         self.tasks: list[dict] = []
 
-    def __enter__(self) -> "PlainSteps":
+    def __enter__(self) -> PlainSteps:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -90,8 +103,16 @@ class PlainSteps:
 
     def add_task(self, description: str, total: int | None = None, info: str = "") -> int:
         now = time.perf_counter()
-        self.tasks.append({"what": description, "total": total, "done": 0, "info": info,
-                           "start": now, "said": now})
+        self.tasks.append(
+            {
+                "what": description,
+                "total": total,
+                "done": 0,
+                "info": info,
+                "start": now,
+                "said": now,
+            }
+        )
         self._say(self.tasks[-1], "started")
         return len(self.tasks) - 1
 
@@ -136,6 +157,12 @@ def steps(err):
 
     if not err.is_terminal:
         return PlainSteps()
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err,
-                    transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err,
+        transient=True,
+    )

@@ -38,8 +38,14 @@ from genretag.states import SCAN_STATUSES, Status
 REPORT_SUFFIXES = (".json", ".csv", ".html", ".parquet")
 PARQUET_ROWS = 65_536  # rows per row group: a million-row report is written in slices
 # the terminal's colour per status (the page's are in page/report.css)
-STATUS_STYLE = {Status.TAGGED: "green", Status.WOULD_TAG: "cyan", Status.KEPT: "dim",
-                Status.UNSURE: "yellow", Status.CONFLICT: "magenta", Status.ERROR: "red"}
+STATUS_STYLE = {
+    Status.TAGGED: "green",
+    Status.WOULD_TAG: "cyan",
+    Status.KEPT: "dim",
+    Status.UNSURE: "yellow",
+    Status.CONFLICT: "magenta",
+    Status.ERROR: "red",
+}
 WITH_GENRES = (Status.TAGGED, Status.WOULD_TAG, Status.KEPT)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SINGLES = "tracks decided one by one"
@@ -87,6 +93,7 @@ def album_text(r: Row) -> str:
 
 # -- one column spec for every format ----------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class View:
     """How a report is made: the folders named (paths are shown relative to them) and
@@ -120,22 +127,40 @@ class Column:
 
 COLUMNS = (
     Column("path", lambda r: r.path, "file", lambda r, v: shown_path(r.path, list(v.roots))),
-    Column("status", lambda r: r.status, "status",
-           lambda r, v: r.status + (" (outlier)" if r.outlier else "")),
+    Column(
+        "status",
+        lambda r: r.status,
+        "status",
+        lambda r, v: r.status + (" (outlier)" if r.outlier else ""),
+    ),
     Column("source", lambda r: r.source, "from", lambda r, v: r.source or "—"),
     Column("genres", lambda r: r.genres),  # the verdict's genres (JSON, CSV)
     Column("previous", lambda r: r.previous, "genre now", lambda r, v: _genres(r.previous)),
     # the terminal shows what the file would hold; the page the verdict, and apart from it
     # what was (or would be) written and the error
     Column("proposed", None, "proposed", lambda r, v: verdict_text(r), page=False),
-    Column("verdict", None, "proposed", table=False,
-           shown=lambda r, v: verdict_text(r) if r.status == Status.UNSURE
-           else _genres(r.genres)),
-    Column("confidence", lambda r: r.confidence, "confidence",
-           lambda r, v: "" if r.confidence is None else f"{r.confidence:.2f}"),
-    Column("written", lambda r: r.written, "written",
-           lambda r, v: _genres(r.written) if r.written is not None else "", table=False,
-           dry_key="would_write", dry_title="would write"),
+    Column(
+        "verdict",
+        None,
+        "proposed",
+        table=False,
+        shown=lambda r, v: verdict_text(r) if r.status == Status.UNSURE else _genres(r.genres),
+    ),
+    Column(
+        "confidence",
+        lambda r: r.confidence,
+        "confidence",
+        lambda r, v: "" if r.confidence is None else f"{r.confidence:.2f}",
+    ),
+    Column(
+        "written",
+        lambda r: r.written,
+        "written",
+        lambda r, v: _genres(r.written) if r.written is not None else "",
+        table=False,
+        dry_key="would_write",
+        dry_title="would write",
+    ),
     Column("album", lambda r: r.album, "album", lambda r, v: album_text(r), page=False),
     Column("outlier", lambda r: r.outlier),
     Column("album_unnamed", lambda r: r.album_unnamed),
@@ -184,13 +209,15 @@ def csv_cell(value) -> object:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None,
-               dry_run: bool = True) -> Table:
+def rows_table(
+    rows: list[Row], title: str, roots: list[Path] | None = None, dry_run: bool = True
+) -> Table:
     view = View(tuple(roots or ()), dry_run)
     table = Table(title=title, show_lines=False, expand=False)
     for c in TABLE:
-        table.add_column(c.title_in(view), overflow="fold",
-                         justify="right" if c.key == "confidence" else "left")
+        table.add_column(
+            c.title_in(view), overflow="fold", justify="right" if c.key == "confidence" else "left"
+        )
     for r in rows:
         cells = [Text(c.shown(r, view)) for c in TABLE]
         cells[1].stylize(STATUS_STYLE.get(r.status, ""))
@@ -199,6 +226,7 @@ def rows_table(rows: list[Row], title: str, roots: list[Path] | None = None,
 
 
 # -- the summary -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Line:
@@ -217,17 +245,23 @@ def summary_lines(result: ScanResult, dry_run: bool) -> list[Line]:
     sources.update(result.undecided)
     lines = [Line("tracks", "tracks", result.tracks)]
     lines += [Line(f"statuses.{s}", f"  {s}", counts[s]) for s in SCAN_STATUSES]
-    lines += [Line("undecided", "  heard, not decided (interrupted; cached for the next run)",
-                   undecided),
-              Line("sources.heard", "predictions heard now", sources.get("heard", 0)),
-              Line("sources.cache", "predictions from the cache", sources.get("cache", 0)),
-              Line("albums_decided", "albums decided together", len(result.albums)),
-              Line("skipped", "skipped", len(result.skipped)),
-              Line("leftovers", "temporary files of interrupted writes " +
-                   ("found (a real run removes them)" if dry_run else "removed"),
-                   result.leftovers)]
-    lines += [Line(f"genres.{genre}", f"  genre: {genre}", n)
-              for genre, n in genre_counts(result.rows).most_common()]
+    lines += [
+        Line("undecided", "  heard, not decided (interrupted; cached for the next run)", undecided),
+        Line("sources.heard", "predictions heard now", sources.get("heard", 0)),
+        Line("sources.cache", "predictions from the cache", sources.get("cache", 0)),
+        Line("albums_decided", "albums decided together", len(result.albums)),
+        Line("skipped", "skipped", len(result.skipped)),
+        Line(
+            "leftovers",
+            "temporary files of interrupted writes "
+            + ("found (a real run removes them)" if dry_run else "removed"),
+            result.leftovers,
+        ),
+    ]
+    lines += [
+        Line(f"genres.{genre}", f"  genre: {genre}", n)
+        for genre, n in genre_counts(result.rows).most_common()
+    ]
     return lines
 
 
@@ -240,8 +274,7 @@ def summary_table(result: ScanResult, dry_run: bool) -> Table:
         if line.value or always:
             t.add_row(Text(line.words), str(line.value))
     if result.elapsed > 0:
-        t.add_row("time", f"{result.elapsed:.1f} s "
-                          f"({result.tracks / result.elapsed:.1f} tracks/s)")
+        t.add_row("time", f"{result.elapsed:.1f} s ({result.tracks / result.elapsed:.1f} tracks/s)")
     return t
 
 
@@ -255,14 +288,22 @@ def _summary(result: ScanResult, dry_run: bool) -> dict:
             out[group] = line.value
     out["albums"] = result.albums  # title -> its verdict
     out["skipped"] = [{"path": p, "reason": why} for p, why in result.skipped]
-    out.update({"seconds": round(result.elapsed, 3), "decoded": result.decoded,
-                "device": result.device, "coverage": result.coverage,
-                "time_split": {"decode_all_workers": round(result.timings.decode, 3),
-                               "frontend": round(result.timings.frontend, 3),
-                               "cnn": round(result.timings.cnn, 3),
-                               "tags": round(result.tag_seconds, 3),
-                               "cache": round(result.cache_seconds, 3)},
-                "windows": result.timings.windows})
+    out.update(
+        {
+            "seconds": round(result.elapsed, 3),
+            "decoded": result.decoded,
+            "device": result.device,
+            "coverage": result.coverage,
+            "time_split": {
+                "decode_all_workers": round(result.timings.decode, 3),
+                "frontend": round(result.timings.frontend, 3),
+                "cnn": round(result.timings.cnn, 3),
+                "tags": round(result.tag_seconds, 3),
+                "cache": round(result.cache_seconds, 3),
+            },
+            "windows": result.timings.windows,
+        }
+    )
     if result.decoded_on:  # --engine ray: the tracks each node decoded and heard
         out["decoded_on"], out["heard_on"] = dict(result.decoded_on), dict(result.heard_on)
     return out
@@ -270,8 +311,10 @@ def _summary(result: ScanResult, dry_run: bool) -> dict:
 
 # -- what a real run prints --------------------------------------------------------------------
 
-def print_changes(console: Console, result: ScanResult, roots: list[Path], quiet: bool,
-                  statuses: set[str]) -> None:
+
+def print_changes(
+    console: Console, result: ScanResult, roots: list[Path], quiet: bool, statuses: set[str]
+) -> None:
     """What a real run did: one line per file written, left alone as a conflict, or
     unsure (``statuses`` of them), or with ``quiet`` one line in all. Errors are listed at
     the end (``print_errors``)."""
@@ -287,8 +330,10 @@ def print_changes(console: Console, result: ScanResult, roots: list[Path], quiet
         if r.status == Status.TAGGED:
             line = f"{_genres(r.previous)} → {_genres(r.written)}"
         elif r.status == Status.CONFLICT:
-            line = (f"has {_genres(r.previous)}, the audio says {_genres(r.genres)} "
-                    f"{r.confidence:.2f} (kept; --overwrite replaces it)")
+            line = (
+                f"has {_genres(r.previous)}, the audio says {_genres(r.genres)} "
+                f"{r.confidence:.2f} (kept; --overwrite replaces it)"
+            )
         else:
             line = verdict_text(r)
         console.print(f"{r.status}: {path}: {line}", markup=False, soft_wrap=True)
@@ -296,8 +341,7 @@ def print_changes(console: Console, result: ScanResult, roots: list[Path], quiet
 
 def print_skipped(console: Console, result: ScanResult, roots: list[Path]) -> None:
     for path, why in result.skipped:
-        console.print(f"skipped: {shown_path(path, roots)}: {why}", markup=False,
-                      soft_wrap=True)
+        console.print(f"skipped: {shown_path(path, roots)}: {why}", markup=False, soft_wrap=True)
 
 
 def genre_counts(rows: list[Row]) -> Counter:
@@ -306,8 +350,13 @@ def genre_counts(rows: list[Row]) -> Counter:
     counts: Counter = Counter()
     for r in rows:
         if r.status in WITH_GENRES:
-            counts.update(r.written if r.written is not None else
-                          r.previous if r.status == Status.KEPT else r.genres)
+            counts.update(
+                r.written
+                if r.written is not None
+                else r.previous
+                if r.status == Status.KEPT
+                else r.genres
+            )
     return counts
 
 
@@ -317,16 +366,23 @@ def print_errors(console: Console, result: ScanResult, verbose: bool = False) ->
     if errors:
         console.print(f"[red]{len(errors)} file(s) failed:[/]")
         for r in errors:
-            console.print(f"  {printable(r.path)}: {r.error}", markup=False, highlight=False,
-                          soft_wrap=True)
-            for line in (r.detail.splitlines() if verbose and r.detail else ()):
+            console.print(
+                f"  {printable(r.path)}: {r.error}", markup=False, highlight=False, soft_wrap=True
+            )
+            for line in r.detail.splitlines() if verbose and r.detail else ():
                 console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 # -- report files ------------------------------------------------------------------------------
 
-def write_report(path: Path, result: ScanResult, dry_run: bool, rows: list[Row] | None = None,
-                 roots: list[Path] | None = None) -> None:
+
+def write_report(
+    path: Path,
+    result: ScanResult,
+    dry_run: bool,
+    rows: list[Row] | None = None,
+    roots: list[Path] | None = None,
+) -> None:
     """``rows``: the rows to list (all by default; the summary always counts them all)."""
     rows = result.rows if rows is None else rows
     view = View(tuple(roots or ()), dry_run)
@@ -336,9 +392,16 @@ def write_report(path: Path, result: ScanResult, dry_run: bool, rows: list[Row] 
         # its undecodable bytes as the JSON escapes \\udc80-\\udcff (Python's os.fsencode
         # gives the bytes back)
         with open(path, "w", encoding="utf-8", errors="backslashreplace") as f:
-            json.dump({"dry_run": dry_run, "summary": _summary(result, dry_run),
-                       "rows": [row_data(r, view) for r in rows]}, f, indent=1,
-                      ensure_ascii=False)
+            json.dump(
+                {
+                    "dry_run": dry_run,
+                    "summary": _summary(result, dry_run),
+                    "rows": [row_data(r, view) for r in rows],
+                },
+                f,
+                indent=1,
+                ensure_ascii=False,
+            )
     elif suffix == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
@@ -376,19 +439,34 @@ def _parquet(path: Path, rows: list[Row], view: View) -> None:
     data_columns = [c for c in DATA if c.key not in spread]
     fields = []
     for c in data_columns:
-        kind = pa.list_(pa.string()) if c.key in lists else pa.bool_() if c.key in flags \
-            else pa.float64() if c.key == "confidence" else pa.string()
+        kind = (
+            pa.list_(pa.string())
+            if c.key in lists
+            else pa.bool_()
+            if c.key in flags
+            else pa.float64()
+            if c.key == "confidence"
+            else pa.string()
+        )
         fields.append(pa.field(c.key_in(view), kind))
-    fields += [pa.field(f"{prefix}{label}", pa.float64())
-               for prefix in ("p_", "album_p_") for label in labels]
+    fields += [
+        pa.field(f"{prefix}{label}", pa.float64())
+        for prefix in ("p_", "album_p_")
+        for label in labels
+    ]
     schema = pa.schema(fields)
     with pq.ParquetWriter(str(path), schema) as writer:
         for start in range(0, max(len(rows), 1), PARQUET_ROWS):
-            part = rows[start:start + PARQUET_ROWS]
-            arrays = [pa.array([_plain(c.data(r), c.key in flags) for r in part], type=f.type)
-                      for c, f in zip(data_columns, fields)]
-            arrays += [pa.array([(getattr(r, key) or {}).get(label) for r in part],
-                                type=pa.float64()) for key in spread for label in labels]
+            part = rows[start : start + PARQUET_ROWS]
+            arrays = [
+                pa.array([_plain(c.data(r), c.key in flags) for r in part], type=f.type)
+                for c, f in zip(data_columns, fields)
+            ]
+            arrays += [
+                pa.array([(getattr(r, key) or {}).get(label) for r in part], type=pa.float64())
+                for key in spread
+                for label in labels
+            ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
 
@@ -411,18 +489,25 @@ def _chart(counts: list[tuple[str, int]]) -> str:
     bars = []
     for i, (genre, n) in enumerate(counts):
         y, w = 8 + i * 26, 420 * n / top
-        bars.append(f'<text x="150" y="{y + 14}" text-anchor="end">{E(genre)}</text>'
-                    f'<rect x="158" y="{y}" width="{w:.1f}" height="18" fill="#4a7bd0"/>'
-                    f'<text x="{164 + w:.1f}" y="{y + 14}">{n}</text>')
-    return (f'<svg width="640" height="{16 + 26 * len(counts)}" role="img" '
-            f'aria-label="genre distribution">{"".join(bars)}</svg>')
+        bars.append(
+            f'<text x="150" y="{y + 14}" text-anchor="end">{E(genre)}</text>'
+            f'<rect x="158" y="{y}" width="{w:.1f}" height="18" fill="#4a7bd0"/>'
+            f'<text x="{164 + w:.1f}" y="{y + 14}">{n}</text>'
+        )
+    return (
+        f'<svg width="640" height="{16 + 26 * len(counts)}" role="img" '
+        f'aria-label="genre distribution">{"".join(bars)}</svg>'
+    )
 
 
 def _track_row(r: Row, view: View) -> str:
     genres = "|".join(sorted(set(r.genres) | set(r.previous)))
-    return (f'<tr class="track {E(r.status)}" data-status="{E(r.status)}" '
-            f'data-genres="{E(genres)}">'
-            + "".join(f"<td>{E(c.shown(r, view))}</td>" for c in PAGE) + "</tr>")
+    return (
+        f'<tr class="track {E(r.status)}" data-status="{E(r.status)}" '
+        f'data-genres="{E(genres)}">'
+        + "".join(f"<td>{E(c.shown(r, view))}</td>" for c in PAGE)
+        + "</tr>"
+    )
 
 
 def page_file(name: str) -> str:
@@ -444,23 +529,34 @@ def _html(result: ScanResult, rows: list[Row], view: View) -> str:
     for title in order:
         verdict = result.albums.get(title)
         head = E(title + _unnamed(groups[title][0])) + (
-            f" — album verdict: <b>{E(_genres(verdict))}</b>" if verdict is not None else "")
-        bodies.append(f'<tbody class="group"><tr class="album"><th colspan="{len(PAGE)}">'
-                      f'{head} ({len(groups[title])} tracks)</th></tr>'
-                      + "".join(_track_row(r, view) for r in groups[title]) + "</tbody>")
+            f" — album verdict: <b>{E(_genres(verdict))}</b>" if verdict is not None else ""
+        )
+        bodies.append(
+            f'<tbody class="group"><tr class="album"><th colspan="{len(PAGE)}">'
+            f"{head} ({len(groups[title])} tracks)</th></tr>"
+            + "".join(_track_row(r, view) for r in groups[title])
+            + "</tbody>"
+        )
     statuses = [s for s in SCAN_STATUSES if any(r.status == s for r in rows)]
     genres = sorted({g for r in rows for g in (*r.genres, *r.previous)}, key=str.casefold)
     counts = ", ".join(f"{k}: {v}" for k, v in result.counts().items() if v)
     title = "genretag dry run" if view.dry_run else "genretag scan"
     return Template(page_file("report.html")).substitute(
-        title=title, css=page_file("report.css"), js=page_file("report.js"),
+        title=title,
+        css=page_file("report.css"),
+        js=page_file("report.js"),
         intro=f"{len(result.rows)} tracks ({E(counts)}); {len(result.albums)} albums decided "
-              f"together; {len(result.skipped)} skipped.",
+        f"together; {len(result.skipped)} skipped.",
         chart=_chart(genre_counts(result.rows).most_common()),
         status_options="".join(f'<option value="{E(s)}">{E(s)}</option>' for s in statuses),
         genre_options="".join(f'<option value="{E(g)}">{E(g)}</option>' for g in genres),
-        head="".join(f'<th onclick="sortBy({i})">{E(c.title_in(view))} '
-                     '<span class="arrow"></span></th>' for i, c in enumerate(PAGE)),
+        head="".join(
+            f'<th onclick="sortBy({i})">{E(c.title_in(view))} <span class="arrow"></span></th>'
+            for i, c in enumerate(PAGE)
+        ),
         bodies="\n".join(bodies),
-        skipped="".join(f"<li>{E(shown_path(p, list(view.roots)))}: {E(why)}</li>"
-                        for p, why in result.skipped) or "<li>none</li>")
+        skipped="".join(
+            f"<li>{E(shown_path(p, list(view.roots)))}: {E(why)}</li>" for p, why in result.skipped
+        )
+        or "<li>none</li>",
+    )

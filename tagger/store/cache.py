@@ -113,7 +113,7 @@ class TrackRow:
         return d
 
     @classmethod
-    def from_db(cls, d: dict) -> "TrackRow":
+    def from_db(cls, d: dict) -> TrackRow:
         d = dict(d)
         for k in cls.JSON:
             d[k] = json.loads(d[k]) if d.get(k) is not None else None
@@ -136,9 +136,14 @@ class HistoryEntry:
     run: str | None = None
 
     @classmethod
-    def from_db(cls, r: dict) -> "HistoryEntry":
-        return cls(r["id"], loaded(r["path"]), json.loads(r["before"]), json.loads(r["after"]),
-                   r.get("run"))
+    def from_db(cls, r: dict) -> HistoryEntry:
+        return cls(
+            r["id"],
+            loaded(r["path"]),
+            json.loads(r["before"]),
+            json.loads(r["after"]),
+            r.get("run"),
+        )
 
 
 @dataclass(frozen=True)
@@ -184,15 +189,38 @@ def _v1_tables(db: sqlite_utils.Database) -> None:
     missing, keep what is there."""
     tracks = db["tracks"]
     if not tracks.exists():
-        tracks.create({"path": str, "size": int, "mtime_ns": int, "fingerprint": str,
-                       "model_id": str, "probabilities": str, "genres": str,
-                       "previous": str, "status": str, "error": str, "options": str,
-                       "updated": float}, pk="path")
+        tracks.create(
+            {
+                "path": str,
+                "size": int,
+                "mtime_ns": int,
+                "fingerprint": str,
+                "model_id": str,
+                "probabilities": str,
+                "genres": str,
+                "previous": str,
+                "status": str,
+                "error": str,
+                "options": str,
+                "updated": float,
+            },
+            pk="path",
+        )
     db.execute("create index if not exists idx_tracks_fingerprint on tracks (fingerprint)")
     history = db["history"]
     if not history.exists():
-        history.create({"id": int, "path": str, "time": float, "model_id": str,
-                        "before": str, "after": str, "undone": int}, pk="id")
+        history.create(
+            {
+                "id": int,
+                "path": str,
+                "time": float,
+                "model_id": str,
+                "before": str,
+                "after": str,
+                "undone": int,
+            },
+            pk="id",
+        )
     db.execute("create index if not exists idx_history_path on history (path)")
 
 
@@ -207,8 +235,14 @@ def _v3_track_context(db: sqlite_utils.Database) -> None:
     """Version 3: what a re-scan needs without opening unchanged files: the genres a file
     holds now, its album tags and its length (NULL in rows of earlier releases: read once)."""
     have = db["tracks"].columns_dict
-    for name, kind in (("current", "text"), ("album", "text"), ("album_artist", "text"),
-                       ("artist", "text"), ("compilation", "integer"), ("duration", "float")):
+    for name, kind in (
+        ("current", "text"),
+        ("album", "text"),
+        ("album_artist", "text"),
+        ("artist", "text"),
+        ("compilation", "integer"),
+        ("duration", "float"),
+    ):
         if name not in have:
             db.execute(f"alter table tracks add column {name} {kind}")
 
@@ -251,16 +285,24 @@ def _v5_typed_undo_states(db: sqlite_utils.Database) -> None:
 
 def _v6_statistics(db: sqlite_utils.Database) -> None:
     """Version 6: each heard file's pooled backbone statistics (``genretag learn``)."""
-    db.execute("create table if not exists statistics (path text primary key, "
-               "backbone text not null, coverage text, fingerprint text, audio text, "
-               "data blob not null)")
+    db.execute(
+        "create table if not exists statistics (path text primary key, "
+        "backbone text not null, coverage text, fingerprint text, audio text, "
+        "data blob not null)"
+    )
 
 
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
-MIGRATIONS = [_v1_tables, _v2_history_state, _v3_track_context, _v4_albums_and_dry_runs,
-              _v5_typed_undo_states, _v6_statistics]
+MIGRATIONS = [
+    _v1_tables,
+    _v2_history_state,
+    _v3_track_context,
+    _v4_albums_and_dry_runs,
+    _v5_typed_undo_states,
+    _v6_statistics,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -275,9 +317,11 @@ def migrate(db: sqlite_utils.Database, path: Path) -> int:
             found = db.execute("PRAGMA user_version").fetchone()[0]
             first = found if first is None else first
             if found > SCHEMA_VERSION:
-                raise CacheError(f"{path}: written by a newer genretag (cache version {found}, "
-                                 f"this release reads up to {SCHEMA_VERSION}); use --db for "
-                                 "another file")
+                raise CacheError(
+                    f"{path}: written by a newer genretag (cache version {found}, "
+                    f"this release reads up to {SCHEMA_VERSION}); use --db for "
+                    "another file"
+                )
             if found == SCHEMA_VERSION:
                 db.conn.commit()
                 return first
@@ -333,8 +377,9 @@ class Cache:
         if not self.path.is_file():
             raise CacheError(f"{self.path}: no such cache file")
         for how in ("mode=ro", "immutable=1"):
-            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?{how}", uri=True,
-                                   timeout=BUSY_TIMEOUT)
+            conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?{how}", uri=True, timeout=BUSY_TIMEOUT
+            )
             try:
                 found = conn.execute("PRAGMA user_version").fetchone()[0]
                 break
@@ -346,8 +391,10 @@ class Cache:
             return conn
         conn.close()
         if found > SCHEMA_VERSION:
-            raise CacheError(f"{self.path}: written by a newer genretag (cache version "
-                             f"{found}, this release reads up to {SCHEMA_VERSION})")
+            raise CacheError(
+                f"{self.path}: written by a newer genretag (cache version "
+                f"{found}, this release reads up to {SCHEMA_VERSION})"
+            )
         return None
 
     def _folder_cause(self) -> str:
@@ -390,14 +437,21 @@ class Cache:
     def folder_paths(self, folder: str, model_id: str) -> list[str]:
         """The files heard by ``model_id`` directly in ``folder``."""
         under = stored(folder.rstrip(os.sep) + os.sep)
-        paths = self._heard_paths("path >= ? and path < ?",  # a range on the primary key
-                                  [under, under[:-1] + chr(ord(os.sep) + 1), model_id])
+        paths = self._heard_paths(
+            "path >= ? and path < ?",  # a range on the primary key
+            [under, under[:-1] + chr(ord(os.sep) + 1), model_id],
+        )
         return [p for p in paths if os.path.dirname(p) == folder.rstrip(os.sep)]
 
     def _heard_paths(self, where: str, args: list) -> list[str]:
-        return [loaded(p) for (p,) in self.db.conn.execute(
-            f"select path from tracks where {where} and model_id = ? and "
-            "probabilities is not null", args)]
+        return [
+            loaded(p)
+            for (p,) in self.db.conn.execute(
+                f"select path from tracks where {where} and model_id = ? and "
+                "probabilities is not null",
+                args,
+            )
+        ]
 
     def by_fingerprint(self, fp: str, model_id: str) -> TrackRow | None:
         for r in self.db["tracks"].rows_where("fingerprint = ? and model_id = ?", [fp, model_id]):
@@ -436,7 +490,8 @@ class Cache:
                 "insert into history (path, time, model_id, before, after, undone, state) "
                 "select ?, time, model_id, before, after, undone, state from history "
                 "where path = ? and undone = 0 and state = ? order by id",
-                [stored(new), stored(old), DONE])
+                [stored(new), stored(old), DONE],
+            )
 
     def flush(self) -> None:
         if self._pending or self._statistics:
@@ -447,14 +502,23 @@ class Cache:
                     self.db.conn.executemany(
                         "insert or replace into statistics (path, backbone, coverage, "
                         "fingerprint, audio, data) values (?, ?, ?, ?, ?, ?)",
-                        self._statistics)
+                        self._statistics,
+                    )
             self._pending, self._statistics = [], []
 
     # -- statistics --------------------------------------------------------------------
 
     def put_statistics(self, path: str, stats: Statistics) -> None:
-        self._statistics.append((stored(path), stats.backbone, stats.coverage, stats.fingerprint,
-                                 stats.audio, stats.data.astype("<f2").tobytes()))
+        self._statistics.append(
+            (
+                stored(path),
+                stats.backbone,
+                stats.coverage,
+                stats.fingerprint,
+                stats.audio,
+                stats.data.astype("<f2").tobytes(),
+            )
+        )
         if len(self._statistics) >= 200:
             self.flush()
 
@@ -464,23 +528,37 @@ class Cache:
         import numpy as np
 
         self.flush()
-        return {loaded(path): Statistics(backbone, coverage, fp, audio,
-                                 np.frombuffer(data, dtype="<f2"))
-                for path, coverage, fp, audio, data in self.db.conn.execute(
-                    "select path, coverage, fingerprint, audio, data from statistics "
-                    "where backbone = ?", [backbone])}
+        return {
+            loaded(path): Statistics(
+                backbone, coverage, fp, audio, np.frombuffer(data, dtype="<f2")
+            )
+            for path, coverage, fp, audio, data in self.db.conn.execute(
+                "select path, coverage, fingerprint, audio, data from statistics "
+                "where backbone = ?",
+                [backbone],
+            )
+        }
 
     # -- history -----------------------------------------------------------------------
 
-    def begin_write(self, path: str, model_id: str, before: dict, after: list[str],
-                    run: str | None = None) -> int:
+    def begin_write(
+        self, path: str, model_id: str, before: dict, after: list[str], run: str | None = None
+    ) -> int:
         """Record a write about to happen, as pending; committed at once (see the module
         docstring). A ``CacheError`` here means the write must not happen."""
         with self._sqlite("cannot record the write in the undo history"), self.db.conn:
-            table = self.db["history"].insert({
-                "path": stored(path), "time": time.time(), "model_id": model_id,
-                "before": json.dumps(before), "after": json.dumps(after), "undone": 0,
-                "state": PENDING, "run": run})
+            table = self.db["history"].insert(
+                {
+                    "path": stored(path),
+                    "time": time.time(),
+                    "model_id": model_id,
+                    "before": json.dumps(before),
+                    "after": json.dumps(after),
+                    "undone": 0,
+                    "state": PENDING,
+                    "run": run,
+                }
+            )
         return table.last_pk
 
     def confirm_write(self, history_id: int) -> None:
@@ -501,8 +579,10 @@ class Cache:
 
     def pending_writes(self) -> list[HistoryEntry]:
         """History rows whose writes a crash may have interrupted."""
-        return [HistoryEntry.from_db(r)
-                for r in self.db["history"].rows_where("state = ?", [PENDING], order_by="id")]
+        return [
+            HistoryEntry.from_db(r)
+            for r in self.db["history"].rows_where("state = ?", [PENDING], order_by="id")
+        ]
 
     def writes(self, paths: Iterable[str] | None = None) -> dict[str, list[HistoryEntry]]:
         """Confirmed, not-yet-undone writes per path, oldest first; under ``paths`` (files
@@ -512,9 +592,9 @@ class Cache:
         out: dict[str, list[HistoryEntry]] = {}
         for r in rows:
             entry = HistoryEntry.from_db(r)
-            if wanted and not any(entry.path == w
-                                  or entry.path.startswith(w.rstrip(os.sep) + os.sep)
-                                  for w in wanted):
+            if wanted and not any(
+                entry.path == w or entry.path.startswith(w.rstrip(os.sep) + os.sep) for w in wanted
+            ):
                 continue
             out.setdefault(entry.path, []).append(entry)
         return out
@@ -532,22 +612,32 @@ class Cache:
     def written_paths(self) -> set[str]:
         """The files that have writes undo would reverse (one query, rather than one per
         file a re-scan decides)."""
-        return {loaded(p) for (p,) in self.db.execute(
-            "select distinct path from history where undone = 0 and state = ?", [DONE])}
+        return {
+            loaded(p)
+            for (p,) in self.db.execute(
+                "select distinct path from history where undone = 0 and state = ?", [DONE]
+            )
+        }
 
     def history(self, path: str) -> list[HistoryEntry]:
         """The confirmed writes into ``path`` that undo would reverse, oldest first."""
-        return [HistoryEntry.from_db(r) for r in self.db["history"].rows_where(
-            "path = ? and undone = 0 and state = ?", [stored(path), DONE], order_by="id")]
+        return [
+            HistoryEntry.from_db(r)
+            for r in self.db["history"].rows_where(
+                "path = ? and undone = 0 and state = ?", [stored(path), DONE], order_by="id"
+            )
+        ]
 
     def knows(self, path: str) -> bool:
         """Whether any track or write is recorded at or under ``path`` (resolved)."""
         p = stored(resolve(path))
         under = p.rstrip(os.sep) + os.sep
         for table in ("tracks", "history"):  # a range on the path (SQLite's length() ends
-            if self.db.execute(f"select 1 from {table} where path = ? or "  # at a NUL)
-                               "(path >= ? and path < ?) limit 1",
-                               [p, under, under[:-1] + chr(ord(os.sep) + 1)]).fetchone():
+            if self.db.execute(
+                f"select 1 from {table} where path = ? or "  # at a NUL)
+                "(path >= ? and path < ?) limit 1",
+                [p, under, under[:-1] + chr(ord(os.sep) + 1)],
+            ).fetchone():
                 return True
         return False
 
@@ -564,16 +654,26 @@ class Cache:
         by_status: dict[str, int] = {}
         dry: dict[str, int] = {}
         for status, was_dry, n in self.db.execute(
-                "select status, coalesce(dry_run, 0), count(*) n from tracks "
-                "group by 1, 2 order by n desc").fetchall():
+            "select status, coalesce(dry_run, 0), count(*) n from tracks "
+            "group by 1, 2 order by n desc"
+        ).fetchall():
             (dry if was_dry else by_status)[status] = n
         genres: dict[str, int] = {}
         for r in t.rows_where("current is not null", select="current"):
             for g in json.loads(r["current"]):
                 genres[g] = genres.get(g, 0) + 1
-        errors = [(loaded(r["path"]), r["error"])
-                  for r in t.rows_where("status = ?", [Status.ERROR], select="path, error")]
-        writes = self.db.execute("select count(*) from history where undone = 0 and state = ?",
-                                 [DONE]).fetchone()[0]
-        return {"tracks": t.count, "by_status": by_status, "dry_run": dry, "genres": genres,
-                "errors": errors, "writes": writes}
+        errors = [
+            (loaded(r["path"]), r["error"])
+            for r in t.rows_where("status = ?", [Status.ERROR], select="path, error")
+        ]
+        writes = self.db.execute(
+            "select count(*) from history where undone = 0 and state = ?", [DONE]
+        ).fetchone()[0]
+        return {
+            "tracks": t.count,
+            "by_status": by_status,
+            "dry_run": dry,
+            "genres": genres,
+            "errors": errors,
+            "writes": writes,
+        }

@@ -35,9 +35,21 @@ from genretag.tags.mp4 import Mp4
 from genretag.tags.state import CHANGED, GenreState, TagError, display
 from genretag.tags.vorbis import Vorbis
 
-__all__ = ["CHANGED", "Container", "GenreState", "TagError", "TrackTags", "container",
-           "display", "read_all_tags", "read_genres", "read_state", "read_track",
-           "write_genres", "write_state"]
+__all__ = [
+    "CHANGED",
+    "Container",
+    "GenreState",
+    "TagError",
+    "TrackTags",
+    "container",
+    "display",
+    "read_all_tags",
+    "read_genres",
+    "read_state",
+    "read_track",
+    "write_genres",
+    "write_state",
+]
 
 CONTAINERS: tuple[type[Container], ...] = (Mp4, Id3, Vorbis, Ape, Asf)  # the first that matches
 
@@ -91,8 +103,7 @@ def read_genres(path: Path) -> list[str]:
 def read_track(path: Path) -> TrackTags:
     c = container(path)
     length = getattr(c.f.info, "length", 0.0) or 0.0
-    return TrackTags(c.state(), c.album() if c.f.tags is not None else AlbumInfo(),
-                     float(length))
+    return TrackTags(c.state(), c.album() if c.f.tags is not None else AlbumInfo(), float(length))
 
 
 def read_all_tags(path: Path) -> dict[str, list[str]]:

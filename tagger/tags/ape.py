@@ -62,8 +62,11 @@ class Ape(Container):
         items = list(raw.items) if raw else []
         first = next((i for i, item in enumerate(items) if apesplice.is_genre(item)), None)
         kept = [item for item in items if not apesplice.is_genre(item)]
-        at = len(kept) if first is None else sum(
-            1 for item in items[:first] if not apesplice.is_genre(item))
+        at = (
+            len(kept)
+            if first is None
+            else sum(1 for item in items[:first] if not apesplice.is_genre(item))
+        )
         if state.read and state.item:
             genre = [bytes.fromhex(state.item)]  # undo: the item as it was, byte for byte
         else:

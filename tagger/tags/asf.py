@@ -61,10 +61,10 @@ def read_header(fh: BinaryIO) -> Header:
     for _ in range(count):
         if at + 24 > size:
             raise TagError("ASF file: fewer header objects than the header says")
-        length = struct.unpack("<Q", raw[at + 16:at + 24])[0]
+        length = struct.unpack("<Q", raw[at + 16 : at + 24])[0]
         if length < 24 or at + length > size:
             raise TagError("ASF file: a header object runs past the header")
-        objects.append((raw[at:at + 16], raw[at:at + length]))
+        objects.append((raw[at : at + 16], raw[at : at + length]))
         at += length
     return Header(raw, tuple(objects))
 
@@ -74,8 +74,8 @@ def descriptors(obj: bytes) -> list[bytes]:
     count = struct.unpack("<H", obj[24:26])[0]
     out, at = [], 26
     for _ in range(count):
-        name_len = struct.unpack("<H", obj[at:at + 2])[0]
-        value_len = struct.unpack("<H", obj[at + 4 + name_len:at + 6 + name_len])[0]
+        name_len = struct.unpack("<H", obj[at : at + 2])[0]
+        value_len = struct.unpack("<H", obj[at + 4 + name_len : at + 6 + name_len])[0]
         end = at + 6 + name_len + value_len
         if end > len(obj):
             raise TagError("ASF file: a descriptor runs past its object")
@@ -86,7 +86,7 @@ def descriptors(obj: bytes) -> list[bytes]:
 
 def name_of(descriptor: bytes) -> str:
     n = struct.unpack("<H", descriptor[:2])[0]
-    return descriptor[2:2 + n].decode("utf-16-le", "replace").rstrip("\0")
+    return descriptor[2 : 2 + n].decode("utf-16-le", "replace").rstrip("\0")
 
 
 def is_genre(descriptor: bytes) -> bool:
@@ -143,8 +143,10 @@ class Asf(Container):
         ext = self.extended(header)
         old = descriptors(ext) if ext else []
         if sum(map(is_genre, old)) < len(self._values()):
-            raise TagError("WMA file with a genre outside its extended content description "
-                           "(a metadata library): genretag leaves it alone")
+            raise TagError(
+                "WMA file with a genre outside its extended content description "
+                "(a metadata library): genretag leaves it alone"
+            )
         kept = [d for d in old if not is_genre(d)]
         first = next((i for i, d in enumerate(old) if is_genre(d)), None)
         at = len(kept) if first is None else sum(1 for d in old[:first] if not is_genre(d))
@@ -164,8 +166,9 @@ class Asf(Container):
         delta = 30 + len(body) - len(header.raw)
         size = os.path.getsize(self.path)
         objects = [self._file_size(raw, lambda old: old + delta) for raw in objects]
-        head = header.raw[:16] + struct.pack("<QI", 30 + len(body), len(objects)) \
-            + header.raw[28:30]
+        head = (
+            header.raw[:16] + struct.pack("<QI", 30 + len(body), len(objects)) + header.raw[28:30]
+        )
         with open(self.path, "rb") as src:
             out.write(head + b"".join(objects))
             copy_span(src, out, len(header.raw), size)
@@ -177,9 +180,8 @@ class Asf(Container):
         some files say a size they do not have); any other object as it is."""
         if raw[:16] != FILE_PROPERTIES:
             return raw
-        old = struct.unpack("<Q", raw[FILE_SIZE_AT:FILE_SIZE_AT + 8])[0]
-        return raw[:FILE_SIZE_AT] + struct.pack("<Q", max(0, change(old))) \
-            + raw[FILE_SIZE_AT + 8:]
+        old = struct.unpack("<Q", raw[FILE_SIZE_AT : FILE_SIZE_AT + 8])[0]
+        return raw[:FILE_SIZE_AT] + struct.pack("<Q", max(0, change(old))) + raw[FILE_SIZE_AT + 8 :]
 
     def edit(self, tmp, state: AsfState) -> None:
         """``make`` wrote the copy's header."""
@@ -192,8 +194,9 @@ class Asf(Container):
         left out, and that object's descriptors but the genre's."""
         header = self.header()
         ext = self.extended(header)
-        objects = [self._file_size(raw, lambda old: 0) for guid, raw in header.objects
-                   if guid != EXTENDED]
+        objects = [
+            self._file_size(raw, lambda old: 0) for guid, raw in header.objects if guid != EXTENDED
+        ]
         return objects + [d for d in (descriptors(ext) if ext else []) if not is_genre(d)]
 
     def verify_others(self, after: Container, state: AsfState) -> None:

@@ -45,7 +45,6 @@ def copy_span(src: BinaryIO, out: BinaryIO, start: int, end: int) -> None:
         remaining -= len(chunk)
 
 
-
 @dataclass(frozen=True)
 class AlbumInfo:
     """What a file's tags say about its album."""
@@ -92,8 +91,12 @@ class Container:
 
     def album(self) -> AlbumInfo:
         album, album_artist, artist, flag = (self.get(k) for k in self.ALBUM_KEYS)
-        return AlbumInfo(str(album or ""), str(album_artist or ""), str(artist or ""),
-                         str(flag).strip().lower() in TRUE)
+        return AlbumInfo(
+            str(album or ""),
+            str(album_artist or ""),
+            str(artist or ""),
+            str(flag).strip().lower() in TRUE,
+        )
 
     ALBUM_KEYS: tuple[str, str, str, str] = ("", "", "", "")  # album, album artist, artist,
     # compilation flag
@@ -140,6 +143,6 @@ class Container:
             raise TagError("tag check failed: the audio changed while writing tags")
         self.verify_others(after, state)
 
-    def verify_others(self, after: "Container", state: GenreState) -> None:
+    def verify_others(self, after: Container, state: GenreState) -> None:
         if self.other_tags() != after.other_tags():
             raise TagError("tag check failed: a tag other than the genre would change")

@@ -70,7 +70,7 @@ def _audio_span(f, head: bytes, size: int) -> tuple[int, int] | None:
 
 
 def _mp3(f, head: bytes) -> tuple[int, int]:
-    start = id3splice.tag_size(head[:id3splice.HEADER_SIZE])
+    start = id3splice.tag_size(head[: id3splice.HEADER_SIZE])
     if start and head[5] & 0x10:  # a v2.4 footer
         start += id3splice.HEADER_SIZE
     return start, apesplice.tags_start(f)
@@ -88,8 +88,9 @@ def _flac(f, size: int) -> tuple[int, int]:
             return offset, size
 
 
-def _chunk(f, offset: int, size: int, wanted: bytes, length: str, pad: bool = False
-           ) -> tuple[int, int] | None:
+def _chunk(
+    f, offset: int, size: int, wanted: bytes, length: str, pad: bool = False
+) -> tuple[int, int] | None:
     """The payload of the first ``wanted`` chunk of a RIFF or IFF file."""
     while offset + 8 <= size:
         f.seek(offset)

@@ -32,7 +32,7 @@ def _parse(raw: bytes) -> id3splice.RawTag:
 
 
 AT_START = ("MP3", "EasyMP3", "TrueAudio", "EasyTrueAudio")
-FORMATS = AT_START + ("WAVE", "AIFF", "DSF")
+FORMATS = (*AT_START, "WAVE", "AIFF", "DSF")
 DSF_TOTAL_SIZE_AT = 12  # in the DSD chunk: the file's size, which mutagen's delete leaves
 
 
@@ -96,8 +96,9 @@ class Id3(Container):
             fh.seek(start)
             frames = id3splice.trailing_frames(fh.read(end - start))
         genre = id3splice.GENRE_FRAME[4]
-        return tuple(v for fr in frames or () if fr[:4] == genre
-                     for v in id3splice.text_values(fr, 4))
+        return tuple(
+            v for fr in frames or () if fr[:4] == genre for v in id3splice.text_values(fr, 4)
+        )
 
     def ignr(self) -> str | None:
         if not self.wave:
@@ -128,10 +129,10 @@ class Id3(Container):
 
     def all_tags(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for frame in (self.f.tags.values() if self.f.tags is not None else ()):
+        for frame in self.f.tags.values() if self.f.tags is not None else ():
             out.setdefault(frame.HashKey, []).append(
-                repr(frame) if not hasattr(frame, "data")
-                else f"{frame.HashKey}:{frame.data.hex()}")
+                repr(frame) if not hasattr(frame, "data") else f"{frame.HashKey}:{frame.data.hex()}"
+            )
         return out
 
     # -- writing ---------------------------------------------------------------------------
@@ -144,8 +145,7 @@ class Id3(Container):
         if state.read and state.tagless:
             frame = None  # undo of a file with no tag at the start (its values were at the end)
         elif frame is None or not tag.is_genre(frame):
-            frame = id3splice.genre_frame(tag.major, list(state.values)) if state.values \
-                else None
+            frame = id3splice.genre_frame(tag.major, list(state.values)) if state.values else None
         new = id3splice.with_genre(tag, frame)
         if not new.frames and (state.tagless or raw is None):
             return None

@@ -61,21 +61,22 @@ def genre_atom(state: Mp4State) -> bytes:
         return bytes.fromhex(state.item)
     out = b""
     if state.values:
-        body = b"".join(struct.pack(">I4sII", 16 + len(v.encode()), b"data", UTF8, 0)
-                        + v.encode() for v in state.values)
+        body = b"".join(
+            struct.pack(">I4sII", 16 + len(v.encode()), b"data", UTF8, 0) + v.encode()
+            for v in state.values
+        )
         out += struct.pack(">I4s", 8 + len(body), b"\xa9gen") + body
     if state.numeric:
-        body = b"".join(struct.pack(">I4sIIH", 18, b"data", IMPLICIT, 0, n)
-                        for n in state.numeric)
+        body = b"".join(struct.pack(">I4sIIH", 18, b"data", IMPLICIT, 0, n) for n in state.numeric)
         out += struct.pack(">I4s", 8 + len(body), b"gnre") + body
     return out
 
 
 def _set_size(data: bytearray, atom: Atom, size: int) -> None:
     if atom.header == 16:
-        data[atom.start + 8:atom.start + 16] = struct.pack(">Q", size)
+        data[atom.start + 8 : atom.start + 16] = struct.pack(">Q", size)
     elif size < 1 << 32:
-        data[atom.start:atom.start + 4] = struct.pack(">I", size)
+        data[atom.start : atom.start + 4] = struct.pack(">I", size)
     else:
         raise TagError("MP4 atom would grow past 4 GiB")
 
@@ -93,13 +94,13 @@ def _shift_chunk_offsets(moov: bytearray, after: int, delta: int) -> None:
                 stack.extend(atoms(moov, a.body, a.end))
             elif a.name in (b"stco", b"co64"):
                 wide = a.name == b"co64"
-                count = struct.unpack(">I", moov[a.start + 12:a.start + 16])[0]
+                count = struct.unpack(">I", moov[a.start + 12 : a.start + 16])[0]
                 fmt, width = (">Q", 8) if wide else (">I", 4)
                 for i in range(count):
                     at = a.start + 16 + i * width
-                    value = struct.unpack(fmt, moov[at:at + width])[0]
+                    value = struct.unpack(fmt, moov[at : at + width])[0]
                     if value > after:
-                        moov[at:at + width] = struct.pack(fmt, value + delta)
+                        moov[at : at + width] = struct.pack(fmt, value + delta)
 
 
 # the fragments' offsets would move with the movie atom; only a write that keeps its size
@@ -144,15 +145,18 @@ class Mp4(Container):
     def state(self) -> Mp4State:
         _, _, data = self._moov()
         chain = self._chain(data)
-        absent = tuple(n.decode() for n in ITEM_PATH[len(chain):])
+        absent = tuple(n.decode() for n in ITEM_PATH[len(chain) :])
         tags = self.f.tags
         values = tuple(tags.get("\xa9gen", [])) if tags is not None else ()
         numeric = tuple(tags.get("gnre", [])) if tags is not None else ()
         raw = b""
         if len(chain) == len(ITEM_PATH):
             ilst = chain[-1]
-            raw = b"".join(data[a.start:a.end] for a in atoms(data, ilst.body, ilst.end)
-                           if a.name in _GENRE_NAMES)
+            raw = b"".join(
+                data[a.start : a.end]
+                for a in atoms(data, ilst.body, ilst.end)
+                if a.name in _GENRE_NAMES
+            )
         return Mp4State(values, True, numeric, raw.hex(), absent)
 
     def get(self, key: str):
@@ -161,9 +165,11 @@ class Mp4(Container):
 
     def all_tags(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for k, v in (self.f.tags.items() if self.f.tags is not None else ()):
-            out[k] = [bytes(x).hex() if isinstance(x, (bytes, bytearray)) else repr(x)
-                      for x in (v if isinstance(v, (list, tuple)) else [v])]
+        for k, v in self.f.tags.items() if self.f.tags is not None else ():
+            out[k] = [
+                bytes(x).hex() if isinstance(x, (bytes, bytearray)) else repr(x)
+                for x in (v if isinstance(v, (list, tuple)) else [v])
+            ]
         return out
 
     def item_atoms(self) -> list[bytes]:
@@ -174,8 +180,11 @@ class Mp4(Container):
         if len(chain) < len(ITEM_PATH):
             return []
         ilst = chain[-1]
-        return [data[a.start:a.end] for a in atoms(data, ilst.body, ilst.end)
-                if a.name not in _GENRE_NAMES]
+        return [
+            data[a.start : a.end]
+            for a in atoms(data, ilst.body, ilst.end)
+            if a.name not in _GENRE_NAMES
+        ]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -194,29 +203,38 @@ class Mp4(Container):
         items = atoms(data, ilst.body, ilst.end)
         genre = genre_atom(state)
         first = next((a for a in items if a.name in _GENRE_NAMES), None)
-        kept = [data[a.start:a.end] for a in items if a.name not in _GENRE_NAMES]
-        at = sum(1 for a in items[:items.index(first)] if a.name not in _GENRE_NAMES) \
-            if first is not None else len(kept)
+        kept = [data[a.start : a.end] for a in items if a.name not in _GENRE_NAMES]
+        at = (
+            sum(1 for a in items[: items.index(first)] if a.name not in _GENRE_NAMES)
+            if first is not None
+            else len(kept)
+        )
         body = b"".join(kept[:at]) + genre + b"".join(kept[at:])
         undo_created = state.read and state.absent and not kept and not genre
         if undo_created:  # undo of a write that created the item list: remove what it made
             gone = chain[len(ITEM_PATH) - len(state.absent)]
             parent = chain[len(ITEM_PATH) - len(state.absent) - 1]
             delta = -gone.size
-            del new[gone.start:gone.end]
-            enclosing = chain[:chain.index(parent) + 1]
+            del new[gone.start : gone.end]
+            enclosing = chain[: chain.index(parent) + 1]
         else:
             delta = len(body) - (ilst.end - ilst.body)
-            new[ilst.body:ilst.end] = body
+            new[ilst.body : ilst.end] = body
             _set_size(new, ilst, ilst.size + delta)
             enclosing = chain[:-1]
-            pad = next((a for a in atoms(data, chain[2].body, chain[2].end)
-                        if a.start == ilst.end and a.name == b"free"), None)
+            pad = next(
+                (
+                    a
+                    for a in atoms(data, chain[2].body, chain[2].end)
+                    if a.start == ilst.end and a.name == b"free"
+                ),
+                None,
+            )
             if delta and pad is not None and pad.size - delta >= pad.header:
                 start = pad.start + delta  # the free atom, moved by the new item list
                 end = start + pad.size
                 if delta > 0:  # the item list grew: the free atom gives up its last bytes
-                    del new[end - delta:end]
+                    del new[end - delta : end]
                 else:  # it shrank: the free atom takes the room, as zeros
                     new[end:end] = bytes(-delta)
                 _set_size(new, Atom(b"free", start, pad.header, pad.size), pad.size - delta)

@@ -37,7 +37,7 @@ class GenreState:
     values: tuple[str, ...] = ()
     read: bool = False
 
-    def for_writing(self, genres: list[str] | tuple[str, ...]) -> "GenreState":
+    def for_writing(self, genres: list[str] | tuple[str, ...]) -> GenreState:
         """A state of the same container holding ``genres`` and nothing else."""
         return type(self)(tuple(genres))
 
@@ -49,12 +49,14 @@ class GenreState:
         return out
 
     @staticmethod
-    def from_dict(d: dict) -> "GenreState":
+    def from_dict(d: dict) -> GenreState:
         """A state as ``to_dict`` gave it (a ``TagError`` for one this release cannot read)."""
         cls = STATES.get(d.get("kind", ""))
         if cls is None or d.get("format") != STATE_FORMAT:
-            raise TagError(f"undo history entry of an unknown form ({d.get('kind')!r}, "
-                           f"format {d.get('format')!r})")
+            raise TagError(
+                f"undo history entry of an unknown form ({d.get('kind')!r}, "
+                f"format {d.get('format')!r})"
+            )
         values = {}
         for f in dataclasses.fields(cls):
             if f.name in d:
@@ -119,8 +121,9 @@ class Mp4State(GenreState):
     absent: tuple[str, ...] = ()
 
     def genres(self) -> list[str]:  # gnre holds an ID3v1 genre number plus one
-        return super().genres() + [TCON.GENRES[n - 1] for n in self.numeric
-                                   if 0 < n <= len(TCON.GENRES)]
+        return super().genres() + [
+            TCON.GENRES[n - 1] for n in self.numeric if 0 < n <= len(TCON.GENRES)
+        ]
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ class AsfState(GenreState):
 
 
 STATES: dict[str, type[GenreState]] = {
-    cls.kind: cls for cls in (Id3State, VorbisState, Mp4State, ApeState, AsfState)}
+    cls.kind: cls for cls in (Id3State, VorbisState, Mp4State, ApeState, AsfState)
+}
 
 
 def legacy_state(d: dict) -> GenreState:
@@ -155,14 +159,22 @@ def legacy_state(d: dict) -> GenreState:
     read = bool(d.get("read", False))
     kind = d.get("kind")
     if kind == "id3":
-        return Id3State(values, read, d.get("frame", ""), d.get("v1"),
-                        bool(d.get("tagless", False)), int(d.get("tag_size", 0)), d.get("ignr"))
+        return Id3State(
+            values,
+            read,
+            d.get("frame", ""),
+            d.get("v1"),
+            bool(d.get("tagless", False)),
+            int(d.get("tag_size", 0)),
+            d.get("ignr"),
+        )
     if kind == "vorbis":
         size = int(d.get("tag_size", 0))
         return VorbisState(values, read, tuple(d.get("keys", ())), size - 1 if size else None)
     if kind == "mp4":
-        return Mp4State(values, read, tuple(d.get("numeric", ())), d.get("frame", ""),
-                        tuple(d.get("keys", ())))
+        return Mp4State(
+            values, read, tuple(d.get("numeric", ())), d.get("frame", ""), tuple(d.get("keys", ()))
+        )
     raise TagError(f"undo history entry of an unknown kind ({kind!r})")
 
 

@@ -71,15 +71,14 @@ class Vorbis(Container):
         if self.flac:
             damaged = comment_block_damage(self.path)
             if damaged:  # mutagen reads past it, and a write would re-render the block
-                raise TagError(f"damaged FLAC comment block ({damaged}): genretag leaves "
-                               "it alone")
-        padding = sum(b.length for b in self.f.metadata_blocks if b.code == 1) \
-            if self.flac else None
+                raise TagError(f"damaged FLAC comment block ({damaged}): genretag leaves it alone")
+        padding = (
+            sum(b.length for b in self.f.metadata_blocks if b.code == 1) if self.flac else None
+        )
         if self.f.tags is None:
             return VorbisState((), True, padding=padding, no_block=self.flac)
         pairs = [(k, v) for k, v in self.f.tags if k.lower() == "genre"]
-        return VorbisState(tuple(v for _, v in pairs), True, tuple(k for k, _ in pairs),
-                           padding)
+        return VorbisState(tuple(v for _, v in pairs), True, tuple(k for k, _ in pairs), padding)
 
     def save(self, f: mutagen.FileType, state: VorbisState) -> None:
         if not self.flac:

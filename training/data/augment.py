@@ -38,21 +38,22 @@ class Augment:
 def crop(mel: np.ndarray, start: int, length: int) -> torch.Tensor:
     """``length`` frames of a clip's log-mel (frames, n_mels) from ``start``, zero-padded
     (silence) past the end: (length, n_mels)."""
-    part = torch.from_numpy(np.asarray(mel[max(0, start):start + length], dtype=np.float32))
+    part = torch.from_numpy(np.asarray(mel[max(0, start) : start + length], dtype=np.float32))
     if len(part) < length:
         part = F.pad(part, (0, 0, 0, length - len(part)))
     return part
 
 
-def random_windows(mels: list[np.ndarray], frames: int, aug: Augment | None,
-                   gen: torch.Generator) -> torch.Tensor:
+def random_windows(
+    mels: list[np.ndarray], frames: int, aug: Augment | None, gen: torch.Generator
+) -> torch.Tensor:
     """One window per clip: (len(mels), frames, n_mels), shifted and stretched when ``aug``."""
     out = []
     for mel in mels:
         r = 1.0
         if aug is not None and aug.stretch:
             r = 1 + aug.stretch * (2 * float(torch.rand(1, generator=gen)) - 1)
-        length = max(2, int(round(frames * r)))
+        length = max(2, round(frames * r))
         start = int(torch.randint(0, max(1, len(mel) - length + 1), (1,), generator=gen))
         w = crop(mel, start, length)
         if length != frames:  # (frames', n_mels) -> (frames, n_mels) along time
@@ -80,7 +81,7 @@ def gain(x: torch.Tensor, db: torch.Tensor) -> torch.Tensor:
     """Scale the power of (batch, frames, n_mels) windows by ``db`` (batch,), in the model's
     log scale ``log10(s * mel + 1)``."""
     g = (10.0 ** (db / 10.0))[:, None, None]
-    return torch.log10(g * (10.0 ** x - 1) + 1)
+    return torch.log10(g * (10.0**x - 1) + 1)
 
 
 def spec_augment(x: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
@@ -91,11 +92,11 @@ def spec_augment(x: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.T
         for _ in range(aug.freq_masks):
             w = int(torch.randint(0, aug.freq_width + 1, (1,), generator=gen))
             f0 = int(torch.randint(0, max(1, n_mels - w), (1,), generator=gen))
-            x[b, :, f0:f0 + w] = 0.0
+            x[b, :, f0 : f0 + w] = 0.0
         for _ in range(aug.time_masks):
             w = int(torch.randint(0, aug.time_width + 1, (1,), generator=gen))
             t0 = int(torch.randint(0, max(1, frames - w), (1,), generator=gen))
-            x[b, t0:t0 + w, :] = 0.0
+            x[b, t0 : t0 + w, :] = 0.0
     return x
 
 

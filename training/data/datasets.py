@@ -198,14 +198,16 @@ class FeatureTable:
         keep = []
         for g, n in zip(self.groups, self.names):
             num = gtzan_number(n)
-            close = num is not None and any(abs(num[1] - t) <= GTZAN_NEIGHBOURS
-                                             for t in near.get(num[0], []))
+            close = num is not None and any(
+                abs(num[1] - t) <= GTZAN_NEIGHBOURS for t in near.get(num[0], [])
+            )
             keep.append(g not in groups and n not in names and not close)
         return np.array(keep, dtype=bool)
 
 
-def load_feature_table(path: Path, labels: list[str], columns: list[str],
-                       artists: dict[str, str] | None = None) -> FeatureTable:
+def load_feature_table(
+    path: Path, labels: list[str], columns: list[str], artists: dict[str, str] | None = None
+) -> FeatureTable:
     """Read ``path`` (CSV with ``filename``, ``label`` and ``columns``). A row's group is
     its artist when ``artists`` knows the clip, as the audio's is, else its GTZAN block, so
     folds keep both sides apart."""
@@ -215,8 +217,9 @@ def load_feature_table(path: Path, labels: list[str], columns: list[str],
             reader = csv.DictReader(f)
             missing = {"filename", "label", *columns} - set(reader.fieldnames or [])
             if missing:
-                raise DatasetError(f"{path}: feature table lacks columns "
-                                   f"{', '.join(sorted(missing)[:4])}")
+                raise DatasetError(
+                    f"{path}: feature table lacks columns {', '.join(sorted(missing)[:4])}"
+                )
             rows = list(reader)
     except OSError as e:
         raise DatasetError(f"{path}: cannot read feature table ({e.strerror or e})") from None
@@ -229,12 +232,16 @@ def load_feature_table(path: Path, labels: list[str], columns: list[str],
         try:
             X.append([float(row[c]) for c in columns])
         except ValueError:
-            raise DatasetError(f"{path}: row {row['filename']!r} has a non-numeric value"
-                               ) from None
+            raise DatasetError(f"{path}: row {row['filename']!r} has a non-numeric value") from None
         stem = Path(row["filename"]).stem  # 'blues.00000.au' -> 'blues.00000'
         names.append(stem)
         y.append(labels.index(label))
         artist = (artists or {}).get(stem)
         groups.append(f"artist:{artist}" if artist else gtzan_group(f"{stem}.x") or stem)
-    return FeatureTable(names, np.array(X, dtype=np.float64).reshape(len(X), len(columns)),
-                        np.array(y, dtype=np.int64), groups, skipped)
+    return FeatureTable(
+        names,
+        np.array(X, dtype=np.float64).reshape(len(X), len(columns)),
+        np.array(y, dtype=np.int64),
+        groups,
+        skipped,
+    )

@@ -33,13 +33,21 @@ class Embedded:
 
 def _key(model_id: str, path: Path) -> str:
     st = path.stat()
-    return hashlib.sha1(f"{model_id}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
-                        ).hexdigest()
+    return hashlib.sha1(
+        f"{model_id}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
+    ).hexdigest()
 
 
-def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
-          batch_size: int = 0, on_done=None, settings: Settings | None = None,
-          model_path: Path | None = None) -> Embedded:
+def embed(
+    items: list[Item],
+    backbone: Model,
+    cache_dir: Path,
+    workers: int = 2,
+    batch_size: int = 0,
+    on_done=None,
+    settings: Settings | None = None,
+    model_path: Path | None = None,
+) -> Embedded:
     """Embeddings of every window (full coverage) of every item; cached in ``cache_dir``;
     heard here, or on a Ray cluster (the engine in ``settings``, whose workers load the backbone
     from ``model_path``), by the pipeline a scan uses."""
@@ -60,8 +68,14 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
         else:
             todo.append((item, cached))
     settings = replace(settings or Settings(), batch_size=batch_size, workers=workers)
-    predictor = hearer(backbone, Coverage(CoverageMode.FULL), settings, model_path=model_path,
-                       runtime=Runtime.TORCH, embeddings=True)
+    predictor = hearer(
+        backbone,
+        Coverage(CoverageMode.FULL),
+        settings,
+        model_path=model_path,
+        runtime=Runtime.TORCH,
+        embeddings=True,
+    )
     for res in predictor.predict([p for p, _ in todo]):
         path, cached = todo[res.key]
         if res.error:
@@ -76,8 +90,9 @@ def embed(items: list[Item], backbone: Model, cache_dir: Path, workers: int = 2,
     return out
 
 
-def _per_file(items: list[Item], folder: Path, tag: str, compute, workers: int,
-              on_done=None) -> Embedded:
+def _per_file(
+    items: list[Item], folder: Path, tag: str, compute, workers: int, on_done=None
+) -> Embedded:
     """``compute(path) -> array`` for every item's file, in threads, each result cached in
     ``folder``; a file that cannot be decoded or read is listed in ``failed``."""
     from concurrent.futures import ThreadPoolExecutor
@@ -129,8 +144,14 @@ def clip_samples(path: Path, rate: int) -> np.ndarray:
     return samples
 
 
-def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2,
-              on_done=None, n_mels: int = 0) -> Embedded:
+def clip_mels(
+    items: list[Item],
+    model: Model,
+    cache_dir: Path,
+    workers: int = 2,
+    on_done=None,
+    n_mels: int = 0,
+) -> Embedded:
     """The log-mel spectrogram (frames, n_mels) of every item's middle 30 s (the whole clip
     when shorter), through the tagger's decoder and ``model``'s frontend (with ``n_mels``
     bands instead of the model's, when given); kept as float16 in the cache, keyed by the
@@ -157,8 +178,7 @@ def clip_mels(items: list[Item], model: Model, cache_dir: Path, workers: int = 2
     return _per_file(items, Path(cache_dir) / f"mels-{tag}", tag, compute, workers, on_done)
 
 
-def table_features(items: list[Item], cache_dir: Path, workers: int = 2,
-                   on_done=None) -> Embedded:
+def table_features(items: list[Item], cache_dir: Path, workers: int = 2, on_done=None) -> Embedded:
     """The feature table's columns (``tagger.features``) of every item, computed from its
     audio as the tagger does at tagging time; cached like the embeddings. ``windows`` then
     holds one vector (n_columns,) per item."""
@@ -167,5 +187,6 @@ def table_features(items: list[Item], cache_dir: Path, workers: int = 2,
     def compute(path: Path) -> np.ndarray:
         return features.vector(features.of_file(path), features.COLUMNS)
 
-    return _per_file(items, Path(cache_dir) / features.EXTRACTOR, features.EXTRACTOR, compute,
-                     workers, on_done)
+    return _per_file(
+        items, Path(cache_dir) / features.EXTRACTOR, features.EXTRACTOR, compute, workers, on_done
+    )

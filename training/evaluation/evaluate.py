@@ -13,6 +13,7 @@ and a reliability plot), since ``--min-confidence`` is a probability threshold.
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -58,27 +59,29 @@ class CVResult:
 LEARNING_SHARES = (0.25, 0.5, 0.75, 1.0)
 
 
-def artist_subset(y: np.ndarray, groups: list[str], idx: np.ndarray, share: float,
-                  seed: int) -> np.ndarray:
+def artist_subset(
+    y: np.ndarray, groups: list[str], idx: np.ndarray, share: float, seed: int
+) -> np.ndarray:
     """The clips of ``idx`` by a random ``share`` of each genre's artists (at least one)."""
     rng = np.random.default_rng(seed)
     keep: set[str] = set()
     for c in np.unique(y[idx]):
         artists = sorted({groups[i] for i in idx if y[i] == c})
-        n = max(1, int(round(share * len(artists))))
+        n = max(1, round(share * len(artists)))
         keep.update(rng.choice(artists, n, replace=False).tolist())
     return np.array([i for i in idx if groups[i] in keep])
 
 
-def learning_point(x, y: np.ndarray, train: np.ndarray, test: np.ndarray, chosen,
-                   n_labels: int) -> float:
+def learning_point(
+    x, y: np.ndarray, train: np.ndarray, test: np.ndarray, chosen, n_labels: int
+) -> float:
     """Held-out accuracy of the track head refitted on ``train`` with the fold's nested
     choices (regularisation, weight, temperature), as the full fold's head was made."""
-    emb = log_proba(fit_linear(x.embedding[train], y[train], n_labels, chosen.embedding_c),
-                    x.embedding[test])
+    emb = log_proba(
+        fit_linear(x.embedding[train], y[train], n_labels, chosen.embedding_c), x.embedding[test]
+    )
     tag = log_proba(fit_linear(x.tags[train], y[train], n_labels, chosen.tag_c), x.tags[test])
-    return float((_fuse(emb, tag, chosen.weight, chosen.temperature).argmax(1)
-                  == y[test]).mean())
+    return float((_fuse(emb, tag, chosen.weight, chosen.temperature).argmax(1) == y[test]).mean())
 
 
 def make_folds(y: np.ndarray, groups: list[str], k: int, seed: int) -> np.ndarray:
@@ -99,8 +102,15 @@ def _softmax(head, X: np.ndarray) -> np.ndarray:
     return torch.softmax(head(torch.from_numpy(X).float()), -1).numpy()
 
 
-def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fold=None,
-                   on_epoch=None, others: dict[str, Labelled] | None = None) -> CVResult:
+def cross_validate(
+    d: Labelled,
+    k: int,
+    recipe: Recipe,
+    seeds: list[int],
+    on_fold=None,
+    on_epoch=None,
+    others: dict[str, Labelled] | None = None,
+) -> CVResult:
     """Out-of-fold probabilities of what ``train`` builds (and of its parts), beside the
     linear probe baseline, for every seed's artist-grouped folds. ``others`` are the same
     clips embedded by other backbones (name -> data): the recipe and the probe run on each
@@ -111,8 +121,9 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
     n, c = len(d.y), len(d.labels)
     shipped = recipe.cnn_name + (" + feature head" if d.table is not None else "")
     for seed in seeds:
-        r = replace(recipe, probe=replace(recipe.probe, seed=seed),
-                    head=replace(recipe.head, seed=seed))
+        r = replace(
+            recipe, probe=replace(recipe.probe, seed=seed), head=replace(recipe.head, seed=seed)
+        )
         try:
             folds = make_folds(d.y, d.groups, k, seed)
         except ValueError as e:  # scikit-learn's word on a split it cannot make
@@ -121,7 +132,9 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
         p: dict[str, np.ndarray] = {}
         extra = None
 
-        def put(name: str, test: np.ndarray, value: np.ndarray) -> None:
+        def put(
+            name: str, test: np.ndarray, value: np.ndarray, p: dict[str, np.ndarray] = p
+        ) -> None:  # this repeat's
             p.setdefault(name, np.zeros((n, c)))[test] = value
 
         for f in range(k):
@@ -132,11 +145,17 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                 raise EvaluationError(
                     f"with {k} folds, fold {f + 1}'s training side holds one genre only "
                     f"({d.labels[int(d.y[train][0])]}): use fewer folds, or add music by "
-                    "other artists")
+                    "other artists"
+                )
             t0 = time.perf_counter()
-            built = fit_model(d, train, r, on_epoch,
-                              exclude_names={d.names[i] for i in test},
-                              exclude_groups={d.groups[i] for i in test})
+            built = fit_model(
+                d,
+                train,
+                r,
+                on_epoch,
+                exclude_names={d.names[i] for i in test},
+                exclude_groups={d.groups[i] for i in test},
+            )
             res.fit_seconds.append(time.perf_counter() - t0)
             res.curves.append(built.losses)
             probs = predict(built, d, test)
@@ -148,29 +167,63 @@ def cross_validate(d: Labelled, k: int, recipe: Recipe, seeds: list[int], on_fol
                 extra[test] = probs[:, c:]
             x = d.pooled()
             if built.chosen is not None:
-                res.chosen.append({"seed": seed, "fold": f, **{
-                    key: getattr(built.chosen, key) for key in
-                    ("embedding_c", "tag_c", "weight", "temperature", "inner_macro_recall")}})
+                res.chosen.append(
+                    {
+                        "seed": seed,
+                        "fold": f,
+                        **{
+                            key: getattr(built.chosen, key)
+                            for key in (
+                                "embedding_c",
+                                "tag_c",
+                                "weight",
+                                "temperature",
+                                "inner_macro_recall",
+                            )
+                        },
+                    }
+                )
                 for share in LEARNING_SHARES:
-                    part = artist_subset(d.y, d.groups, train, share, seed * 1000 + f) \
-                        if share < 1 else train
+                    part = (
+                        artist_subset(d.y, d.groups, train, share, seed * 1000 + f)
+                        if share < 1
+                        else train
+                    )
                     res.learning.setdefault(share, []).append(
-                        learning_point(x, d.y, part, test, built.chosen, c))
+                        learning_point(x, d.y, part, test, built.chosen, c)
+                    )
                 track = built.net.track
-                put("track head before familiarity (part)", test,
-                    head_probabilities(track, x.take(test)))
+                put(
+                    "track head before familiarity (part)",
+                    test,
+                    head_probabilities(track, x.take(test)),
+                )
                 put("embedding probe (part)", test, _softmax(track.embedding, x.embedding[test]))
                 put("tag probe (part)", test, _softmax(track.tags, x.tags[test]))
-            put("linear probe", test, _softmax(
-                fit_linear(x.embedding[train], d.y[train], c, BASELINE_C), x.embedding[test]))
+            put(
+                "linear probe",
+                test,
+                _softmax(
+                    fit_linear(x.embedding[train], d.y[train], c, BASELINE_C), x.embedding[test]
+                ),
+            )
             if d.table is not None and d.clip_features is not None:
                 put("feature head", test, _softmax(built.net.features, d.clip_features[test]))
             for name, other in (others or {}).items():
-                put(f"{recipe.cnn_name} on {name}", test,
-                    predict(fit_model(other, train, r), other, test)[:, :c])
+                put(
+                    f"{recipe.cnn_name} on {name}",
+                    test,
+                    predict(fit_model(other, train, r), other, test)[:, :c],
+                )
                 ox = other.pooled()
-                put(f"linear probe on {name}", test, _softmax(
-                    fit_linear(ox.embedding[train], d.y[train], c, BASELINE_C), ox.embedding[test]))
+                put(
+                    f"linear probe on {name}",
+                    test,
+                    _softmax(
+                        fit_linear(ox.embedding[train], d.y[train], c, BASELINE_C),
+                        ox.embedding[test],
+                    ),
+                )
             if on_fold:
                 on_fold(f)
         for name, value in p.items():
@@ -186,7 +239,7 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE
     conf, correct = probs.max(1), probs.argmax(1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
@@ -200,8 +253,12 @@ def learning_report(res: CVResult) -> dict:
 
 
 def _spread(values: list[float]) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
-            "min": float(np.min(values)), "max": float(np.max(values))}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
 
 
 def metrics(res: CVResult, name: str) -> dict:
@@ -212,30 +269,40 @@ def metrics(res: CVResult, name: str) -> dict:
     per_seed = []
     for probs in res.probabilities[name]:
         pred = probs.argmax(1)
-        recall = precision_recall_fscore_support(res.y, pred, labels=range(len(res.labels)),
-                                                 zero_division=0)[1]
-        per_seed.append(((pred == res.y).mean(), recall.mean(),
-                         expected_calibration_error(probs, res.y)))
+        recall = precision_recall_fscore_support(
+            res.y, pred, labels=range(len(res.labels)), zero_division=0
+        )[1]
+        per_seed.append(
+            ((pred == res.y).mean(), recall.mean(), expected_calibration_error(probs, res.y))
+        )
     allp = np.concatenate(res.probabilities[name])
     ally = np.tile(res.y, len(res.probabilities[name]))
     pred = allp.argmax(1)
     p, r, f1, support = precision_recall_fscore_support(
-        ally, pred, labels=range(len(res.labels)), zero_division=0)
+        ally, pred, labels=range(len(res.labels)), zero_division=0
+    )
     n_seeds = len(res.probabilities[name])
     return {
         "accuracy": _spread([s[0] for s in per_seed]),
         "macro_recall": _spread([s[1] for s in per_seed]),
         "ece": _spread([s[2] for s in per_seed]),
-        "per_class": {lab: {"precision": float(p[i]), "recall": float(r[i]),
-                            "f1": float(f1[i]), "support": int(support[i]) // n_seeds}
-                      for i, lab in enumerate(res.labels)},
+        "per_class": {
+            lab: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]) // n_seeds,
+            }
+            for i, lab in enumerate(res.labels)
+        },
         "confusion": confusion_matrix(ally, pred, labels=range(len(res.labels))).tolist(),
         "reliability": reliability(allp, ally),
     }
 
 
-def album_report(res: CVResult, name: str, groups: list[str],
-                 min_confidence: float = TAG_GENRE_THRESHOLD) -> dict:
+def album_report(
+    res: CVResult, name: str, groups: list[str], min_confidence: float = TAG_GENRE_THRESHOLD
+) -> dict:
     """Albums as users meet them: the clips of one artist in a test fold are one album
     (folds keep an artist's clips together). Per seed, on the same out-of-fold
     probabilities: each track's own verdict; every track given its album's verdict (the
@@ -250,9 +317,14 @@ def album_report(res: CVResult, name: str, groups: list[str],
     members: dict[str, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)
-    per_seed = {"track": [], "album_verdict": [], "album_verdict_with_outliers": [],
-                "albums_right": [], "album_verdict_any_genre": [],
-                "albums_nobody_ranks_first_any_genre": []}
+    per_seed = {
+        "track": [],
+        "album_verdict": [],
+        "album_verdict_with_outliers": [],
+        "albums_right": [],
+        "album_verdict_any_genre": [],
+        "albums_nobody_ranks_first_any_genre": [],
+    }
     labels = res.labels
     for probs in res.probabilities[name]:
         own = probs.argmax(1)
@@ -275,17 +347,21 @@ def album_report(res: CVResult, name: str, groups: list[str],
         per_seed["album_verdict_any_genre"].append((anyg == res.y).mean())
         per_seed["albums_nobody_ranks_first_any_genre"].append(np.mean(nobody))
     sizes = [len(idx) for idx in members.values()]
-    out = {"albums": len(members), "tracks_per_album": {"min": min(sizes), "max": max(sizes),
-                                                        "mean": float(np.mean(sizes))},
-           **{k: _spread(v) for k, v in per_seed.items()}}
+    out = {
+        "albums": len(members),
+        "tracks_per_album": {"min": min(sizes), "max": max(sizes), "mean": float(np.mean(sizes))},
+        **{k: _spread(v) for k, v in per_seed.items()},
+    }
     if res.tag_genre_probabilities:
         out["with_independent_genres"] = albums_with_independent_genres(
-            res, name, list(members.values()), min_confidence)
+            res, name, list(members.values()), min_confidence
+        )
     return out
 
 
-def albums_with_independent_genres(res: CVResult, name: str, members: list[list[int]],
-                                   min_confidence: float) -> dict:
+def albums_with_independent_genres(
+    res: CVResult, name: str, members: list[list[int]], min_confidence: float
+) -> dict:
     """Albums decided from all the model's outputs, the exclusive genres and the
     independent ones, by the scan's rule (``deciding.genres.choose``: the best exclusive genre
     first, an album's among its tracks' firsts) and by the rule before it (every output
@@ -298,9 +374,13 @@ def albums_with_independent_genres(res: CVResult, name: str, members: list[list[
     from genretag.training.recipes.probe import PARENTS
 
     labels = tuple(res.labels + res.tag_genres)
-    vocab = Vocabulary.default(list(labels), independent=res.tag_genres,
-                               parents={lab: [p for p in ps if p in labels]
-                                        for lab, ps in PARENTS.items() if lab in labels})
+    vocab = Vocabulary.default(
+        list(labels),
+        independent=res.tag_genres,
+        parents={
+            lab: [p for p in ps if p in labels] for lab, ps in PARENTS.items() if lab in labels
+        },
+    )
     rules = {"rule": [], "rule_before": []}
     nobody, independent, unsure = ({k: [] for k in rules} for _ in range(3))
     for probs, extra in zip(res.probabilities[name], res.tag_genre_probabilities):
@@ -314,8 +394,10 @@ def albums_with_independent_genres(res: CVResult, name: str, members: list[list[
             before = labels[top] if album.probabilities[top] >= min_confidence else ""
             firsts = {choose(p, vocab, 1, min_confidence).best for p in own}
             now = choose(album, vocab, 1, min_confidence, among=firsts)
-            for key, verdict, tops in (("rule", now.genres[0] if now.genres else "", firsts),
-                                       ("rule_before", before, before_firsts)):
+            for key, verdict, tops in (
+                ("rule", now.genres[0] if now.genres else "", firsts),
+                ("rule_before", before, before_firsts),
+            ):
                 unsure[key].append(not verdict)  # left untagged: no genre is sure enough
                 if verdict:
                     nobody[key].append(verdict not in tops)
@@ -324,13 +406,16 @@ def albums_with_independent_genres(res: CVResult, name: str, members: list[list[
                     right[key][i] = verdict == res.labels[res.y[i]]
         for key in rules:
             rules[key].append(right[key].mean())
-    return {key: {"tracks_given_the_album_verdict": _spread(rules[key]),
-                  "albums_unsure": float(np.mean(unsure[key])),
-                  # shares of the albums given a genre
-                  "albums_no_track_ranks_first": float(np.mean(nobody[key] or [0.0])),
-                  "albums_given_an_independent_genre": float(np.mean(independent[key] or
-                                                                     [0.0]))}
-            for key in rules}
+    return {
+        key: {
+            "tracks_given_the_album_verdict": _spread(rules[key]),
+            "albums_unsure": float(np.mean(unsure[key])),
+            # shares of the albums given a genre
+            "albums_no_track_ranks_first": float(np.mean(nobody[key] or [0.0])),
+            "albums_given_an_independent_genre": float(np.mean(independent[key] or [0.0])),
+        }
+        for key in rules
+    }
 
 
 def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
@@ -338,11 +423,17 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[
     conf, correct = probs.max(1), probs.argmax(1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
-        out.append({"from": float(lo), "to": float(hi), "clips": int(m.sum()),
-                    "confidence": float(conf[m].mean()) if m.any() else None,
-                    "accuracy": float(correct[m].mean()) if m.any() else None})
+        out.append(
+            {
+                "from": float(lo),
+                "to": float(hi),
+                "clips": int(m.sum()),
+                "confidence": float(conf[m].mean()) if m.any() else None,
+                "accuracy": float(correct[m].mean()) if m.any() else None,
+            }
+        )
     return out
 
 
@@ -362,7 +453,8 @@ def tag_genre_report(res: CVResult, d: Labelled) -> dict:
             hit = allp[:, j] >= TAG_GENRE_THRESHOLD
             out["written_share"][genre] = {
                 "all": float(hit.mean()),
-                **{lab: float(hit[ally == c].mean()) for c, lab in enumerate(res.labels)}}
+                **{lab: float(hit[ally == c].mean()) for c, lab in enumerate(res.labels)},
+            }
     scores, hits, which = calibration_pairs(d.pooled().tags, d.y, d.labels, d.tags)
     held = []
     for c in sorted(set(which.tolist())):
@@ -370,7 +462,9 @@ def tag_genre_report(res: CVResult, d: Labelled) -> dict:
         prob = 1 / (1 + np.exp(-(a * scores[which == c] + b)))
         held.append((prob, hits[which == c]))
         out.setdefault("held_out_genre", {})[res.labels[c]] = {
-            "mean_probability": float(prob.mean()), "positive_rate": float(hits[which == c].mean())}
+            "mean_probability": float(prob.mean()),
+            "positive_rate": float(hits[which == c].mean()),
+        }
     if held:
         prob = np.concatenate([h[0] for h in held])
         hit = np.concatenate([h[1] for h in held]).astype(float)
@@ -397,8 +491,7 @@ def confusion_png(res: CVResult, name: str, m: dict, path: Path) -> None:
                 ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{name}: artist-grouped {len(set(res.folds[0]))}-fold CV, "
-                 f"{len(res.folds)} seeds")
+    ax.set_title(f"{name}: artist-grouped {len(set(res.folds[0]))}-fold CV, {len(res.folds)} seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -446,8 +539,7 @@ def curves_png(res: CVResult, path: Path) -> None:
         shares = sorted(res.learning)
         acc = [np.array(res.learning[s]) for s in shares]
         x = [100 * s for s in shares]
-        ax.errorbar(x, [a.mean() for a in acc], yerr=[a.std() for a in acc], marker="o",
-                    capsize=3)
+        ax.errorbar(x, [a.mean() for a in acc], yerr=[a.std() for a in acc], marker="o", capsize=3)
         ax.set_xlabel("share of the training fold's artists (%)")
         ax.set_ylabel("held-out accuracy")
         ax.set_title("learning curve: artists it never heard", fontsize=10)

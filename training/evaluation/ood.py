@@ -37,8 +37,13 @@ from genretag.training.recipes.probe import (
 )
 
 SCORES = ("top", "familiar_top", "tag_max", "centroid", "neighbours")
-HIGHER_IS_FAMILIAR = {"top": True, "familiar_top": True, "tag_max": True, "centroid": False,
-                      "neighbours": False}
+HIGHER_IS_FAMILIAR = {
+    "top": True,
+    "familiar_top": True,
+    "tag_max": True,
+    "centroid": False,
+    "neighbours": False,
+}
 NEIGHBOURS = 5
 
 
@@ -52,8 +57,9 @@ class Scored:
     scores: dict[str, float]
 
 
-def _scores(x: Pooled, train: np.ndarray, test: np.ndarray, y: np.ndarray, head
-            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _scores(
+    x: Pooled, train: np.ndarray, test: np.ndarray, y: np.ndarray, head
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Probabilities (test, n) and each score (test,) of the clips ``test``."""
     p = head_probabilities(head, x.take(test))
     half = x.embedding.shape[1] // 2
@@ -64,15 +70,30 @@ def _scores(x: Pooled, train: np.ndarray, test: np.ndarray, y: np.ndarray, head
     z_train = (x.embedding[train] - mean) / scale
     z = (x.embedding[test] - mean) / scale
     d_centre = centre_distances(z, genre_centres(z_train, y[train], int(y[train].max()) + 1))
-    d_all = np.sqrt(np.maximum((z ** 2).sum(1)[:, None] + (z_train ** 2).sum(1)[None]
-                               - 2 * z @ z_train.T, 0.0) / z.shape[1])
+    d_all = np.sqrt(
+        np.maximum((z**2).sum(1)[:, None] + (z_train**2).sum(1)[None] - 2 * z @ z_train.T, 0.0)
+        / z.shape[1]
+    )
     d_near = np.sort(d_all, 1)[:, :NEIGHBOURS].mean(1)
-    return p, {"top": p.max(1), "familiar_top": p.max(1) * familiar,
-               "tag_max": x.tags[test].max(1), "centroid": d_centre, "neighbours": d_near}
+    return p, {
+        "top": p.max(1),
+        "familiar_top": p.max(1) * familiar,
+        "tag_max": x.tags[test].max(1),
+        "centroid": d_centre,
+        "neighbours": d_near,
+    }
 
 
-def hold_out_each(x: Pooled, y: np.ndarray, labels: list[str], groups: list[str],
-                  cfg: ProbeConfig, k: int = 5, seed: int = 0, on_genre=None) -> list[Scored]:
+def hold_out_each(
+    x: Pooled,
+    y: np.ndarray,
+    labels: list[str],
+    groups: list[str],
+    cfg: ProbeConfig,
+    k: int = 5,
+    seed: int = 0,
+    on_genre=None,
+) -> list[Scored]:
     """Every genre with clips held out in turn; the others in ``k`` artist-grouped folds."""
     out: list[Scored] = []
     groups_a = np.array(groups)
@@ -88,16 +109,27 @@ def hold_out_each(x: Pooled, y: np.ndarray, labels: list[str], groups: list[str]
             test, train = inside[folds == f], inside[folds != f]
             if len(test) == 0:
                 continue
-            head, _ = fit_track_head(x.take(train), yi[train], groups_a[train].tolist(),
-                                          len(remap), replace(cfg, seed=seed))
+            head, _ = fit_track_head(
+                x.take(train),
+                yi[train],
+                groups_a[train].tolist(),
+                len(remap),
+                replace(cfg, seed=seed),
+            )
             # the held-out genre's clips are spread over the folds, each heard once
             ood = outside[np.arange(len(outside)) % k == f]
             both = np.concatenate([test, ood])
             p, scores = _scores(x, train, both, yi, head)
             for j, i in enumerate(both):
                 is_out = bool(y[i] == g)
-                out.append(Scored(name, is_out, not is_out and int(p[j].argmax()) == yi[i],
-                                  {s: float(v[j]) for s, v in scores.items()}))
+                out.append(
+                    Scored(
+                        name,
+                        is_out,
+                        not is_out and int(p[j].argmax()) == yi[i],
+                        {s: float(v[j]) for s, v in scores.items()},
+                    )
+                )
         if on_genre:
             on_genre(name)
     return out
@@ -119,6 +151,7 @@ def report(scored: list[Scored], sure_at: float = 0.3, keep: float = 0.95) -> di
     unsure, and the accuracy of those given a genre; per held-out genre too. And per score,
     its AUC (inside against outside), and the share of outside clips a threshold that keeps
     ``keep`` of the right inside clips would make unsure."""
+
     def values(name: str, rows: list[Scored]) -> np.ndarray:
         return np.array([r.scores[name] for r in rows])
 
@@ -134,11 +167,14 @@ def report(scored: list[Scored], sure_at: float = 0.3, keep: float = 0.95) -> di
     def seen(name: str) -> dict:
         out, ins = values(name, outside), values(name, inside)
         good = np.array([r.right for r in inside])
-        return {"outside_given_a_genre": _share(out >= sure_at),
-                "outside_over_0.5": _share(out >= 0.5), "outside_over_0.8": _share(out >= 0.8),
-                "right_left_unsure": _share(ins[good] < sure_at),
-                "wrong_made_unsure": _share(ins[~good] < sure_at),
-                "accuracy_of_those_given_a_genre": _share(good[ins >= sure_at])}
+        return {
+            "outside_given_a_genre": _share(out >= sure_at),
+            "outside_over_0.5": _share(out >= 0.5),
+            "outside_over_0.8": _share(out >= 0.8),
+            "right_left_unsure": _share(ins[good] < sure_at),
+            "wrong_made_unsure": _share(ins[~good] < sure_at),
+            "accuracy_of_those_given_a_genre": _share(good[ins >= sure_at]),
+        }
 
     rules = {}
     for name in SCORES:
@@ -146,17 +182,32 @@ def report(scored: list[Scored], sure_at: float = 0.3, keep: float = 0.95) -> di
         rules[name] = {
             "auc_inside_vs_outside": round(auc(oriented(name, inside), oriented(name, outside)), 3),
             "outside_made_unsure": _share(oriented(name, outside) < cut),
-            "wrong_made_unsure": _share(oriented(name, wrong) < cut)}
+            "wrong_made_unsure": _share(oriented(name, wrong) < cut),
+        }
     per_genre = {}
     for g in dict.fromkeys(r.held_out for r in outside):
         rows = [r for r in outside if r.held_out == g]
-        per_genre[g] = {"clips": len(rows), **{
-            f"{name}_{what}": value for name in ("top", "familiar_top")
-            for what, value in (("mean", round(float(values(name, rows).mean()), 3)),
-                                ("given_a_genre", _share(values(name, rows) >= sure_at)))}}
-    return {"clips_inside": len(inside), "clips_outside": len(outside), "sure_at": sure_at,
-            "head_alone": seen("top"), "with_familiarity": seen("familiar_top"),
-            "keep_right": keep, "scores": rules, "per_genre": per_genre}
+        per_genre[g] = {
+            "clips": len(rows),
+            **{
+                f"{name}_{what}": value
+                for name in ("top", "familiar_top")
+                for what, value in (
+                    ("mean", round(float(values(name, rows).mean()), 3)),
+                    ("given_a_genre", _share(values(name, rows) >= sure_at)),
+                )
+            },
+        }
+    return {
+        "clips_inside": len(inside),
+        "clips_outside": len(outside),
+        "sure_at": sure_at,
+        "head_alone": seen("top"),
+        "with_familiarity": seen("familiar_top"),
+        "keep_right": keep,
+        "scores": rules,
+        "per_genre": per_genre,
+    }
 
 
 def _share(mask: np.ndarray) -> float | None:

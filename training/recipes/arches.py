@@ -18,16 +18,23 @@ FINETUNE_EPOCHS = 2  # musicnn-finetune's whole-network epochs, unless --finetun
 
 def _seeded(r: Recipe, o: Options) -> Recipe:
     r.probe = replace(r.probe, seed=o.seed)
-    r.head = replace(r.head, seed=o.seed, mixup=o.mixup, patience=o.patience or 0,
-                     epochs=o.epochs if o.epochs and not r.from_scratch else r.head.epochs)
+    r.head = replace(
+        r.head,
+        seed=o.seed,
+        mixup=o.mixup,
+        patience=o.patience or 0,
+        epochs=o.epochs if o.epochs and not r.from_scratch else r.head.epochs,
+    )
     aug = {} if o.augment else {"augment": None, "mixup": 0.0}
     # a network from random weights gets early stopping on held-out artists by default
-    r.scratch = replace(r.scratch, seed=o.seed,
-                        patience=SCRATCH_PATIENCE if o.patience is None else o.patience,
-                        epochs=o.epochs if o.epochs and r.from_scratch else r.scratch.epochs,
-                        **aug)
-    r.finetune = replace(r.finetune, seed=o.seed, patience=o.patience or 0, lr=o.finetune_lr,
-                         **aug)
+    r.scratch = replace(
+        r.scratch,
+        seed=o.seed,
+        patience=SCRATCH_PATIENCE if o.patience is None else o.patience,
+        epochs=o.epochs if o.epochs and r.from_scratch else r.scratch.epochs,
+        **aug,
+    )
+    r.finetune = replace(r.finetune, seed=o.seed, patience=o.patience or 0, lr=o.finetune_lr, **aug)
     return r
 
 
@@ -43,28 +50,43 @@ def musicnn_window(o: Options) -> Recipe:
 
 def musicnn_finetune(o: Options) -> Recipe:
     """The back end per window, then the whole network at a low rate."""
-    return _seeded(Recipe(head_kind="window", cnn_weight=o.cnn_weight,
-                          finetune_epochs=o.finetune or FINETUNE_EPOCHS), o)
+    return _seeded(
+        Recipe(
+            head_kind="window",
+            cnn_weight=o.cnn_weight,
+            finetune_epochs=o.finetune or FINETUNE_EPOCHS,
+        ),
+        o,
+    )
 
 
 def mel_cnn(o: Options) -> Recipe:
     """A narrow musicnn from random weights on log-mels (64 bands unless --n-mels says)."""
-    return _seeded(Recipe(head_kind="window", cnn_weight=o.cnn_weight, from_scratch=True,
-                          n_mels=o.n_mels or 64), o)
+    return _seeded(
+        Recipe(
+            head_kind="window", cnn_weight=o.cnn_weight, from_scratch=True, n_mels=o.n_mels or 64
+        ),
+        o,
+    )
 
 
 def raw_cnn(o: Options) -> Recipe:
     """A SampleCNN from random weights on the raw waveform."""
-    return _seeded(Recipe(head_kind="window", cnn_weight=o.cnn_weight, from_scratch=True,
-                          raw_cnn=True), o)
+    return _seeded(
+        Recipe(head_kind="window", cnn_weight=o.cnn_weight, from_scratch=True, raw_cnn=True), o
+    )
 
 
 def features_mlp(o: Options) -> Recipe:
     """A feed-forward network on each window's table features; no musicnn."""
     cfg = MLPConfig(seed=o.seed)
-    r = Recipe(features_mlp=replace(cfg, epochs=o.epochs or cfg.epochs,
-                                    patience=cfg.patience if o.patience is None
-                                    else o.patience))
+    r = Recipe(
+        features_mlp=replace(
+            cfg,
+            epochs=o.epochs or cfg.epochs,
+            patience=cfg.patience if o.patience is None else o.patience,
+        )
+    )
     r.scratch = replace(r.scratch, seed=o.seed)
     r.probe = replace(r.probe, seed=o.seed)
     return r

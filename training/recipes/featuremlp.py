@@ -32,9 +32,14 @@ from genretag.training.recipes.losses import EarlyStopping, class_weights, valid
 
 WINDOW_SECONDS = 3.0  # the table's 3-second rows
 HOP = 2205  # 0.1 s: the frames only set the window's length here
-PARAMS = AudioParams(sample_rate=features.SAMPLE_RATE, n_fft=features.N_FFT, hop_length=HOP,
-                     n_mels=128, window_frames=int(WINDOW_SECONDS * features.SAMPLE_RATE) // HOP
-                     + 1, window_hop_frames=int(WINDOW_SECONDS * features.SAMPLE_RATE) // HOP)
+PARAMS = AudioParams(
+    sample_rate=features.SAMPLE_RATE,
+    n_fft=features.N_FFT,
+    hop_length=HOP,
+    n_mels=128,
+    window_frames=int(WINDOW_SECONDS * features.SAMPLE_RATE) // HOP + 1,
+    window_hop_frames=int(WINDOW_SECONDS * features.SAMPLE_RATE) // HOP,
+)
 ARCH = Architecture(name="features-mlp", backend_units=256, head="window")
 
 
@@ -49,8 +54,7 @@ class MLPConfig:
     seed: int = 0
 
 
-def window_features(items: list[Item], cache_dir: Path, workers: int = 2,
-                    on_done=None) -> Embedded:
+def window_features(items: list[Item], cache_dir: Path, workers: int = 2, on_done=None) -> Embedded:
     """Every item's windows' features (windows, n_columns), as a scan with a features-mlp
     model hears them at full coverage; cached per file."""
     from genretag.hearing.source import TrackSource
@@ -72,21 +76,32 @@ def window_features(items: list[Item], cache_dir: Path, workers: int = 2,
     return _per_file(items, Path(cache_dir) / tag, tag, compute, workers, on_done)
 
 
-def fit(windows: list[np.ndarray], y: np.ndarray, groups: list[str], n_labels: int,
-        cfg: MLPConfig, on_epoch: Callable | None = None) -> tuple[GenreNet, list[float]]:
+def fit(
+    windows: list[np.ndarray],
+    y: np.ndarray,
+    groups: list[str],
+    n_labels: int,
+    cfg: MLPConfig,
+    on_epoch: Callable | None = None,
+) -> tuple[GenreNet, list[float]]:
     """A features-mlp network trained on clips' window features (each (windows, n_columns))
     with their clips' labels; class-balanced, early-stopped on a grouped validation split
     (``losses.validation_split``). Returns the network (evaluation mode) and the training
     loss of each epoch; ``on_epoch(epoch, loss, val_loss)``."""
     torch.manual_seed(cfg.seed)
-    train, held = validation_split(groups, y, cfg.seed, cfg.validation) if cfg.patience \
+    train, held = (
+        validation_split(groups, y, cfg.seed, cfg.validation)
+        if cfg.patience
         else (np.arange(len(y)), np.zeros(0, dtype=int))
+    )
 
     def stack(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         x = [windows[i] for i in idx] or [np.zeros((0, len(features.COLUMNS)))]
         t = [np.full(len(windows[i]), y[i]) for i in idx] or [np.zeros(0)]
-        return (torch.from_numpy(np.concatenate(x).astype(np.float32)),
-                torch.from_numpy(np.concatenate(t)).long())
+        return (
+            torch.from_numpy(np.concatenate(x).astype(np.float32)),
+            torch.from_numpy(np.concatenate(t)).long(),
+        )
 
     x, t = stack(train)
     vx, vt = stack(held)

@@ -23,8 +23,9 @@ class EarlyStopping:
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         return epoch - self.best_epoch >= self.patience
 
-    def epoch_done(self, epoch: int, loss: float, validate, module: torch.nn.Module,
-                   on_epoch=None) -> bool:
+    def epoch_done(
+        self, epoch: int, loss: float, validate, module: torch.nn.Module, on_epoch=None
+    ) -> bool:
         """Close an epoch: validate (``validate() -> loss``, or None without a validation
         split), report ``on_epoch(epoch, loss, val_loss)``; True when training should stop."""
         val_loss = validate() if validate is not None else None
@@ -37,8 +38,9 @@ class EarlyStopping:
             module.load_state_dict(self.state)
 
 
-def validation_split(groups: list[str], y: np.ndarray, seed: int, share: float = 0.2
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(
+    groups: list[str], y: np.ndarray, seed: int, share: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices with whole groups on one side: about ``share`` of the
     clips, drawn so that every label keeps at least one group for training."""
     rng = np.random.default_rng(seed)
@@ -58,8 +60,9 @@ def validation_split(groups: list[str], y: np.ndarray, seed: int, share: float =
     return np.where(~is_val)[0], np.where(is_val)[0]
 
 
-def mix(x: torch.Tensor, y: torch.Tensor, n_labels: int, alpha: float,
-        gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mix(
+    x: torch.Tensor, y: torch.Tensor, n_labels: int, alpha: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mixup (Zhang et al. 2018): (batch, ...) inputs and label indices -> mixed inputs and
     soft targets (batch, n_labels). ``alpha`` 0 returns one-hot targets."""
     target = F.one_hot(y, n_labels).float()
@@ -70,8 +73,9 @@ def mix(x: torch.Tensor, y: torch.Tensor, n_labels: int, alpha: float,
     return lam * x + (1 - lam) * x[perm], lam * target + (1 - lam) * target[perm]
 
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
-                       class_weight: torch.Tensor) -> torch.Tensor:
+def soft_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, class_weight: torch.Tensor
+) -> torch.Tensor:
     """Class-weighted cross-entropy against soft targets (batch, n_labels), normalised by
     the batch's total weight as ``F.cross_entropy(weight=...)`` is."""
     w = target @ class_weight

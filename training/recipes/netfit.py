@@ -57,8 +57,9 @@ def balanced_draw(y: np.ndarray, n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_mels(net: GenreNet, mels: list[np.ndarray], frames: int, hop: int,
-                 batch_size: int = 16) -> np.ndarray:
+def predict_mels(
+    net: GenreNet, mels: list[np.ndarray], frames: int, hop: int, batch_size: int = 16
+) -> np.ndarray:
     """Clip probabilities (clips, n_labels) from cached log-mels, windows every ``hop``
     frames pooled as the tagger pools a track: the validation loss while a net trains
     (evaluation hears the files through the tagger itself, ``recipe.predict``)."""
@@ -70,17 +71,31 @@ def predict_mels(net: GenreNet, mels: list[np.ndarray], frames: int, hop: int,
         if len(mel) > frames and starts[-1] != len(mel) - frames:
             starts.append(len(mel) - frames)  # the tail too, flush with the end
         windows = torch.stack([crop(mel, s, frames) for s in starts])
-        outputs = torch.cat([net.window_outputs(net.backbone(w.to(device)))
-                             for w in windows.split(batch_size)]).cpu().numpy()
+        outputs = (
+            torch.cat(
+                [net.window_outputs(net.backbone(w.to(device))) for w in windows.split(batch_size)]
+            )
+            .cpu()
+            .numpy()
+        )
         pool = WindowPool.of(outputs)
-        probs = net.track_probabilities(torch.from_numpy(pool.mean).float()[None].to(device),
-                                        torch.from_numpy(pool.max).float()[None].to(device))
+        probs = net.track_probabilities(
+            torch.from_numpy(pool.mean).float()[None].to(device),
+            torch.from_numpy(pool.max).float()[None].to(device),
+        )
         out.append(probs[0].cpu().numpy())
     return np.stack(out)
 
 
-def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
-            cfg: NetConfig, on_epoch=None, groups: list[str] | None = None) -> list[float]:
+def fit_net(
+    net: GenreNet,
+    mels: list[np.ndarray],
+    y: np.ndarray,
+    n_labels: int,
+    cfg: NetConfig,
+    on_epoch=None,
+    groups: list[str] | None = None,
+) -> list[float]:
     """Train ``net`` on clips' log-mels (frames, n_mels) labelled ``y``; returns the mean
     training loss per epoch. With ``cfg.patience`` (and ``groups``), a grouped fifth of the
     clips is held out and the best epoch kept, as in ``windowhead.fit_head``;
@@ -94,15 +109,17 @@ def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
     gen = torch.Generator().manual_seed(cfg.seed)
     raw = net.arch.hears_waveform  # clips of samples (samples, 1), not log-mels
     p = net.params
-    frames, hop = (p.window_samples, p.window_hop_samples) if raw else \
-        (p.window_frames, p.window_hop_frames)
+    frames, hop = (
+        (p.window_samples, p.window_hop_samples) if raw else (p.window_frames, p.window_hop_frames)
+    )
     device = next(net.parameters()).device
     if hasattr(net.backbone, "input_bn"):
         # musicnn's input batch norm's two affine numbers would need the gradient through
         # the first convolutions (128-tap kernels): freezing them makes a step 2-4x faster
         net.backbone.input_bn.requires_grad_(False)
-    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
-                            weight_decay=1e-4)
+    opt = torch.optim.AdamW(
+        [p for p in net.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4
+    )
     stopper = EarlyStopping(cfg.patience)
     per_epoch = cfg.windows_per_epoch or len(y)
     losses = []
@@ -119,8 +136,9 @@ def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
                 x = (augment_waveform if raw else augment)(x, cfg.augment, gen)
             x, target = mix(x, torch.from_numpy(y[batch.numpy()]), n_labels, cfg.mixup, gen)
             # balanced draws already even out the labels: no class weights on top
-            loss = soft_cross_entropy(net(x.to(device)), target.to(device),
-                                      torch.ones(n_labels, device=device))
+            loss = soft_cross_entropy(
+                net(x.to(device)), target.to(device), torch.ones(n_labels, device=device)
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -128,8 +146,14 @@ def fit_net(net: GenreNet, mels: list[np.ndarray], y: np.ndarray, n_labels: int,
         losses.append(total / max(n, 1))
         validate = None
         if val is not None and len(val[1]):
-            validate = lambda: clip_loss(predict_mels(net, val[0], frames, hop),  # noqa: E731
-                                         val[1], n_labels)
+
+            def validate():
+                return clip_loss(
+                    predict_mels(net, val[0], frames, hop),
+                    val[1],
+                    n_labels,
+                )
+
         if stopper.epoch_done(epoch, losses[-1], validate, net, on_epoch):
             break
     stopper.restore(net)

@@ -36,8 +36,13 @@ from genretag.models.pooling import WindowPool, standardiser
 
 # dataset genre -> the pretrained MSD tags that name that same genre (reggae has none)
 GENRE_TAGS = {
-    "blues": ["blues"], "country": ["country"], "hiphop": ["Hip-Hop"], "jazz": ["jazz"],
-    "metal": ["metal", "heavy metal"], "pop": ["pop"], "rock": ["rock", "classic rock"],
+    "blues": ["blues"],
+    "country": ["country"],
+    "hiphop": ["Hip-Hop"],
+    "jazz": ["jazz"],
+    "metal": ["metal", "heavy metal"],
+    "pop": ["pop"],
+    "rock": ["rock", "classic rock"],
 }
 # genres GTZAN lacks -> the MSD tags that name them
 TAG_GENRES = {
@@ -54,14 +59,30 @@ TAG_GENRES = {
     "hard-rock": ["hard rock"],
     "heavy-metal": ["heavy metal"],
 }
-TAG_GENRE_NAMES = {"electronic": "Electronic", "dance": "Dance", "house": "House",
-                   "ambient": "Ambient", "folk": "Folk", "punk": "Punk", "soul": "Soul",
-                   "funk": "Funk", "indie": "Indie", "indie-rock": "Indie Rock",
-                   "hard-rock": "Hard Rock", "heavy-metal": "Heavy Metal"}
+TAG_GENRE_NAMES = {
+    "electronic": "Electronic",
+    "dance": "Dance",
+    "house": "House",
+    "ambient": "Ambient",
+    "folk": "Folk",
+    "punk": "Punk",
+    "soul": "Soul",
+    "funk": "Funk",
+    "indie": "Indie",
+    "indie-rock": "Indie Rock",
+    "hard-rock": "Hard Rock",
+    "heavy-metal": "Heavy Metal",
+}
 # label -> its parent labels, written too with --parents
-PARENTS = {"dance": ["electronic"], "house": ["dance"], "ambient": ["electronic"],
-           "punk": ["rock"], "indie-rock": ["rock", "indie"], "hard-rock": ["rock"],
-           "heavy-metal": ["metal"]}
+PARENTS = {
+    "dance": ["electronic"],
+    "house": ["dance"],
+    "ambient": ["electronic"],
+    "punk": ["rock"],
+    "indie-rock": ["rock", "indie"],
+    "hard-rock": ["rock"],
+    "heavy-metal": ["metal"],
+}
 
 
 @dataclass
@@ -83,13 +104,15 @@ class Pooled:
     tags: np.ndarray
 
     @classmethod
-    def of(cls, outputs: list[np.ndarray], emb: int) -> "Pooled":
+    def of(cls, outputs: list[np.ndarray], emb: int) -> Pooled:
         """From each clip's window outputs (windows, emb + n_tags)."""
         pools = [WindowPool.of(o) for o in outputs]
-        return cls(np.stack([np.concatenate([p.mean[:emb], p.max[:emb]]) for p in pools]),
-                   np.stack([p.mean[emb:] for p in pools]))
+        return cls(
+            np.stack([np.concatenate([p.mean[:emb], p.max[:emb]]) for p in pools]),
+            np.stack([p.mean[emb:] for p in pools]),
+        )
 
-    def take(self, idx: np.ndarray) -> "Pooled":
+    def take(self, idx: np.ndarray) -> Pooled:
         return Pooled(self.embedding[idx], self.tags[idx])
 
 
@@ -186,18 +209,15 @@ def inner_splits(y: np.ndarray, groups: list[str], k: int, seed: int):
     return [(tr, te) for tr, te in splits if len(te) and len(np.unique(y[tr])) > 1]
 
 
-def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
-           cfg: ProbeConfig) -> Chosen:
+def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int, cfg: ProbeConfig) -> Chosen:
     """Nested selection of the probes' regularisation, their weights and the temperature."""
     splits = inner_splits(y, groups, cfg.inner_folds, cfg.seed)
     if not splits:  # too few clips to choose: the middle of each grid, no temperature
         mid = lambda g: g[len(g) // 2]  # noqa: E731
-        return Chosen(mid(cfg.embedding_c), mid(cfg.tag_c), mid(cfg.weights), 1.0,
-                      calibrated=False)
+        return Chosen(mid(cfg.embedding_c), mid(cfg.tag_c), mid(cfg.weights), 1.0, calibrated=False)
     held = np.concatenate([te for _, te in splits])
     oof = {}  # (which, C) -> out-of-fold log-probabilities of the held clips
-    for which, cs, X in (("embedding", cfg.embedding_c, x.embedding),
-                         ("tags", cfg.tag_c, x.tags)):
+    for which, cs, X in (("embedding", cfg.embedding_c, x.embedding), ("tags", cfg.tag_c, x.tags)):
         for c in cs:
             parts = [log_proba(fit_linear(X[tr], y[tr], n_labels, c), X[te]) for tr, te in splits]
             oof[which, c] = np.concatenate(parts)
@@ -207,11 +227,19 @@ def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
         for ct in cfg.tag_c:
             for w in cfg.weights:
                 lp = _fuse(oof["embedding", ce], oof["tags", ct], w)
-                row = {"embedding_c": ce, "tag_c": ct, "weight": w,
-                       "macro_recall": macro_recall(lp.argmax(1), yh), "log_loss": log_loss(lp, yh)}
+                row = {
+                    "embedding_c": ce,
+                    "tag_c": ct,
+                    "weight": w,
+                    "macro_recall": macro_recall(lp.argmax(1), yh),
+                    "log_loss": log_loss(lp, yh),
+                }
                 grid.append(row)
-                key = ((round(row["macro_recall"], 6), -row["log_loss"])
-                       if cfg.select_by == "macro_recall" else (-row["log_loss"],))
+                key = (
+                    (round(row["macro_recall"], 6), -row["log_loss"])
+                    if cfg.select_by == "macro_recall"
+                    else (-row["log_loss"],)
+                )
                 if best is None or key > best[0]:
                     best = (key, row, lp)
     _, row, lp = best
@@ -221,9 +249,16 @@ def choose(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
     # enough to fit one; else it stays 1.0 and the model says it is not calibrated.
     seen = np.concatenate([np.isin(y[te], y[tr]) for tr, te in splits])
     ok = can_calibrate(lp[seen], yh[seen])
-    return Chosen(row["embedding_c"], row["tag_c"], row["weight"],
-                  fit_temperature(lp[seen], yh[seen]) if ok else 1.0, row["macro_recall"],
-                  grid, calibrated=ok, held_out=int(seen.sum()))
+    return Chosen(
+        row["embedding_c"],
+        row["tag_c"],
+        row["weight"],
+        fit_temperature(lp[seen], yh[seen]) if ok else 1.0,
+        row["macro_recall"],
+        grid,
+        calibrated=ok,
+        held_out=int(seen.sum()),
+    )
 
 
 # The share of a library's music taken to lie outside the dataset's genres, in fitting the
@@ -242,12 +277,14 @@ def centre_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
 def genre_centres(z: np.ndarray, y: np.ndarray, n_labels: int) -> np.ndarray:
     """Each label's mean standardised point (n_labels, dim); far away for a label without
     rows, so that it is never the nearest."""
-    return np.stack([z[y == c].mean(0) if (y == c).any() else np.full(z.shape[1], 1e4)
-                     for c in range(n_labels)])
+    return np.stack(
+        [z[y == c].mean(0) if (y == c).any() else np.full(z.shape[1], 1e4) for c in range(n_labels)]
+    )
 
 
-def familiarity_pairs(X: np.ndarray, y: np.ndarray, groups: list[str], k: int = 4,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def familiarity_pairs(
+    X: np.ndarray, y: np.ndarray, groups: list[str], k: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances from the nearest genre centre of clips a head never heard: each genre held
     out in turn, the others split into artist-grouped folds; the held-out genre's clips are
     outside, the folds' test clips inside. Returns (distances, inside)."""
@@ -266,8 +303,14 @@ def familiarity_pairs(X: np.ndarray, y: np.ndarray, groups: list[str], k: int = 
     return np.concatenate(dist), np.concatenate(inside)
 
 
-def fit_familiarity(head: TrackHead, X: np.ndarray, y: np.ndarray, groups: list[str],
-                    seed: int = 0, prior: float = OUTSIDE_PRIOR) -> None:
+def fit_familiarity(
+    head: TrackHead,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: list[str],
+    seed: int = 0,
+    prior: float = OUTSIDE_PRIOR,
+) -> None:
     """Give ``head`` its :class:`~genretag.models.net.Familiarity`: the genre centres of
     the clips ``X`` (embedding statistics) on the head's standardisation, and the logistic
     map from log distance to "inside", fitted on ``familiarity_pairs`` with the outside
@@ -278,16 +321,18 @@ def fit_familiarity(head: TrackHead, X: np.ndarray, y: np.ndarray, groups: list[
     fam = head.familiarity
     mean, scale = head.embedding.mean.double().numpy(), head.embedding.scale.double().numpy()
     with torch.no_grad():
-        fam.centres.copy_(torch.from_numpy(
-            genre_centres((X - mean) / scale, y, fam.centres.shape[0])).float())
+        fam.centres.copy_(
+            torch.from_numpy(genre_centres((X - mean) / scale, y, fam.centres.shape[0])).float()
+        )
     if len(np.unique(y)) < 3:
         return
     dist, inside = familiarity_pairs(X, y, groups, seed=seed)
     if inside.all() or not inside.any():
         return
     weights = np.where(inside, (1 - prior) / inside.sum(), prior / (~inside).sum())
-    fit = LogisticRegression(C=1e4).fit(np.log(dist)[:, None], inside,
-                                        sample_weight=weights * len(dist))
+    fit = LogisticRegression(C=1e4).fit(
+        np.log(dist)[:, None], inside, sample_weight=weights * len(dist)
+    )
     with torch.no_grad():
         fam.slope.fill_(float(fit.coef_[0, 0]))
         fam.bias.fill_(float(fit.intercept_[0]))
@@ -299,18 +344,19 @@ def head_probabilities(head: TrackHead, x: Pooled) -> np.ndarray:
     forward: its two probes fused, before the familiarity."""
     emb = torch.from_numpy(x.embedding).float()
     half = emb.shape[1] // 2
-    return torch.exp(head(emb[:, :half], emb[:, half:],
-                          torch.from_numpy(x.tags).float())).numpy()
+    return torch.exp(head(emb[:, :half], emb[:, half:], torch.from_numpy(x.tags).float())).numpy()
 
 
-def fit_track_head(x: Pooled, y: np.ndarray, groups: list[str], n_labels: int,
-                   cfg: ProbeConfig) -> tuple[TrackHead, Chosen]:
+def fit_track_head(
+    x: Pooled, y: np.ndarray, groups: list[str], n_labels: int, cfg: ProbeConfig
+) -> tuple[TrackHead, Chosen]:
     """Choose (nested) and fit the track head on clips pooled as ``x``, labelled ``y``."""
     chosen = choose(x, y, groups, n_labels, cfg)
     head = TrackHead(x.embedding.shape[1] // 2, x.tags.shape[1], n_labels)
     with torch.no_grad():
         head.embedding.load_state_dict(
-            fit_linear(x.embedding, y, n_labels, chosen.embedding_c).state_dict())
+            fit_linear(x.embedding, y, n_labels, chosen.embedding_c).state_dict()
+        )
         head.tags.load_state_dict(fit_linear(x.tags, y, n_labels, chosen.tag_c).state_dict())
         head.embedding_weight.fill_(chosen.weight)
         head.temperature.fill_(chosen.temperature)
@@ -324,8 +370,9 @@ def tag_scores(tag_means: np.ndarray, tags: list[str], members: list[str]) -> np
     return tag_means[:, idx].max(1)
 
 
-def calibration_pairs(tag_means: np.ndarray, y: np.ndarray, labels: list[str],
-                      tags: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibration_pairs(
+    tag_means: np.ndarray, y: np.ndarray, labels: list[str], tags: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each clip and each dataset genre the tagger names: its tag score, whether the
     clip is of that genre, and which genre it was (all (pairs,))."""
     scores, hits, which = [], [], []
@@ -351,12 +398,14 @@ def fit_calibration(scores: np.ndarray, hits: np.ndarray) -> tuple[float, float]
     return float(clf.coef_[0, 0]), float(clf.intercept_[0])
 
 
-def fit_tag_genres(tag_means: np.ndarray, y: np.ndarray, labels: list[str], tags: list[str]
-                   ) -> tuple[TagGenres, dict[str, list[str]]] | None:
+def fit_tag_genres(
+    tag_means: np.ndarray, y: np.ndarray, labels: list[str], tags: list[str]
+) -> tuple[TagGenres, dict[str, list[str]]] | None:
     """The independent genres the tagger can name, calibrated on the dataset's own genres
     (see the module docstring); None when the tagger names none of them."""
-    genres = {g: [t for t in members if t in tags] for g, members in TAG_GENRES.items()
-              if g not in labels}
+    genres = {
+        g: [t for t in members if t in tags] for g, members in TAG_GENRES.items() if g not in labels
+    }
     genres = {g: m for g, m in genres.items() if m}
     if not genres:
         return None

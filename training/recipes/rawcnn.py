@@ -19,13 +19,13 @@ from genretag.training.data.embed import Embedded, _per_file, clip_samples, para
 
 SAMPLE_RATE = 22050
 HOP = 243  # 3^5: 244 frames of 243 samples make the 3^10-sample window
-PARAMS = AudioParams(sample_rate=SAMPLE_RATE, hop_length=HOP, window_frames=HOP + 1,
-                     window_hop_frames=HOP)  # windows side by side, as GTZAN's segments
+PARAMS = AudioParams(
+    sample_rate=SAMPLE_RATE, hop_length=HOP, window_frames=HOP + 1, window_hop_frames=HOP
+)  # windows side by side, as GTZAN's segments
 ARCH = Architecture(name="raw-cnn", midend_filters=32, head="window")
 
 
-def clip_audio(items: list[Item], cache_dir: Path, workers: int = 2, on_done=None
-               ) -> Embedded:
+def clip_audio(items: list[Item], cache_dir: Path, workers: int = 2, on_done=None) -> Embedded:
     """Every item's middle 30 s (the whole clip when shorter) at ``PARAMS.sample_rate``, as
     (samples, 1) float16 (2-D, so training cuts windows as it cuts log-mels); cached."""
     tag = f"audio-{params_tag(PARAMS)}"

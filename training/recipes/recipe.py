@@ -88,15 +88,19 @@ class Labelled:
         return self._pooled
 
     def summary(self) -> dict:
-        out = {"clips": len(self.items),
-               "per_label": {lab: int((self.y == i).sum()) for i, lab in enumerate(self.labels)},
-               "groups": len(set(self.groups)),
-               "groups_per_label": {lab: len({i.group for i in self.items if i.label == lab})
-                                    for lab in self.labels}}
+        out = {
+            "clips": len(self.items),
+            "per_label": {lab: int((self.y == i).sum()) for i, lab in enumerate(self.labels)},
+            "groups": len(set(self.groups)),
+            "groups_per_label": {
+                lab: len({i.group for i in self.items if i.label == lab}) for lab in self.labels
+            },
+        }
         if self.table is not None:
             out["feature_table_rows"] = len(self.table.y)
-            out["feature_table_per_label"] = {lab: int((self.table.y == i).sum())
-                                              for i, lab in enumerate(self.labels)}
+            out["feature_table_per_label"] = {
+                lab: int((self.table.y == i).sum()) for i, lab in enumerate(self.labels)
+            }
         return out
 
 
@@ -120,8 +124,12 @@ class Recipe:
 
     @property
     def track(self) -> bool:
-        return self.head_kind == "track" and not self.from_scratch and \
-            not self.finetune_epochs and self.features_mlp is None
+        return (
+            self.head_kind == "track"
+            and not self.from_scratch
+            and not self.finetune_epochs
+            and self.features_mlp is None
+        )
 
     @property
     def needs_mels(self) -> bool:
@@ -149,22 +157,32 @@ class Recipe:
 
     def describe(self) -> str:
         if self.raw_cnn:
-            return ("SampleCNN-style 1-D CNN on the raw waveform (3^10-sample windows at "
-                    "22.05 kHz) trained from random weights on augmented windows")
+            return (
+                "SampleCNN-style 1-D CNN on the raw waveform (3^10-sample windows at "
+                "22.05 kHz) trained from random weights on augmented windows"
+            )
         if self.features_mlp is not None:
-            return ("feed-forward network (two hidden layers, batch norm, dropout) on each "
-                    "3-second window's table features, class-balanced, early-stopped on "
-                    "held-out artists; a track is the mean of its windows")
+            return (
+                "feed-forward network (two hidden layers, batch norm, dropout) on each "
+                "3-second window's table features, class-balanced, early-stopped on "
+                "held-out artists; a track is the mean of its windows"
+            )
         if self.from_scratch:
-            return ("musicnn architecture (narrow) trained from random weights on augmented "
-                    "log-mel windows")
+            return (
+                "musicnn architecture (narrow) trained from random weights on augmented "
+                "log-mel windows"
+            )
         if self.track:
-            return ("frozen musicnn tagger; class-balanced linear probes on its pooled "
-                    "embeddings (mean, max) and tag logits (mean), fused and temperature-"
-                    "scaled, every choice nested in artist-grouped folds; independent genres "
-                    "from its tags, calibrated on the dataset's genres it names")
-        out = ("frozen musicnn backbone, fine-tuned back end, zero-shot initialised output, "
-               "class-balanced loss, L2-SP")
+            return (
+                "frozen musicnn tagger; class-balanced linear probes on its pooled "
+                "embeddings (mean, max) and tag logits (mean), fused and temperature-"
+                "scaled, every choice nested in artist-grouped folds; independent genres "
+                "from its tags, calibrated on the dataset's genres it names"
+            )
+        out = (
+            "frozen musicnn backbone, fine-tuned back end, zero-shot initialised output, "
+            "class-balanced loss, L2-SP"
+        )
         if self.finetune_epochs:
             out += f"; then the whole network {self.finetune_epochs} epochs at a low rate"
         return out
@@ -186,16 +204,27 @@ class Built:
         return self.model.net
 
 
-def track_model(pretrained: Model, head, tag_genres, labels: list[str],
-                genres: dict[str, list[str]], feature_head=None, cnn_weight: float = 1.0
-                ) -> Model:
+def track_model(
+    pretrained: Model,
+    head,
+    tag_genres,
+    labels: list[str],
+    genres: dict[str, list[str]],
+    feature_head=None,
+    cnn_weight: float = 1.0,
+) -> Model:
     """The pretrained tagger whole (backbone and tag layer) with a track head over
     ``labels`` and the independent ``genres`` after them, as one model."""
     src = pretrained.net
     arch = replace(src.arch, head="track", activation="softmax")
     all_labels = list(labels) + list(genres)
-    net = GenreNet(arch, pretrained.params, len(all_labels), n_tags=len(pretrained.labels),
-                   n_tag_genres=len(genres))
+    net = GenreNet(
+        arch,
+        pretrained.params,
+        len(all_labels),
+        n_tags=len(pretrained.labels),
+        n_tag_genres=len(genres),
+    )
     net.backbone.load_state_dict(src.backbone.state_dict())
     net.head.load_state_dict(src.head.state_dict())
     if head is not None:
@@ -204,25 +233,52 @@ def track_model(pretrained: Model, head, tag_genres, labels: list[str],
         net.tag_genres.load_state_dict(tag_genres.state_dict())
     if feature_head is not None:
         net.attach_features(feature_head, cnn_weight)
-    return as_model(net.eval(), pretrained, all_labels, tags=tuple(pretrained.labels),
-                    tag_genres={lab: tuple(tags) for lab, tags in genres.items()})
+    return as_model(
+        net.eval(),
+        pretrained,
+        all_labels,
+        tags=tuple(pretrained.labels),
+        tag_genres={lab: tuple(tags) for lab, tags in genres.items()},
+    )
 
 
-def as_model(net: GenreNet, pretrained: Model, labels: list[str], tags: tuple[str, ...] = (),
-             tag_genres: dict[str, tuple[str, ...]] | None = None) -> Model:
+def as_model(
+    net: GenreNet,
+    pretrained: Model,
+    labels: list[str],
+    tags: tuple[str, ...] = (),
+    tag_genres: dict[str, tuple[str, ...]] | None = None,
+) -> Model:
     """A trained network as a :class:`Model`, before it is saved (id "unsaved")."""
-    feats = FeatureHead(tuple(features.COLUMNS), net.cnn_weight) \
-        if net.features is not None else None
-    meta = ModelMeta("unsaved", ModelKind.GENRE_MODEL, tuple(labels), net.params,
-                     net.arch, tags=tags, tag_genres=tag_genres or {}, features=feats)
-    frontend = pretrained.frontend if net.params == pretrained.params else \
-        frontend_of(net.arch, net.params)
+    feats = (
+        FeatureHead(tuple(features.COLUMNS), net.cnn_weight) if net.features is not None else None
+    )
+    meta = ModelMeta(
+        "unsaved",
+        ModelKind.GENRE_MODEL,
+        tuple(labels),
+        net.params,
+        net.arch,
+        tags=tags,
+        tag_genres=tag_genres or {},
+        features=feats,
+    )
+    frontend = (
+        pretrained.frontend
+        if net.params == pretrained.params
+        else frontend_of(net.arch, net.params)
+    )
     return Model(net, frontend, list(labels), net.params, "unsaved", meta)
 
 
-def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
-              exclude_names: set[str] = frozenset(), exclude_groups: set[str] = frozenset()
-              ) -> Built:
+def fit_model(
+    d: Labelled,
+    idx: np.ndarray,
+    recipe: Recipe,
+    on_epoch=None,
+    exclude_names: set[str] = frozenset(),
+    exclude_groups: set[str] = frozenset(),
+) -> Built:
     """Train the recipe's model on the clips ``idx``; the feature head on the table rows not
     in ``exclude_groups`` and not named in ``exclude_names`` (a fold's test side)."""
     labels, n = d.labels, len(d.labels)
@@ -235,39 +291,50 @@ def fit_model(d: Labelled, idx: np.ndarray, recipe: Recipe, on_epoch=None,
         from genretag.training.recipes.featuremlp import fit
 
         cfg = replace(recipe.features_mlp, seed=recipe.scratch.seed)
-        net, losses = fit([d.feature_windows[i] for i in idx], d.y[idx], groups, n, cfg,
-                          on_epoch)
-        return Built(as_model(net, d.pretrained, labels), losses, on_embeddings=False,
-                     window_features=True)
+        net, losses = fit([d.feature_windows[i] for i in idx], d.y[idx], groups, n, cfg, on_epoch)
+        return Built(
+            as_model(net, d.pretrained, labels), losses, on_embeddings=False, window_features=True
+        )
     if recipe.track:
         x = d.pooled().take(idx)
         head, chosen = fit_track_head(x, d.y[idx], groups, n, recipe.probe)
         fitted = fit_tag_genres(x.tags, d.y[idx], labels, d.tags)
         tag_genres, genres = fitted if fitted else (None, {})
-        model = track_model(d.pretrained, head, tag_genres, labels, genres, feature_head,
-                            recipe.cnn_weight)
+        model = track_model(
+            d.pretrained, head, tag_genres, labels, genres, feature_head, recipe.cnn_weight
+        )
         return Built(model, [], on_embeddings=True, chosen=chosen)
     if recipe.from_scratch:
         torch.manual_seed(recipe.scratch.seed)
         if recipe.raw_cnn:
             net = GenreNet(rawcnn.ARCH, rawcnn.PARAMS, n).to(d.device)
         else:
-            params = replace(d.pretrained.params, n_mels=recipe.n_mels or
-                             d.pretrained.params.n_mels)
+            params = replace(
+                d.pretrained.params, n_mels=recipe.n_mels or d.pretrained.params.n_mels
+            )
             net = GenreNet(Architecture(**SCRATCH_SIZES), params, n).to(d.device)
         clips = d.audio if recipe.raw_cnn else d.mels
-        losses = fit_net(net, [clips[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch,
-                         groups)
+        losses = fit_net(
+            net, [clips[i] for i in idx], d.y[idx], n, recipe.scratch, on_epoch, groups
+        )
         on_embeddings = False
     else:
-        head, losses = fit_head(d.pretrained, labels, [d.windows[i] for i in idx], d.y[idx],
-                                recipe.head, on_epoch, groups)
+        head, losses = fit_head(
+            d.pretrained,
+            labels,
+            [d.windows[i] for i in idx],
+            d.y[idx],
+            recipe.head,
+            on_epoch,
+            groups,
+        )
         net = assemble(d.pretrained, head, labels)
         on_embeddings = True
         if recipe.finetune_epochs:
             cfg = replace(recipe.finetune, epochs=recipe.finetune_epochs)
-            losses += fit_net(net.to(d.device), [d.mels[i] for i in idx], d.y[idx], n,
-                              cfg, on_epoch, groups)
+            losses += fit_net(
+                net.to(d.device), [d.mels[i] for i in idx], d.y[idx], n, cfg, on_epoch, groups
+            )
             on_embeddings = False
     if feature_head is not None:
         net.attach_features(feature_head.to(next(net.parameters()).device), recipe.cnn_weight)
@@ -278,18 +345,32 @@ def predict(built: Built, d: Labelled, idx: np.ndarray) -> np.ndarray:
     """Track probabilities (len(idx), n_labels) of the clips ``idx``, through the tagger's
     own path at full coverage: the cached window embeddings when the backbone is the
     pretrained one, else the tagger's ``Predictor`` on the files."""
-    model = built.model.to("cpu") if built.on_embeddings or built.window_features \
-        else built.model
+    model = built.model.to("cpu") if built.on_embeddings or built.window_features else built.model
     if built.window_features:  # the windows' features, as the model's frontend made them
         with torch.inference_mode():
-            return np.stack([model.track_probabilities(WindowPool.of(
-                model.net.window_outputs(model.net.backbone(torch.from_numpy(
-                    d.feature_windows[i]))).numpy())) for i in idx])
+            return np.stack(
+                [
+                    model.track_probabilities(
+                        WindowPool.of(
+                            model.net.window_outputs(
+                                model.net.backbone(torch.from_numpy(d.feature_windows[i]))
+                            ).numpy()
+                        )
+                    )
+                    for i in idx
+                ]
+            )
     if built.on_embeddings:
         feats = d.clip_features if model.feature_columns else None
-        return np.stack([model.track_probabilities(
-            WindowPool.of(model.outputs_of_embeddings(d.windows[i])),
-            None if feats is None else feats[i]) for i in idx])
+        return np.stack(
+            [
+                model.track_probabilities(
+                    WindowPool.of(model.outputs_of_embeddings(d.windows[i])),
+                    None if feats is None else feats[i],
+                )
+                for i in idx
+            ]
+        )
     from genretag.hearing.local import Predictor
     from genretag.hearing.windows import Coverage
     from genretag.states import CoverageMode

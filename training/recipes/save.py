@@ -9,14 +9,31 @@ from pathlib import Path
 from genretag.models import features
 from genretag.models.net import Model, save_model
 
-DISPLAY_NAMES = {"blues": "Blues", "classical": "Classical", "country": "Country",
-                 "disco": "Disco", "hiphop": "Hip-Hop", "jazz": "Jazz", "metal": "Metal",
-                 "pop": "Pop", "reggae": "Reggae", "rock": "Rock"}
+DISPLAY_NAMES = {
+    "blues": "Blues",
+    "classical": "Classical",
+    "country": "Country",
+    "disco": "Disco",
+    "hiphop": "Hip-Hop",
+    "jazz": "Jazz",
+    "metal": "Metal",
+    "pop": "Pop",
+    "reggae": "Reggae",
+    "rock": "Rock",
+}
 
 
-def save_genre_model(out: Path, model: Model, method: str, config: dict, data_summary: dict,
-                     backbone: Model | None = None, feature_table: str | None = None,
-                     started: float | None = None, evaluation: dict | None = None) -> str:
+def save_genre_model(
+    out: Path,
+    model: Model,
+    method: str,
+    config: dict,
+    data_summary: dict,
+    backbone: Model | None = None,
+    feature_table: str | None = None,
+    started: float | None = None,
+    evaluation: dict | None = None,
+) -> str:
     """Write a trained model (with its feature head, tags and independent genres, if any)
     and what made it."""
     from genretag.training.recipes.probe import PARENTS, TAG_GENRE_NAMES
@@ -29,10 +46,17 @@ def save_genre_model(out: Path, model: Model, method: str, config: dict, data_su
         "name": "genretag genre model",
         "display_names": {lab: names.get(lab, lab) for lab in labels},
         "label_sets": {"dataset": exclusive},
-        "parents": {lab: [p for p in PARENTS.get(lab, []) if p in labels] for lab in labels
-                    if any(p in labels for p in PARENTS.get(lab, []))},
-        "training": {"method": method, "config": config, "data": data_summary,
-                     "seconds": round(time.time() - started, 1) if started else None},
+        "parents": {
+            lab: [p for p in PARENTS.get(lab, []) if p in labels]
+            for lab in labels
+            if any(p in labels for p in PARENTS.get(lab, []))
+        },
+        "training": {
+            "method": method,
+            "config": config,
+            "data": data_summary,
+            "seconds": round(time.time() - started, 1) if started else None,
+        },
     }
     if set(exclusive) <= set(DISPLAY_NAMES):
         extra["label_sets"]["gtzan"] = exclusive
@@ -43,9 +67,14 @@ def save_genre_model(out: Path, model: Model, method: str, config: dict, data_su
     if evaluation:
         extra["evaluation"] = evaluation
     if backbone is not None:
-        extra["backbone"] = {"model_id": backbone.model_id,
-                             "name": backbone.metadata.name or "musicnn MSD"}
+        extra["backbone"] = {
+            "model_id": backbone.model_id,
+            "name": backbone.metadata.name or "musicnn MSD",
+        }
     if net.features is not None:
-        extra["features"] = {"columns": list(features.COLUMNS), "extractor": features.EXTRACTOR,
-                             "table": feature_table}
+        extra["features"] = {
+            "columns": list(features.COLUMNS),
+            "extractor": features.EXTRACTOR,
+            "table": feature_table,
+        }
     return save_model(out, net, labels, net.params, extra=extra)

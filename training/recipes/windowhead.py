@@ -41,6 +41,7 @@ ZERO_SHOT = {
     "rock": ["rock", "classic rock", "alternative rock"],
 }
 
+
 @dataclass
 class HeadConfig:
     epochs: int = 8
@@ -77,9 +78,15 @@ def init_head(pretrained: Model, labels: list[str]) -> BackEnd:
     return head
 
 
-def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y: np.ndarray,
-             cfg: HeadConfig, on_epoch=None, groups: list[str] | None = None
-             ) -> tuple[BackEnd, list[float]]:
+def fit_head(
+    pretrained: Model,
+    labels: list[str],
+    windows: list[np.ndarray],
+    y: np.ndarray,
+    cfg: HeadConfig,
+    on_epoch=None,
+    groups: list[str] | None = None,
+) -> tuple[BackEnd, list[float]]:
     """Train a head on ``windows[i]`` (n_i, features) of clips labelled ``y[i]``.
 
     Classes are weighted by the inverse of their window counts, so that 8 blues clips weigh
@@ -92,8 +99,12 @@ def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y:
     val_idx = np.array([], dtype=int)
     if cfg.patience and groups is not None:
         train_idx, val_idx = validation_split(groups, y, cfg.seed)
-        windows, y, val_windows, val_y = ([windows[i] for i in train_idx], y[train_idx],
-                                          [windows[i] for i in val_idx], y[val_idx])
+        windows, y, val_windows, val_y = (
+            [windows[i] for i in train_idx],
+            y[train_idx],
+            [windows[i] for i in val_idx],
+            y[val_idx],
+        )
     head = init_head(pretrained, labels)
     anchor = {n: p.detach().clone() for n, p in head.named_parameters()}
     X = torch.from_numpy(np.concatenate(windows)).float()
@@ -116,8 +127,14 @@ def fit_head(pretrained: Model, labels: list[str], windows: list[np.ndarray], y:
         losses.append(total / max(n, 1))
         validate = None
         if len(val_idx):
-            validate = lambda: clip_loss(head_probabilities(head, val_windows), val_y,  # noqa: E731
-                                         len(labels))
+
+            def validate():
+                return clip_loss(
+                    head_probabilities(head, val_windows),
+                    val_y,
+                    len(labels),
+                )
+
         if stopper.epoch_done(epoch, losses[-1], validate, head, on_epoch):
             break
     stopper.restore(head)
@@ -131,8 +148,14 @@ def head_probabilities(head: BackEnd, windows: list[np.ndarray]) -> np.ndarray:
     the tagger pools a track (for the validation loss while the head trains)."""
     head.eval()
     dev = next(head.parameters()).device
-    return np.stack([WindowPool.of(torch.softmax(head(torch.from_numpy(w).float().to(dev)), -1)
-                                   .cpu().numpy()).mean for w in windows])
+    return np.stack(
+        [
+            WindowPool.of(
+                torch.softmax(head(torch.from_numpy(w).float().to(dev)), -1).cpu().numpy()
+            ).mean
+            for w in windows
+        ]
+    )
 
 
 def assemble(pretrained: Model, head: BackEnd, labels: list[str]) -> GenreNet:

@@ -87,17 +87,17 @@ def split_items(body: bytes, count: int) -> tuple[bytes, ...]:
     for _ in range(count):
         if at + 8 > len(body):
             raise SpliceError("APEv2 tag: fewer items than its footer says")
-        size = struct.unpack("<I", body[at:at + 4])[0]
+        size = struct.unpack("<I", body[at : at + 4])[0]
         key_end = body.find(b"\0", at + 8)
         if key_end < 0 or key_end + 1 + size > len(body):
             raise SpliceError("APEv2 tag: an item runs past the end of the tag")
-        items.append(body[at:key_end + 1 + size])
+        items.append(body[at : key_end + 1 + size])
         at = key_end + 1 + size
     return tuple(items)
 
 
 def key_of(item: bytes) -> str:
-    return item[8:item.index(b"\0", 8)].decode("ascii", "replace")
+    return item[8 : item.index(b"\0", 8)].decode("ascii", "replace")
 
 
 def is_genre(item: bytes) -> bool:
@@ -109,7 +109,7 @@ def text_values(item: bytes) -> list[str]:
     flags = struct.unpack("<I", item[4:8])[0]
     if (flags >> 1) & 3 != TEXT:
         return []
-    value = item[item.index(b"\0", 8) + 1:]
+    value = item[item.index(b"\0", 8) + 1 :]
     return [v for v in value.decode("utf-8", "replace").split("\0")]
 
 
@@ -125,10 +125,12 @@ def render(tag: RawApe | None, items: list[bytes]) -> bytes:
     body = b"".join(items)
     size = len(body) + FRAME_SIZE
     if tag is None:
-        header = PREAMBLE + struct.pack("<4I", VERSION, size, len(items),
-                                        HAS_HEADER | IS_HEADER) + bytes(8)
-        footer = PREAMBLE + struct.pack("<4I", VERSION, size, len(items), HAS_HEADER) \
+        header = (
+            PREAMBLE
+            + struct.pack("<4I", VERSION, size, len(items), HAS_HEADER | IS_HEADER)
             + bytes(8)
+        )
+        footer = PREAMBLE + struct.pack("<4I", VERSION, size, len(items), HAS_HEADER) + bytes(8)
         return header + body + footer
 
     def patched(frame: bytes) -> bytes:

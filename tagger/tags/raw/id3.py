@@ -29,8 +29,11 @@ V1_SIZE = 128
 V1_NO_GENRE = 255
 GROW_PADDING = 1024  # extra room when a tag must grow, so the next edits fit in place
 GENRE_FRAME = {2: b"TCO", 3: b"TCON", 4: b"TCON"}
-_FRAME_ID = {2: re.compile(rb"[A-Z0-9]{3}\Z"), 3: re.compile(rb"[A-Z0-9]{4}\Z"),
-             4: re.compile(rb"[A-Z0-9]{4}\Z")}
+_FRAME_ID = {
+    2: re.compile(rb"[A-Z0-9]{3}\Z"),
+    3: re.compile(rb"[A-Z0-9]{4}\Z"),
+    4: re.compile(rb"[A-Z0-9]{4}\Z"),
+}
 _UNSYNC, _EXTENDED, _FOOTER, _V22_COMPRESSED = 0x80, 0x40, 0x10, 0x40
 
 
@@ -85,10 +88,10 @@ def _walk(data: bytes, major: int, plain_sizes: bool) -> tuple[bytes, ...] | Non
     head_len = 6 if major == 2 else 10
     frames, pos = [], 0
     while pos + head_len <= len(data) and data[pos] != 0:
-        fid = data[pos:pos + (3 if major == 2 else 4)]
+        fid = data[pos : pos + (3 if major == 2 else 4)]
         if not _FRAME_ID[major].match(fid):
             return None
-        raw = data[pos + len(fid):pos + len(fid) + (3 if major == 2 else 4)]
+        raw = data[pos + len(fid) : pos + len(fid) + (3 if major == 2 else 4)]
         if major == 4 and not plain_sizes:
             if any(b & 0x80 for b in raw):
                 return None
@@ -186,9 +189,9 @@ def trailing_frames(data: bytes) -> tuple[bytes, ...] | None:
         return None
     size = syncsafe(footer[6:10])
     start = len(data) - HEADER_SIZE - size - HEADER_SIZE
-    if start < 0 or data[start:start + 3] != b"ID3":
+    if start < 0 or data[start : start + 3] != b"ID3":
         return None
-    return _walk(data[start + HEADER_SIZE:start + HEADER_SIZE + size], 4, plain_sizes=False)
+    return _walk(data[start + HEADER_SIZE : start + HEADER_SIZE + size], 4, plain_sizes=False)
 
 
 def text_values(frame: bytes, major: int) -> list[str]:

@@ -35,7 +35,7 @@ class Atom:
 
 def atoms(data: bytes, start: int, end: int) -> list[Atom]:
     """The atoms of ``data[start:end]``, in order; an ``AtomError`` if they do not walk."""
-    return _walk(lambda pos: data[pos:pos + 16], start, end)
+    return _walk(lambda pos: data[pos : pos + 16], start, end)
 
 
 def top_level(path: Path) -> list[Atom]:
@@ -47,6 +47,7 @@ def top_level(path: Path) -> list[Atom]:
 def top_level_in(fh, size: int, clip: bool = False) -> list[Atom]:
     """The top-level atoms of an open file of ``size`` bytes; with ``clip``, a last atom
     that runs past the end (a truncated file) ends where the file does."""
+
     def head(pos: int) -> bytes:
         fh.seek(pos)
         return fh.read(16)
