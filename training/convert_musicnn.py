@@ -166,9 +166,6 @@ SR = 16000
 
 def reference_audio(spec: dict) -> np.ndarray:
     """The synthesised input ``spec`` describes, float32 (WINDOW_SAMPLES,)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import sys
-
     # the tests' synthetic music (tests/synth.py): this tool runs from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from synth import music
