@@ -135,6 +135,8 @@ class Session:
         (res,) = Predictor(model, used, keep_windows=True, workers=1).predict([path])
         if res.error:
             raise (Silent if res.silent else DecodeError)(res.error, res.detail)
+        assert res.probabilities is not None and res.window_outputs is not None  # kept
+        assert res.window_starts is not None
         names = self.model.metadata.display_names
         return TrackProbabilities(
             path,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,10 +53,12 @@ def label_key(name: str) -> str:
     return re.sub(r"[\W_]+", "", name.casefold())
 
 
-def read_map(path: Path | None) -> dict[str, str]:
-    """A ``--map`` TOML file: ``"owner's label" = "Name to learn it as"``."""
+def read_map(path: Path | dict[str, str] | None) -> dict[str, str]:
+    """A ``--map`` TOML file: ``"owner's label" = "Name to learn it as"`` (or that table)."""
     if path is None:
         return {}
+    if isinstance(path, dict):
+        return dict(path)
     try:
         table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
@@ -96,7 +98,7 @@ class Library:
 
 def gather(
     paths: Iterable[Path], cache: Cache, backbone: str, genre_map: dict[str, str]
-) -> tuple[Library, list[tuple[Track, str, str | None]]]:
+) -> tuple[Library, list[tuple[Track, str | None, str | None]]]:
     """Read every file's labels and artist, and take its statistics from the cache where
     they are those of its audio now. Returns the library and the tracks still to hear
     (with their content and audio fingerprints)."""
@@ -110,13 +112,12 @@ def gather(
         try:
             st = path.stat()
             row = cache.get(str(path))
-            unchanged = (
+            if (
                 row is not None
                 and row.size == st.st_size
                 and row.mtime_ns == st.st_mtime_ns
                 and row.current is not None
-            )
-            if unchanged:
+            ):
                 current, artist = list(row.current), row.album_artist or row.artist or ""
                 fp, audio = row.fingerprint, row.audio
             else:
@@ -155,9 +156,17 @@ def gather(
     return lib, to_hear
 
 
+def statistics_of(tracks: list[Track]) -> np.ndarray:
+    """The tracks' backbone statistics, stacked (tracks, stats); every one is known by now
+    (cached, or heard)."""
+    stats = [t.statistics for t in tracks]
+    assert all(s is not None for s in stats)
+    return np.stack(stats)  # type: ignore[arg-type]
+
+
 def hear(
     lib: Library,
-    to_hear: list[tuple[Track, str, str | None]],
+    to_hear: list[tuple[Track, str | None, str | None]],
     model,
     coverage,
     cache: Cache,
@@ -299,13 +308,13 @@ def _fit(
 
     if not lib.tagged:
         raise LearnError("no track with a genre tag to learn from")
-    x = np.stack([t.statistics for t in lib.tagged]).astype(np.float64)
+    x = statistics_of(lib.tagged).astype(np.float64)
     mean, scale = standardiser(x, float(np.finfo(np.float16).eps))  # the cache's
     basis = principal_axes((x - mean) / scale, seed)
     xs = ((x - mean) / scale) @ basis.T  # every regression runs on these few columns
     groups = np.array([t.artist for t in lib.tagged])
     untagged = (
-        np.stack([t.statistics for t in lib.untagged]).astype(np.float64)
+        statistics_of(lib.untagged).astype(np.float64)
         if lib.untagged
         else np.zeros((0, x.shape[1]))
     )
@@ -373,7 +382,7 @@ def fill_in(
     if base.metadata.architecture.head != "track":
         return []
     names = base.metadata.display_names
-    known = {}
+    known: dict[str, str] = {}
     for label in base.labels:
         for spelling in (label, names.get(label, label)):
             known.setdefault(label_key(spelling), label)
@@ -381,7 +390,7 @@ def fill_in(
     if not filled:
         return []
     untagged = (
-        base.probabilities_of_statistics(np.stack([t.statistics for t in lib.untagged]))
+        base.probabilities_of_statistics(statistics_of(lib.untagged))
         if lib.untagged
         else np.zeros((0, len(base.labels)))
     )
@@ -393,7 +402,7 @@ def fill_in(
 
 
 def save(
-    learnt: Learnt, lib: Library, base, base_path: Path, out: Path, filled: list[str] = ()
+    learnt: Learnt, lib: Library, base, base_path: Path, out: Path, filled: Sequence[str] = ()
 ) -> str:
     """The learnt labels as a genretag model file: the backbone and tagger of ``base`` (the
     model file at ``base_path``), and a ``library`` head, then the ``filled`` labels from
@@ -408,7 +417,7 @@ def save(
     meta = base.metadata
     by_key = {r.key: r for r in learnt.results}
     labels = [*learnt.keys, *filled]
-    parts = ("backbone.", "head.", MEL_KEY)
+    parts: tuple[str, ...] = ("backbone.", "head.", MEL_KEY)
     if filled:  # the base's heads travel with the file, for the labels they fill in
         parts += ("track.",) + (("tag_genres.",) if meta.tag_genres else ())
     tensors = read_tensors(base_path, parts)

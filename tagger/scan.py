@@ -72,8 +72,8 @@ class ScanResult:
         """The tracks this run saw: rows, and those heard but not decided."""
         return len(self.rows) + sum(self.undecided.values())
 
-    def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in SCAN_STATUSES}
+    def counts(self) -> dict[Status, int]:
+        out = dict.fromkeys(SCAN_STATUSES, 0)
         for r in self.rows:
             out[r.status] += 1
         return out
@@ -106,7 +106,7 @@ class Scanner:
         self.decider = Decider(cache, options, self.vocab, model.model_id, run)
         self.on_progress = on_progress or (lambda: None)
         self.result = ScanResult(device="none (nothing to decode)", coverage=options.coverage.mode)
-        self.heard: list[Heard] = []
+        self.heard: list[Heard | None] = []
 
     def run(
         self, paths: Sequence[Path], on_found: Callable[[int], None] | None = None
@@ -173,7 +173,7 @@ class Scanner:
                 found = todo[result.key]  # the key is the index in the list given
                 res.decoded += 1
                 if result.silent:
-                    self._emit(self.decider.silent(found, result.error))
+                    self._emit(self.decider.silent(found, result.error or "silent"))
                 elif result.error is not None:
                     self._emit(
                         self.decider.failed(found, result.error, result.transient, result.detail)
@@ -190,6 +190,7 @@ class Scanner:
                                 result.statistics,
                             ),
                         )
+                    assert result.prediction is not None  # heard, without an error
                     self._take(self.decider.read(found, result.prediction))
         finally:
             results.close()  # stops the decoders and their ffmpeg processes at once
@@ -203,15 +204,18 @@ class Scanner:
         if not model.pools_statistics or model.feature_columns:
             return todo
         known = self.cache.statistics(model.backbone_id)
-        cached, rest = [], []
+        cached: list[tuple[Found, Statistics]] = []
+        rest: list[Found] = []
         for found in todo:
             stats = known.get(str(found.path))
-            ok = (
+            if (
                 stats is not None
                 and stats.coverage == coverage
                 and stats.matches(found.fingerprint, found.audio)
-            )
-            (cached if ok else rest).append((found, stats) if ok else found)
+            ):
+                cached.append((found, stats))
+            else:
+                rest.append(found)
         if cached:
             import numpy as np
 
@@ -227,7 +231,7 @@ class Scanner:
         from all of its tracks that the cache knows, named or not; its verdict is chosen
         from their pooled probabilities, among the genres its tracks rank first."""
         named = len(self.heard)
-        tracks = self.heard + self._unnamed_companions()
+        tracks = self._all_heard() + self._unnamed_companions()
         members = [albums.Member(h.found.path, h.album, h.duration) for h in tracks]
         album_of: dict[int, albums.Album] = {}
         for album in albums.group(members, self.opt.settings.by, self.opt.album_keys):
@@ -248,24 +252,29 @@ class Scanner:
             # each track is let go once decided: a large library never holds both its
             # heard tracks and its rows in full
             heard, self.heard[i] = self.heard[i], None
-            album = album_of.get(i)
-            if album is None:
+            assert heard is not None  # each is decided once
+            its = album_of.get(i)
+            if its is None:
                 self._emit(self.decider.decide(heard))
                 continue
-            pooled, firsts, top = verdicts[album]
+            pooled, firsts, top = verdicts[its]
             mine = own.pop(i)
             outlier = albums.is_outlier(mine.probabilities, top, self.opt.settings.min_confidence)
             keeps_own = outlier and not self.opt.settings.album_strict
             row = (
-                self.decider.decide(heard, pooled, album.title, True, choice=mine)
+                self.decider.decide(heard, pooled, its.title, True, choice=mine)
                 if keeps_own
-                else self.decider.decide(heard, pooled, album.title, outlier, firsts)
+                else self.decider.decide(heard, pooled, its.title, outlier, firsts)
             )
-            row.album_unnamed = sum(j >= named for j in album.members)
+            row.album_unnamed = sum(j >= named for j in its.members)
             if not keeps_own:
-                self.result.albums[album.title] = row.genres
+                self.result.albums[its.title] = row.genres
             self._emit(row)
         self.heard = []
+
+    def _all_heard(self) -> list[Heard]:
+        """The heard tracks, before any is decided (and let go)."""
+        return [h for h in self.heard if h is not None]
 
     def _unnamed_companions(self) -> list[Heard]:
         """Tracks the cache knows, unchanged since it heard them, that share an album (or,
@@ -273,12 +282,13 @@ class Scanner:
         album's verdict must not depend on which of its paths were named."""
         if self.opt.settings.by == GroupBy.TRACK or self.opt.album_keys is not None:
             return []
-        model_id, seen = self.model.model_id, {str(h.found.path) for h in self.heard}
+        heard = self._all_heard()
+        model_id, seen = self.model.model_id, {str(h.found.path) for h in heard}
         if self.opt.settings.by == GroupBy.FOLDER:
-            lookups = {str(h.found.path.parent) for h in self.heard}
+            lookups = {str(h.found.path.parent) for h in heard}
             paths = (p for folder in lookups for p in self.cache.folder_paths(folder, model_id))
         else:
-            lookups = {h.album.album for h in self.heard if h.album.key() is not None}
+            lookups = {h.album.album for h in heard if h.album.key() is not None}
             paths = (p for album in lookups for p in self.cache.album_paths(album, model_id))
         out = []
         for path in paths:  # usually all named: a whole library, an album, a folder
@@ -292,9 +302,9 @@ class Scanner:
                 continue  # gone, or not reachable now
             if row is None or (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
                 continue  # changed since it was heard: what the cache knows is stale
-            heard = self.decider.from_cache(Found(Path(path), st, row.fingerprint, row.audio), row)
-            if heard is not None:
-                out.append(heard)
+            known = self.decider.from_cache(Found(Path(path), st, row.fingerprint, row.audio), row)
+            if known is not None:
+                out.append(known)
         return out
 
     def _reuse_cached(self, files: list[Path]) -> list[Found]:
@@ -322,7 +332,8 @@ class Scanner:
                 and row.model_id == model_id
             )
             if (
-                unchanged
+                row is not None
+                and unchanged
                 and row.probabilities is None
                 and row.status in (Status.ERROR, Status.UNSURE)
             ):
@@ -331,9 +342,9 @@ class Scanner:
                 if row.dry_run and not self.opt.settings.dry_run:  # a real run has now seen it
                     row.dry_run = 0
                     self.cache.put(row)
-                self._emit(Row(str(path), row.status, error=row.error, source=Source.CACHE))
+                self._emit(Row(str(path), Status(row.status), error=row.error, source=Source.CACHE))
                 continue
-            if unchanged and row.probabilities:
+            if row is not None and unchanged and row.probabilities:
                 found = Found(path, st, row.fingerprint, row.audio)
                 self._take(
                     self.decider.from_cache(found, row)
@@ -367,6 +378,7 @@ class Scanner:
                 continue
             moved = self.cache.by_fingerprint(fp, model_id) if fp else None
             if moved is not None:  # same content, new place: no need to hear it again
+                assert moved.probabilities is not None  # by_fingerprint finds heard rows
                 self.cache.moved(moved.path, str(path))
                 self._take(
                     self.decider.read(

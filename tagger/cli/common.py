@@ -21,12 +21,12 @@ class Screen(Console):
 
     @property
     def size(self) -> ConsoleDimensions:
-        size = Console.size.fget(self)
+        size = Console.size.fget(self)  # type: ignore[attr-defined]  # rich's own property
         return size if self.is_terminal else ConsoleDimensions(PIPED_WIDTH, size.height)
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
-        Console.size.fset(self, new_size)
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
 
 out = Screen(highlight=False)

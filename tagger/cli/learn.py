@@ -47,8 +47,9 @@ def learn(
         raise usage_error(f"{model_file}: no such folder for the model file (--out)")
     if report is not None and report.suffix.lower() not in (".json", ".html"):
         raise usage_error(f"{report}: report must end in .json or .html")
-    if engine == Engine.RAY and missing():
-        raise usage_error(missing())
+    why = missing() if engine == Engine.RAY else None
+    if why:
+        raise usage_error(why)
     lazy = open_network(settings)
     base = lazy.load()
     if not base.pools_statistics:

@@ -24,14 +24,11 @@ SWITCH = "{}__is_{}"  # the hidden parameter name of a switch (--merge: policy__
 def _typer_option(name: str, default: Any, option: Option) -> tuple[Any, Any]:
     """(annotation, typer.Option) of one setting, not given: None."""
     annotation = _ANNOTATIONS[name]
-    extra = {}
-    if option.low is not None:
-        extra["min"] = option.low
-    if option.high is not None:
-        extra["max"] = option.high
     shown_default = _default_text(default)
     text = f"{option.help}  [default: {shown_default}]" if shown_default else option.help
-    return annotation, typer.Option(None, *option.flags, help=text, show_default=False, **extra)
+    return annotation, typer.Option(
+        None, *option.flags, help=text, show_default=False, min=option.low, max=option.high
+    )
 
 
 def _default_text(default: Any) -> str:

@@ -92,8 +92,8 @@ def predict(
     tl.add_column("to")
     tl.add_column("genre")
     tl.add_column("mean p", justify="right")
-    for s, e, g, p in timeline:
-        tl.add_row(clock(s), clock(e), Text(g), f"{p:.2f}")
+    for start, end, genre, p in timeline:
+        tl.add_row(clock(start), clock(end), Text(genre), f"{p:.2f}")
     out.print(tl)
 
 

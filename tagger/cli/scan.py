@@ -55,7 +55,7 @@ def scan(
         raise usage_error(f"{report}: {why}")
     if report is not None and not report.absolute().parent.is_dir():
         raise usage_error(f"{report}: no such folder for the report")
-    shown = set(SCAN_STATUSES)
+    shown: set[str] = set(SCAN_STATUSES)
     if status:
         shown = {s.strip() for s in status.split(",") if s.strip()}
         unknown = shown - set(SCAN_STATUSES)

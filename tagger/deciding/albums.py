@@ -74,6 +74,7 @@ def group(
         return []
     groups: dict[object, list[int]] = {}
     for i, m in enumerate(members):
+        key: object
         if by == GroupBy.FOLDER:
             key = m.path.parent
         elif known is not None:
@@ -89,7 +90,7 @@ def group(
         infos = [members[i].info for i in idx]
         if by == GroupBy.ALBUM and is_compilation(infos):
             continue
-        title = f"{key.name}/" if by == GroupBy.FOLDER else infos[0].title() or f"album {key}"
+        title = f"{key.name}/" if isinstance(key, Path) else infos[0].title() or f"album {key}"
         albums.append(Album(title, tuple(idx)))
     return albums
 

@@ -179,7 +179,7 @@ class Decider:
     def from_cache(self, found: Found, row: TrackRow) -> Heard | None:
         """An unchanged file, all from its cache row; None when the row predates what a
         decision needs (the file's genre and album: read once, then kept)."""
-        if row.current is None or row.album is None:
+        if row.current is None or row.album is None or row.probabilities is None:
             return None
         info = AlbumInfo(row.album, row.album_artist or "", row.artist or "", bool(row.compilation))
         return Heard(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,7 +63,7 @@ class Vocabulary:
         labels: list[str],
         display: dict[str, str] | None = None,
         independent: list[str] | None = None,
-        parents: dict[str, list[str]] | None = None,
+        parents: Mapping[str, Sequence[str]] | None = None,
         thresholds: dict[str, float] | None = None,
     ) -> Vocabulary:
         display = display or {}
@@ -176,7 +177,7 @@ class Vocabulary:
         if found is None:
             names, exclusive, _ = self._plan(labels)
             found = self._exclusive[labels] = frozenset(
-                n for n, fed in zip(names, exclusive.any(axis=0)) if fed
+                n for n, fed in zip(names, np.asarray(np.asarray(exclusive).any(axis=0))) if fed
             )
         return found
 

@@ -44,6 +44,8 @@ def hearer(
     if settings.engine == Engine.RAY:
         from genretag.hearing.rayengine import RayHearer
 
+        if model_path is None:
+            raise ValueError("a Ray cluster's workers load the model from its file")
         return RayHearer(
             model,
             model_path,

@@ -233,6 +233,7 @@ class Predictor:
 
     def _result(self, key: int, tr: _Track) -> TrackResult:
         end = tr.ended
+        assert end is not None  # a result is made once its track has ended
         res = TrackResult(
             key, tr.path, windows=tr.pool.count if tr.pool else 0, decode_seconds=end.seconds
         )
@@ -269,7 +270,8 @@ class Predictor:
         ]
         for th in threads:
             th.start()
-        live, batch, batched = n_workers, [], 0
+        live, batched = n_workers, 0
+        batch: list[_Chunk] = []
         try:
             while live or batch:
                 try:

@@ -33,6 +33,7 @@ from genretag.hearing.local import Timings, TrackResult, batch_size_for, failure
 from genretag.hearing.prediction import Prediction
 from genretag.hearing.windows import Coverage
 from genretag.models.pooling import WindowPool
+from genretag.states import CoverageMode
 
 # Ray Data keeps about 8 KB on the driver for each block of a dataset until the dataset is
 # done, and a block is a track here; so a library is heard as successive datasets of
@@ -86,7 +87,10 @@ def _decode(row: dict, params: dict, coverage: str, windows: int, columns: list[
     from genretag.models.params import AudioParams
 
     source = TrackSource(
-        AudioParams.from_dict(params), Coverage(coverage, windows), 16, feature_rate=bool(columns)
+        AudioParams.from_dict(params),
+        Coverage(CoverageMode(coverage), windows),
+        16,
+        feature_rate=bool(columns),
     )
     t0 = time.perf_counter()
     out = {
@@ -233,7 +237,7 @@ class RayHearer:
                 address=address,
                 include_dashboard=False,
                 log_to_driver=False,
-                logging_level="ERROR",
+                logging_level=logging.ERROR,
                 configure_logging=True,
             )
         import ray.data
@@ -258,7 +262,7 @@ class RayHearer:
                 raise RayError(said.group(0)) from None
             raise
 
-    def _dataset(self, ray, paths: list[Path], start: int, end: int, gpus: int, actors: int):
+    def _dataset(self, ray, paths: Sequence[Path], start: int, end: int, gpus: int, actors: int):
         """The pipeline for ``paths[start:end]``: decode tasks, then the model actors."""
         columns = [] if self.embeddings else list(self.model.feature_columns)
         # a block per track: each result reaches the driver when it is done, not when a
@@ -311,7 +315,7 @@ class RayHearer:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         return 0, max(1, sum(1 for n in nodes if n.get("Resources", {}).get("CPU", 0) >= 2))
 
-    def _results(self, ds, paths: list[Path], labels: tuple[str, ...]) -> Iterator[TrackResult]:
+    def _results(self, ds, paths: Sequence[Path], labels: tuple[str, ...]) -> Iterator[TrackResult]:
         rate = self.model.params.sample_rate
         for row in ds.iter_rows():
             key = int(row["key"])

@@ -13,7 +13,7 @@ file whose headers promise more) by what ffmpeg says it decoded, not by the zero
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +51,7 @@ class TrackAudio:
     chunks: Iterator[Chunk]
     feature_audio: np.ndarray | None = None
 
-    def features(self, columns: list[str]) -> np.ndarray | None:
+    def features(self, columns: Sequence[str]) -> np.ndarray | None:
         """The track's table features (n_columns,), None where one is not finite (the CNN
         alone then, rather than NaN genres). Ask after the chunks are consumed."""
         if self.feature_audio is not None:

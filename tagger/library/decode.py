@@ -137,6 +137,7 @@ def _run(command: list[str]) -> Iterator[np.ndarray]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             leftover = b""
             while True:

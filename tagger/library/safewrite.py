@@ -30,7 +30,7 @@ from typing import BinaryIO
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: leftovers are told apart by age alone
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 TEMP_SUFFIX = ".genretag.tmp"

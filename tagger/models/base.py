@@ -73,8 +73,9 @@ class Network(Protocol):
         """A track's probabilities (n_labels,) from its pooled window outputs."""
         ...
 
-    def statistics(self, pool: WindowPool) -> np.ndarray:
-        """A track's backbone statistics (2 * embedding + n_tags,), as float16."""
+    def statistics(self, pool: WindowPool) -> np.ndarray | None:
+        """A track's backbone statistics (2 * embedding + n_tags,), as float16; None for a
+        head that does not pool them."""
         ...
 
     def probabilities_of_statistics(self, stats: np.ndarray) -> np.ndarray:

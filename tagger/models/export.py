@@ -30,6 +30,9 @@ class WindowGraph(torch.nn.Module):
     """Samples (batch, window_samples) -> window outputs (batch, dim), as
     ``Model.window_outputs(Model.frontend(samples))`` computes them."""
 
+    basis: torch.Tensor
+    mel_basis: torch.Tensor
+
     def __init__(self, model: Model):
         super().__init__()
         self.net, p = model.net, model.params
@@ -40,7 +43,9 @@ class WindowGraph(torch.nn.Module):
         window = torch.hann_window(p.n_fft, dtype=torch.float64)
         basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])
         self.register_buffer("basis", basis.float()[:, None, :])  # (2 * freqs, 1, n_fft)
-        self.register_buffer("mel_basis", model.frontend.mel_basis.detach().clone())
+        mel_basis = model.frontend.mel_basis  # a LogMel's
+        assert isinstance(mel_basis, torch.Tensor)
+        self.register_buffer("mel_basis", mel_basis.detach().clone())
 
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         padded = F.pad(samples[:, None, :], (self.n_fft // 2, self.n_fft // 2))

@@ -28,6 +28,9 @@ class FeatureMLP(nn.Module):
     (batch, units), standardised by the training windows' mean and scale, then two hidden
     layers (linear, batch norm, ReLU, dropout)."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, n_in: int, units: int, dropout: float = 0.3):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_in))

@@ -15,6 +15,7 @@ can be read by name.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -69,8 +70,7 @@ def features(y: np.ndarray) -> dict[str, float]:
     y = np.asarray(y, dtype=np.float32)
     if len(y) < N_FFT:
         y = np.pad(y, (0, N_FFT - len(y)))
-    stft = dict(n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="reflect")
-    S = np.abs(librosa.stft(y, **stft))
+    S = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="reflect"))
     mel = librosa.feature.melspectrogram(S=S**2, sr=SAMPLE_RATE, n_mels=128)
     centroid = librosa.feature.spectral_centroid(S=S, sr=SAMPLE_RATE)
     series = {
@@ -111,7 +111,7 @@ def _quiet(fn, **kwargs):
         return fn(**kwargs)
 
 
-def vector(values: dict[str, float], columns: list[str] | tuple[str, ...]) -> np.ndarray:
+def vector(values: dict[str, float], columns: Sequence[str]) -> np.ndarray:
     """The values of ``columns``, in that order, as float32 (n_columns,)."""
     return np.array([values[c] for c in columns], dtype=np.float32)
 

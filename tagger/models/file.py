@@ -276,7 +276,9 @@ def check_whole(path: Path) -> None:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     size = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
     try:
-        header = json.loads(data[8 : 8 + size]) if 0 < size <= MAX_HEADER else None
+        if not 0 < size <= MAX_HEADER:
+            raise ValueError("no safetensors header")
+        header = json.loads(data[8 : 8 + size])
         meta = json.loads(header["__metadata__"]["genretag"])
     except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         header = meta = None

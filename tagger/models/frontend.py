@@ -36,6 +36,9 @@ class LogMel(torch.nn.Module):
     musicnn's own extractor casts to float16 first, which overflows on loud music.
     """
 
+    window: torch.Tensor
+    mel_basis: torch.Tensor
+
     def __init__(self, params: AudioParams, mel_basis: torch.Tensor | None = None):
         """``mel_basis`` (n_mels, n_fft // 2 + 1) comes from the model file when it carries
         one (saving librosa's import at start-up); else librosa computes it."""

@@ -23,6 +23,9 @@ class LinearHead(nn.Module):
     """A logistic regression over standardised inputs: (batch, n_in) raw values ->
     (batch, n_out) logits (trained with scikit-learn, run without it)."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, n_in: int, n_out: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_in))
@@ -56,6 +59,10 @@ class Familiarity(nn.Module):
     (batch, dim) standardised statistics -> (batch,) in (0, 1].
     """
 
+    centres: torch.Tensor
+    slope: torch.Tensor
+    bias: torch.Tensor
+
     def __init__(self, n_labels: int, dim: int):
         super().__init__()
         self.register_buffer("centres", torch.zeros(n_labels, dim))
@@ -81,6 +88,9 @@ class TrackHead(nn.Module):
     - on the pretrained tagger's tag logits, their mean over windows (batch, n_tags): the
       tagger learned its tags from far more artists than a genre dataset has.
     """
+
+    embedding_weight: torch.Tensor
+    temperature: torch.Tensor
 
     def __init__(self, emb: int, n_tags: int, n_labels: int):
         super().__init__()
@@ -115,6 +125,10 @@ class TagGenres(nn.Module):
 
     (batch, n_tags) mean tag logits -> (batch, n_genres) probabilities.
     """
+
+    members: torch.Tensor
+    scale: torch.Tensor
+    bias: torch.Tensor
 
     def __init__(self, n_genres: int, n_tags: int):
         super().__init__()

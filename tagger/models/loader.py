@@ -15,6 +15,7 @@ from genretag.models.file import check_whole, read_metadata
 from genretag.states import Runtime
 
 if TYPE_CHECKING:
+    from genretag.models.base import Network
     from genretag.models.net import Model
     from genretag.models.onnx import OnnxModel
 
@@ -45,13 +46,13 @@ class LazyModel:
         self.metadata = read_metadata(self.path)
         self.labels: list[str] = list(self.metadata.labels)
         self.model_id: str = self.metadata.model_id
-        self._model: Model | OnnxModel | None = None
+        self._model: Network | None = None
         if self.runtime_request == Runtime.ONNX:
             why = self._onnx_refusal()
             if why:
                 raise RuntimeUnavailable(f"--runtime onnx: {why}")
 
-    def load(self) -> Model | OnnxModel:
+    def load(self) -> Network:
         if self._model is None:
             self._model = self._onnx() if self._uses_onnx() else self._torch()
         return self._model

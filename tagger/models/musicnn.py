@@ -70,7 +70,7 @@ class MusiCNNBackbone(nn.Module):
             features.append(h)
         return torch.cat(features, dim=1)
 
-    def _max_over_freq(self, z: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    def _max_over_freq(self, z: torch.Tensor, bn: nn.Module) -> torch.Tensor:
         """max over frequency of bn(relu(z)): (batch, C, time, freq) -> (batch, C, time).
 
         In evaluation, batch norm is a per-channel map a*x + b and ReLU is monotonic, so the
@@ -81,6 +81,7 @@ class MusiCNNBackbone(nn.Module):
         """
         if self.training:
             return bn(F.relu(z)).amax(dim=3)
+        assert isinstance(bn, nn.BatchNorm2d) and bn.running_var is not None
         low, high = torch.aminmax(z, dim=3)
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         picked = torch.where((scale >= 0)[None, :, None], high, low)

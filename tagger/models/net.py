@@ -77,6 +77,10 @@ class GenreNet(nn.Module):
     track's probabilities: the one path from windows to a track, for scans and evaluation.
     """
 
+    fill: torch.Tensor | None
+    track: TrackHead | None
+    tag_genres: TagGenres | None
+
     def __init__(
         self,
         arch: Architecture,
@@ -89,7 +93,7 @@ class GenreNet(nn.Module):
         fill: FillIn | None = None,
     ):
         super().__init__()
-        self.arch, self.params = arch, params
+        self.arch, self.params, self.n_tags = arch, params, n_tags
         self.backbone, self.embedding_dim = body_of(arch).build(arch, params)
 
         def back_end(n_outputs: int) -> nn.Module:
@@ -100,7 +104,7 @@ class GenreNet(nn.Module):
         if arch.head == Head.TRACK:
             n_exclusive = n_labels - n_tag_genres
             self.head = back_end(n_tags)  # the pretrained tagger
-            self.track: TrackHead | None = TrackHead(self.embedding_dim, n_tags, n_exclusive)
+            self.track = TrackHead(self.embedding_dim, n_tags, n_exclusive)
             self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
         elif arch.head == Head.LIBRARY:  # genres learnt from a library's own tags
             self.head = back_end(n_tags)
@@ -164,7 +168,8 @@ class GenreNet(nn.Module):
         self, mean: torch.Tensor, maximum: torch.Tensor, features: torch.Tensor | None
     ) -> torch.Tensor:
         """The exclusive genres (``TrackHead``), then the tagger's genres (``TagGenres``)."""
-        emb = mean.shape[-1] - self.head.out.out_features
+        assert self.track is not None  # a track head, or a library head's fill-in
+        emb = mean.shape[-1] - self.n_tags
         exclusive = (
             self.fuse(
                 torch.softmax(self.track(mean[:, :emb], maximum[:, :emb], mean[:, emb:]), -1),

@@ -10,6 +10,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
@@ -26,7 +27,11 @@ class ScanProgress:
         self.start = time.perf_counter()
         self.last_line = self.start
         self.bar: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
+
+    def _task(self) -> TaskID:
+        assert self.task is not None, "the bar is started with its task"
+        return self.task
 
     def __enter__(self) -> ScanProgress:
         if not self.quiet and self.console.is_terminal:
@@ -51,7 +56,7 @@ class ScanProgress:
     def found(self, total: int) -> None:
         self.total = total
         if self.bar is not None:
-            self.bar.update(self.task, total=total)
+            self.bar.update(self._task(), total=total)
         elif not self.quiet:
             print(f"{self.label}: {total} audio files found", file=sys.stderr, flush=True)
 
@@ -60,7 +65,7 @@ class ScanProgress:
         now = time.perf_counter()
         rate = self.done / max(now - self.start, 1e-9)
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, rate=f"{rate:.1f} tracks/s")
+            self.bar.update(self._task(), advance=1, rate=f"{rate:.1f} tracks/s")
         elif not self.quiet and now - self.last_line >= 10 and self.done < self.total:
             self.last_line = now
             left = (self.total - self.done) / rate if rate > 0 else 0
@@ -77,7 +82,7 @@ class ScanProgress:
         figure shown is the summary's."""
         rate = f"{tracks / seconds:.1f} tracks/s" if seconds > 0 else ""
         if self.bar is not None:
-            self.bar.update(self.task, rate=rate)
+            self.bar.update(self._task(), rate=rate)
         elif not self.quiet:
             print(
                 f"{self.label}: {self.done}/{self.total} tracks, {rate or 'done'}",

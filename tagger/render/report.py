@@ -33,7 +33,7 @@ from rich.text import Text
 from genretag.deciding.decider import Row
 from genretag.library.discover import NOT_UTF8, printable
 from genretag.scan import ScanResult
-from genretag.states import SCAN_STATUSES, Status
+from genretag.states import SCAN_STATUSES, Source, Status
 
 REPORT_SUFFIXES = (".json", ".csv", ".html", ".parquet")
 PARQUET_ROWS = 65_536  # rows per row group: a million-row report is written in slices
@@ -118,6 +118,16 @@ class Column:
     dry_key: str = ""
     dry_title: str = ""
 
+    def value(self, r: Row) -> object:
+        """What JSON and CSV hold for ``r`` (a column in ``DATA``)."""
+        assert self.data is not None, self.key
+        return self.data(r)
+
+    def text(self, r: Row, view: View) -> str:
+        """What a person sees for ``r`` (a column in ``TABLE`` or ``PAGE``)."""
+        assert self.shown is not None, self.key
+        return self.shown(r, view)
+
     def key_in(self, view: View) -> str:
         return self.dry_key if view.dry_run and self.dry_key else self.key
 
@@ -177,7 +187,7 @@ PAGE = [c for c in COLUMNS if c.shown is not None and c.page]
 
 def row_data(r: Row, view: View) -> dict:
     """A row as JSON holds it."""
-    return {c.key_in(view): c.data(r) for c in DATA}
+    return {c.key_in(view): c.value(r) for c in DATA}
 
 
 def utf8_text(value):
@@ -219,7 +229,7 @@ def rows_table(
             c.title_in(view), overflow="fold", justify="right" if c.key == "confidence" else "left"
         )
     for r in rows:
-        cells = [Text(c.shown(r, view)) for c in TABLE]
+        cells = [Text(c.text(r, view)) for c in TABLE]
         cells[1].stylize(STATUS_STYLE.get(r.status, ""))
         table.add_row(*cells)
     return table
@@ -247,8 +257,8 @@ def summary_lines(result: ScanResult, dry_run: bool) -> list[Line]:
     lines += [Line(f"statuses.{s}", f"  {s}", counts[s]) for s in SCAN_STATUSES]
     lines += [
         Line("undecided", "  heard, not decided (interrupted; cached for the next run)", undecided),
-        Line("sources.heard", "predictions heard now", sources.get("heard", 0)),
-        Line("sources.cache", "predictions from the cache", sources.get("cache", 0)),
+        Line("sources.heard", "predictions heard now", sources.get(Source.HEARD, 0)),
+        Line("sources.cache", "predictions from the cache", sources.get(Source.CACHE, 0)),
         Line("albums_decided", "albums decided together", len(result.albums)),
         Line("skipped", "skipped", len(result.skipped)),
         Line(
@@ -407,7 +417,7 @@ def write_report(
             w = csv.writer(f)
             w.writerow([c.key_in(view) for c in DATA])
             for r in rows:
-                w.writerow([csv_cell(csv_value(c.data(r))) for c in DATA])
+                w.writerow([csv_cell(csv_value(c.value(r))) for c in DATA])
     elif suffix == ".html":
         path.write_text(_html(result, rows, view), encoding="utf-8")
     elif suffix == ".parquet":
@@ -459,7 +469,7 @@ def _parquet(path: Path, rows: list[Row], view: View) -> None:
         for start in range(0, max(len(rows), 1), PARQUET_ROWS):
             part = rows[start : start + PARQUET_ROWS]
             arrays = [
-                pa.array([_plain(c.data(r), c.key in flags) for r in part], type=f.type)
+                pa.array([_plain(c.value(r), c.key in flags) for r in part], type=f.type)
                 for c, f in zip(data_columns, fields)
             ]
             arrays += [
@@ -505,7 +515,7 @@ def _track_row(r: Row, view: View) -> str:
     return (
         f'<tr class="track {E(r.status)}" data-status="{E(r.status)}" '
         f'data-genres="{E(genres)}">'
-        + "".join(f"<td>{E(c.shown(r, view))}</td>" for c in PAGE)
+        + "".join(f"<td>{E(c.text(r, view))}</td>" for c in PAGE)
         + "</tr>"
     )
 

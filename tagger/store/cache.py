@@ -187,7 +187,7 @@ class CacheError(Exception):
 def _v1_tables(db: sqlite_utils.Database) -> None:
     """Version 1, the schema of release 0.1 (which wrote no version): create what is
     missing, keep what is there."""
-    tracks = db["tracks"]
+    tracks = db.table("tracks")
     if not tracks.exists():
         tracks.create(
             {
@@ -207,7 +207,7 @@ def _v1_tables(db: sqlite_utils.Database) -> None:
             pk="path",
         )
     db.execute("create index if not exists idx_tracks_fingerprint on tracks (fingerprint)")
-    history = db["history"]
+    history = db.table("history")
     if not history.exists():
         history.create(
             {
@@ -227,14 +227,14 @@ def _v1_tables(db: sqlite_utils.Database) -> None:
 def _v2_history_state(db: sqlite_utils.Database) -> None:
     """Version 2: history rows are ``pending`` until their write is confirmed; rows of
     earlier releases were written after their files and count as ``done``."""
-    if "state" not in db["history"].columns_dict:
+    if "state" not in db.table("history").columns_dict:
         db.execute(f"alter table history add column state text not null default '{DONE}'")
 
 
 def _v3_track_context(db: sqlite_utils.Database) -> None:
     """Version 3: what a re-scan needs without opening unchanged files: the genres a file
     holds now, its album tags and its length (NULL in rows of earlier releases: read once)."""
-    have = db["tracks"].columns_dict
+    have = db.table("tracks").columns_dict
     for name, kind in (
         ("current", "text"),
         ("album", "text"),
@@ -256,13 +256,13 @@ def _v4_albums_and_dry_runs(db: sqlite_utils.Database) -> None:
     whether a file that failed is to be tried again on the next run (earlier releases said
     so with an mtime of -1)."""
     db.execute("create index if not exists idx_tracks_album on tracks (album collate nocase)")
-    if "dry_run" not in db["tracks"].columns_dict:
+    if "dry_run" not in db.table("tracks").columns_dict:
         db.execute("alter table tracks add column dry_run integer")
-    if "run" not in db["history"].columns_dict:
+    if "run" not in db.table("history").columns_dict:
         db.execute("alter table history add column run text")
-    if "audio" not in db["tracks"].columns_dict:  # a tag edit elsewhere: no decoding again
+    if "audio" not in db.table("tracks").columns_dict:  # a tag edit elsewhere: no decoding again
         db.execute("alter table tracks add column audio text")
-    if "retry" not in db["tracks"].columns_dict:  # was said by an mtime of -1
+    if "retry" not in db.table("tracks").columns_dict:  # was said by an mtime of -1
         db.execute("alter table tracks add column retry integer not null default 0")
         db.execute("update tracks set retry = 1 where mtime_ns = -1")
 
@@ -419,7 +419,7 @@ class Cache:
     # -- tracks ------------------------------------------------------------------------
 
     def all_tracks(self) -> dict[str, TrackRow]:
-        return {row.path: row for row in map(TrackRow.from_db, self.db["tracks"].rows)}
+        return {row.path: row for row in map(TrackRow.from_db, self.db.table("tracks").rows)}
 
     def get(self, path: str) -> TrackRow | None:
         """One file's row: a direct primary-key lookup (a re-scan makes one per file, so a
@@ -454,7 +454,9 @@ class Cache:
         ]
 
     def by_fingerprint(self, fp: str, model_id: str) -> TrackRow | None:
-        for r in self.db["tracks"].rows_where("fingerprint = ? and model_id = ?", [fp, model_id]):
+        for r in self.db.table("tracks").rows_where(
+            "fingerprint = ? and model_id = ?", [fp, model_id]
+        ):
             row = TrackRow.from_db(r)
             if not os.path.exists(row.path) and row.probabilities is not None:
                 return row  # a file that left its old place: it was moved or renamed
@@ -485,7 +487,7 @@ class Cache:
         back; undo of either restores that file."""
         self.flush()
         with self._sqlite("cannot record a moved file"), self.db.conn:
-            self.db["tracks"].delete_where("path = ?", [stored(old)])
+            self.db.table("tracks").delete_where("path = ?", [stored(old)])
             self.db.execute(
                 "insert into history (path, time, model_id, before, after, undone, state) "
                 "select ?, time, model_id, before, after, undone, state from history "
@@ -497,7 +499,7 @@ class Cache:
         if self._pending or self._statistics:
             with self._sqlite("cannot store scan results"), self.db.conn:
                 if self._pending:
-                    self.db["tracks"].upsert_all(self._pending, pk="path")
+                    self.db.table("tracks").upsert_all(self._pending, pk="path")
                 if self._statistics:
                     self.db.conn.executemany(
                         "insert or replace into statistics (path, backbone, coverage, "
@@ -547,7 +549,7 @@ class Cache:
         """Record a write about to happen, as pending; committed at once (see the module
         docstring). A ``CacheError`` here means the write must not happen."""
         with self._sqlite("cannot record the write in the undo history"), self.db.conn:
-            table = self.db["history"].insert(
+            table = self.db.table("history").insert(
                 {
                     "path": stored(path),
                     "time": time.time(),
@@ -559,14 +561,15 @@ class Cache:
                     "run": run,
                 }
             )
-        return table.last_pk
+        assert table.last_pk is not None  # inserted
+        return int(table.last_pk)
 
     def confirm_write(self, history_id: int) -> None:
         self._set_state([history_id], DONE)
 
     def cancel_write(self, history_id: int) -> None:
         with self._sqlite("cannot update the undo history"), self.db.conn:
-            self.db["history"].delete(history_id)
+            self.db.table("history").delete(history_id)
 
     def mark_gone(self, ids: list[int]) -> None:
         """Writes to a file that was deleted: undo reported it once and forgets it."""
@@ -575,19 +578,21 @@ class Cache:
     def _set_state(self, ids: list[int], state: str) -> None:
         with self._sqlite("cannot update the undo history"), self.db.conn:
             for i in ids:
-                self.db["history"].update(i, {"state": state})
+                self.db.table("history").update(i, {"state": state})
 
     def pending_writes(self) -> list[HistoryEntry]:
         """History rows whose writes a crash may have interrupted."""
         return [
             HistoryEntry.from_db(r)
-            for r in self.db["history"].rows_where("state = ?", [PENDING], order_by="id")
+            for r in self.db.table("history").rows_where("state = ?", [PENDING], order_by="id")
         ]
 
     def writes(self, paths: Iterable[str] | None = None) -> dict[str, list[HistoryEntry]]:
         """Confirmed, not-yet-undone writes per path, oldest first; under ``paths`` (files
         or folders, resolved as scan resolves them)."""
-        rows = self.db["history"].rows_where("undone = 0 and state = ?", [DONE], order_by="id")
+        rows = self.db.table("history").rows_where(
+            "undone = 0 and state = ?", [DONE], order_by="id"
+        )
         wanted = [resolve(p) for p in paths] if paths else None
         out: dict[str, list[HistoryEntry]] = {}
         for r in rows:
@@ -607,6 +612,7 @@ class Cache:
         if not dated:
             return None
         run = max(dated, key=lambda e: e.id).run
+        assert run is not None  # dated
         return ScanRun(run, sum(any(e.run == run for e in entries) for entries in writes))
 
     def written_paths(self) -> set[str]:
@@ -623,7 +629,7 @@ class Cache:
         """The confirmed writes into ``path`` that undo would reverse, oldest first."""
         return [
             HistoryEntry.from_db(r)
-            for r in self.db["history"].rows_where(
+            for r in self.db.table("history").rows_where(
                 "path = ? and undone = 0 and state = ?", [stored(path), DONE], order_by="id"
             )
         ]
@@ -644,13 +650,13 @@ class Cache:
     def mark_undone(self, ids: list[int]) -> None:
         with self._sqlite("cannot update the undo history"), self.db.conn:
             for i in ids:
-                self.db["history"].update(i, {"undone": 1})
+                self.db.table("history").update(i, {"undone": 1})
 
     def summary(self) -> dict:
         """Counts for ``genretag report``: what the files hold and what was written, and
         the verdicts of the last run of each file, those of dry runs apart (nothing was
         written by them)."""
-        t = self.db["tracks"]
+        t = self.db.table("tracks")
         by_status: dict[str, int] = {}
         dry: dict[str, int] = {}
         for status, was_dry, n in self.db.execute(

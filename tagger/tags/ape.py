@@ -7,7 +7,7 @@ block), which undo removes again."""
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import mutagen
 from mutagen.apev2 import APEv2File
@@ -25,7 +25,7 @@ def _locate(path) -> apesplice.RawApe | None:
         raise TagError(str(e)) from None
 
 
-class Ape(Container):
+class Ape(Container[ApeState]):
     kind = "ape"
     ALBUM_KEYS = ("album", "album artist", "artist", "compilation")
     GENRE_KEYS = (apesplice.GENRE_KEY.upper(),)
@@ -87,5 +87,5 @@ class Ape(Container):
     def edit(self, tmp, state: ApeState) -> None:
         """``make`` wrote the copy's tag."""
 
-    def apply(self, f: mutagen.FileType, state: ApeState) -> None:
+    def apply(self, f: Any, state: ApeState) -> None:
         raise NotImplementedError("make writes APEv2 tags as raw bytes")

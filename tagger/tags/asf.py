@@ -18,7 +18,7 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import mutagen
 from mutagen.asf import ASF
@@ -104,7 +104,7 @@ def extended_object(items: list[bytes]) -> bytes:
     return EXTENDED + struct.pack("<QH", 26 + len(body), len(items)) + body
 
 
-class Asf(Container):
+class Asf(Container[AsfState]):
     kind = "asf"
     ALBUM_KEYS = ("WM/AlbumTitle", "WM/AlbumArtist", "Author", "WM/IsCompilation")
     GENRE_KEYS = (GENRE,)
@@ -186,7 +186,7 @@ class Asf(Container):
     def edit(self, tmp, state: AsfState) -> None:
         """``make`` wrote the copy's header."""
 
-    def apply(self, f: mutagen.FileType, state: AsfState) -> None:
+    def apply(self, f: Any, state: AsfState) -> None:
         raise NotImplementedError("make writes ASF headers as raw bytes")
 
     def _others(self) -> list[bytes]:
@@ -199,7 +199,7 @@ class Asf(Container):
         ]
         return objects + [d for d in (descriptors(ext) if ext else []) if not is_genre(d)]
 
-    def verify_others(self, after: Container, state: AsfState) -> None:
+    def verify_others(self, after: Container[AsfState], state: AsfState) -> None:
         assert isinstance(after, Asf)
         if self._others() != after._others():
             raise TagError("tag check failed: a tag other than the genre would change")

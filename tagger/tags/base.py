@@ -6,7 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Generic, TypeVar
 
 import mutagen
 
@@ -66,13 +66,18 @@ class AlbumInfo:
         return f"{self.album.strip()} — {who}" if who else self.album.strip()
 
 
-class Container:
+State = TypeVar("State", bound=GenreState)
+
+
+class Container(Generic[State]):
     """The tags of one format family, with one small interface: read the genre state and the
     album, make and edit a new copy with another genre state, verify the copy, describe it.
-    ``f`` is the file as mutagen opened it, ``path`` where it is."""
+    ``f`` is the file as mutagen opened it (untyped: each family reads its own kind of
+    file), ``path`` where it is; ``State`` is the family's own ``GenreState``."""
 
     kind = ""  # GenreState.kind
     GENRE_KEYS: tuple[str, ...] = ()  # the keys ``other_tags`` leaves out
+    f: Any
 
     def __init__(self, f: mutagen.FileType, path: Path):
         self.f, self.path = f, Path(path)
@@ -86,7 +91,7 @@ class Container:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def state(self) -> GenreState:
+    def state(self) -> State:
         raise NotImplementedError
 
     def album(self) -> AlbumInfo:
@@ -114,25 +119,25 @@ class Container:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def make(self, out: BinaryIO, state: GenreState) -> None:
+    def make(self, out: BinaryIO, state: State) -> None:
         """Write the new copy's bytes: by default the file as it is (``edit`` changes it)."""
         with open(self.path, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
 
-    def edit(self, tmp: Path, state: GenreState) -> None:
+    def edit(self, tmp: Path, state: State) -> None:
         """Give the copy at ``tmp`` the genre ``state``."""
         f = open_mutagen(tmp, like=self.f)
         self.apply(f, state)
         self.save(f, state)
 
-    def save(self, f: mutagen.FileType, state: GenreState) -> None:
+    def save(self, f: Any, state: State) -> None:
         """Save the edited copy (``state``: what it was given)."""
         f.save()
 
-    def apply(self, f: mutagen.FileType, state: GenreState) -> None:
+    def apply(self, f: Any, state: State) -> None:
         raise NotImplementedError
 
-    def verify(self, tmp: Path, state: GenreState) -> None:
+    def verify(self, tmp: Path, state: State) -> None:
         """The copy must re-open as the same format, hold the expected genre, the same audio
         and the same other tags."""
         after = type(self)(open_mutagen(tmp, like=self.f), tmp)
@@ -143,6 +148,6 @@ class Container:
             raise TagError("tag check failed: the audio changed while writing tags")
         self.verify_others(after, state)
 
-    def verify_others(self, after: Container, state: GenreState) -> None:
+    def verify_others(self, after: Container[State], state: State) -> None:
         if self.other_tags() != after.other_tags():
             raise TagError("tag check failed: a tag other than the genre would change")

@@ -13,7 +13,7 @@ import os
 import struct
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import mutagen
 from mutagen.id3 import ID3, TCON
@@ -36,7 +36,7 @@ FORMATS = (*AT_START, "WAVE", "AIFF", "DSF")
 DSF_TOTAL_SIZE_AT = 12  # in the DSD chunk: the file's size, which mutagen's delete leaves
 
 
-class Id3(Container):
+class Id3(Container[Id3State]):
     kind = "id3"
     ALBUM_KEYS = ("TALB", "TPE2", "TPE1", "TCMP")
     GENRE_KEYS = ("TCON",)
@@ -183,13 +183,14 @@ class Id3(Container):
         else:
             if f.tags is None:
                 f.add_tags()
-            f.tags._prepare_data = lambda *args, **kwargs: tag  # mutagen's hook for the bytes
+            tags: Any = f.tags
+            tags._prepare_data = lambda *args, **kwargs: tag  # mutagen's hook for the bytes
             f.save()
         if self.wave:
             with open(tmp, "r+b") as fh:
                 riffinfo.write(fh, state.info_genre())
 
-    def verify_others(self, after: Container, state: Id3State) -> None:
+    def verify_others(self, after: Container[Id3State], state: Id3State) -> None:
         """Every other frame compared as raw bytes, the ID3v1 block but its genre byte, and
         WAV's INFO genre."""
         assert isinstance(after, Id3)

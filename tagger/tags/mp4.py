@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import mutagen
 from mutagen.mp4 import MP4
@@ -34,7 +34,7 @@ ITEM_PATH = (b"moov", b"udta", b"meta", b"ilst")
 UTF8, IMPLICIT = 1, 0  # data atom types
 
 
-def atoms(data: bytes, start: int, end: int) -> list[Atom]:
+def atoms(data: bytes | bytearray, start: int, end: int) -> list[Atom]:
     """The atoms of ``data[start:end]``; a ``TagError`` if they do not walk."""
     try:
         return _atoms(data, start, end)
@@ -108,7 +108,7 @@ def _shift_chunk_offsets(moov: bytearray, after: int, delta: int) -> None:
 FRAGMENTED = "fragmented MP4 without room for the genre: genretag leaves such a file alone"
 
 
-class Mp4(Container):
+class Mp4(Container[Mp4State]):
     kind = "mp4"
     ALBUM_KEYS = ("\xa9alb", "aART", "\xa9ART", "cpil")
     GENRE_KEYS = GENRE_ATOMS
@@ -265,7 +265,7 @@ class Mp4(Container):
         if not self._edited:
             super().edit(tmp, state)
 
-    def apply(self, f: mutagen.FileType, state: Mp4State) -> None:
+    def apply(self, f: Any, state: Mp4State) -> None:
         if f.tags is None:
             f.add_tags()
         for key in GENRE_ATOMS:
@@ -275,7 +275,7 @@ class Mp4(Container):
         if state.numeric:
             f.tags["gnre"] = list(state.numeric)
 
-    def verify_others(self, after: Container, state: Mp4State) -> None:
+    def verify_others(self, after: Container[Mp4State], state: Mp4State) -> None:
         assert isinstance(after, Mp4)
         if self.item_atoms() != after.item_atoms():
             raise TagError("tag check failed: an atom other than the genre would change")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mutagen.id3 import TCON
 
@@ -57,7 +57,7 @@ class GenreState:
                 f"undo history entry of an unknown form ({d.get('kind')!r}, "
                 f"format {d.get('format')!r})"
             )
-        values = {}
+        values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name in d:
                 v = d[f.name]

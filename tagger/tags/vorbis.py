@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 import mutagen
 
@@ -53,7 +54,7 @@ def _comments_end(body: bytes, stated: int) -> str | None:
     return None
 
 
-class Vorbis(Container):
+class Vorbis(Container[VorbisState]):
     kind = "vorbis"
     ALBUM_KEYS = ("album", "albumartist", "artist", "compilation")
     GENRE_KEYS = ("GENRE",)
@@ -80,7 +81,7 @@ class Vorbis(Container):
         pairs = [(k, v) for k, v in self.f.tags if k.lower() == "genre"]
         return VorbisState(tuple(v for _, v in pairs), True, tuple(k for k, _ in pairs), padding)
 
-    def save(self, f: mutagen.FileType, state: VorbisState) -> None:
+    def save(self, f: Any, state: VorbisState) -> None:
         if not self.flac:
             f.save()
             return
@@ -106,7 +107,7 @@ class Vorbis(Container):
             out["__pictures__"] = [p.data.hex() for p in self.f.pictures]
         return out
 
-    def apply(self, f: mutagen.FileType, state: VorbisState) -> None:
+    def apply(self, f: Any, state: VorbisState) -> None:
         if f.tags is None:
             f.add_tags()
         tags = f.tags

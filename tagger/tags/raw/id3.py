@@ -155,14 +155,15 @@ def genre_frame(major: int, genres: list[str]) -> bytes:
 def with_genre(tag: RawTag, frame: bytes | None) -> RawTag:
     """``tag`` with ``frame`` as its only genre frame (None: no genre frame), in the place of
     the first genre frame it had, else after its last frame."""
-    out, placed = [], frame is None
+    out: list[bytes] = []
+    placed = frame is None
     for f in tag.frames:
         if not tag.is_genre(f):
             out.append(f)
-        elif not placed:
+        elif frame is not None and not placed:
             out.append(frame)
             placed = True
-    if not placed:
+    if frame is not None and not placed:
         out.append(frame)
     return RawTag(tag.major, tag.revision, tag.flags, tuple(out), tag.size)
 

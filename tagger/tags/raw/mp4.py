@@ -33,7 +33,7 @@ class Atom:
         return self.start + self.header + FULL_ATOMS.get(self.name, 0)
 
 
-def atoms(data: bytes, start: int, end: int) -> list[Atom]:
+def atoms(data: bytes | bytearray, start: int, end: int) -> list[Atom]:
     """The atoms of ``data[start:end]``, in order; an ``AtomError`` if they do not walk."""
     return _walk(lambda pos: data[pos : pos + 16], start, end)
 
