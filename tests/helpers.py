@@ -29,6 +29,9 @@ from genretag.models.frontend import AudioParams
 from genretag.models.net import Architecture, GenreNet, save_model
 from genretag.store.cache import Cache
 
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent  # the repository
+FIXTURES = TESTS / "fixtures"
 LABELS = ["blues", "jazz", "rock"]
 COVER = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
