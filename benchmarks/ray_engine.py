@@ -133,6 +133,7 @@ def overhead(a) -> None:
 
 def cluster(a) -> None:
     from ray.cluster_utils import Cluster
+
     from synth import music, write_audio
 
     # 20 distinct tracks, copied: the cache knows a file by its path, and making thousands
@@ -195,12 +196,12 @@ def cluster(a) -> None:
 def driver(a) -> None:
     from dataclasses import replace
 
-    from synth import music, write_audio
-
     import genretag.scan as scan
     from genretag.api import Session, Settings
     from genretag.hearing.local import Predictor
     from genretag.store.cache import Cache
+
+    from synth import music, write_audio
 
     lib = WORK / f"driver-{a.tracks}"
     lib.mkdir(parents=True, exist_ok=True)

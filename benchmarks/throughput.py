@@ -39,11 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth import music, write_audio  # noqa: E402
-
 from genretag.library.decode import ffmpeg_path  # noqa: E402
 from genretag.states import CoverageMode  # noqa: E402
 from genretag.store.cache import Cache  # noqa: E402
+
+from synth import music, write_audio  # noqa: E402
 
 
 def make_library(folder: Path, n: int, minutes: float) -> list[Path]:

@@ -21,11 +21,10 @@ import json
 import sys
 from pathlib import Path
 
-from synth import music, write_audio
-
 from genretag.models.file import read_metadata
 
 from helpers import make_library, run
+from synth import music, write_audio
 
 HERE = Path(__file__).parent / "fixtures" / "golden"
 WEIGHTS = Path(__file__).parent.parent / "weights"

@@ -19,7 +19,6 @@ from mutagen.easyid3 import EasyID3
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TIT2, TPE1
 from mutagen.mp4 import MP4, MP4Cover
-from synth import music, write_audio
 from typer.testing import CliRunner
 
 from genretag import tags
@@ -28,6 +27,8 @@ from genretag.library.decode import ffmpeg_path
 from genretag.models.frontend import AudioParams
 from genretag.models.net import Architecture, GenreNet, save_model
 from genretag.store.cache import Cache
+
+from synth import music, write_audio
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent  # the repository

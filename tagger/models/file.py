@@ -262,7 +262,8 @@ def read_tensors(path: Path, prefixes: tuple[str, ...]) -> dict[str, np.ndarray]
     from safetensors import safe_open
 
     with safe_open(str(path), "np") as f:
-        return {k: f.get_tensor(k) for k in f if k.startswith(prefixes)}
+        names = f.keys()  # safe_open is no mapping: keys() is its only listing
+        return {k: f.get_tensor(k) for k in names if k.startswith(prefixes)}
 
 
 def check_whole(path: Path) -> None:

@@ -136,7 +136,7 @@ class LibraryHead:
 
         with safe_open(str(path), "np") as f:
             mean, scale, weight, bias = (f.get_tensor(k) for k in LIBRARY_KEYS)
-            take = f.get_tensor("fill") if "fill" in f else None
+            take = f.get_tensor("fill") if "fill" in f.keys() else None  # noqa: SIM118
         return cls(mean, scale, weight, bias, take)
 
     def probabilities(self, stats: np.ndarray, base: np.ndarray) -> np.ndarray:

@@ -1,14 +1,14 @@
 """``--arch features-mlp``: the reference notebooks' recipe 4, mode 1. Each 3-second
-window is described by the GTZAN table's features (``tagger.features``: MFCCs, chroma,
-spectral centroid, bandwidth, roll-off, zero-crossing rate, RMS), and a feed-forward network
-(``models.net.FeatureMLP``: two hidden layers, batch norm, dropout) names its genre. A track's
-probabilities are the mean over its windows, as for any window head.
+window is described by the GTZAN table's features (``models.features``: MFCCs, chroma,
+spectral centroid, bandwidth, roll-off, zero-crossing rate, RMS), and a feed-forward
+network (``models.featuremlp.FeatureMLP``: two hidden layers, batch norm, dropout) names
+its genre. A track's probabilities are the mean over its windows, as for any window head.
 
-The windows are the ones a full-coverage scan hears (``hearing.source.TrackSource`` with the
-model's own ``PARAMS``), and their features come from the model's own frontend
-(``models.net.FeatureFrontend``). Training, evaluation and a scan therefore see the same
-numbers. The table's tempo, harmony and perceptual columns are not computed
-(``tagger.features`` says why).
+The windows are the ones a full-coverage scan hears (``hearing.source.TrackSource`` with
+the model's own ``PARAMS``), and their features come from the model's own frontend
+(``models.featuremlp.FeatureFrontend``). Training, evaluation and a scan therefore see the
+same numbers. The table's tempo, harmony and perceptual columns are not computed
+(``models.features`` says why).
 """
 
 from __future__ import annotations

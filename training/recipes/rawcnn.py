@@ -1,5 +1,5 @@
 """``--arch raw-cnn``: the reference notebooks' recipe 4, mode 2. A 1-D CNN hears the raw
-waveform (``models.net.SampleCNN``, after Lee et al. 2017) in windows of 3^10 = 59,049 samples
+waveform (``models.samplecnn.SampleCNN``, after Lee et al. 2017) in windows of 3^10 = 59,049 samples
 at 22.05 kHz (2.7 s), trained from random weights by ``netfit.fit_net`` as the mel CNN is:
 class-balanced draws of one random window a clip, sped up or slowed down, louder or softer,
 mixed (mixup), with early stopping on held-out artists. A track's probabilities are the

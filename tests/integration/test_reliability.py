@@ -1,4 +1,4 @@
-"""Only the genre changes, under crashes, concurrent editors and hostile input (issue 9).
+"""Only the genre changes, under crashes, concurrent editors and hostile input.
 
 Tag structures are checked as raw bytes (``rawtags``), not through mutagen, which
 normalises on load and would hide a loss.

@@ -1,4 +1,4 @@
-"""Start-up: commands that hear no audio import nothing heavy (issue 10, part 2).
+"""Start-up: commands that hear no audio import nothing heavy.
 
 Each command runs in a fresh interpreter, through the console script's ``main``, and then
 reports which heavy modules ``sys.modules`` holds.
@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import album, scan
+from helpers import ROOT, album, scan
 
 HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "numba", "scipy", "ray")
 PROBE = """
@@ -95,13 +94,13 @@ def test_a_missing_training_extra_is_said_up_front(monkeypatch, tmp_path):
         assert f"genretag {command} needs the training extra: pip install " in r.output
     # the hint names the folder it was installed from (pip records it), as a command that
     # works: genretag is on no package index
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     assert f"pip install -e '{root}[train]'" in " ".join(r.output.split())  # as the tests
     assert "'genretag[train]'" not in r.output
 
 
 def test_the_help_reads_as_help(tmp_path):
-    """Issue 17: typer from 0.27 printed "<bool>" after every flag and "{paths}..." in the
+    """typer from 0.27 printed "<bool>" after every flag and "{paths}..." in the
     usage line; pyproject pins a range whose help renders properly."""
     from helpers import run
 
@@ -129,14 +128,14 @@ def test_version_help_texts_and_a_backbone_given_as_model(library, db):
             if param.param_type_name == "option":
                 assert param.help, f"genretag {name} {param.opts[0]} has no help text"
     for name in ("musicnn_msd", "musicnn_mtt", "vgg_msd", "vgg_mtt"):  # each shipped one
-        backbone = Path(__file__).parent.parent / "weights" / f"{name}.safetensors"
+        backbone = ROOT / "weights" / f"{name}.safetensors"
         r = run("scan", album(library), "--model", backbone, "--db", db, "--dry-run")
         assert r.exit_code == 2 and "not a genre model" in r.output, name
 
 
 def test_a_cpu_scan_that_hears_audio_imports_nothing_heavy(tmp_path):
     """With the shipped model, whose ONNX graphs ship beside it, the default runtime on a
-    CPU hears tracks without torch, librosa or scikit-learn (issue 22)."""
+    CPU hears tracks without torch, librosa or scikit-learn."""
     from synth import music, write_audio
 
     for i in range(2):

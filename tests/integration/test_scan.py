@@ -248,7 +248,7 @@ def test_interrupted_run_resumes(library, tiny_model, db):
     res = Scanner(model, cache, opts, on_progress=stop_after_three).run([album(library)])
     cache.close()
     assert res.interrupted and res.rows == []  # heard, cached, but nothing decided
-    assert res.undecided == {"heard": 3}  # and the summary counts them (issue 17)
+    assert res.undecided == {"heard": 3}  # and the summary counts them
     assert res.decoded == 3  # what was heard before the interruption, not what was to be
     from rich.console import Console
 
@@ -339,7 +339,7 @@ def test_report_and_predict_commands(library, tiny_model, db):
     assert max(data["probabilities"], key=data["probabilities"].get) == "jazz"
     assert data["timeline"][0]["start"] == 0.0 and data["timeline"][-1]["end"] > 3.9
     assert run("predict", library / "bad" / "notes.mp3", "--model", tiny_model).exit_code == 1
-    r = run("predict", album(library), "--model", tiny_model)  # a folder (issue 17)
+    r = run("predict", album(library), "--model", tiny_model)  # a folder
     assert r.exit_code == 2 and "a folder; predict takes one audio file" in r.output
     assert "genretag scan --dry-run shows a folder's verdicts" in r.output
     assert data["coverage"] == "fast" and data["windows"] == 2  # a scan on a CPU: 4 s, 2 windows

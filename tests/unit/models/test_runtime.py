@@ -1,4 +1,4 @@
-"""The CPU runtime (issue 22): ONNX Runtime gives the probabilities and genres of PyTorch,
+"""The CPU runtime: ONNX Runtime gives the probabilities and genres of PyTorch,
 for the shipped model and for a user's own, and a scan on it imports no torch."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from genretag.models.file import default_model_path, read_metadata
 from genretag.models.onnx import files_of
 
-from helpers import make_tiny_tagger, run
+from helpers import ROOT, make_tiny_tagger, run
 
-GTZAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan"
+GTZAN = ROOT.parent / "shared" / "data" / "gtzan"
 
 
 def scan_rows(folder: Path, runtime: str, tmp_path: Path, *model: str) -> dict[str, dict]:

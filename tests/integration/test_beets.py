@@ -1,4 +1,4 @@
-"""The beets plugin (issue 13), with real beets: a library in a temporary folder, filled by
+"""The beets plugin, with real beets: a library in a temporary folder, filled by
 ``beet import -A`` with generated audio, then ``beet genretag`` in pretend and real mode,
 fill and force, by album and by track, and the ``auto`` import hook."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from mutagen.easyid3 import EasyID3
-from synth import music, write_audio
 
 from genretag import tags
 
-from helpers import file_hash
+from helpers import ROOT, file_hash
+from synth import music, write_audio
 
 pytest.importorskip("beets")
 pytestmark = pytest.mark.slow  # every test runs real beets in subprocesses
@@ -197,7 +197,7 @@ def test_inline_map_in_the_beets_config(beets):
 
 
 def test_an_untagged_as_is_import_is_decided_track_by_track(tmp_path, tiny_model):
-    """Issue 17, point 4: beets makes one nameless album of an untagged Downloads folder;
+    """beets makes one nameless album of an untagged Downloads folder;
     its tracks are decided one by one, as genretag scan does."""
     from helpers import seed
 
@@ -226,7 +226,7 @@ def test_an_untagged_as_is_import_is_decided_track_by_track(tmp_path, tiny_model
 
 
 def test_the_preview_shows_conflicts_and_keeps_them(beets):
-    """Issue 17, point 5: a file whose genre the audio contradicts shows in ``-p``,
+    """a file whose genre the audio contradicts shows in ``-p``,
     marked as a conflict, as ``genretag scan`` shows it; without -f it is kept."""
     b, files = beets
     b("modify", "-y", "title:First 1", "genres=Rock")  # the tiny model hears jazz, surely
@@ -241,7 +241,7 @@ def test_every_scan_option_with_the_same_checks(beets):
     """The plugin takes genretag scan's options through the library API, checked as the
     command line checks them: a bad one is one line from beets, not a traceback."""
     b, _files = beets
-    weights = Path(__file__).parent.parent / "weights"
+    weights = ROOT / "weights"
     # one refused by Settings, one by Session (the rest of the checks: tests/test_api.py)
     for bad, said in (
         ({"min_confidence": 2}, "min_confidence must be a number from 0 to 1"),

@@ -5,7 +5,6 @@ The reference probabilities were recorded once from musicnn's graph by
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,8 @@ import torch
 from genretag.models.net import load_model
 from genretag.training.convert_musicnn import reference_audio
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
+
 REFERENCE = json.loads((ROOT / "tests/fixtures/musicnn_reference.json").read_text())
 PORTS = {  # model file -> musicnn's own outputs for it
     "musicnn_msd.safetensors": "musicnn_reference.json",
@@ -122,7 +122,7 @@ def test_shipped_model_names_a_modern_library():
 def test_rounding_noise_moves_no_probability_of_the_shipped_model():
     """Inputs that differ only at float32 rounding level (as two inference runtimes' do)
     give the same probabilities within 1e-4: no input of the track head is standardised by a
-    spread that is itself rounding noise (issue 22). Checked on the four reference inputs,
+    spread that is itself rounding noise. Checked on the four reference inputs,
     each heard as a track of one window, with every pooled number moved by a few ulps."""
     from genretag.models.file import default_model_path
     from genretag.models.pooling import WindowPool

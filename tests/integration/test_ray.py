@@ -1,4 +1,4 @@
-"""``scan --engine ray`` (issue 19) on a real local Ray runtime, started by the scan itself:
+"""``scan --engine ray`` on a real local Ray runtime, started by the scan itself:
 the same rows as the local engine, and a cache the local engine then finds complete."""
 
 from __future__ import annotations
@@ -159,9 +159,9 @@ def test_a_killed_model_actor_is_restarted_and_nothing_is_heard_twice(tmp_path):
     import sys
     import time
 
-    from synth import music, write_audio
-
     from genretag.store.cache import Cache
+
+    from synth import music, write_audio
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -322,6 +322,7 @@ def test_two_nodes_share_the_work_and_hear_what_one_machine_hears(tmp_path):
     import sys
 
     from ray.cluster_utils import Cluster
+
     from synth import music, write_audio
 
     lib = tmp_path / "lib"
@@ -385,7 +386,6 @@ def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
     embeddings of every window, from Ray's actors, equal the local engine's within 1e-5,
     in the same window order; an unreadable file is listed as failed on both."""
     import numpy as np
-    from synth import music, write_audio
 
     from genretag.models.net import load_model
     from genretag.settings import Settings
@@ -393,6 +393,7 @@ def test_training_embeddings_on_ray_are_the_local_ones(tmp_path):
     from genretag.training.data.embed import embed
 
     from helpers import make_tiny_model
+    from synth import music, write_audio
 
     make_tiny_model(tmp_path / "m.safetensors")
     model = load_model(tmp_path / "m.safetensors")

@@ -1,4 +1,4 @@
-"""The user's own genres survive every sequence of policies (issue 17, point 1).
+"""The user's own genres survive every sequence of policies.
 
 Found as a user would: ``scan --merge`` wrote "Bebop; Jazz", and a plain scan afterwards
 wrote "Jazz" over it, erasing the user's Bebop. Here every policy is followed by every
@@ -117,7 +117,7 @@ def test_merge_then_plain_scan_keeps_the_users_genres_as_found(lib, tiny_model):
     root, db = lib
     verdict(root, db, JAZZ)
     dry = scan(root, tiny_model, db, "--merge", "--dry-run")
-    # the table shows what the file would hold, the user's genre too (issue 17, point 10)
+    # the table shows what the file would hold, the user's genre too
     assert any("bebop.mp3" in line and "Bebop; jazz" in line for line in dry.output.splitlines())
     report = run("report", "--db", db)
     assert "last seen by a dry run (nothing written)" in report.output  # point 9

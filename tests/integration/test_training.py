@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from synth import music, write_audio
 from typer.testing import CliRunner
 
 from genretag.cli import build_app
@@ -16,6 +15,7 @@ from genretag.training.data.datasets import DatasetError, from_fma, gtzan_group,
 from genretag.training.evaluation.evaluate import make_folds
 
 from helpers import make_tiny_model
+from synth import music, write_audio
 
 app = build_app()  # the tagger's commands and the training plug-in's
 
@@ -254,7 +254,7 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
     assert r.exit_code == 0, r.output
     assert "broken.mp3" in r.output  # listed and skipped, not fatal
     assert "confidences are not calibrated" in r.output  # 8 clips: too few to fit one
-    # not a terminal: a line when each step starts and ends (issue 17)
+    # not a terminal: a line when each step starts and ends
     assert "embeddings: 0/9, started" in r.output and "embeddings: 9/9, done in" in r.output
     from genretag.models.net import load_model
 
@@ -333,7 +333,7 @@ def test_evaluate_writes_metrics_and_plots(dataset, tmp_path):
 
 
 def test_evaluate_says_up_front_when_a_genre_has_too_few_artists(dataset, tmp_path):
-    """Issue 17, point 6: one line naming the genre, not a traceback from the solver. A
+    """one line naming the genre, not a traceback from the solver. A
     genre by one artist cannot be tested on an artist the model never heard; one by fewer
     artists than folds is tested in fewer folds, and the run says so."""
     import shutil
@@ -454,7 +454,7 @@ def test_album_report_pools_an_artists_clips_as_the_scan_does():
 
 
 def test_a_temperature_is_fitted_only_on_enough_held_out_errors():
-    """Issue 17, point 7: held-out predictions that are all right would drive the
+    """held-out predictions that are all right would drive the
     temperature to its smallest value, and the model would be sure of everything."""
     import numpy as np
 
@@ -473,7 +473,7 @@ def test_a_temperature_is_fitted_only_on_enough_held_out_errors():
 
 
 def test_albums_from_every_output_by_the_scans_rule_and_the_rule_before():
-    """The pop album voted Soul (issue 17, point 2): its tracks rank Pop, Hip-Hop and
+    """The pop album voted Soul: its tracks rank Pop, Hip-Hop and
     Reggae first, and all give Soul, an independent genre, 0.45. Ranked alike, the pooled
     Soul beats every pooled exclusive share; by the scan's rule the album is Pop."""
     import numpy as np

@@ -1,4 +1,4 @@
-"""Albums, conflicts and truthful reports (issue 12), end to end through the command line.
+"""Albums, conflicts and truthful reports, end to end through the command line.
 
 The library is generated: albums by one artist, a compilation, an album with an outlier,
 untagged files in folders, and files that already have genres. The tiny test model hears
@@ -94,7 +94,7 @@ def test_albums_get_one_genre_outliers_keep_theirs_compilations_per_track(
     album_a = [rows[f"Artist/Album A/0{i}.mp3"] for i in (1, 2, 3)]
     assert all(r["genres"] == ["rock"] for r in album_a)  # 03 alone would be jazz
     assert all(r["album"] == "Album A — Artist" for r in album_a)
-    # each row holds its own track's probabilities, and the album's apart (issue 29)
+    # each row holds its own track's probabilities, and the album's apart
     for r, i in zip(album_a, (1, 2, 3)):
         own = LIBRARY[f"Artist/Album A/0{i}.mp3"][-1]
         assert [round(r["probabilities"][g], 6) for g in ("blues", "jazz", "rock")] == [
@@ -263,7 +263,7 @@ def test_a_rescan_after_undo_knows_what_the_files_hold(lib, tiny_model, tmp_path
 
 
 def test_an_album_is_decided_from_every_track_the_cache_knows(lib, tiny_model, tmp_path):
-    """Issue 17, point 3: naming some of an album's tracks gives the same verdict as naming
+    """naming some of an album's tracks gives the same verdict as naming
     the album, and the row says the verdict also came from tracks not named."""
     root, db = lib
     whole = report_rows(root / "Artist" / "Album A", tiny_model, db, tmp_path, "--dry-run")
@@ -297,7 +297,7 @@ def test_an_album_is_decided_from_every_track_the_cache_knows(lib, tiny_model, t
 
 
 def test_an_albums_verdict_is_a_genre_one_of_its_tracks_ranks_first(lib, tiny_model, tmp_path):
-    """Issue 17, point 2: two tracks rank blues first, one rock; all three rank jazz
+    """two tracks rank blues first, one rock; all three rank jazz
     second. The pooled vote alone would give jazz, which no track ranks first."""
     root, db = lib
     seed(

@@ -1,4 +1,4 @@
-"""``genretag learn`` (issue 18) on a library made in the test: two kinds of music
+"""``genretag learn`` on a library made in the test: two kinds of music
 (tonal, and bursts of noise), tagged in an owner's spellings, by several artists each."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mutagen.flac import FLAC
-from synth import music, write_audio
 
 from genretag import tags
 
 from helpers import make_tiny_tagger, run
+from synth import music, write_audio
 
 pytest.importorskip("sklearn")
 

@@ -121,10 +121,9 @@ def test_every_command_carries_odd_names_through_and_prints_them_escaped(odd, tm
 
 def test_learn_reads_the_tags_of_files_whose_names_are_not_utf8(tmp_path):
     pytest.importorskip("sklearn")
+    from helpers import make_tiny_tagger
     from synth import music
     from test_learn import noise, track
-
-    from helpers import make_tiny_tagger
 
     model = tmp_path / "tagger.safetensors"
     make_tiny_tagger(model)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 
 import pytest
 
 from genretag.library import formats
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
+
 PACKAGES = {"tagger": "genretag", "training": "genretag.training"}
 
 

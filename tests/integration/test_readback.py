@@ -1,4 +1,4 @@
-"""Genres read back the same everywhere (issue 13): every format genretag writes, read back
+"""Genres read back the same everywhere: every format genretag writes, read back
 through mutagen and through beets' mediafile, must give exactly the list written; ID3v2.3
 through mutagen's update_to_v24 too; WAV also through its RIFF INFO list."""
 

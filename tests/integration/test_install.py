@@ -1,4 +1,4 @@
-"""The package as pip builds it (issue 10, part 1): the wheel carries the shipped models,
+"""The package as pip builds it: the wheel carries the shipped models,
 the model card and the licences, under one ``genretag`` namespace, and the default model
 loads from an unpacked copy outside the checkout."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # builds wheels and an sdist
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # builds wheels and an sdist
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Files as other programs write them (issue 23), each made in the test: iTunes M4As, bare
+"""Files as other programs write them, each made in the test: iTunes M4As, bare
 FLACs, MP3s that mutagen knows only by their name. Each goes through a real scan with
 ``--overwrite`` and an undo; only the genre may change (raw bytes), and undo gives back
 what the README promises."""
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from mutagen.flac import FLAC, Picture
 from mutagen.mp4 import MP4, Atoms, MP4Cover, MP4FreeForm
-from synth import music, write_audio
 
 from genretag import tags
 
 from helpers import COVER, file_hash, run
 from rawtags import flac_blocks, mp4_items
+from synth import music, write_audio
 
 
 def scan_then_undo(path: Path, model: Path, db: Path) -> None:
@@ -189,7 +189,7 @@ def test_decoder_errors_are_one_plain_line(library, tiny_model, db, tmp_path):
     assert r.exit_code == 1
     rows = {Path(x["path"]).name: x for x in json.loads(report.read_text())["rows"]}
     assert rows["empty.mp3"]["error"] == "empty file (0 bytes)"
-    assert rows["empty.mp3"]["source"] is None  # nothing was heard (issue 17)
+    assert rows["empty.mp3"]["source"] is None  # nothing was heard
     for name in ("notes.mp3", "corrupt.mp3"):
         error = rows[name]["error"]
         assert error.startswith(("cannot decode", "no audio")) and "0x" not in error, error

@@ -1,4 +1,4 @@
-"""Every format a library holds (issue 23's corpus): each file goes through a real
+"""Every format a library holds: each file goes through a real
 ``scan --overwrite`` and an ``undo``. No traceback, no valid file refused, only the genre
 changes (raw bytes: the write checks every other tag, item, atom or header object, and the
 test compares them again), and undo gives back what the README promises: the file byte for
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synth import music, write_audio
 
 from genretag import tags
 from genretag.library.decode import decode, ffmpeg_path
 
 from helpers import run
+from synth import music, write_audio
 
 GENRES = ["Pop", "Disco", "R&B/Soul"]
 # format -> (file suffix, ffmpeg's audio codec)

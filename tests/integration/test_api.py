@@ -1,4 +1,4 @@
-"""The library API (issue 20): ``Session`` and ``Settings``, used directly."""
+"""The library API: ``Session`` and ``Settings``, used directly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from genretag import ConfigError, Session, Settings
 from genretag.deciding.decider import Row
 from genretag.states import CoverageMode, Policy, Status, UndoStatus
 
-from helpers import GOOD, album, file_hash
+from helpers import GOOD, ROOT, album, file_hash
 
 
 def test_a_session_scans_predicts_and_undoes(library, tiny_model, db):
@@ -64,7 +64,7 @@ def test_a_config_is_checked_when_made(bad, said):
 
 
 def test_a_session_refuses_what_cannot_work(tiny_model, tmp_path):
-    weights = Path(__file__).parent.parent / "weights"
+    weights = ROOT / "weights"
     with pytest.raises(ConfigError, match="a pretrained backbone, not a genre model"):
         Session(Settings(model=weights / "musicnn_msd.safetensors"))
     with pytest.raises(ConfigError, match="--labels gtzan: this model names the sets all"):
