@@ -90,3 +90,11 @@ def test_every_benchmark_is_listed():
 
 def test_the_readme_names_no_path_outside_the_repository():
     assert "../" not in (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_exactly_the_readmes_test_command_and_the_readme_stays_short():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert f"    {ci}\n" in readme  # the set-up's second command, as CI runs it
+    assert "ruff format --check" in ci and "python -m pytest" in ci
+    assert len(readme.splitlines()) <= 200
