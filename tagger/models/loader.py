@@ -109,10 +109,13 @@ class LazyModel:
         return None
 
     def _uses_onnx(self) -> bool:
-        """onnx when asked for (checked at open); with auto, on a CPU where it can run."""
+        """onnx when asked for (checked at open); with auto, on a CPU where it can run: the
+        one asked for (--device cpu), or the machine's when it has no GPU."""
         if self.runtime_request != Runtime.AUTO:
             return self.runtime_request == Runtime.ONNX
-        return self.device_request != "cuda" and self._onnx_refusal() is None and not _has_cuda()
+        if self.device_request == "cuda" or self._onnx_refusal() is not None:
+            return False
+        return self.device_request == "cpu" or not _has_cuda()
 
     def _onnx(self) -> Model | OnnxModel:
         """The model on ONNX Runtime, exported first if need be. Where the export fails

@@ -468,3 +468,53 @@ def test_learn_and_a_scan_with_what_it_learnt_need_no_torch(library, tmp_path):
         for t in range(4)
         for kind, label in (("n", "Hip Hop"), ("t", "Chiptune"))
     }
+
+
+@pytest.mark.parametrize(
+    "min_precision, expected",
+    [
+        (0.7, (0.55, 0.75, 1.0)),  # the best F1 among those precise enough: the top four
+        (0.8, (0.75, 1.0, 2 / 3)),  # the top four are not: the top two
+        (1.0, (0.75, 1.0, 2 / 3)),
+    ],
+)
+def test_a_labels_threshold_is_the_best_f1_at_the_precision_asked_for(min_precision, expected):
+    from genretag.learn import _threshold
+
+    y = np.array([1, 1, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert _threshold(y, p, min_precision) == pytest.approx(expected)
+    assert _threshold(np.array([0, 1]), np.array([0.9, 0.1]), 0.9) is None  # never precise
+
+
+def test_min_precision_comes_from_the_flag_else_the_config_file(library, tmp_path, monkeypatch):
+    """--min-precision reaches the fit (and a config file's value does, without the flag);
+    out of 0..1 it is a usage error before anything is heard."""
+    import genretag.learn
+
+    lib, model = library
+    seen = []
+
+    def fit(lib, min_tracks, min_artists, min_precision, seed=0):
+        seen.append(min_precision)
+        raise genretag.learn.LearnError("stopped here by the test")
+
+    monkeypatch.setattr(genretag.learn, "fit", fit)
+    args = [
+        "learn",
+        lib / "tonal0",
+        "--model",
+        model,
+        "--db",
+        tmp_path / "c.sqlite",
+        "--out",
+        tmp_path / "m.safetensors",
+    ]
+    r = run(*args, "--min-precision", "0.95")
+    assert r.exit_code == 2 and "stopped here by the test" in r.output and seen == [0.95]
+    config = tmp_path / "config.toml"
+    config.write_text("min_precision = 0.85\n")
+    monkeypatch.setenv("GENRETAG_CONFIG", str(config))
+    assert run(*args).exit_code == 2 and seen == [0.95, 0.85]
+    r = run(*args, "--min-precision", "1.5")
+    assert r.exit_code == 2 and "--min-precision" in r.output and seen == [0.95, 0.85]

@@ -539,3 +539,106 @@ def test_fifos_and_broken_links(library, tiny_model, db, tmp_path):
     assert r.exit_code == 0, r.output
     skipped = {Path(s["path"]).name for s in json.loads(report.read_text())["summary"]["skipped"]}
     assert {"broken.mp3", "self.mp3"} <= skipped
+
+
+def test_a_write_keeps_mode_and_owner_and_dates_the_file_now(library, tiny_model, db):
+    """Mode and owner pass to the new file (owner where this user may give files away:
+    root here, so a stranger's file stays the stranger's); mtime becomes the write's time,
+    so backup and sync tools see the change (docs/safety.md)."""
+    import time
+
+    path = album(library) / "plain.mp3"
+    os.chmod(path, 0o640)
+    owner = (1234, 2345) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(path, *owner)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    started = time.time()
+    r = genre_cli(path, tiny_model, db)
+    assert r.exit_code == 0 and tags.read_genres(path) == ["jazz"], r.output
+    st = path.stat()
+    assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == (oct(0o640), *owner)
+    assert st.st_mtime >= started - 1
+
+
+def test_a_user_xattr_that_cannot_be_copied_stops_the_write(library, monkeypatch):
+    """The user's own attribute is kept or nothing is written: the file stays byte for
+    byte, and the error names the attribute."""
+    path = album(library) / "plain.mp3"
+    try:
+        os.setxattr(path, "user.rating", b"5")
+    except OSError:
+        pytest.skip("this file system has no user extended attributes")
+    before = file_hash(path)
+    real = os.setxattr
+
+    def refuse_user(target, name, value, *args, **kwargs):
+        if name == "user.rating":
+            raise OSError(95, "Operation not supported")
+        return real(target, name, value, *args, **kwargs)
+
+    monkeypatch.setattr(os, "setxattr", refuse_user)
+    with pytest.raises(tags.TagError, match=r"cannot keep extended attribute user\.rating"):
+        tags.write_genres(path, ["Jazz"])
+    monkeypatch.undo()
+    assert file_hash(path) == before and os.getxattr(path, "user.rating") == b"5"
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_local_scan_with_130_and_the_same_command_resumes(tmp_path, tiny_model):
+    """A real SIGINT to a real scan: exit 130 with the one-line reason, every finished
+    track cached, and the same command hears only the rest."""
+    import signal
+    import time
+
+    from synth import music, write_audio
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(30):
+        write_audio(lib / f"t{i:02}.mp3", music(8.0, 22050, seed=i), 22050, "mp3")
+    db, report = tmp_path / "cache.sqlite", tmp_path / "second.json"
+    command = [
+        sys.executable,
+        "-m",
+        "genretag",
+        "scan",
+        str(lib),
+        "--model",
+        str(tiny_model),
+        "--db",
+        str(db),
+        "--dry-run",
+        "--coverage",
+        "full",
+        "--workers",
+        "1",
+        "--batch-size",
+        "1",
+        "-q",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    heard = 0
+    while heard == 0 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                    heard = con.execute(
+                        "select count(*) from tracks where probabilities is not null"
+                    ).fetchone()[0]
+            except sqlite3.Error:
+                continue  # being created
+    assert heard and proc.poll() is None, "the scan ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted: finished tracks are cached; run the same command to resume" in err
+    assert "Traceback" not in err
+    again = subprocess.run([*command, "--report", str(report)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["tracks"] == 30
+    assert summary["sources"]["cache"] >= heard and summary["sources"]["heard"] <= 30 - heard

@@ -12,6 +12,7 @@ import pytest
 from genretag import tags
 from genretag.settings import Settings
 
+import rawtags
 from helpers import GOOD, album, audio_hash, file_hash, make_tiny_model, run, scan, snapshot
 
 GENRE_KEYS = {"TCON", "GENRE", "\xa9gen", "gnre"}
@@ -50,6 +51,7 @@ def test_dry_run_changes_no_byte_and_reports(library, tiny_model, db, tmp_path):
 
 def test_real_run_tags_every_format_and_changes_nothing_else(library, tiny_model, db):
     files = {name: album(library) / name for name in GOOD}
+    raw = {n: p.read_bytes() for n, p in files.items()}
     audio = {n: audio_hash(p) for n, p in files.items()}
     others = {n: other_tags(p) for n, p in files.items()}
     r = scan(library, tiny_model, db, "--overwrite")
@@ -58,6 +60,7 @@ def test_real_run_tags_every_format_and_changes_nothing_else(library, tiny_model
         assert tags.read_genres(path) == ["jazz"], name
         assert audio_hash(path) == audio[name], f"{name}: audio changed"
         assert other_tags(path) == others[name], f"{name}: other tags changed"
+        rawtags.only_the_genre_changed(raw[name], path.read_bytes(), path.suffix)
     # the formats' own conventions
     assert ID3version(files["v23.mp3"]) == (2, 3, 0)
     assert ID3version(files["v24.mp3"]) == (2, 4, 0)
@@ -334,7 +337,10 @@ def test_report_and_predict_commands(library, tiny_model, db):
     scan(library, tiny_model, db)
     r = run("report", "--db", db)
     assert r.exit_code == 0 and "tagged" in r.output and "corrupt.mp3" in r.output
-    r = run("predict", album(library) / "plain.mp3", "--model", tiny_model, "--json")
+    # on a CPU (asked for, so that a runner with a GPU checks the same): fast coverage
+    r = run(
+        "predict", album(library) / "plain.mp3", "--model", tiny_model, "--json", "--device", "cpu"
+    )
     data = json.loads(r.output)
     assert max(data["probabilities"], key=data["probabilities"].get) == "jazz"
     assert data["timeline"][0]["start"] == 0.0 and data["timeline"][-1]["end"] > 3.9
@@ -484,9 +490,16 @@ def test_a_parquet_report_reads_back_with_pyarrow(library, tiny_model, db, tmp_p
             expected = (want["probabilities"] or {}).get(label)
             assert got[f"p_{label}"] == expected, (got["path"], label)
     assert any(got["error"] for got in table.to_pylist())  # the bad files are rows too
-    # without pyarrow: one line, before anything is heard
-    import genretag.render.report as rep
+    # without pyarrow (importlib finds none): one line with the install hint, before
+    # anything is heard
+    import importlib.util
 
-    monkeypatch.setattr(rep, "parquet_missing", lambda: "a .parquet report needs pyarrow")
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.split(".")[0] == "pyarrow" else found(name, *a),
+    )
     r = scan(library, tiny_model, tmp_path / "x.sqlite", "--dry-run", "--report", report)
-    assert r.exit_code == 2 and "needs pyarrow" in r.output
+    assert r.exit_code == 2, r.output
+    assert "a .parquet report needs pyarrow: pip install pyarrow" in r.output
