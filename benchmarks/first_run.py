@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--extras", default="", help="extras to install, e.g. torch")
     a = ap.parse_args()
-    from synth import music, write_audio
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from synth import music, write_audio  # the tests' generated music
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

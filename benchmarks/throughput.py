@@ -37,7 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # synth: the tests' generated music
 
 from genretag.library.decode import ffmpeg_path  # noqa: E402
 from genretag.states import CoverageMode  # noqa: E402

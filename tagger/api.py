@@ -28,6 +28,7 @@ from genretag.states import CoverageMode, Device, Engine, Runtime
 if TYPE_CHECKING:
     from genretag.deciding.decider import ScanOptions
     from genretag.deciding.genres import Vocabulary
+    from genretag.learn import Learned
     from genretag.models.loader import LazyModel
     from genretag.scan import ScanResult
     from genretag.store.cache import Cache, ScanRun
@@ -170,6 +171,27 @@ class Session:
             dry_run=self.settings.dry_run,
             force=force,
             run=run.id if run else None,
+        )
+
+    def learn(
+        self,
+        paths: Sequence[Path | str],
+        on_heard: Callable[[int], None] | None = None,
+        on_hearing: Callable[[int], None] | None = None,
+    ) -> Learned:
+        """A library's own genres, learnt from its tagged tracks under ``paths`` on this
+        session's model (its backbone hears; see ``learn``); ``Learned.save`` writes the
+        model file. A ``LearnError`` says in one line why nothing could be learnt."""
+        from genretag.learn import learn_library
+
+        return learn_library(
+            [Path(p) for p in paths],
+            self.settings,
+            self.model.load(),
+            self.model.path,
+            self.cache,
+            on_heard=on_heard,
+            on_hearing=on_hearing,
         )
 
     def last_scan(self, paths: Sequence[Path | str] | None = None) -> ScanRun | None:

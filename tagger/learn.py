@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -454,3 +455,64 @@ def save(
             "source": {k: by_key[k].filled_by for k in filled},
         }
     return write_model_file(out, tensors, about)
+
+
+@dataclass
+class Learned:
+    """What ``Session.learn`` learnt from a library: its tracks (``library``: tagged,
+    untagged, errors), the labels (``learnt``, ``filled``), and the base model they were
+    learnt on, from which ``save`` writes the model file."""
+
+    library: Library
+    learnt: Learnt
+    filled: list[str]
+    base: Any  # a models.base.Network
+    base_path: Path
+    seconds: float
+
+    def summary(self) -> str:
+        lib = self.library
+        return (
+            f"{len(lib.tagged)} tagged and {len(lib.untagged)} untagged tracks; "
+            f"heard {lib.heard} now, {len(lib.tagged) + len(lib.untagged) - lib.heard} "
+            f"from the cache; {lib.own_skipped} genres genretag wrote left out; "
+            f"{self.seconds:.1f} s"
+        )
+
+    def save(self, out: Path) -> str:
+        """The model file (``save``); returns its id. A ``LearnError`` when nothing could
+        be learnt."""
+        return save(self.learnt, self.library, self.base, self.base_path, out, self.filled)
+
+
+def learn_library(
+    paths: Iterable[Path],
+    settings: Settings,
+    base,
+    base_path: Path,
+    cache: Cache,
+    on_heard: Callable[[int], None] | None = None,
+    on_hearing: Callable[[int], None] | None = None,
+) -> Learned:
+    """Gather the tracks under ``paths``, hear those the cache cannot answer for (telling
+    ``on_hearing`` how many, ``on_heard`` as they are), and fit the labels with the
+    settings' thresholds; the base model fills in the thin labels it names too."""
+    import time
+
+    from genretag.hearing.windows import Coverage
+
+    t0 = time.perf_counter()
+    if not base.pools_statistics:
+        raise LearnError(
+            f"{base_path}: its head does not pool backbone statistics; learn needs the "
+            "shipped model or one like it"
+        )
+    lib, to_hear = gather(paths, cache, base.backbone_id, read_map(settings.genre_map))
+    if to_hear:
+        if on_hearing:
+            on_hearing(len(to_hear))
+        used = Coverage(settings.coverage, settings.windows).resolved(base.device_type)
+        hear(lib, to_hear, base, used, cache, on_heard or (lambda n: None), settings, base_path)
+    learnt = fit(lib, settings.min_tracks, settings.min_artists, settings.min_precision)
+    filled = fill_in(learnt, lib, base) if settings.fill_in else []
+    return Learned(lib, learnt, filled, base, base_path, time.perf_counter() - t0)

@@ -331,6 +331,10 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: unknown setting {unknown[0]!r} (the settings: {', '.join(sorted(known))})"
         )
+    # a relative path in the file means one beside it, wherever genretag runs
+    for name, value in data.items():
+        if Path in _kinds(name) and isinstance(value, str) and not value.startswith("~"):
+            data[name] = str(path.parent / value)
     return data
 
 

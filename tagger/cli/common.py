@@ -52,22 +52,6 @@ def open_model(path: Path | None, device: Device, genre_model: bool = True):
         raise usage_error(str(e)) from None
 
 
-def open_network(settings: Settings):
-    """The settings' genre model, opened lazily on the runtime they choose (ONNX Runtime on
-    a CPU, without torch, where the model allows it); exits with 2 and one line when it
-    cannot be used."""
-    from genretag.api import open_model_file
-    from genretag.models.file import ModelFileError
-    from genretag.models.loader import RuntimeUnavailable
-
-    try:
-        lazy = open_model_file(settings.model, settings.device, runtime=settings.runtime)
-        lazy.load()
-    except (ConfigError, ModelFileError, RuntimeUnavailable) as e:
-        raise usage_error(str(e)) from None
-    return lazy
-
-
 def open_session(settings: Settings, must_exist: bool = False):
     """A library ``Session`` with these settings, its cache opened; exits with 2 and one
     line when either cannot work. With ``must_exist`` (undo), a missing cache is an error

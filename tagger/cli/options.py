@@ -63,14 +63,16 @@ def _annotations() -> dict[str, Any]:
 _ANNOTATIONS = _annotations()
 
 
-def takes_settings(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def takes_settings(command: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate ``fn(..., settings: Settings)``, a typer command: its options gain one per
     setting that ``command`` takes (``settings.options``), and ``fn`` gets the settings
     in force. A setting that cannot work is a usage error (exit 2) of one line."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(fn)
-        own = [p for p in signature.parameters.values() if p.name != "settings"]
+        # ``sources`` (where each value came from), for a command that shows them
+        wants_sources = "sources" in signature.parameters
+        own = [p for p in signature.parameters.values() if p.name not in ("settings", "sources")]
         added, annotations = [], {}
         for name, default, option in options(command):
             annotation, typer_default = _typer_option(name, default, option)
@@ -110,14 +112,16 @@ def takes_settings(command: str) -> Callable[[Callable[..., Any]], Callable[...,
                             raise usage_error(f"{set_by} and {flag} cannot be used together")
                         flags[name], set_by = value, flag
             try:
-                settings, _ = resolve(flags)
+                settings, sources = resolve(flags)
             except ConfigError as e:
                 raise usage_error(str(e)) from None
+            if wants_sources:
+                kwargs["sources"] = sources
             return fn(**kwargs, settings=settings)
 
         run.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
         run.__annotations__ = {
-            **{k: v for k, v in fn.__annotations__.items() if k != "settings"},
+            **{k: v for k, v in fn.__annotations__.items() if k not in ("settings", "sources")},
             **annotations,
         }
         return run

@@ -22,11 +22,13 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from genretag.models.params import Architecture, AudioParams
 from genretag.states import ModelKind
+
+if TYPE_CHECKING:  # numpy is imported where tensors are written: start-up reads headers
+    import numpy as np
 
 FORMAT = "genretag-model"
 FORMAT_VERSION = 2  # 2: an explicit "kind" (files of version 1 are migrated when read)
@@ -244,6 +246,7 @@ def write_model_file(path: Path, tensors: dict[str, np.ndarray], meta: dict) -> 
     """Write ``tensors`` with ``meta`` (``genretag`` metadata, less its ``model_id``) as a
     model file at ``path``; returns the model id (``weights_id``). PyTorch's
     ``models.net.save_model`` and ``learn`` both write through it, without pickle."""
+    import numpy as np
     from safetensors.numpy import save_file
 
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
