@@ -4,9 +4,9 @@ Which tool does what, and why:
 
 - **Finding ffmpeg** (``ffmpeg_path``): the binary the ``imageio-ffmpeg`` wheel ships, else
   a system ``ffmpeg`` on PATH.
-- **Encoding** (``training.synth.write_audio``: the synthetic music of tests and
-  benchmarks): pydub's ``AudioSegment.export``, which does that job whole, pointed at the
-  same ffmpeg. pydub is the training extra's: tagging never encodes.
+- **Encoding** (``tests/synth.py``: the synthetic music of tests and benchmarks): pydub's
+  ``AudioSegment.export``, which does that job whole, pointed at the same ffmpeg. pydub is
+  the test extra's: tagging never encodes.
 - **Decoding for the model**: ffmpeg called directly (``stream``, ``decode_spans``), because
   pydub cannot express what a scan needs. ``AudioSegment.from_file`` decodes the whole file
   into memory at its own rate (a one-hour mix would take gigabytes), puts ``parameters``

@@ -9,7 +9,8 @@ within 1e-4 of PyTorch's (``tests/test_runtime.py``).
 Where the graphs come from, in order: beside the model file (the shipped model's are in the
 package), then the user cache folder (``~/.cache/genretag/onnx/<model id>.*.onnx``), where
 the first scan with a model exports them (this once, it imports torch; it needs the
-``onnx`` package, which the training extra brings).
+``onnx`` package, which the torch extra brings). A model ``genretag learn`` made runs on
+its base model's graphs with its own head in numpy (``LibraryHead``): nothing is exported.
 """
 
 from __future__ import annotations

@@ -406,9 +406,12 @@ def test_learn_and_a_scan_with_what_it_learnt_need_no_torch(library, tmp_path):
     head in numpy, giving what PyTorch gives for the same file."""
     lib, _ = library
     db, out = tmp_path / "cache.sqlite", tmp_path / "mine.safetensors"
+    # three artists of each kind, and the untagged tracks: enough to learn both labels
+    folders = [lib / f"{kind}{a}" for kind in ("noise", "tonal") for a in range(3)]
     r = without_torch(
         "learn",
-        lib,
+        *folders,
+        lib / "new",
         "-o",
         out,
         "--db",
