@@ -13,7 +13,6 @@ they are installed.
 from __future__ import annotations
 
 import json
-import os
 import time
 from importlib.util import find_spec
 from pathlib import Path
@@ -28,7 +27,7 @@ from genretag.library.discover import printable
 from genretag.models.file import shipped
 from genretag.render.progress import steps
 from genretag.settings import EVALUATE, TRAIN, Settings
-from genretag.states import Arch, Device, Engine
+from genretag.states import Arch, Engine
 from genretag.training.recipes.options import Options
 
 if TYPE_CHECKING:
@@ -84,35 +83,32 @@ def _prepare(
     dataset: Path,
     backbone: Path,
     cache: Path | None,
-    workers: int,
-    device: Device,
+    settings: Settings,
     table_csv: Path | None,
     recipe: Recipe,
     clip_features: bool,
-    engine: Engine = Engine.LOCAL,
-    ray_address: str | None = None,
 ) -> Labelled:
-    """Load the dataset and embed every window (cached), here or (``engine``) on a Ray
-    cluster; read the feature table if given. ``clip_features`` also computes the table's
+    """Load the dataset and embed every window (cached), here or (the settings' engine) on
+    a Ray cluster; read the feature table if given. ``clip_features`` also computes the table's
     columns from each clip's audio (evaluation needs them for its test clips); a recipe
     that trains at log-mel level gets the mels."""
     import numpy as np
 
     from genretag.hearing.rayengine import RayError
     from genretag.models import features
-    from genretag.settings import Settings
     from genretag.training.data.datasets import DatasetError, load, load_feature_table, read_artists
     from genretag.training.data.embed import clip_mels, embed, table_features
     from genretag.training.recipes.featuremlp import window_features
     from genretag.training.recipes.rawcnn import clip_audio
     from genretag.training.recipes.recipe import Labelled
 
-    if engine == Engine.RAY:
+    if settings.engine == Engine.RAY:
         from genretag.hearing.rayengine import missing
 
-        if missing():
-            raise usage_error(missing())
-    workers = workers or os.cpu_count() or 1
+        why = missing()
+        if why:
+            raise usage_error(why)
+    workers = settings.decode_workers()
     cache = cache or default_cache()
     try:
         items = load(dataset)
@@ -120,10 +116,9 @@ def _prepare(
         raise usage_error(str(e)) from None
     if not items:
         raise usage_error(f"{dataset}: no audio found")
-    pretrained = open_model(backbone, device, genre_model=False)
+    pretrained = open_model(backbone, settings.device, genre_model=False)
     opened_on = pretrained.device_type
     results = {}
-    settings = Settings(engine=engine, ray_address=ray_address, device=device)
     with steps(err) as bar:
 
         def run(what: str, fn, *args, **kwargs):
@@ -277,13 +272,19 @@ CACHE_OPT = typer.Option(
 )
 
 
-def make_recipe(arch: Arch, options: Options) -> Recipe:
+def make_recipe(arch: Arch, options: Options, table: Path | None = None) -> Recipe:
+    """The recipe of ``arch``, refused in one line where the options do not apply to it."""
     from genretag.training.recipes.arches import RECIPES
 
     if options.finetune and arch != Arch.MUSICNN_FINETUNE:
         raise usage_error("--finetune-all sets the whole-network epochs of --arch musicnn-finetune")
     if options.n_mels and arch != Arch.MEL_CNN:
         raise usage_error("--n-mels sets the mel bands of --arch mel-cnn")
+    if arch == Arch.FEATURES_MLP and table is not None:
+        raise usage_error(
+            "--features adds a feature head beside a CNN; --arch features-mlp "
+            "is a network on the features itself"
+        )
     return RECIPES[arch](options)
 
 
@@ -329,8 +330,6 @@ def train(
 ) -> None:
     """Train a genre model on labelled folders; use it with `scan --model OUT`."""
     needs_training_extra("train")
-    workers, device = settings.workers, settings.device
-    engine, ray_address = settings.engine, settings.ray_address
     import numpy as np
 
     from genretag.training.recipes.probe import MIN_CALIBRATION_CLIPS, MIN_CALIBRATION_ERRORS
@@ -343,24 +342,9 @@ def train(
         Options(
             epochs, seed, mixup, patience, finetune_all, finetune_lr, augment, cnn_weight, n_mels
         ),
-    )
-    if recipe.features_mlp is not None and table is not None:
-        raise usage_error(
-            "--features adds a feature head beside a CNN; --arch features-mlp "
-            "is a network on the features itself"
-        )
-    d = _prepare(
-        dataset,
-        backbone,
-        cache,
-        workers,
-        device,
         table,
-        recipe,
-        clip_features=False,
-        engine=engine,
-        ray_address=ray_address,
     )
+    d = _prepare(dataset, backbone, cache, settings, table, recipe, clip_features=False)
     with steps(err) as bar:
         built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
     for e, loss in enumerate(built.losses):
@@ -460,8 +444,6 @@ def evaluate(
     """Artist-grouped, genre-stratified k-fold cross-validation of what `train` builds with
     the same options, repeated over seeds, beside a linear probe on the same folds."""
     needs_training_extra("evaluate")
-    workers, device = settings.workers, settings.device
-    engine, ray_address = settings.engine, settings.ray_address
     from genretag.training.evaluation.evaluate import (
         EvaluationError,
         _spread,
@@ -481,24 +463,9 @@ def evaluate(
         Options(
             epochs, seed, mixup, patience, finetune_all, finetune_lr, augment, cnn_weight, n_mels
         ),
-    )
-    if recipe.features_mlp is not None and table is not None:
-        raise usage_error(
-            "--features adds a feature head beside a CNN; --arch features-mlp "
-            "is a network on the features itself"
-        )
-    d = _prepare(
-        dataset,
-        backbone,
-        cache,
-        workers,
-        device,
         table,
-        recipe,
-        clip_features=table is not None,
-        engine=engine,
-        ray_address=ray_address,
     )
+    d = _prepare(dataset, backbone, cache, settings, table, recipe, clip_features=table is not None)
     if outside and not recipe.track:
         raise usage_error("--hold-out-genres measures the track head (--arch musicnn-track)")
     if outside and len(d.labels) < 3:
@@ -537,18 +504,7 @@ def evaluate(
         )
     others = {}
     for other in compare or []:
-        o = _prepare(
-            dataset,
-            other,
-            cache,
-            workers,
-            device,
-            None,
-            recipe,
-            clip_features=False,
-            engine=engine,
-            ray_address=ray_address,
-        )
+        o = _prepare(dataset, other, cache, settings, None, recipe, clip_features=False)
         if [i.path for i in o.items] != [i.path for i in d.items]:
             raise usage_error(f"{other}: not every clip could be heard by both backbones")
         others[other.stem] = o

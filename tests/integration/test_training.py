@@ -523,13 +523,15 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
 
     from genretag.hearing.local import Predictor
     from genretag.hearing.windows import Coverage
-    from genretag.states import Device
     from genretag.training.cli import _prepare
     from genretag.training.recipes.recipe import Recipe, fit_model, predict
 
     backbone = tmp_path / "tagger.safetensors"
     make_tiny_model(backbone, labels=["electronic", "House", "jazz", "rock"], activation="sigmoid")
-    d = _prepare(dataset, backbone, tmp_path / "emb", 1, Device.CPU, None, Recipe(), False)
+    from genretag.settings import Settings
+
+    settings = Settings(workers=1, device="cpu")
+    d = _prepare(dataset, backbone, tmp_path / "emb", settings, None, Recipe(), False)
     built = fit_model(d, np.arange(len(d.y)), Recipe())
     model = built.model
     assert model.labels[:2] == ["jazz", "rock"] and model.independent == [
