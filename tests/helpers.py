@@ -220,6 +220,15 @@ def make_library(root: Path) -> Path:
 app = build_app()  # the tagger's commands and the training plug-in's
 
 
+def sigint_as_a_terminal_sends_it() -> None:
+    """For ``Popen(preexec_fn=...)``: the child takes Ctrl-C as a terminal's process does,
+    even where the tests run in the background (a shell starts background jobs with SIGINT
+    ignored, and Python then leaves it ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(*args: str):
     result = CliRunner().invoke(app, [str(a) for a in args])
     if result.exception and not isinstance(result.exception, SystemExit):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run
+from helpers import run, sigint_as_a_terminal_sends_it
 
 pytest.importorskip("ray.data")
 pytestmark = pytest.mark.slow  # a Ray runtime is started by every test here
@@ -264,6 +264,7 @@ def test_ctrl_c_keeps_what_was_heard_and_the_next_run_resumes(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=sigint_as_a_terminal_sends_it,
     )
 
     def heard() -> int:  # the scan puts what it heard in the cache file within a second

@@ -20,7 +20,7 @@ from genretag import tags
 from genretag.store.cache import Cache
 
 import rawtags
-from helpers import album, file_hash, run
+from helpers import album, file_hash, run, sigint_as_a_terminal_sends_it
 
 
 def bare_audio(library: Path) -> bytes:
@@ -618,7 +618,13 @@ def test_ctrl_c_stops_a_local_scan_with_130_and_the_same_command_resumes(tmp_pat
         "1",
         "-q",
     ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_a_terminal_sends_it,
+    )
     deadline = time.monotonic() + 120
     heard = 0
     while heard == 0 and time.monotonic() < deadline and proc.poll() is None:
