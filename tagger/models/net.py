@@ -38,7 +38,6 @@ from genretag.models.file import (
     check_whole,
     default_model_path,
     read_metadata,
-    weights_id,
     write_model_file,
 )
 from genretag.models.frontend import AudioParams, mel_filters
@@ -360,17 +359,6 @@ class Model:
         """(batch, window_samples) float32 samples -> (batch, n_outputs) per-window
         probabilities of the network's output layer (``predict_mel``)."""
         return self.predict_mel(self.frontend(samples.to(self.device, non_blocking=True)))
-
-
-def model_id_of(tensors: dict[str, torch.Tensor], meta: dict) -> str:
-    """A stable id from the weights and what they mean (``models.file.weights_id``)."""
-    return weights_id(
-        meta,
-        (
-            (name, tensors[name].detach().cpu().contiguous().numpy().tobytes())
-            for name in sorted(tensors)
-        ),
-    )
 
 
 def save_model(
