@@ -409,7 +409,13 @@ def save(
     model file at ``base_path``), and a ``library`` head, then the ``filled`` labels from
     ``base``'s own heads (``GenreNet`` with a library head reads it); returns the model
     id. Written in numpy, so learn needs no PyTorch."""
-    from genretag.models.file import FORMAT, FORMAT_VERSION, MEL_KEY, read_tensors, write_model_file
+    from genretag.models.file import (
+        LIBRARY_KEYS,
+        MEL_KEY,
+        header,
+        read_tensors,
+        write_model_file,
+    )
     from genretag.models.params import Architecture
     from genretag.states import ModelKind
 
@@ -422,23 +428,11 @@ def save(
     if filled:  # the base's heads travel with the file, for the labels they fill in
         parts += ("track.",) + (("tag_genres.",) if meta.tag_genres else ())
     tensors = read_tensors(base_path, parts)
-    tensors.update(
-        {
-            "library.mean": learnt.mean.astype(np.float32),
-            "library.scale": learnt.scale.astype(np.float32),
-            "library.linear.weight": learnt.weights.astype(np.float32),
-            "library.linear.bias": learnt.bias.astype(np.float32),
-        }
-    )
+    head = (learnt.mean, learnt.scale, learnt.weights, learnt.bias)
+    tensors.update({k: v.astype(np.float32) for k, v in zip(LIBRARY_KEYS, head)})
+    arch = Architecture.from_dict({**meta.architecture.to_dict(), "head": "library"})
     about = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": ModelKind.GENRE_MODEL.value,
-        "labels": labels,
-        "audio": meta.audio.to_dict(),
-        "architecture": Architecture.from_dict(
-            {**meta.architecture.to_dict(), "head": "library"}
-        ).to_dict(),
+        **header(ModelKind.GENRE_MODEL, labels, meta.audio, arch),
         "name": f"learnt from a library ({len(lib.tagged)} tagged tracks)",
         "display_names": {k: lib.name(k) for k in labels},
         "thresholds": {k: by_key[k].threshold for k in learnt.keys},

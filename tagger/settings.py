@@ -231,7 +231,7 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            kinds = _kinds(f.name)
+            kinds = types_of(f.name)
             if value is None and type(None) in kinds:
                 continue
             kind = kinds[0]
@@ -284,7 +284,7 @@ def _check_number(f, value: Any, whole: bool) -> None:
         )
 
 
-def _kinds(name: str) -> tuple[Any, ...]:
+def types_of(name: str) -> tuple[Any, ...]:
     """The types a field takes, the main one first (``X | None``: X, NoneType)."""
     hint = _HINTS[name]
     args = typing.get_args(hint)
@@ -333,7 +333,7 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
         )
     # a relative path in the file means one beside it, wherever genretag runs
     for name, value in data.items():
-        if Path in _kinds(name) and isinstance(value, str) and not value.startswith("~"):
+        if Path in types_of(name) and isinstance(value, str) and not value.startswith("~"):
             data[name] = str(path.parent / value)
     return data
 

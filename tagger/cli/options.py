@@ -45,11 +45,11 @@ def _annotations() -> dict[str, Any]:
     """What typer parses each setting as: its enum, int, float, bool, str or path."""
     from pathlib import Path
 
-    from genretag.settings import _kinds
+    from genretag.settings import types_of
 
     out = {}
     for name, _, _ in options():
-        kind = _kinds(name)[0]
+        kind = types_of(name)[0]
         parsed = (
             kind
             if kind in (int, float, bool, str, Path)

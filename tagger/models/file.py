@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # numpy is imported where tensors are written: start-up reads
 
 FORMAT = "genretag-model"
 FORMAT_VERSION = 2  # 2: an explicit "kind" (files of version 1 are migrated when read)
+# a learnt model's own head (GenreNet's ``library``): its standardisation and its weights
+LIBRARY_KEYS = ("library.mean", "library.scale", "library.linear.weight", "library.linear.bias")
 MEL_KEY = "frontend.mel_basis"  # the mel filterbank's name among a model file's tensors
 MAX_HEADER = 100 << 20
 
@@ -240,6 +242,21 @@ def weights_id(meta: dict, tensors: Iterable[tuple[str, bytes | memoryview]]) ->
         h.update(name.encode())
         h.update(data)
     return h.hexdigest()[:16]
+
+
+def header(
+    kind: ModelKind, labels: list[str], audio: AudioParams, architecture: Architecture
+) -> dict:
+    """What every model file says about itself first (``SCHEMA``'s required fields, but the
+    id, which ``write_model_file`` adds); a writer adds its own keys after."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": ModelKind(kind).value,
+        "labels": list(labels),
+        "audio": audio.to_dict(),
+        "architecture": architecture.to_dict(),
+    }
 
 
 def write_model_file(path: Path, tensors: dict[str, np.ndarray], meta: dict) -> str:

@@ -28,8 +28,6 @@ from torch import nn
 
 from genretag.models import registry
 from genretag.models.file import (
-    FORMAT,
-    FORMAT_VERSION,
     MEL_KEY,
     FeatureHead,
     FillIn,
@@ -37,6 +35,7 @@ from genretag.models.file import (
     ModelMeta,
     check_whole,
     default_model_path,
+    header,
     read_metadata,
     write_model_file,
 )
@@ -379,15 +378,7 @@ def save_model(
     # the mel filterbank travels with the audio parameters it was made from
     if net.arch.hears_mels:
         tensors[MEL_KEY] = mel_filters(params)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": ModelKind(kind).value,
-        "labels": list(labels),
-        "audio": params.to_dict(),
-        "architecture": net.arch.to_dict(),
-        **(extra or {}),
-    }
+    meta = {**header(kind, labels, params, net.arch), **(extra or {})}
     if net.features is not None:
         meta["features"] = {**meta.get("features", {}), "cnn_weight": net.cnn_weight}
     return write_model_file(path, tensors, meta)

@@ -115,9 +115,6 @@ def export_to_cache(model) -> dict[str, Path]:
     return {**paths, "about": about}
 
 
-LIBRARY_KEYS = ("library.mean", "library.scale", "library.linear.weight", "library.linear.bias")
-
-
 @dataclass(frozen=True)
 class LibraryHead:
     """A learnt model's own head (``genretag learn``), in numpy: one logistic regression
@@ -133,12 +130,11 @@ class LibraryHead:
 
     @classmethod
     def of_file(cls, path: Path) -> LibraryHead:
-        from safetensors import safe_open
+        from genretag.models.file import LIBRARY_KEYS, read_tensors
 
-        with safe_open(str(path), "np") as f:
-            mean, scale, weight, bias = (f.get_tensor(k) for k in LIBRARY_KEYS)
-            take = f.get_tensor("fill") if "fill" in f.keys() else None  # noqa: SIM118
-        return cls(mean, scale, weight, bias, take)
+        found = read_tensors(path, (*LIBRARY_KEYS, "fill"))
+        mean, scale, weight, bias = (found[k] for k in LIBRARY_KEYS)
+        return cls(mean, scale, weight, bias, found.get("fill"))
 
     def probabilities(self, stats: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Statistics (tracks, stats) and the base's probabilities (tracks, base labels)
