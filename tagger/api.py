@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genretag.settings import ConfigError, Settings
+from genretag.settings import ALL_LABELS, VALIDATED, ConfigError, Settings
 from genretag.states import CoverageMode, Device, Engine, Runtime
 
 if TYPE_CHECKING:
@@ -246,19 +246,20 @@ def open_model_file(
 
 
 def vocabulary(
-    model: LazyModel, labels: str = "all", genre_map: Path | dict[str, str] | None = None
+    model: LazyModel, labels: str = VALIDATED, genre_map: Path | dict[str, str] | None = None
 ) -> Vocabulary:
     """The names a scan writes: the model's, limited to a label set it names, renamed by
     a map (a TOML file, or label -> name)."""
     from genretag.deciding.genres import MapError, Vocabulary
 
     vocab = Vocabulary.of_model(model.metadata)
-    if labels != "all":
-        sets = model.metadata.label_sets
+    sets = model.metadata.label_sets
+    if labels == VALIDATED and VALIDATED not in sets:
+        labels = ALL_LABELS  # a model that names no validated set (a learnt one) writes all
+    if labels != ALL_LABELS:
         if labels not in sets:
-            raise ConfigError(
-                f"--labels {labels}: this model names the sets {', '.join(['all', *sets])}"
-            )
+            names = dict.fromkeys([VALIDATED, ALL_LABELS, *sets])
+            raise ConfigError(f"--labels {labels}: this model names the sets {', '.join(names)}")
         vocab = vocab.only(list(sets[labels]))
     try:
         if isinstance(genre_map, dict):

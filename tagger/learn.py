@@ -380,7 +380,7 @@ def fill_in(
     few artists to learn, where it names them too (``Hip Hop`` and its ``Hip-Hop``): such a
     label is written where the base model gives it ``min_confidence``, as a scan with the
     base model would. Marks each such label's result; returns their keys, in order."""
-    if base.metadata.architecture.head != "track":
+    if base.metadata.architecture.head not in ("track", "genres"):
         return []
     names = base.metadata.display_names
     known: dict[str, str] = {}
@@ -425,8 +425,10 @@ def save(
     by_key = {r.key: r for r in learnt.results}
     labels = [*learnt.keys, *filled]
     parts: tuple[str, ...] = ("backbone.", "head.", MEL_KEY)
+    own_genres = meta.architecture.head == "genres"  # else a track head and tagger genres
     if filled:  # the base's heads travel with the file, for the labels they fill in
-        parts += ("track.",) + (("tag_genres.",) if meta.tag_genres else ())
+        parts += ("genres.",) if own_genres else ("track.",)
+        parts += ("tag_genres.",) if meta.tag_genres else ()
     tensors = read_tensors(base_path, parts)
     head = (learnt.mean, learnt.scale, learnt.weights, learnt.bias)
     tensors.update({k: v.astype(np.float32) for k, v in zip(LIBRARY_KEYS, head)})
@@ -444,8 +446,9 @@ def save(
         tensors["fill"] = np.asarray(take, dtype=np.int64)
         about["fill_in"] = {
             "take": take,
-            "exclusive": len(base.labels) - len(meta.tag_genres),
+            "exclusive": 0 if own_genres else len(base.labels) - len(meta.tag_genres),
             "tag_genres": len(meta.tag_genres),
+            "genres": len(base.labels) if own_genres else 0,
             "source": {k: by_key[k].filled_by for k in filled},
         }
     return write_model_file(out, tensors, about)

@@ -46,6 +46,8 @@ SCAN, PREDICT, UNDO, REPORT, LEARN, REVIEW, TRAIN, EVALUATE = (
     "evaluate",
 )
 HEARS = frozenset({SCAN, PREDICT, LEARN, REVIEW})  # commands that hear audio with a model
+VALIDATED = "validated"  # the label set a scan writes by default, where the model names it
+ALL_LABELS = "all"
 
 
 class ConfigError(Exception):
@@ -168,9 +170,10 @@ class Settings:
         {SCAN, REVIEW},
     )
     labels: str = setting(
-        "all",
-        "Which of the model's genres may be written: all, or a set it names (gtzan: "
-        "the ten GTZAN genres).",
+        VALIDATED,
+        "Which of the model's genres may be written: validated (those the model card "
+        "validated on artists it never heard; every genre of a model that names no such "
+        "set), all, or another set it names (gtzan: the ten GTZAN genres).",
         ("--labels",),
         {SCAN, REVIEW},
     )

@@ -132,12 +132,14 @@ class Head(StrEnum):
     WINDOW = "window"  # each window; a track is their mean
     TRACK = "track"  # a track's pooled backbone statistics, beside a pretrained tagger
     LIBRARY = "library"  # learnt from a library's own tags (genretag learn)
+    GENRES = "genres"  # independent genres on a track's pooled statistics (the default model)
 
 
 class Arch(StrEnum):
     """What ``genretag train --arch`` and ``evaluate --arch`` build: one recipe each
     (``training.recipes``), and the :class:`Net` and :class:`Head` of the model it writes."""
 
+    MUSICNN_GENRES = "musicnn-genres"  # independent genres of several datasets, on the tagger
     MUSICNN_TRACK = "musicnn-track"  # probes on the frozen tagger's pooled windows
     MUSICNN_WINDOW = "musicnn-window"  # musicnn's back end fine-tuned per window
     MUSICNN_FINETUNE = "musicnn-finetune"  # the back end, then the whole network
@@ -153,4 +155,6 @@ class Arch(StrEnum):
 
     @property
     def head(self) -> Head:
-        return Head.TRACK if self == Arch.MUSICNN_TRACK else Head.WINDOW
+        return {Arch.MUSICNN_TRACK: Head.TRACK, Arch.MUSICNN_GENRES: Head.GENRES}.get(
+            self, Head.WINDOW
+        )

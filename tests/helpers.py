@@ -81,12 +81,13 @@ def make_tiny_model(
     return save_model(path, net, labels, AudioParams(), extra={"name": f"tiny-{seed}"})
 
 
-def make_tiny_tagger(path: Path, seed: int = 0, n_tags: int = 4) -> str:
-    """A small random musicnn with a pretrained tagger's shape: a ``track`` head over its
-    pooled statistics and ``n_tags`` tags, as the shipped model has (learn's base)."""
+def make_tiny_tagger(path: Path, seed: int = 0, n_tags: int = 4, head: str = "genres") -> str:
+    """A small random musicnn with a pretrained tagger's shape: a head over its pooled
+    statistics and ``n_tags`` tags, as the shipped model has (learn's base): ``genres``
+    (the shipped model's, every label independent) or ``track`` (the model before it)."""
     torch.manual_seed(seed)
     net = GenreNet(
-        Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16, head="track"),
+        Architecture(frontend_filters=0.125, midend_filters=8, backend_units=16, head=head),
         AudioParams(),
         len(LABELS),
         n_tags=n_tags,

@@ -80,7 +80,7 @@ def extra_hint(extra: str) -> str:
 
 
 def _prepare(
-    dataset: Path,
+    datasets: list[Path],
     backbone: Path,
     cache: Path | None,
     settings: Settings,
@@ -88,7 +88,7 @@ def _prepare(
     recipe: Recipe,
     clip_features: bool,
 ) -> Labelled:
-    """Load the dataset and embed every window (cached), here or (the settings' engine) on
+    """Load the datasets (several as one: ``datasets.load_all``) and embed every window (cached), here or (the settings' engine) on
     a Ray cluster; read the feature table if given. ``clip_features`` also computes the table's
     columns from each clip's audio (evaluation needs them for its test clips); a recipe
     that trains at log-mel level gets the mels."""
@@ -96,7 +96,12 @@ def _prepare(
 
     from genretag.hearing.rayengine import RayError
     from genretag.models import features
-    from genretag.training.data.datasets import DatasetError, load, load_feature_table, read_artists
+    from genretag.training.data.datasets import (
+        DatasetError,
+        load_all,
+        load_feature_table,
+        read_artists,
+    )
     from genretag.training.data.embed import clip_mels, embed, table_features
     from genretag.training.recipes.featuremlp import window_features
     from genretag.training.recipes.rawcnn import clip_audio
@@ -111,9 +116,10 @@ def _prepare(
     workers = settings.decode_workers()
     cache = cache or default_cache()
     try:
-        items = load(dataset)
+        items = load_all(datasets)
     except DatasetError as e:
         raise usage_error(str(e)) from None
+    dataset = datasets[0] if len(datasets) == 1 else Path(", ".join(map(str, datasets)))
     if not items:
         raise usage_error(f"{dataset}: no audio found")
     pretrained = open_model(backbone, settings.device, genre_model=False)
@@ -206,7 +212,11 @@ def _prepare(
 
 
 # options both commands take (typer accepts one option object as default in several places)
-DATASET = typer.Argument(..., help="Folder per genre, GTZAN, FMA or CSV manifest.")
+DATASETS = typer.Argument(
+    ...,
+    help="Datasets: a folder per genre (GTZAN, Emotify), a tracks.csv with several genres per "
+    "clip (MER), FMA, or a CSV manifest. Several are learnt as one with --arch musicnn-genres.",
+)
 FEATURES = typer.Option(
     None,
     "--features",
@@ -248,9 +258,10 @@ SEED = typer.Option(
     0, "--seed", help="Seed of every random choice (folds, initial weights, augmentation)."
 )
 ARCH = typer.Option(
-    Arch.MUSICNN_TRACK,
+    Arch.MUSICNN_GENRES,
     "--arch",
-    help="The network: musicnn-track (probes "
+    help="The network: musicnn-genres (the default model's: independent genres of "
+    "several datasets, on the frozen tagger), musicnn-track (probes "
     "on the frozen tagger), musicnn-window (its back end fine-tuned per "
     "window), musicnn-finetune (the back end per window, then the whole "
     "network at a low rate), mel-cnn (a CNN on log-mels from random "
@@ -272,10 +283,22 @@ CACHE_OPT = typer.Option(
 )
 
 
+def one_dataset(datasets: list[Path], arch: Arch) -> Path:
+    """The dataset of a recipe that learns one; several are refused in one line."""
+    if len(datasets) > 1:
+        raise usage_error(
+            f"--arch {arch.value} learns one dataset; several are learnt as one with "
+            f"--arch {Arch.MUSICNN_GENRES.value}"
+        )
+    return datasets[0]
+
+
 def make_recipe(arch: Arch, options: Options, table: Path | None = None) -> Recipe:
     """The recipe of ``arch``, refused in one line where the options do not apply to it."""
     from genretag.training.recipes.arches import RECIPES
 
+    if arch == Arch.MUSICNN_GENRES and table is not None:
+        raise usage_error(f"--features adds a feature head to --arch {Arch.MUSICNN_TRACK.value}")
     if options.finetune and arch != Arch.MUSICNN_FINETUNE:
         raise usage_error("--finetune-all sets the whole-network epochs of --arch musicnn-finetune")
     if options.n_mels and arch != Arch.MEL_CNN:
@@ -311,7 +334,7 @@ def _epochs(r: Recipe) -> int:
 
 @takes_settings(TRAIN)
 def train(
-    dataset: Path = DATASET,
+    datasets: list[Path] = DATASETS,
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.safetensors)."),
     table: Path | None = FEATURES,
     cnn_weight: float = CNN_WEIGHT,
@@ -344,7 +367,12 @@ def train(
         ),
         table,
     )
-    d = _prepare(dataset, backbone, cache, settings, table, recipe, clip_features=False)
+    if recipe.genres:
+        from genretag.training.genres_cli import train_genres
+
+        return train_genres(datasets, out, backbone, cache, settings, recipe, started)
+    dataset = one_dataset(datasets, arch)
+    d = _prepare([dataset], backbone, cache, settings, table, recipe, clip_features=False)
     with steps(err) as bar:
         built = fit_model(d, np.arange(len(d.y)), recipe, epoch_reporter(bar, _epochs(recipe)))
     for e, loss in enumerate(built.losses):
@@ -395,7 +423,7 @@ def train(
 
 @takes_settings(EVALUATE)
 def evaluate(
-    dataset: Path = DATASET,
+    datasets: list[Path] = DATASETS,
     folds: int = typer.Option(5, "--folds", min=2, help="Outer folds, grouped by artist."),
     seeds: int = typer.Option(
         3,
@@ -465,7 +493,28 @@ def evaluate(
         ),
         table,
     )
-    d = _prepare(dataset, backbone, cache, settings, table, recipe, clip_features=table is not None)
+    if recipe.genres:
+        from genretag.training.genres_cli import evaluate_genres
+
+        if albums:
+            raise usage_error(f"--albums measures --arch {Arch.MUSICNN_TRACK.value}")
+        return evaluate_genres(
+            datasets,
+            folds,
+            seeds,
+            out_dir,
+            backbone,
+            compare or [],
+            outside,
+            cache,
+            settings,
+            recipe,
+            started,
+        )
+    dataset = one_dataset(datasets, arch)
+    d = _prepare(
+        [dataset], backbone, cache, settings, table, recipe, clip_features=table is not None
+    )
     if outside and not recipe.track:
         raise usage_error("--hold-out-genres measures the track head (--arch musicnn-track)")
     if outside and len(d.labels) < 3:
@@ -504,7 +553,7 @@ def evaluate(
         )
     others = {}
     for other in compare or []:
-        o = _prepare(dataset, other, cache, settings, None, recipe, clip_features=False)
+        o = _prepare([dataset], other, cache, settings, None, recipe, clip_features=False)
         if [i.path for i in o.items] != [i.path for i in d.items]:
             raise usage_error(f"{other}: not every clip could be heard by both backbones")
         others[other.stem] = o

@@ -79,6 +79,12 @@ class FillIn:
     exclusive: int
     tag_genres: int
     source: dict[str, str] = field(default_factory=dict)
+    genres: int = 0  # a base model with a ``genres`` head: how many it names
+
+    @property
+    def outputs(self) -> int:
+        """How many outputs the base model has."""
+        return self.exclusive + self.tag_genres + self.genres
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,9 @@ class ModelMeta:
     @property
     def independent(self) -> list[str]:
         """Labels whose probability stands alone; the others add up to one. Every label of
-        a model learnt from a library (``genretag learn``) stands alone."""
-        if self.architecture.head == "library":
+        a ``genres`` head (the default model) or of a model learnt from a library
+        (``genretag learn``) stands alone."""
+        if self.architecture.head in ("library", "genres"):
             return list(self.labels)
         return list(self.tag_genres)
 
@@ -162,8 +169,9 @@ def _fill_in(table: dict | None, n_labels: int, where: str) -> FillIn | None:
         table["exclusive"],
         table["tag_genres"],
         dict(table.get("source") or {}),
+        table.get("genres", 0),
     )
-    if len(fill.take) >= n_labels or max(fill.take) >= fill.exclusive + fill.tag_genres:
+    if len(fill.take) >= n_labels or max(fill.take) >= fill.outputs:
         raise ModelFileError(
             f"{where}: not a usable genretag model ('fill_in' names outputs "
             "its base model does not have)"
@@ -394,6 +402,7 @@ SCHEMA: dict = {
             "exclusive": ("int", (0, 1000), True),
             "tag_genres": ("int", (0, 1000), True),
             "source": ("strmap", (0, 1000), False),
+            "genres": ("int", (0, 1000), False),
         },
         False,
     ),

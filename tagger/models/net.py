@@ -60,15 +60,21 @@ __all__ = [
 
 
 class GenreNet(nn.Module):
-    """The musicnn backbone with one of two kinds of genre head (``Architecture.head``).
+    """The musicnn backbone with one of its genre heads (``Architecture.head``).
 
     - ``window``: musicnn's back end classifies each log-mel window (batch, frames, n_mels);
       a track's probabilities are the mean over its windows. It may carry a feature head
       (:class:`LinearHead` over ``tagger.features``), fused per track as the normalised
       weighted geometric mean, ``cnn_weight`` giving the CNN's share (``fuse``).
-    - ``track``: each window yields its embedding and the pretrained tagger's tag logits;
-      a :class:`TrackHead` classifies the track from their pooled statistics into the
-      exclusive labels, and :class:`TagGenres` adds independent genres from the tags.
+    - ``genres`` (the default model): each window yields its embedding and the pretrained
+      tagger's tag logits; one logistic regression per genre (a :class:`LinearHead`, through
+      a sigmoid) reads the track's pooled statistics (``statistics``). Every genre is an
+      independent probability.
+    - ``track``: the same window outputs; a :class:`TrackHead` classifies the track from
+      their pooled statistics into the exclusive labels, and :class:`TagGenres` adds
+      independent genres from the tags.
+    - ``library`` (``genretag learn``): a ``genres`` head learnt from a library's tags, then
+      the outputs of its base model's own heads that fill in labels (``fill``).
 
     Either way a window's outputs (``window_outputs``) are pooled per track
     (``tagger.pooling.WindowPool``) and ``track_probabilities`` turns the pool into the
@@ -78,6 +84,7 @@ class GenreNet(nn.Module):
     fill: torch.Tensor | None
     track: TrackHead | None
     tag_genres: TagGenres | None
+    genres: LinearHead | None
 
     def __init__(
         self,
@@ -98,24 +105,31 @@ class GenreNet(nn.Module):
             return registry.back_end(arch, self.embedding_dim, n_outputs)
 
         self.library: LinearHead | None = None
+        self.genres = None
+        self.track, self.tag_genres = None, None
         self.register_buffer("fill", None)  # the base model's outputs a learnt one fills in
-        if arch.head == Head.TRACK:
+        stats = 2 * self.embedding_dim + n_tags
+        if arch.head == Head.GENRES:
+            self.head = back_end(n_tags)  # the pretrained tagger
+            self.genres = LinearHead(stats, n_labels)
+        elif arch.head == Head.TRACK:
             n_exclusive = n_labels - n_tag_genres
             self.head = back_end(n_tags)  # the pretrained tagger
             self.track = TrackHead(self.embedding_dim, n_tags, n_exclusive)
             self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
         elif arch.head == Head.LIBRARY:  # genres learnt from a library's own tags
             self.head = back_end(n_tags)
-            self.track, self.tag_genres = None, None
             n_learnt = n_labels - (len(fill.take) if fill else 0)
-            self.library = LinearHead(2 * self.embedding_dim + n_tags, n_learnt)
-            if fill:  # the base model's heads, for the labels they fill in
+            self.library = LinearHead(stats, n_learnt)
+            if fill and fill.genres:  # the base model's head, for the labels it fills in
+                self.genres = LinearHead(stats, fill.genres)
+            elif fill:
                 self.track = TrackHead(self.embedding_dim, n_tags, fill.exclusive)
                 self.tag_genres = TagGenres(fill.tag_genres, n_tags) if fill.tag_genres else None
+            if fill:
                 self.register_buffer("fill", torch.tensor(fill.take, dtype=torch.long))
         else:
             self.head = back_end(n_labels)
-            self.track, self.tag_genres = None, None
         self.features = LinearHead(n_features, n_labels - n_tag_genres) if n_features else None
         self.cnn_weight = cnn_weight if n_features else 1.0
 
@@ -139,7 +153,7 @@ class GenreNet(nn.Module):
     def pools_statistics(self) -> bool:
         """A head on each track's pooled backbone statistics (``statistics``), rather
         than on each window."""
-        return self.track is not None or self.library is not None
+        return any(h is not None for h in (self.track, self.library, self.genres))
 
     def statistics(self, mean: torch.Tensor, maximum: torch.Tensor) -> torch.Tensor:
         """Pooled window outputs (batch, embedding + n_tags), their mean and max -> the
@@ -157,9 +171,18 @@ class GenreNet(nn.Module):
             learnt = torch.sigmoid(self.library(self.statistics(mean, maximum)))
             if self.fill is None:
                 return learnt
-            return torch.cat([learnt, self._track_head(mean, maximum, None)[:, self.fill]], -1)
-        if self.track is None:
+            return torch.cat([learnt, self._base_head(mean, maximum, None)[:, self.fill]], -1)
+        if self.track is None and self.genres is None:
             return self.fuse(mean, features)
+        return self._base_head(mean, maximum, features)
+
+    def _base_head(
+        self, mean: torch.Tensor, maximum: torch.Tensor, features: torch.Tensor | None
+    ) -> torch.Tensor:
+        """A model's own genre heads (a learnt model's base's): ``genres``, else the track
+        head's."""
+        if self.genres is not None:
+            return torch.sigmoid(self.genres(self.statistics(mean, maximum)))
         return self._track_head(mean, maximum, features)
 
     def _track_head(

@@ -74,7 +74,7 @@ def runs_on_onnx(meta: ModelMeta) -> str | None:
     ``models.export.export`` can write graphs for)."""
     if meta.features is not None:
         return "its feature head needs the torch runtime"
-    if meta.architecture.head not in ("track", "library"):
+    if meta.architecture.head not in ("track", "library", "genres"):
         return "its head is per window; the ONNX runtime runs heads on pooled statistics"
     return None
 

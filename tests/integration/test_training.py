@@ -67,7 +67,7 @@ def test_artist_groups_from_csv_tags_or_folders(tmp_path):
         "reggae.00002,reggae,,c\n"
     )
     groups = {i.path.stem: i.group for i in from_folders(gtzan)}
-    assert groups["reggae.00000"] == groups["reggae.00001"] == "artist:Bob Marley"
+    assert groups["reggae.00000"] == groups["reggae.00001"] == "artist:bob marley"
     assert groups["reggae.00002"] == "clip:reggae.00002"  # unknown artist: its own group
     mine = tmp_path / "mine"
     (mine / "rock" / "Band").mkdir(parents=True)
@@ -241,6 +241,8 @@ def test_train_then_scan_with_the_new_model(dataset, tmp_path):
         [
             "train",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--out",
             str(out),
             "--backbone",
@@ -288,6 +290,8 @@ def evaluate_tiny(dataset: Path, tmp_path: Path, seeds: int, *extra: str):
         [
             "evaluate",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--folds",
             "2",
             "--seeds",
@@ -353,6 +357,8 @@ def test_evaluate_says_up_front_when_a_genre_has_too_few_artists(dataset, tmp_pa
             [
                 "evaluate",
                 str(data),
+                "--arch",
+                "musicnn-track",
                 "--folds",
                 str(folds),
                 "--seeds",
@@ -396,6 +402,8 @@ def test_evaluate_without_artists_says_none_were_found_and_where_they_come_from(
         [
             "evaluate",
             str(data),
+            "--arch",
+            "musicnn-track",
             "--folds",
             "2",
             "--seeds",
@@ -655,6 +663,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
         str(tmp_path / "emb"),
         "--features",
         str(table),
+        "--arch",
+        "musicnn-track",
     ]
     r = runner.invoke(app, ["train", str(dataset), "--out", str(out), *common])
     assert r.exit_code == 0, r.output
@@ -699,6 +709,8 @@ def test_fused_model_trains_evaluates_and_tags(dataset, tmp_path):
         [
             "evaluate",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--folds",
             "2",
             "--seeds",
@@ -739,9 +751,9 @@ def test_a_folds_test_rows_never_train_the_feature_head(tmp_path):
     t = load_feature_table(
         tmp_path / "t.csv", ["jazz", "rock"], cols, artists={"jazz.00030": "Miles"}
     )
-    assert t.groups[:2] == ["jazz:block0", "artist:Miles"] and t.names[2] == "mine"
+    assert t.groups[:2] == ["jazz:block0", "artist:miles"] and t.names[2] == "mine"
     assert list(t.rows_outside({"jazz:block0"}, {"mine"})) == [False, True, False, True]
-    assert list(t.rows_outside({"artist:Miles"}, set())) == [True, False, True, True]
+    assert list(t.rows_outside({"artist:miles"}, set())) == [True, False, True, True]
     # a test clip's unlisted neighbours (GTZAN keeps an artist's clips in runs) stay out
     assert list(t.rows_outside(set(), {"jazz.00010"})) == [False, True, True, True]
     assert list(t.rows_outside(set(), {"rock.00010"})) == [True, True, True, True]
@@ -785,6 +797,8 @@ def test_whole_network_training(dataset, tmp_path, how):
         [
             "evaluate",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--folds",
             "2",
             "--seeds",
@@ -819,6 +833,8 @@ def test_a_feature_table_without_the_datasets_labels_is_a_usage_error(dataset, t
         [
             "train",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--out",
             str(tmp_path / "m.safetensors"),
             "--backbone",
@@ -850,6 +866,8 @@ def test_track_model_cli_parents_and_label_sets(dataset, tmp_path):
         [
             "train",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--out",
             str(out),
             "--backbone",
@@ -1025,6 +1043,8 @@ def test_train_on_ray_and_a_fused_model_scans_on_ray_as_here(dataset, tmp_path):
         [
             "train",
             str(dataset),
+            "--arch",
+            "musicnn-track",
             "--out",
             str(out),
             "--backbone",

@@ -8,7 +8,10 @@
   one, clips with neighbouring numbers (which often share an artist) are grouped by block;
 - FMA: ``fma_metadata/tracks.csv`` (``genre_top`` and FMA's own training/validation/test
   split) with the ``fma_*/NNN/NNNNNN.mp3`` tree;
-- a CSV manifest with the columns ``path,label[,group]`` (paths relative to the manifest).
+- a CSV manifest with the columns ``path,label[,group]`` (paths relative to the manifest);
+- a ``tracks.csv`` beside the audio (MER, Emotify): columns ``id,artist`` and either
+  ``genres`` (several per clip, separated by ``; ``: ``<id>.*`` lies beside it) or ``genre``
+  (``<genre>/<id>.*``).
 
 Every item has a group (its artist where it can be known; else the file itself), so that
 evaluation measures music by artists the model never heard.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +41,21 @@ class DatasetError(Exception):
 @dataclass(frozen=True)
 class Item:
     path: Path
-    label: str
+    label: str  # the first of ``genres``: what a one-label recipe learns
     group: str
     split: str | None = None  # a dataset's own split ("training", "validation", "test")
+    genres: tuple[str, ...] = ()  # every genre the dataset gives the clip (its label alone: ())
+    dataset: str = ""  # the dataset's folder name, when several are loaded together
+
+    @property
+    def all_genres(self) -> tuple[str, ...]:
+        return self.genres or (self.label,)
+
+
+def artist_key(name: str) -> str:
+    """A group for an artist's name, the same in every dataset (``artist:john lee hooker``),
+    so one artist's clips of two datasets land on one side of a fold."""
+    return f"artist:{' '.join(name.split()).casefold()}"
 
 
 def gtzan_block(number: int) -> int:
@@ -95,13 +110,13 @@ def tagged_artist(path: Path) -> str | None:
 def artist_group(root: Path, label: str, path: Path, artists: dict[str, str]) -> str:
     """Who made ``path``, as well as can be known: see the module docstring."""
     if artists:
-        return f"artist:{artists[path.stem]}" if path.stem in artists else f"clip:{path.stem}"
+        return artist_key(artists[path.stem]) if path.stem in artists else f"clip:{path.stem}"
     block = gtzan_group(path.name)
     if block:
         return block
     artist = tagged_artist(path)
     if artist:
-        return f"artist:{artist.casefold()}"
+        return artist_key(artist)
     rel = path.relative_to(root / label)
     return f"folder:{label}/{rel.parts[0]}" if len(rel.parts) > 1 else f"file:{label}/{rel}"
 
@@ -162,6 +177,46 @@ def from_fma(root: Path) -> list[Item]:
     return items
 
 
+TRACKS = "tracks.csv"
+GENRES_SEPARATOR = "; "
+
+
+def from_tracks(root: Path) -> list[Item]:
+    """A ``tracks.csv`` (id, artist, and genres or genre) and the audio it names: see the
+    module docstring. A row whose audio is missing is left out; a clip without an artist is
+    its own group."""
+    root = Path(root)
+    table = root / TRACKS
+    try:
+        with open(table, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            columns = set(reader.fieldnames or [])
+            rows = list(reader)
+    except OSError as e:
+        raise DatasetError(f"{table}: cannot read ({e.strerror or e})") from None
+    several = "genres" in columns
+    if not {"id", "artist"} <= columns or not (several or "genre" in columns):
+        raise DatasetError(f"{table}: needs the columns id,artist and genres or genre")
+    audio, top = {}, root.resolve()
+    for path in find_audio([root]).files:
+        folder = path.parent.resolve()
+        audio.setdefault((folder.name if folder != top else "", path.stem), path)
+    items = []
+    for row in rows:
+        raw = row["genres"] if several else row["genre"]
+        genres = tuple(g.strip() for g in (raw or "").split(GENRES_SEPARATOR.strip()) if g.strip())
+        where = "" if several else (row["genre"] or "").strip()
+        path = audio.get((where, row["id"].strip()))
+        if path is None or not genres:
+            continue
+        artist = (row["artist"] or "").strip()
+        group = artist_key(artist) if artist else f"clip:{root.name}/{row['id']}"
+        items.append(Item(path, genres[0], group, None, genres if several else (), root.name))
+    if not items:
+        raise DatasetError(f"{table}: no row names audio found beside it")
+    return items
+
+
 def load(spec: Path) -> list[Item]:
     """Recognise a dataset's layout from what is at ``spec``."""
     spec = Path(spec)
@@ -169,9 +224,21 @@ def load(spec: Path) -> list[Item]:
         return from_manifest(spec)
     if (spec / "fma_metadata" / "tracks.csv").exists():
         return from_fma(spec)
+    if (spec / TRACKS).is_file():
+        return from_tracks(spec)
     if spec.is_dir():
         return from_folders(spec)
     raise DatasetError(f"{spec}: not a dataset folder, FMA tree or CSV manifest")
+
+
+def load_all(specs: list[Path]) -> list[Item]:
+    """Several datasets as one: each item keeps its dataset's folder name (``dataset``), and
+    artists are grouped by name across them (``artist_key``)."""
+    items = []
+    names = [Path(s).resolve().name or str(s) for s in specs]
+    for spec, name in zip(specs, names):
+        items += [replace(i, dataset=name) for i in load(spec)]
+    return items
 
 
 @dataclass
@@ -237,7 +304,7 @@ def load_feature_table(
         names.append(stem)
         y.append(labels.index(label))
         artist = (artists or {}).get(stem)
-        groups.append(f"artist:{artist}" if artist else gtzan_group(f"{stem}.x") or stem)
+        groups.append(artist_key(artist) if artist else gtzan_group(f"{stem}.x") or stem)
     return FeatureTable(
         names,
         np.array(X, dtype=np.float64).reshape(len(X), len(columns)),

@@ -38,6 +38,11 @@ def _seeded(r: Recipe, o: Options) -> Recipe:
     return r
 
 
+def musicnn_genres(o: Options) -> Recipe:
+    """Independent genres of several datasets on the frozen tagger (``recipes.genres``)."""
+    return _seeded(Recipe(head_kind="genres"), o)
+
+
 def musicnn_track(o: Options) -> Recipe:
     """Linear probes on the frozen tagger's pooled windows, and the genres its tags name."""
     return _seeded(Recipe(head_kind="track", cnn_weight=o.cnn_weight), o)
@@ -93,6 +98,7 @@ def features_mlp(o: Options) -> Recipe:
 
 
 RECIPES: dict[Arch, Callable[[Options], Recipe]] = {
+    Arch.MUSICNN_GENRES: musicnn_genres,
     Arch.MUSICNN_TRACK: musicnn_track,
     Arch.MUSICNN_WINDOW: musicnn_window,
     Arch.MUSICNN_FINETUNE: musicnn_finetune,

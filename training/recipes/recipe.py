@@ -123,6 +123,12 @@ class Recipe:
     feature_c: float = 0.1  # inverse regularisation of the feature head
 
     @property
+    def genres(self) -> bool:
+        """The default model's recipe (``recipes.genres``): several datasets, every genre
+        independent."""
+        return self.head_kind == "genres"
+
+    @property
     def track(self) -> bool:
         return (
             self.head_kind == "track"
@@ -171,6 +177,13 @@ class Recipe:
             return (
                 "musicnn architecture (narrow) trained from random weights on augmented "
                 "log-mel windows"
+            )
+        if self.genres:
+            return (
+                "frozen musicnn tagger; one class-balanced logistic regression per genre "
+                "on its pooled embeddings (mean, max) and tag logits (mean), learnt from "
+                "several datasets with each genre masked where a dataset cannot tell it; "
+                "regularisation, calibration and thresholds chosen in artist-grouped folds"
             )
         if self.track:
             return (

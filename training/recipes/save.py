@@ -8,19 +8,8 @@ from pathlib import Path
 
 from genretag.models import features
 from genretag.models.net import Model, save_model
-
-DISPLAY_NAMES = {
-    "blues": "Blues",
-    "classical": "Classical",
-    "country": "Country",
-    "disco": "Disco",
-    "hiphop": "Hip-Hop",
-    "jazz": "Jazz",
-    "metal": "Metal",
-    "pop": "Pop",
-    "reggae": "Reggae",
-    "rock": "Rock",
-}
+from genretag.training.data.labelspace import GTZAN, PARENTS
+from genretag.training.data.labelspace import NAMES as DISPLAY_NAMES
 
 
 def save_genre_model(
@@ -58,7 +47,7 @@ def save_genre_model(
             "seconds": round(time.time() - started, 1) if started else None,
         },
     }
-    if set(exclusive) <= set(DISPLAY_NAMES):
+    if set(exclusive) <= set(GTZAN):
         extra["label_sets"]["gtzan"] = exclusive
     if model.metadata.tags:  # a track head: the tagger's tags size its tag layer
         extra["tags"] = list(model.metadata.tags)
@@ -78,3 +67,44 @@ def save_genre_model(
             "table": feature_table,
         }
     return save_model(out, net, labels, net.params, extra=extra)
+
+
+def save_genres_model(
+    out: Path,
+    model: Model,
+    head,
+    method: str,
+    config: dict,
+    data_summary: dict,
+    backbone: Model,
+    started: float | None = None,
+) -> str:
+    """Write a ``genres`` model (``recipes.genres``): every label independent, each
+    validated one with the threshold at which a scan writes it (``thresholds``); the label
+    set ``validated`` names them, and a scan writes only those unless ``--labels all``."""
+    labels = model.labels
+    validated = [lab for lab in labels if lab in head.thresholds]
+    extra = {
+        "name": "genretag genre model",
+        "display_names": {lab: DISPLAY_NAMES.get(lab, lab) for lab in labels},
+        "label_sets": {
+            "validated": validated,
+            **({"gtzan": list(GTZAN)} if set(GTZAN) <= set(labels) else {}),
+        },
+        "parents": {
+            lab: [p for p in PARENTS[lab] if p in labels] for lab in labels if lab in PARENTS
+        },
+        "thresholds": {lab: head.thresholds[lab] for lab in validated},
+        "tags": list(model.metadata.tags),
+        "training": {
+            "method": method,
+            "config": {**config, "chosen": {"c": head.c, "inner": head.inner}},
+            "data": data_summary,
+            "seconds": round(time.time() - started, 1) if started else None,
+        },
+        "backbone": {
+            "model_id": backbone.model_id,
+            "name": backbone.metadata.name or "musicnn MSD",
+        },
+    }
+    return save_model(out, model.net, labels, model.net.params, extra=extra)
