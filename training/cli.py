@@ -88,10 +88,11 @@ def _prepare(
     recipe: Recipe,
     clip_features: bool,
 ) -> Labelled:
-    """Load the datasets (several as one: ``datasets.load_all``) and embed every window (cached), here or (the settings' engine) on
-    a Ray cluster; read the feature table if given. ``clip_features`` also computes the table's
-    columns from each clip's audio (evaluation needs them for its test clips); a recipe
-    that trains at log-mel level gets the mels."""
+    """Load the datasets (several as one: ``datasets.load_all``) and embed every window
+    (cached), here or (the settings' engine) on a Ray cluster; read the feature table if
+    given. ``clip_features`` also computes the table's columns from each clip's audio
+    (evaluation needs them for its test clips); a recipe that trains at log-mel level gets
+    the mels."""
     import numpy as np
 
     from genretag.hearing.rayengine import RayError

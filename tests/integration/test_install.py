@@ -35,11 +35,12 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in (
-        "genretag-gtzan.safetensors",
+        "genretag.safetensors",
         "musicnn_msd.safetensors",
         "README.md",
         "LICENSE-musicnn.txt",
-        "evaluation/reliability.png",
+        "evaluation/metrics.json",
+        "evaluation/tables.md",
     ):
         assert f"genretag/weights/{shipped}" in names, shipped
     for page in ("report.html", "report.css", "report.js"):  # the HTML report's
@@ -82,7 +83,7 @@ print(load_model(path).model_id)
     assert r.returncode == 0, r.stderr
     from genretag.models.file import read_metadata
 
-    shipped = read_metadata(ROOT / "weights" / "genretag-gtzan.safetensors").model_id
+    shipped = read_metadata(ROOT / "weights" / "genretag.safetensors").model_id
     assert r.stdout.strip() == shipped
 
 
@@ -123,7 +124,7 @@ def test_the_sdist_carries_the_models_and_licences(tmp_path):
     top = names[0].split("/")[0]
     for shipped in (
         "LICENSE",
-        "weights/genretag-gtzan.safetensors",
+        "weights/genretag.safetensors",
         "weights/README.md",
         "weights/LICENSE-musicnn.txt",
         "beetsplug/genretag.py",

@@ -104,9 +104,6 @@ class Labelled:
         return out
 
 
-ARCHS = ("musicnn-track", "musicnn-finetune", "mel-cnn", "raw-cnn", "features-mlp")
-
-
 @dataclass
 class Recipe:
     head_kind: str = "track"  # track: probes on pooled windows; window: fine-tuned back end

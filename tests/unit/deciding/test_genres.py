@@ -13,16 +13,36 @@ def P(labels: list[str], probabilities: list[float]) -> Prediction:
     return Prediction(tuple(labels), np.array(probabilities))
 
 
-def shipped_vocabulary() -> Vocabulary:
-    from genretag.models.file import default_model_path, read_metadata
+GTZAN = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae"]
+TAG_GENRES = ["electronic", "dance", "house", "ambient", "folk", "punk", "soul", "funk", "indie"]
+TAG_GENRES += ["indie-rock", "hard-rock", "heavy-metal"]
 
-    meta = read_metadata(default_model_path())
-    return Vocabulary.of_model(meta)
+
+def track_head_vocabulary() -> Vocabulary:
+    """A model of ``--arch musicnn-track`` (the default model before v3): ten exclusive
+    GTZAN genres, then twelve independent genres named by the tagger's tags, in a
+    hierarchy."""
+    labels = [*GTZAN, "rock", *TAG_GENRES]
+    names = {lab: lab.replace("-", " ").title().replace("Hiphop", "Hip-Hop") for lab in labels}
+    parents = {
+        "house": ["dance"],
+        "dance": ["electronic"],
+        "ambient": ["electronic"],
+        "punk": ["rock"],
+        "hard-rock": ["rock"],
+        "indie-rock": ["rock", "indie"],
+        "heavy-metal": ["metal"],
+    }
+    return Vocabulary.default(labels, names, TAG_GENRES, parents)
+
+
+def shipped_vocabulary() -> Vocabulary:
+    return track_head_vocabulary()
 
 
 def shipped(**p: float) -> Prediction:
-    """The shipped model's 22 outputs: the ten exclusive shares given (the rest of the
-    share spread evenly), and the independent probabilities given (others 0.01)."""
+    """Such a model's 22 outputs: the ten exclusive shares given (the rest of the share
+    spread evenly), and the independent probabilities given (others 0.01)."""
     vocab = shipped_vocabulary()
     labels = tuple(vocab.names)
     exclusive = [lab for lab in labels if lab not in vocab.independent]

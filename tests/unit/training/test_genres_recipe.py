@@ -68,7 +68,7 @@ def test_tracks_csv_datasets_with_several_genres_or_one_folder_each(tmp_path):
     assert items[0].group == items[2].group == artist_key("Miles Davis")
     assert items[1].group.startswith("clip:")  # no artist: its own group
     (mer / "tracks.csv").write_text("id,title\nMT0,x\n")
-    with pytest.raises(DatasetError, match="tracks.csv: needs the columns"):
+    with pytest.raises(DatasetError, match=r"tracks\.csv: needs the columns"):
         load(mer)
 
 
