@@ -18,7 +18,6 @@ from rich.table import Table
 from genretag.cli.common import usage_error
 from genretag.render.progress import steps
 from genretag.settings import Settings
-from genretag.training.cli import _prepare, console, err
 from genretag.training.data.labelspace import NAMES
 from genretag.training.evaluation.genres import (
     RULES,
@@ -29,6 +28,8 @@ from genretag.training.evaluation.genres import (
     learning_curve,
     report,
 )
+from genretag.training.prepare import console, err
+from genretag.training.prepare import prepare as _prepare
 from genretag.training.recipes.genres import GenresConfig, fit_genres, genres_model
 from genretag.training.recipes.recipe import Labelled, Recipe
 

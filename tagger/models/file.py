@@ -42,7 +42,7 @@ class ModelFileError(Exception):
     """A model file that cannot be read or does not describe a genretag model."""
 
 
-DEFAULT_MODEL = "genretag.safetensors"
+DEFAULT_MODEL = "genretag-v3.safetensors"
 
 
 def shipped(name: str) -> Path:

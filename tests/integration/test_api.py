@@ -67,7 +67,7 @@ def test_a_session_refuses_what_cannot_work(tiny_model, tmp_path):
     weights = ROOT / "weights"
     with pytest.raises(ConfigError, match="a pretrained backbone, not a genre model"):
         Session(Settings(model=weights / "musicnn_msd.safetensors"))
-    with pytest.raises(ConfigError, match="--labels gtzan: this model names the sets all"):
+    with pytest.raises(ConfigError, match="--labels gtzan: this model names the sets validated"):
         Session(Settings(model=tiny_model, labels="gtzan"))
     with pytest.raises(ConfigError, match="'polka': not a label of this model"):
         Session(Settings(model=tiny_model, genre_map={"polka": "Polka"}))

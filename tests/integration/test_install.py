@@ -35,7 +35,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_holds_models_card_licences_and_one_namespace(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in (
-        "genretag.safetensors",
+        "genretag-v3.safetensors",
         "musicnn_msd.safetensors",
         "README.md",
         "LICENSE-musicnn.txt",
@@ -83,7 +83,7 @@ print(load_model(path).model_id)
     assert r.returncode == 0, r.stderr
     from genretag.models.file import read_metadata
 
-    shipped = read_metadata(ROOT / "weights" / "genretag.safetensors").model_id
+    shipped = read_metadata(ROOT / "weights" / "genretag-v3.safetensors").model_id
     assert r.stdout.strip() == shipped
 
 
@@ -124,7 +124,7 @@ def test_the_sdist_carries_the_models_and_licences(tmp_path):
     top = names[0].split("/")[0]
     for shipped in (
         "LICENSE",
-        "weights/genretag.safetensors",
+        "weights/genretag-v3.safetensors",
         "weights/README.md",
         "weights/LICENSE-musicnn.txt",
         "beetsplug/genretag.py",

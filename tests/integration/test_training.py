@@ -539,7 +539,7 @@ def test_one_prediction_path_evaluation_hears_what_scan_hears(dataset, tmp_path)
     from genretag.settings import Settings
 
     settings = Settings(workers=1, device="cpu")
-    d = _prepare(dataset, backbone, tmp_path / "emb", settings, None, Recipe(), False)
+    d = _prepare([dataset], backbone, tmp_path / "emb", settings, None, Recipe(), False)
     built = fit_model(d, np.arange(len(d.y)), Recipe())
     model = built.model
     assert model.labels[:2] == ["jazz", "rock"] and model.independent == [

@@ -17,13 +17,13 @@ def test_model_files_of_format_1_are_migrated_and_keep_their_id(tmp_path):
     from genretag.models.file import read_metadata, shipped, weights_id
     from genretag.states import ModelKind
 
-    default = read_metadata(shipped("genretag.safetensors"))
+    default = read_metadata(shipped("genretag-v3.safetensors"))
     assert default.raw["format_version"] == 2 and default.kind == ModelKind.GENRE_MODEL
     assert default.architecture.head == "genres"
     assert default.audio.sample_rate == 16000 and len(default.labels) == 19
     assert default.independent == list(default.labels)
     assert default.parents["rock"] == ("poprock",)
-    tensors = load_file(str(shipped("genretag.safetensors")))
+    tensors = load_file(str(shipped("genretag-v3.safetensors")))
     digest = weights_id(default.raw, ((n, tensors[n].numpy().tobytes()) for n in sorted(tensors)))
     assert digest == default.model_id
     # the same file as release 0.1 wrote it: format 1, no kind
