@@ -267,24 +267,16 @@ def report(clips: Clips, runs: list[Heldout], min_precision: float) -> dict:
         for lab, r in pooled.items()
         if r["precision"] is not None and r["precision"] >= min_precision
     ]
-    scored = [lab for lab in validated if lab in pooled]
+    datasets = {n: dataset_report(clips, runs, n) for n in names}
+    f1 = {
+        n: [r["f1"] for lab, r in d["per_label"].items() if lab in validated]
+        for n, d in datasets.items()
+    }
     return {
-        "datasets": {n: dataset_report(clips, runs, n) for n in names},
+        "datasets": datasets,
         "per_label": pooled,
         "validated": validated,
-        "macro_f1_validated": {
-            n: float(
-                np.mean(
-                    [
-                        r["f1"]
-                        for lab, r in dataset_report(clips, runs, n)["per_label"].items()
-                        if lab in scored
-                    ]
-                    or [0.0]
-                )
-            )
-            for n in names
-        },
+        "macro_f1_validated": {n: float(np.mean(v or [0.0])) for n, v in f1.items()},
         "chosen_c": [c for h in runs for c in h.chosen_c],
     }
 

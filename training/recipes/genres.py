@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from genretag.models.pooling import standardiser
 from genretag.training.data.labelspace import UMBRELLAS
 from genretag.training.recipes.probe import inner_splits
 
@@ -61,12 +62,6 @@ class GenresHead:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(x)))
-
-
-def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from genretag.models.pooling import standardiser as floor
-
-    return floor(x)
 
 
 def row_space(z: np.ndarray) -> np.ndarray:
