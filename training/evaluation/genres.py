@@ -14,16 +14,15 @@ command that reproduces the model card's figures.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from genretag.training.data.datasets import Item
 from genretag.training.data.labelspace import NAMES, is_right, source, targets, vocabulary
+from genretag.training.evaluation.evaluate import ECE_BINS, make_folds
 from genretag.training.recipes.genres import GenresConfig, fit_genres
 
-ECE_BINS = 10
 SURE = 0.5  # "confidently wrong": a wrong first genre at this probability or more
 LEARNING_SHARES = (0.25, 0.5, 1.0)
 
@@ -57,21 +56,6 @@ class Clips:
         keys = [f"{i.dataset}|{i.label}" for i in self.items]
         index = {k: n for n, k in enumerate(sorted(set(keys)))}
         return np.array([index[k] for k in keys])
-
-
-def make_folds(strata: np.ndarray, groups: list[str], k: int, seed: int) -> np.ndarray:
-    """Fold index (clips,): whole artists on one side, strata spread over the folds."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    folds = np.full(len(strata), -1)
-    with warnings.catch_warnings():  # a stratum with fewer artists than folds is as it is
-        warnings.simplefilter("ignore", UserWarning)
-        split = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(
-            strata, strata, groups
-        )
-        for f, (_, test) in enumerate(split):
-            folds[test] = f
-    return folds
 
 
 @dataclass
