@@ -225,10 +225,17 @@ class Settings:
     )
     fill_in: bool = setting(
         True,
-        "Let the base model write the labels you use too rarely to learn, where it "
-        "names them too (your Hip Hop, its Hip-Hop).",
+        "Let the base model write its genres where your tags say nothing, and your "
+        "labels it writes better (your Bebop as its Jazz).",
         ("--fill-in/--no-fill-in",),
         {LEARN},
+    )
+    suggest: int = setting(
+        0,
+        "List this many untagged tracks whose genre would teach the model most.",
+        ("--suggest",),
+        {LEARN},
+        low=0,
     )
 
     def __post_init__(self) -> None:

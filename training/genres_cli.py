@@ -65,7 +65,7 @@ def train_genres(
     recipe: Recipe,
     started: float,
 ) -> None:
-    from genretag.training.recipes.save import save_genres_model
+    from genretag.training.recipes.save import save_background, save_genres_model
 
     d = _prepare(datasets, backbone, cache, settings, None, recipe, clip_features=False)
     clips = clips_of(d)
@@ -105,6 +105,8 @@ def train_genres(
         d.pretrained,
         started,
     )
+    # what learn fits an owner's labels against (models.background)
+    save_background(out, d, clips, model_id, settings.windows)
     console.print(
         f"wrote {out} (model id {model_id}, {len(head.labels)} labels, "
         f"{len(head.thresholds)} written by default, {len(d.items)} clips, "

@@ -27,7 +27,13 @@ def learn(
 
     from genretag.hearing.rayengine import RayError
     from genretag.learn import LearnError
-    from genretag.render.learnt import REPORT_COLUMNS, cell, write_report
+    from genretag.render.learnt import (
+        REPORT_COLUMNS,
+        SUGGEST_COLUMNS,
+        cell,
+        lines,
+        write_report,
+    )
     from genretag.render.progress import steps
 
     if not model_file.absolute().parent.is_dir():
@@ -51,7 +57,7 @@ def learn(
         raise usage_error(f"--engine ray: {e}") from None
     finally:
         session.close()
-    lib, learnt, filled = learned.library, learned.learnt, learned.filled
+    lib, learnt = learned.library, learned.learnt
     for path, reason in lib.errors:
         err.print(f"error: {printable(path)}: {reason}", markup=False, soft_wrap=True)
     table = Table(title="labels")
@@ -60,20 +66,30 @@ def learn(
     for r in learnt.results:
         table.add_row(*(cell(r, key) for key, _ in REPORT_COLUMNS))
     out.print(table)
-    summary = learned.summary()
-    out.print(summary, markup=False)
+    if learned.suggestions:
+        shown = Table(title="tracks worth tagging first")
+        for _, title in SUGGEST_COLUMNS:
+            shown.add_column(title)
+        for s in learned.suggestions:
+            row = {**s.to_dict(), "path": printable(s.path)}
+            shown.add_row(*(str(row[k]) for k, _ in SUGGEST_COLUMNS))
+        out.print(shown)
+    for line in lines(learned):
+        out.print(line, markup=False)
     if report is not None:
         try:
-            write_report(report, learnt, summary)
+            write_report(report, learned)
         except OSError as e:
             raise usage_error(f"{report}: cannot write the report ({e.strerror or e})") from None
     try:
         model_id = learned.save(model_file)
     except LearnError as e:
         raise usage_error(str(e)) from None
+    filled = learned.filled
     out.print(
-        f"wrote {model_file} ({len(learnt.keys)} labels learnt"
-        + (f", {len(filled)} filled in by the base model" if filled else "")
+        f"wrote {model_file} ({sum(r.learnt for r in learnt.results)} labels learnt"
+        + (f", {len(filled)} written as the base model's genres" if filled else "")
+        + (f", {len(learnt.kept)} of the base model's own" if learnt.kept else "")
         + f", model {model_id}); tag the "
         f"untagged tracks with: genretag scan LIB --model {model_file}",
         markup=False,

@@ -88,6 +88,18 @@ class FillIn:
 
 
 @dataclass(frozen=True)
+class Stacking:
+    """In a model ``genretag learn`` made over a base with a ``genres`` head: how its head
+    (``heads.StackedHead``) is shaped. ``base``: how many genres the base names (its logits
+    are inputs); ``points`` and ``axes``: the learnt labels' own tracks its familiarity
+    measures distances to, and in how many directions."""
+
+    base: int
+    points: int
+    axes: int
+
+
+@dataclass(frozen=True)
 class ModelMeta:
     """What a model file says about itself, validated once (``SCHEMA``) and typed.
 
@@ -112,6 +124,7 @@ class ModelMeta:
     features: FeatureHead | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     fill_in: FillIn | None = None
+    stacking: Stacking | None = None
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -157,6 +170,7 @@ class ModelMeta:
             else None,
             thresholds={k: float(v) for k, v in (meta.get("thresholds") or {}).items()},
             fill_in=_fill_in(meta.get("fill_in"), len(meta["labels"]), where),
+            stacking=Stacking(**meta["stacking"]) if meta.get("stacking") else None,
             raw=meta,
         )
 
@@ -395,6 +409,15 @@ SCHEMA: dict = {
         False,
     ),
     "thresholds": ("nummap", (0, 1), False),  # label -> the probability that makes it sure
+    "stacking": (
+        "dict",
+        {
+            "base": ("int", (1, 1000), True),
+            "points": ("int", (0, 1_000_000), True),
+            "axes": ("int", (1, 4096), True),
+        },
+        False,
+    ),
     "fill_in": (
         "dict",
         {

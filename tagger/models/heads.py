@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genretag.models.pooling import LOGIT_EPS
+
 
 class OutputLayer(nn.Module):
     """The VGG baseline's back end: one dense layer, (batch, embedding) -> (batch, n)."""
@@ -142,3 +144,47 @@ class TagGenres(nn.Module):
 
     def forward(self, tag_mean: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.scale * self.scores(tag_mean) + self.bias)
+
+
+def clipped_logit(p: torch.Tensor) -> torch.Tensor:
+    """(..., n) probabilities -> their logits, as ``pooling.clipped_logit`` computes them."""
+    p = p.clamp(LOGIT_EPS, 1 - LOGIT_EPS)
+    return torch.log(p) - torch.log1p(-p)
+
+
+class StackedHead(LinearHead):
+    """A head ``genretag learn`` made over a base model's ``genres`` head: one logistic
+    regression per label over the track's standardised statistics *and* the base's genre
+    logits, ``sigmoid(linear((x - mean) / scale) + base(logit(p_base)))``, so one layer
+    holds labels learnt from a library, labels stacked on the base's genres and the base's
+    own genres. A label with its own tracks (``owner``) is 0 on a track farther than its
+    ``radius`` from every one of them, in ``axes`` main directions of the statistics.
+
+    (batch, stats) statistics, (batch, base) base probabilities -> (batch, labels).
+    """
+
+    basis: torch.Tensor
+    spread: torch.Tensor
+    points: torch.Tensor
+    owner: torch.Tensor
+    radius: torch.Tensor
+
+    def __init__(self, n_in: int, n_base: int, n_out: int, n_points: int, n_axes: int):
+        super().__init__(n_in, n_out)
+        self.base = nn.Linear(n_base, n_out, bias=False)
+        self.register_buffer("basis", torch.zeros(n_axes, n_in))
+        self.register_buffer("spread", torch.ones(n_axes))
+        self.register_buffer("points", torch.zeros(n_points, n_axes))
+        self.register_buffer("owner", torch.zeros(n_points, dtype=torch.long))
+        self.register_buffer("radius", torch.full((n_out,), float("inf")))
+
+    def probabilities(self, stats: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        xs = (stats - self.mean) / self.scale
+        p = torch.sigmoid(self.linear(xs) + self.base(clipped_logit(base)))
+        if not len(self.points):
+            return p
+        near = (xs @ self.basis.T) / self.spread  # (batch, axes)
+        d = torch.cdist(near.double(), self.points.double())  # (batch, points)
+        mine = self.owner[None, :] == torch.arange(len(self.radius), device=d.device)[:, None]
+        nearest = torch.where(mine[None], d[:, None, :], torch.inf).amin(-1)  # (batch, out)
+        return torch.where(nearest <= self.radius.double(), p, torch.zeros_like(p))

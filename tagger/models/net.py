@@ -33,6 +33,7 @@ from genretag.models.file import (
     FillIn,
     ModelFileError,
     ModelMeta,
+    Stacking,
     check_whole,
     default_model_path,
     header,
@@ -40,7 +41,7 @@ from genretag.models.file import (
     write_model_file,
 )
 from genretag.models.frontend import AudioParams, mel_filters
-from genretag.models.heads import LinearHead, TagGenres, TrackHead, geometric_mix
+from genretag.models.heads import LinearHead, StackedHead, TagGenres, TrackHead, geometric_mix
 from genretag.models.params import Architecture
 from genretag.models.pooling import WindowPool, pools_of_statistics
 from genretag.models.registry import body_of, frontend_of
@@ -73,8 +74,10 @@ class GenreNet(nn.Module):
     - ``track``: the same window outputs; a :class:`TrackHead` classifies the track from
       their pooled statistics into the exclusive labels, and :class:`TagGenres` adds
       independent genres from the tags.
-    - ``library`` (``genretag learn``): a ``genres`` head learnt from a library's tags, then
-      the outputs of its base model's own heads that fill in labels (``fill``).
+    - ``library`` (``genretag learn``): over a base with a ``genres`` head, a
+      :class:`StackedHead` on the statistics and the base's genres (``stacking``); in files
+      made before it, a ``genres`` head learnt from a library's tags, then the outputs of
+      its base model's own heads that fill in labels (``fill``).
 
     Either way a window's outputs (``window_outputs``) are pooled per track
     (``tagger.pooling.WindowPool``) and ``track_probabilities`` turns the pool into the
@@ -96,6 +99,7 @@ class GenreNet(nn.Module):
         n_tags: int = 0,
         n_tag_genres: int = 0,
         fill: FillIn | None = None,
+        stacking: Stacking | None = None,
     ):
         super().__init__()
         self.arch, self.params, self.n_tags = arch, params, n_tags
@@ -117,6 +121,12 @@ class GenreNet(nn.Module):
             self.head = back_end(n_tags)  # the pretrained tagger
             self.track = TrackHead(self.embedding_dim, n_tags, n_exclusive)
             self.tag_genres = TagGenres(n_tag_genres, n_tags) if n_tag_genres else None
+        elif arch.head == Head.LIBRARY and stacking:  # learnt over the base's genres
+            self.head = back_end(n_tags)
+            self.genres = LinearHead(stats, stacking.base)
+            self.library = StackedHead(
+                stats, stacking.base, n_labels, stacking.points, stacking.axes
+            )
         elif arch.head == Head.LIBRARY:  # genres learnt from a library's own tags
             self.head = back_end(n_tags)
             n_learnt = n_labels - (len(fill.take) if fill else 0)
@@ -167,6 +177,9 @@ class GenreNet(nn.Module):
     ) -> torch.Tensor:
         """Pooled window outputs, their mean and max over windows (batch, dim), and the
         tracks' table features (batch, n_features) or None -> (batch, n_labels)."""
+        if isinstance(self.library, StackedHead):
+            stats = self.statistics(mean, maximum)
+            return self.library.probabilities(stats, torch.sigmoid(self.genres(stats)))
         if self.library is not None:  # independent, calibrated probabilities
             learnt = torch.sigmoid(self.library(self.statistics(mean, maximum)))
             if self.fill is None:
@@ -423,6 +436,7 @@ def build_net(meta: ModelMeta) -> GenreNet:
         len(meta.tags),
         len(meta.tag_genres),
         meta.fill_in,
+        meta.stacking,
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from genretag.models.file import ModelMeta
 from genretag.models.params import AudioParams
-from genretag.models.pooling import WindowPool, pools_of_statistics
+from genretag.models.pooling import WindowPool, clipped_logit, pools_of_statistics
 
 GRAPHS = ("windows", "head")
 # intra-op threads; GENRETAG_ONNX_THREADS overrides it (to measure the split of the cores
@@ -117,33 +117,72 @@ def export_to_cache(model) -> dict[str, Path]:
 
 @dataclass(frozen=True)
 class LibraryHead:
-    """A learnt model's own head (``genretag learn``), in numpy: one logistic regression
-    per learnt label over the track's standardised backbone statistics, then the labels
-    its base model fills in, taken from the base's probabilities (``GenreNet``'s
-    ``library`` head, computed as PyTorch does, in float32)."""
+    """A learnt model's own head (``genretag learn``), in numpy, computed as PyTorch does
+    (float32 where it can). Over a base with a ``genres`` head (``stacked``): the layer of
+    ``heads.StackedHead``, on the statistics and the base's genre logits, with its
+    familiarity gate. In files made before it: one logistic regression per learnt label
+    over the standardised statistics, then the labels its base fills in (``take``)."""
 
     mean: np.ndarray  # (stats,)
     scale: np.ndarray  # (stats,)
-    weight: np.ndarray  # (learnt, stats)
-    bias: np.ndarray  # (learnt,)
+    weight: np.ndarray  # (labels, stats)
+    bias: np.ndarray  # (labels,)
     take: np.ndarray | None  # the base's labels filled in, by index; None: none
+    stacked: dict | None = None  # base weight, basis, spread, points, owner, radius
 
     @classmethod
     def of_file(cls, path: Path) -> LibraryHead:
         from genretag.models.file import LIBRARY_KEYS, read_tensors
 
-        found = read_tensors(path, (*LIBRARY_KEYS, "fill"))
+        found = read_tensors(path, (*LIBRARY_KEYS, "fill", *STACKED_KEYS))
         mean, scale, weight, bias = (found[k] for k in LIBRARY_KEYS)
-        return cls(mean, scale, weight, bias, found.get("fill"))
+        stacked = (
+            {k.removeprefix("library."): found[k] for k in STACKED_KEYS}
+            if STACKED_KEYS[0] in found
+            else None
+        )
+        return cls(mean, scale, weight, bias, found.get("fill"), stacked)
 
     def probabilities(self, stats: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Statistics (tracks, stats) and the base's probabilities (tracks, base labels)
-        -> (tracks, labels): the learnt labels', then those filled in."""
-        z = ((stats.astype(np.float32) - self.mean) / self.scale) @ self.weight.T + self.bias
+        -> (tracks, labels)."""
+        xs = (stats.astype(np.float32) - self.mean) / self.scale
+        z = xs @ self.weight.T + self.bias
+        if self.stacked is not None:
+            z = z + clipped_logit(base) @ self.stacked["base.weight"].T
         learnt = (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)  # sigmoid, no overflow
+        if self.stacked is not None:
+            return np.where(self._familiar(xs), learnt, np.float32(0.0))
         if self.take is None:
             return learnt
         return np.concatenate([learnt, base[:, self.take]], axis=-1)
+
+    def _familiar(self, xs: np.ndarray) -> np.ndarray:
+        """(tracks, stats) standardised -> (tracks, labels): whether each label may fire
+        (``heads.StackedHead``)."""
+        s = self.stacked
+        radius = s["radius"]
+        out = np.ones((len(xs), len(radius)), dtype=bool)
+        if not len(s["points"]):
+            return out
+        near = ((xs @ s["basis"].T) / s["spread"]).astype(np.float64)
+        pts = s["points"].astype(np.float64)
+        d2 = (near**2).sum(1)[:, None] - 2 * near @ pts.T + (pts**2).sum(1)[None]
+        d = np.sqrt(np.maximum(d2, 0.0))
+        for j in np.unique(s["owner"]):
+            out[:, j] = d[:, s["owner"] == j].min(1) <= radius[j]
+        return out
+
+
+# a stacked library head's tensors beyond LIBRARY_KEYS (heads.StackedHead)
+STACKED_KEYS = (
+    "library.base.weight",
+    "library.basis",
+    "library.spread",
+    "library.points",
+    "library.owner",
+    "library.radius",
+)
 
 
 def base_of(meta: ModelMeta) -> str | None:

@@ -71,3 +71,13 @@ def standardiser(X: np.ndarray, storage_eps: float = FLOAT32_EPS) -> tuple[np.nd
     size = np.abs(X)
     noise = FLOAT32_EPS * size.max(initial=0.0) + storage_eps * size.max(0, initial=0.0)
     return mean, np.where(std <= CONSTANT_STEPS * noise, 1.0, std)
+
+
+LOGIT_EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before their logit
+
+
+def clipped_logit(p: np.ndarray) -> np.ndarray:
+    """(..., n) probabilities -> their logits, in float32, as ``heads.StackedHead`` takes
+    a base model's genres (a learnt head reads them as inputs)."""
+    p = np.clip(np.asarray(p, dtype=np.float32), LOGIT_EPS, 1 - LOGIT_EPS)
+    return (np.log(p) - np.log1p(-p)).astype(np.float32)

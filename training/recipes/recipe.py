@@ -87,6 +87,29 @@ class Labelled:
             self._pooled = Pooled.of([tagger.outputs_of_embeddings(w) for w in self.windows], emb)
         return self._pooled
 
+    def fast_statistics(self, k: int) -> np.ndarray:
+        """Every clip's backbone statistics (clips, 2 * embedding + n_tags) pooled as a fast
+        scan pools a track: over the ``k`` full-coverage windows nearest to the starts
+        ``windows.fast_starts`` gives (a fast scan seeks to those starts; the cache holds
+        full coverage, every half window)."""
+        from genretag.hearing.windows import fast_starts
+
+        tagger = track_model(self.pretrained, None, None, self.labels, {})
+        params = self.pretrained.params
+        hop, size = params.window_hop_samples, params.window_samples
+        emb = self.pretrained.net.embedding_dim
+        out = []
+        for w in self.windows:
+            starts = np.arange(len(w)) * hop
+            if len(w) > 1:  # the last full-coverage window is flush with the end
+                starts[-1] = max(starts[-2] + 1, starts[-1])
+            duration = (starts[-1] + size) / params.sample_rate
+            want = np.array(fast_starts(duration, params.window_seconds, k)) * params.sample_rate
+            pick = np.unique(np.abs(starts[None] - want[:, None]).argmin(1))
+            o = tagger.outputs_of_embeddings(w[pick])
+            out.append(np.concatenate([o[:, :emb].mean(0), o[:, :emb].max(0), o[:, emb:].mean(0)]))
+        return np.stack(out)
+
     def summary(self) -> dict:
         out = {
             "clips": len(self.items),

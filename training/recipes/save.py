@@ -108,3 +108,25 @@ def save_genres_model(
         },
     }
     return save_model(out, model.net, labels, model.net.params, extra=extra)
+
+
+def save_background(model_path: Path, d, clips, model_id: str, windows: int) -> Path:
+    """The model's background (``models.background``) beside it: every training clip's
+    statistics pooled as a fast scan of ``windows`` windows pools a track (``d``, the
+    prepared ``Labelled``), its targets in the model's labels and its artist (``clips``)."""
+    import numpy as np
+
+    from genretag.models import background
+
+    groups = {g: i for i, g in enumerate(dict.fromkeys(clips.groups))}
+    path = background.path_of(model_path)
+    background.write(
+        path,
+        d.fast_statistics(windows),
+        clips.y,
+        np.array([groups[g] for g in clips.groups]),
+        clips.labels,
+        model_id,
+        windows,
+    )
+    return path
