@@ -106,7 +106,7 @@ def train_genres(
         started,
     )
     # what learn fits an owner's labels against (models.background)
-    save_background(out, d, clips, model_id, settings.windows)
+    save_background(out, d, clips, model_id, settings.windows, runs[0])
     console.print(
         f"wrote {out} (model id {model_id}, {len(head.labels)} labels, "
         f"{len(head.thresholds)} written by default, {len(d.items)} clips, "

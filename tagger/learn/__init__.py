@@ -2,19 +2,19 @@
 
 A track's way through it:
 
-1. ``library.gather``: its genres and artist are read as a scan reads them (from the cache
+1. ``learn.library.gather``: its genres and artist are read as a scan reads them (from the cache
    where the file is unchanged), less the genres genretag wrote itself; its pooled backbone
    statistics come from the cache (a scan stored them) or are heard now and stored
-   (``library.hear``).
-2. ``fit.fit``: each label the owner uses on enough tracks by enough artists is fitted
+   (``learn.library.hear``).
+2. ``learn.fit.fit``: each label the owner uses on enough tracks by enough artists is fitted
    against the owner's other tracks and the base model's background (the music it was
    trained on, ``models.background``), and checked on artists held out. Of the learnt
    head, a head stacked on the base model's genres, and the base genre it maps to, the
    best on those held-out tracks is kept. The base model's genres that no owner label
    covers are kept under their own names.
-3. ``suggest.suggest``: the untagged tracks whose genre, once the owner gives it, would
+3. ``learn.suggest.suggest``: the untagged tracks whose genre, once the owner gives it, would
    teach most.
-4. ``modelfile.save``: all of it becomes an ordinary model file that ``scan --model`` uses.
+4. ``learn.modelfile.save``: all of it becomes an ordinary model file that ``scan --model`` uses.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def base_view(base, base_path: Path, lib: Library, settings: Settings) -> BaseVi
     """What learn uses of ``base`` (a loaded model from ``base_path``): its probabilities on
     the library's tracks and, for a model with a ``genres`` head, its background."""
     from genretag.models import background
+    from genretag.models.file import ModelFileError
 
     meta = base.metadata
     labels = list(base.labels)
@@ -82,13 +83,18 @@ def base_view(base, base_path: Path, lib: Library, settings: Settings) -> BaseVi
         min_confidence=settings.min_confidence,
         fills_in=stacks,
     )
-    bg = background.load(base_path, base.model_id, labels)
+    try:
+        bg = background.load(base_path, base.model_id, labels)
+    except ModelFileError as e:
+        raise LearnError(str(e)) from None
     if bg is not None:
         view.background = bg.statistics
         view.background_targets = bg.targets
         view.background_groups = bg.groups
-        view.background_probs = np.asarray(
-            base.probabilities_of_statistics(bg.statistics), dtype=float
+        view.background_probs = (
+            bg.probabilities.astype(float)
+            if bg.probabilities is not None
+            else np.asarray(base.probabilities_of_statistics(bg.statistics), dtype=float)
         )
     return view
 
@@ -135,7 +141,7 @@ class Learned:
         )
 
     def save(self, out: Path) -> str:
-        """The model file (``modelfile.save``); returns its id. A ``LearnError`` when
+        """The model file (``learn.modelfile.save``); returns its id. A ``LearnError`` when
         nothing could be learnt."""
         from genretag.learn.modelfile import save
 

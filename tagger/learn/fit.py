@@ -4,26 +4,32 @@ base model where the base model covers it.
 For each label the owner uses on enough tracks by enough artists:
 
 1. **What the base model calls it.** By name (``Hip Hop`` and ``Hip-Hop``, or through
-   ``--map``), else the base genre written on most of its tracks, if on at least
-   ``MAP_SHARE`` of them (``Bebop`` -> Jazz, ``Classic Rock`` -> Rock).
+   ``--map``), else the base genre with the best F1 on its tracks, if it is written on at
+   least ``MAP_SHARE`` of them (``Bebop`` -> Jazz, ``Classic Rock`` -> Rock).
 2. **Three ways to write it**, measured on the same artist-grouped held-out tracks:
    - ``learnt``: a logistic regression on the backbone statistics, against the owner's
      other tracks *and* the base model's background (the music it was trained on, less
-     the clips that may be this label: those of the base genres written on at least
-     ``MASK_SHARE`` of its tracks). Its familiarity gate keeps it off music unlike its own
-     tracks: a track farther from every one of them than ``FAMILIAR`` of its held-out
-     tracks were gets probability 0.
-   - ``stacked``: a logistic regression on the base model's own genre logits.
+     the clips that are or may be the base genre it maps to). Its familiarity gate keeps
+     it off music unlike its own tracks: a track farther from every one of them than
+     ``FAMILIAR`` of its held-out tracks were gets probability 0.
+   - ``stacked``: a logistic regression on the base model's genre logits, against the
+     same tracks (the background's logits are the base model's own, held out).
    - ``default``: the base genre it maps to, at the base model's threshold.
    Each learnt or stacked candidate is calibrated on the held-out folds (Platt) and gets
-   the threshold with the best held-out F1 whose precision reaches ``min_precision`` and
-   which writes it on at most ``BACKGROUND_FPR`` of the held-out background.
-3. **The best candidate by held-out F1 is kept**, the default model first among equals.
+   the threshold with the best held-out F1 whose precision reaches ``min_precision``, and
+   which writes it on at most ``BACKGROUND_FPR`` of the held-out background and
+   ``GENRE_FPR`` of any one base genre's clips there.
+3. **The best candidate by held-out F1 is kept.** The base genre needs a precision of
+   ``DEFAULT_PRECISION`` only (the owner gets it anyway without learn), and a learnt or
+   stacked head must beat it by ``DEFAULT_MARGIN``: a few points of F1 on a few artists
+   are a track or two, and the base model heard far more artists.
 
-Every base genre (with a threshold of its own) that no written owner label covers is kept
-under its own name: where the owner's tags say nothing, the base model's verdict stands.
-All of it is one layer: ``p = sigmoid(W_s ((x - mean) / scale) + W_b logit(p_base) + b)``,
-gated by familiarity (``Learnt``).
+Every base genre with a threshold of its own that no written owner label covers (written
+on ``MASK_SHARE`` of its tracks, and mostly on them) is kept under its own name: where the
+owner's tags say nothing, the base model's verdict stands, and the owner's labels compete
+with it by probability. All of it is one layer:
+``p = sigmoid(W_s ((x - mean) / scale) + W_b logit(p_base) + b)``, gated by familiarity
+(``Learnt``; ``heads.StackedHead`` in the model file).
 """
 
 from __future__ import annotations
@@ -43,11 +49,15 @@ AXES = 256  # the statistics' main directions the regressions run on (principal_
 C = 0.05  # the regularisation of every learnt regression (standardised inputs)
 STACK_C = 0.1  # ...and of every stacked one (standardised base logits)
 BACKGROUND_WEIGHT = 0.5  # the background's share of a label's negative weight
-BACKGROUND_FPR = 0.02  # the most of the held-out background a label may be written on
+BACKGROUND_FPR = 0.02  # the most of the held-out background a label may be written on...
+GENRE_FPR = 0.1  # ...and of the held-out clips of any one of the base model's genres
+GENRE_CLIPS = 10  # (of those with at least this many held-out clips)
 FAMILIAR_AXES = 32  # the main directions familiarity measures distances in
 FAMILIAR = 0.95  # the share of a label's held-out tracks its familiarity admits
+DEFAULT_MARGIN = 0.05  # the held-out F1 by which a learnt or stacked head must beat it
+DEFAULT_PRECISION = 0.5  # the held-out precision the base genre a label maps to needs
 MAP_SHARE = 0.5  # a base genre written on this share of a label's tracks is what it maps to
-MASK_SHARE = 0.25  # background clips of a base genre written this often may be the label
+MASK_SHARE = 0.5  # background clips of a base genre written this often may be the label
 SOURCES = ("default", "stacked", "learnt")  # the order of preference among equals
 
 
@@ -191,7 +201,11 @@ class Learnt:
 
 
 def threshold(
-    y: np.ndarray, p: np.ndarray, min_precision: float, background: np.ndarray | None = None
+    y: np.ndarray,
+    p: np.ndarray,
+    min_precision: float,
+    background: np.ndarray | None = None,
+    genres: list[np.ndarray] = (),
 ) -> tuple[float, float, float] | None:
     """Of the thresholds whose precision reaches ``min_precision`` (and which write the
     label on at most ``BACKGROUND_FPR`` of ``background``, the held-out background's
@@ -208,10 +222,10 @@ def threshold(
         precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0
     )
     ok = (precision >= min_precision) & (t > 0)
-    if background is not None and len(background):
-        fires = np.sort(background)[::-1]
-        fpr = np.searchsorted(-fires, -t, side="right") / len(background)
-        ok &= fpr <= BACKGROUND_FPR
+    for held, most in ((background, BACKGROUND_FPR), *((g, GENRE_FPR) for g in genres)):
+        if held is not None and len(held):
+            fires = np.sort(held)[::-1]
+            ok &= np.searchsorted(-fires, -t, side="right") / len(held) <= most
     f1 = np.where(ok, f1, -1.0)
     if f1.max() < 0:
         return None
@@ -370,13 +384,16 @@ class _Fitter:
         return base.labels[best] if share[best] >= MAP_SHARE else None
 
     def negatives(self, maps_to: str | None, y: np.ndarray) -> np.ndarray:
-        """The background clips that are surely not the label."""
+        """The background clips that are surely not the label: all but those that are (or
+        may be) the base genre it maps to; for a label that maps to none, all but those of
+        the base genres written on ``MASK_SHARE`` of its tracks (a Zydeco is bluesy)."""
         base = self.base
         if base is None or not len(base.background):
             return np.zeros(0, dtype=bool)
-        related = self.shares(y) >= MASK_SHARE
         if maps_to is not None:
-            related[base.labels.index(maps_to)] = True
+            related = np.array([lab == maps_to for lab in base.labels])
+        else:
+            related = self.shares(y) >= MASK_SHARE
         return ~(base.background_targets[:, related] != 0).any(1)
 
     def run(self) -> Learnt:
@@ -463,17 +480,28 @@ class _Fitter:
             found["default"] = (_scores(y, p, t), p, None)
         for source, (s, *_) in found.items():
             r.candidates[source] = {k: round(v, 3) for k, v in s.items() if k != "threshold"}
+        # the base genre is what the owner gets anyway: it is held to a lower bar, more
+        # often right than wrong on the owner's tracks, than a head learnt from them
+        bar = {"default": DEFAULT_PRECISION}
         valid = [
-            s for s in SOURCES if s in found and found[s][0]["precision"] >= self.min_precision
+            s
+            for s in SOURCES
+            if s in found
+            and found[s][0]["precision"] >= bar.get(s, self.min_precision)
+            and found[s][0]["f1"] > 0
         ]
-        valid = [s for s in valid if found[s][0]["f1"] > 0]
         if not valid:
             r.reason = (
                 f"cannot be told apart: held-out precision stays below "
                 f"{self.min_precision:g}" + (f" (AUC {r.auc:.2f})" if r.auc is not None else "")
             )
             return r, None, None
-        best = max(valid, key=lambda s: (found[s][0]["f1"], -SOURCES.index(s)))
+        # a head fitted on the owner's few artists must beat the base genre clearly: a
+        # point of F1 on them is one track, and the base heard far more artists
+        margin = {s: 0.0 if s == "default" else DEFAULT_MARGIN for s in valid}
+        if "default" not in valid:
+            margin = dict.fromkeys(valid, 0.0)
+        best = max(valid, key=lambda s: (found[s][0]["f1"] - margin[s], -SOURCES.index(s)))
         if best == "default":
             return self.default_row(r, maps_to, y)
         return self.fitted_row(r, best, found[best], y, maps_to)
@@ -547,7 +575,12 @@ class _Fitter:
             if kind == "learnt":
                 p = np.where(dist <= radius, p, 0.0)
                 pb = np.where(dist_b[~np.isnan(zb[kind])] <= radius, pb, 0.0)
-            found = threshold(y, p, self.min_precision, pb)
+            genres = []
+            if len(pb):  # the held-out clips of each base genre, apart
+                rows = np.flatnonzero(~np.isnan(zb[kind]))
+                of_genre = self.base.background_targets[rows] == 1
+                genres = [pb[c] for c in of_genre.T if c.sum() >= GENRE_CLIPS]
+            found = threshold(y, p, self.min_precision, pb, genres)
             if found is None:
                 continue
             t = found[0]
@@ -611,12 +644,17 @@ class _Fitter:
             return []
         base = self.base
         covered = set()
+        written = base.written(base.tagged)  # (tagged, base labels)
         for r in results:
             if not r.written:
                 continue
             y = np.array([r.key in t.labels for t in self.lib.tagged])
             share = self.shares(y)
-            covered |= {lab for lab, s in zip(base.labels, share) if s >= MAP_SHARE}
+            # of the owner's tracks the base writes a genre on, how many are this label's
+            purity = (written & y[:, None]).sum(0) / np.maximum(written.sum(0), 1)
+            covered |= {
+                lab for lab, s, q in zip(base.labels, share, purity) if s >= MASK_SHARE and q >= 0.5
+            }
             named = base.by_name(r.key)
             covered |= {named} if named else set()
             covered |= {r.filled_by} if r.filled_by else set()

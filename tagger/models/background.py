@@ -5,12 +5,16 @@ against this background, so that a label learns "not this" from all music, not o
 what one library holds (an owner who tagged only Bebop and Classic Rock still teaches
 "not Bebop" with classical, metal and country in the background).
 
-The background travels beside its model as ``<model stem>-background.safetensors``: float16
-statistics (clips, stats) in the order ``GenreNet.statistics`` gives them, pooled as a fast
-scan pools a track (its ``windows`` evenly spread windows), each clip's targets in the
-model's labels (1 yes, 0 no, -1 its dataset cannot tell) and its artist (an integer group,
-so folds can keep artists apart). It is a genretag model file of kind ``background``, whose
-id is its checksum (``file.check_whole``), and it names the id of the model it belongs to.
+The background travels beside its model as ``<model stem>-background.safetensors``. Per
+training clip it holds:
+- its statistics (float16), in the order ``GenreNet.statistics`` gives them, pooled as a
+  fast scan pools a track (its ``windows`` evenly spread windows);
+- its targets in the model's labels (1 yes, 0 no, -1 its dataset cannot tell);
+- its artist, as an integer group, so folds can keep artists apart;
+- the model's probabilities on it, from the cross-validation fold that held it out.
+
+It is a genretag model file of kind ``background``, whose id is its checksum
+(``file.check_whole``), and it names the id of the model it belongs to.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class Background:
     groups: np.ndarray  # (clips,) int: one integer per artist
     labels: tuple[str, ...]  # the model's labels, the targets' columns
     model_id: str  # the model it belongs to
+    probabilities: np.ndarray | None = None  # (clips, labels): the model's, held out
 
     def __len__(self) -> int:
         return len(self.statistics)
@@ -61,14 +66,21 @@ def write(
     labels: list[str],
     model_id: str,
     windows: int,
+    probabilities: np.ndarray | None = None,
 ) -> str:
-    """Write a background file (targets may hold NaN for "cannot tell"); returns its id."""
+    """Write a background file (targets may hold NaN for "cannot tell"); returns its id.
+    ``probabilities``: the model's on each clip from the cross-validation fold that held
+    the clip out. The model itself has heard every clip, so its own probabilities on them
+    are surer than on music it never heard; a head stacked on them (``learn``) would learn
+    that surety."""
     t = np.nan_to_num(np.asarray(targets, dtype=float), nan=-1.0).astype(np.int8)
     tensors = {
         "statistics": np.asarray(statistics, dtype=np.float16),
         "targets": t,
         "groups": np.asarray(groups, dtype=np.int32),
     }
+    if probabilities is not None:
+        tensors["probabilities"] = np.asarray(probabilities, dtype=np.float16)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -100,8 +112,18 @@ def load(model_path: Path, model_id: str, labels: list[str]) -> Background | Non
         )
     if list(meta.get("labels", [])) != list(labels):
         raise ModelFileError(f"{path}: its labels are not its model's")
-    t = read_tensors(path, ("statistics", "targets", "groups"))
+    t = read_tensors(path, ("statistics", "targets", "groups", "probabilities"))
     stats, targets, groups = t["statistics"], t["targets"], t["groups"]
+    probs = t.get("probabilities")
     if not (len(stats) == len(targets) == len(groups) and targets.shape[1:] == (len(labels),)):
         raise ModelFileError(f"{path}: damaged background (its tensors do not agree)")
-    return Background(stats.astype(np.float32), targets, groups, tuple(labels), model_id)
+    if probs is not None and probs.shape != targets.shape:
+        raise ModelFileError(f"{path}: damaged background (its tensors do not agree)")
+    return Background(
+        stats.astype(np.float32),
+        targets,
+        groups,
+        tuple(labels),
+        model_id,
+        None if probs is None else probs.astype(np.float32),
+    )

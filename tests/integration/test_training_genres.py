@@ -77,6 +77,13 @@ def test_train_learns_several_datasets_as_one_and_a_scan_writes_only_validated_g
         "mer": {"clips": 12, "artists": 5},
     }
     assert data["artists"] == 10  # one artist in both sets is one group
+    # beside it, its background: every training clip, pooled as a fast scan pools a track,
+    # for learn to fit an owner's labels against
+    from genretag.models import background
+
+    bg = background.load(out, meta.model_id, list(meta.labels))
+    assert bg is not None and len(bg) == 24 and len(set(bg.groups.tolist())) == 10
+    assert bg.targets[:, 0].tolist().count(1) >= 6  # the jazz clips are jazz
     # one prediction path: the file's head gives what the recipe's head gave, on both runtimes
     torch_model = LazyModel(out, "cpu", "torch").load()
     onnx_model = LazyModel(out, "cpu", "onnx").load()

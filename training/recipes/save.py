@@ -110,10 +110,12 @@ def save_genres_model(
     return save_model(out, model.net, labels, model.net.params, extra=extra)
 
 
-def save_background(model_path: Path, d, clips, model_id: str, windows: int) -> Path:
+def save_background(model_path: Path, d, clips, model_id: str, windows: int, heldout=None) -> Path:
     """The model's background (``models.background``) beside it: every training clip's
     statistics pooled as a fast scan of ``windows`` windows pools a track (``d``, the
-    prepared ``Labelled``), its targets in the model's labels and its artist (``clips``)."""
+    prepared ``Labelled``), its targets in the model's labels and its artist (``clips``),
+    and the recipe's probabilities on it from the fold that held it out (``heldout``, a
+    ``Heldout`` of the clips)."""
     import numpy as np
 
     from genretag.models import background
@@ -128,5 +130,6 @@ def save_background(model_path: Path, d, clips, model_id: str, windows: int) -> 
         clips.labels,
         model_id,
         windows,
+        None if heldout is None else heldout.probabilities,
     )
     return path

@@ -72,11 +72,16 @@ def test_shipped_model_writes_only_genres_validated_on_artists_it_never_heard():
     default only the genres whose held-out precision reached 0.7 (each at its own
     threshold), never the Pop/Rock umbrella; the GTZAN label set; and the model card
     describing this very file."""
+    from genretag.models import background
     from genretag.models.file import default_model_path
 
     path = default_model_path()
-    assert path.stat().st_size < 20 * 2**20
+    assert path.stat().st_size + background.path_of(path).stat().st_size < 20 * 2**20
     model = load_model(path)
+    # its background (what learn fits against) is its training clips, each with targets
+    bg = background.load(path, model.model_id, list(model.labels))
+    assert bg is not None and len(bg) == 1422 and bg.statistics.shape[1] == 3062
+    assert set(np.unique(bg.targets)) <= {-1, 0, 1} and (bg.targets == 1).any(0).all()
     meta = model.metadata
     assert meta.architecture.head == "genres" and meta.independent == list(meta.labels)
     names = set(meta.display_names.values())
