@@ -81,7 +81,22 @@ def dry_run(base: Path) -> dict:
 
 
 def model_ids() -> dict[str, str]:
-    return {p.name: read_metadata(p).model_id for p in sorted(WEIGHTS.glob("*.safetensors"))}
+    """Every shipped file's id: each model's, and the default model's background's (a file
+    of the same format, checked whole, whose id is its checksum)."""
+    from genretag.models.background import SUFFIX
+    from genretag.models.file import check_whole
+
+    ids = {}
+    for p in sorted(WEIGHTS.glob("*.safetensors")):
+        if p.name.endswith(SUFFIX):
+            check_whole(p)
+            from safetensors import safe_open
+
+            with safe_open(str(p), "np") as f:
+                ids[p.name] = json.loads(f.metadata()["genretag"])["model_id"]
+        else:
+            ids[p.name] = read_metadata(p).model_id
+    return ids
 
 
 def predictions(files: list[Path], root: Path) -> dict[str, dict]:

@@ -159,7 +159,8 @@ def learn_library(
 ) -> Learned:
     """Gather the tracks under ``paths``, hear those the cache cannot answer for (telling
     ``on_hearing`` how many, ``on_heard`` as they are), fit the labels with the settings'
-    thresholds, and find the ``settings.suggest`` untagged tracks worth the owner's time."""
+    thresholds, and find the untagged tracks worth the owner's time (as many as the
+    ``suggest`` setting asks)."""
     import time
 
     from genretag.hearing.windows import Coverage

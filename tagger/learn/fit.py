@@ -34,6 +34,7 @@ with it by probability. All of it is one layer:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,7 +206,7 @@ def threshold(
     p: np.ndarray,
     min_precision: float,
     background: np.ndarray | None = None,
-    genres: list[np.ndarray] = (),
+    genres: Sequence[np.ndarray] = (),
 ) -> tuple[float, float, float] | None:
     """Of the thresholds whose precision reaches ``min_precision`` (and which write the
     label on at most ``BACKGROUND_FPR`` of ``background``, the held-out background's
@@ -399,7 +400,9 @@ class _Fitter:
     def run(self) -> Learnt:
         lib, sp = self.lib, self.space
         d = sp.mean.shape[0]
-        rows: list[tuple[str, np.ndarray, np.ndarray | None, float, float, np.ndarray | None]] = []
+        # per written label: key, statistics weights, base weights, bias, threshold, and
+        # its own tracks with its familiarity radius (or None)
+        rows: list[tuple] = []
         results, held = [], {}
         order = sorted(lib.spellings, key=lambda k: (-sum(lib.spellings[k].values()), k))
         for key in order:
@@ -467,7 +470,7 @@ class _Fitter:
                 if r.tracks < self.min_tracks
                 else f"{r.artists} artists, fewer than {self.min_artists}"
             )
-            if sure_default and base.by_name(key) is not None:
+            if sure_default and maps_to is not None and base.by_name(key) is not None:
                 return self.default_row(r, maps_to, y)
             return r, None, None
         if len(set(groups[~y])) < 2 and not len(self.bg_fold):
@@ -503,6 +506,7 @@ class _Fitter:
             margin = dict.fromkeys(valid, 0.0)
         best = max(valid, key=lambda s: (found[s][0]["f1"] - margin[s], -SOURCES.index(s)))
         if best == "default":
+            assert maps_to is not None  # a default candidate is the genre it maps to
             return self.default_row(r, maps_to, y)
         return self.fitted_row(r, best, found[best], y, maps_to)
 
@@ -608,16 +612,17 @@ class _Fitter:
             ws = a * (clf.coef_[0] @ sp.basis)
             bias = a * float(clf.intercept_[0]) + b
             points = sp.near(sp.tagged)[y]
-            row = (r.key, ws, np.zeros(n_base) if self.stacks else None, bias, r.threshold)
-            return r, (*row, (points, radius)), (p_held, r.threshold)
+            base_w = np.zeros(n_base) if self.stacks else None
+            learnt_row = (r.key, ws, base_w, bias, r.threshold, (points, radius))
+            return r, learnt_row, (p_held, r.threshold)
         lt, lb = self.logits[0], self.logits[1]
         clf = LogisticRegression(C=STACK_C, max_iter=2000)
         clf.fit(np.concatenate([lt, lb[neg_b]]), yt, sample_weight=w)
         coef = clf.coef_[0] / self.l_std
         wb = a * coef
         bias = a * (float(clf.intercept_[0]) - float(coef @ self.l_mean)) + b
-        row = (r.key, np.zeros(len(sp.mean)), wb, bias, r.threshold, None)
-        return r, row, (p_held, r.threshold)
+        stacked_row = (r.key, np.zeros(len(sp.mean)), wb, bias, r.threshold, None)
+        return r, stacked_row, (p_held, r.threshold)
 
     def familiar(self, rows) -> Familiar | None:
         gated = [(j, r[5]) for j, r in enumerate(rows) if r[5] is not None]
@@ -672,7 +677,7 @@ class _Fitter:
         lib, base = self.lib, self.base
         n = len(lib.tagged)
         own = [t.labels for t in lib.tagged]
-        out = {"tracks": n}
+        out: dict = {"tracks": n}
         keys = list(held)
         if base is not None:
             cols = [held[k][0] for k in keys] + [base.tagged[:, base.labels.index(b)] for b in kept]

@@ -22,7 +22,8 @@ def save(learnt: Learnt, lib: Library, base, base_path: Path, out: Path) -> str:
     if not learnt.keys:
         raise LearnError("no label could be learnt (see the table); nothing written")
     meta = base.metadata
-    stacked = learnt.base_weights is not None
+    base_weights = learnt.base_weights
+    stacked = base_weights is not None
     parts: tuple[str, ...] = ("backbone.", "head.", MEL_KEY) + (("genres.",) if stacked else ())
     tensors = read_tensors(base_path, parts)
     head = (learnt.mean, learnt.scale, learnt.weights, learnt.bias)
@@ -43,12 +44,12 @@ def save(learnt: Learnt, lib: Library, base, base_path: Path, out: Path) -> str:
             "heldout": learnt.heldout,
         },
     }
-    if stacked:
+    if base_weights is not None:
         fam = learnt.familiar
         d, n = len(learnt.mean), len(learnt.keys)
         axes = fam.basis.shape[0] if fam else 1
         extra = {
-            "library.base.weight": learnt.base_weights,
+            "library.base.weight": base_weights,
             "library.basis": fam.basis if fam else np.zeros((axes, d)),
             "library.spread": fam.spread if fam else np.ones(axes),
             "library.points": fam.points if fam else np.zeros((0, axes)),
@@ -58,7 +59,7 @@ def save(learnt: Learnt, lib: Library, base, base_path: Path, out: Path) -> str:
         owner = fam.owner if fam else np.zeros(0)
         tensors["library.owner"] = np.asarray(owner, dtype=np.int64)
         about["stacking"] = {
-            "base": learnt.base_weights.shape[1],
+            "base": base_weights.shape[1],
             "points": len(tensors["library.points"]),
             "axes": axes,
         }

@@ -178,6 +178,7 @@ class GenreNet(nn.Module):
         """Pooled window outputs, their mean and max over windows (batch, dim), and the
         tracks' table features (batch, n_features) or None -> (batch, n_labels)."""
         if isinstance(self.library, StackedHead):
+            assert self.genres is not None  # built beside it: the base's genres
             stats = self.statistics(mean, maximum)
             return self.library.probabilities(stats, torch.sigmoid(self.genres(stats)))
         if self.library is not None:  # independent, calibrated probabilities

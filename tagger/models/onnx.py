@@ -161,6 +161,7 @@ class LibraryHead:
         """(tracks, stats) standardised -> (tracks, labels): whether each label may fire
         (``heads.StackedHead``)."""
         s = self.stacked
+        assert s is not None
         radius = s["radius"]
         out = np.ones((len(xs), len(radius)), dtype=bool)
         if not len(s["points"]):
