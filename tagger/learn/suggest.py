@@ -56,7 +56,8 @@ def suggest(lib: Library, learnt: Learnt, base: BaseView | None, n: int) -> list
     t = np.asarray(learnt.thresholds, dtype=float)
     # unsure: the label nearest its threshold, in logits (a track far above one label's
     # threshold and near another's is still unsure of the second)
-    margin = np.abs(clipped_logit(p) - clipped_logit(t)[None]).min(1)
+    gaps = np.abs(clipped_logit(p) - clipped_logit(t)[None])
+    margin, nearest = gaps.min(1), gaps.argmin(1)
     # unlike what is tagged: the distance to the nearest tagged track
     near = learnt.near
     tagged = near(statistics_of(lib.tagged).astype(np.float64))
@@ -75,10 +76,10 @@ def suggest(lib: Library, learnt: Learnt, base: BaseView | None, n: int) -> list
     out = []
     names = learnt.names
     for _, _, i in sorted(rounds)[:n]:
-        best = int(np.argmax(p[i] - t))
+        best, near = int(np.argmax(p[i] - t)), int(nearest[i])
         reasons = []
         if unsure[i] >= 0.5:
-            reasons.append(f"unsure of {names[best]} ({p[i, best]:.2f}, written at {t[best]:.2f})")
+            reasons.append(f"unsure of {names[near]} ({p[i, near]:.2f}, written at {t[near]:.2f})")
         if unlike[i] >= 0.5:
             reasons.append("unlike every tagged track")
         out.append(
