@@ -76,10 +76,12 @@ def suggest(lib: Library, learnt: Learnt, base: BaseView | None, n: int) -> list
     out = []
     names = learnt.names
     for _, _, i in sorted(rounds)[:n]:
-        best, near = int(np.argmax(p[i] - t)), int(nearest[i])
+        best, closest = int(np.argmax(p[i] - t)), int(nearest[i])
         reasons = []
         if unsure[i] >= 0.5:
-            reasons.append(f"unsure of {names[near]} ({p[i, near]:.2f}, written at {t[near]:.2f})")
+            reasons.append(
+                f"unsure of {names[closest]} ({p[i, closest]:.2f}, written at {t[closest]:.2f})"
+            )
         if unlike[i] >= 0.5:
             reasons.append("unlike every tagged track")
         out.append(
