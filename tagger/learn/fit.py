@@ -152,13 +152,14 @@ class Familiar:
         if not len(self.points):
             return out
         c = self.coords(xs)
-        d = np.sqrt(np.maximum(_sqdist(c, self.points), 0.0))
+        d = np.sqrt(np.maximum(sqdist(c, self.points), 0.0))
         for j in np.unique(self.owner):
             out[:, j] = d[:, self.owner == j].min(1) <= self.radius[j]
         return out
 
 
-def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Points (n, k) and (m, k) -> their squared distances (n, m), one matrix product."""
     return (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None]
 
 
@@ -280,21 +281,20 @@ class _Space:
     basis: np.ndarray  # (k, stats)
     tagged: np.ndarray  # (tagged, k)
     background: np.ndarray  # (clips, k)
-    untagged: np.ndarray  # (untagged, k)
     spread: np.ndarray  # (FAMILIAR_AXES,): familiarity's units
 
     def near(self, coords: np.ndarray) -> np.ndarray:
         return coords[:, : len(self.spread)] / self.spread
 
 
-def _space(x: np.ndarray, xb: np.ndarray, xu: np.ndarray, seed: int) -> _Space:
+def _space(x: np.ndarray, xb: np.ndarray, seed: int) -> _Space:
     both = np.concatenate([x, xb]) if len(xb) else x
     mean, scale = standardiser(both, float(np.finfo(np.float16).eps))  # the cache's
     basis = principal_axes((both - mean) / scale, seed)
-    c = [((a - mean) / scale) @ basis.T for a in (x, xb, xu)]
+    c = [((a - mean) / scale) @ basis.T for a in (x, xb)]
     near = np.concatenate([c[0], c[1]])[:, :FAMILIAR_AXES]
     spread = np.maximum(near.std(0), 1e-9)
-    return _Space(mean, scale, basis, c[0], c[1], c[2], spread)
+    return _Space(mean, scale, basis, c[0], c[1], spread)
 
 
 def _weights(y: np.ndarray, background: int) -> np.ndarray:
@@ -337,14 +337,9 @@ class _Fitter:
             min_precision,
         )
         x = statistics_of(lib.tagged).astype(np.float64)
-        xu = (
-            statistics_of(lib.untagged).astype(np.float64)
-            if lib.untagged
-            else np.zeros((0, x.shape[1]))
-        )
         has_bg = base is not None and len(base.background) > 0
         xb = base.background.astype(np.float64) if has_bg else np.zeros((0, x.shape[1]))
-        self.space = _space(x, xb, xu, seed)
+        self.space = _space(x, xb, seed)
         self.groups = np.array([t.artist for t in lib.tagged])
         self.mapped: dict[str, str] = {}  # owner label -> the base label it maps to
         self.stacks = base is not None and base.stacks
@@ -356,11 +351,11 @@ class _Fitter:
         else:
             self.bg_fold = np.zeros(0, dtype=int)
         if self.stacks:
-            lt, lu = logit(base.tagged), logit(base.untagged)
+            lt = logit(base.tagged)
             lb = logit(base.background_probs) if has_bg else np.zeros((0, lt.shape[1]))
             both = np.concatenate([lt, lb]) if len(lb) else lt
             self.l_mean, self.l_std = both.mean(0), np.maximum(both.std(0), 1e-6)
-            self.logits = [(a - self.l_mean) / self.l_std for a in (lt, lb, lu)]
+            self.logits = [(a - self.l_mean) / self.l_std for a in (lt, lb)]
 
     # -- one label
     def shares(self, y: np.ndarray) -> np.ndarray:
@@ -563,9 +558,9 @@ class _Fitter:
                 if bg_test.any():
                     zb[kind][bg_test] = clf.decision_function(b[bg_test])
             own = near_t[train][y[train]]
-            dist[test] = np.sqrt(np.maximum(_sqdist(near_t[test], own), 0).min(1))
+            dist[test] = np.sqrt(np.maximum(sqdist(near_t[test], own), 0).min(1))
             if bg_test.any():
-                dist_b[bg_test] = np.sqrt(np.maximum(_sqdist(near_b[bg_test], own), 0).min(1))
+                dist_b[bg_test] = np.sqrt(np.maximum(sqdist(near_b[bg_test], own), 0).min(1))
         self._auc = float(roc_auc_score(y, z["learnt"])) if 0 < y.sum() < len(y) else None
         radius = float(np.quantile(dist[y], FAMILIAR)) if np.isfinite(dist[y]).any() else np.inf
         out = {}

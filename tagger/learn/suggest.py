@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genretag.learn.fit import BaseView, Learnt
+from genretag.learn.fit import BaseView, Learnt, sqdist
 from genretag.learn.library import Library, statistics_of
 from genretag.models.pooling import clipped_logit
 
@@ -62,7 +62,7 @@ def suggest(lib: Library, learnt: Learnt, base: BaseView | None, n: int) -> list
     near = learnt.near
     tagged = near(statistics_of(lib.tagged).astype(np.float64))
     mine = near(x)
-    d2 = (mine**2).sum(1)[:, None] - 2 * mine @ tagged.T + (tagged**2).sum(1)[None]
+    d2 = sqdist(mine, tagged)
     distance = np.sqrt(np.maximum(d2, 0.0)).min(1)
     unsure, unlike = _ranks(-margin), _ranks(distance)
     score = (unsure + unlike) / 2
