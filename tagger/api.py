@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from genretag.learn import Learned
     from genretag.models.loader import LazyModel
     from genretag.scan import ScanResult
-    from genretag.store.cache import Cache, ScanRun
+    from genretag.store.cache import Cache, Decision, ScanRun
     from genretag.undo import UndoRow
 
 
@@ -193,6 +193,20 @@ class Session:
             on_heard=on_heard,
             on_hearing=on_hearing,
         )
+
+    def decisions(self) -> dict[str, Decision]:
+        """The decisions made in ``genretag review``, by path."""
+        self.cache.flush()
+        return self.cache.decisions()
+
+    def decide(self, decisions: list[Decision]) -> None:
+        """Store decisions (the owner's genres for files; see ``store.cache.Decision``),
+        all at once or none; a later scan writes exactly them."""
+        self.cache.decide(decisions)
+
+    def forget_decisions(self, paths: Sequence[Path | str]) -> None:
+        """Take back the decisions about ``paths``: scans propose for them again."""
+        self.cache.forget_decisions([str(p) for p in paths])
 
     def last_scan(self, paths: Sequence[Path | str] | None = None) -> ScanRun | None:
         """The scan ``undo(paths, last=True)`` would reverse, or None."""

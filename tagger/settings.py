@@ -232,10 +232,20 @@ class Settings:
     )
     suggest: int = setting(
         0,
-        "List this many untagged tracks whose genre would teach the model most.",
+        "List this many untagged tracks whose genre would teach the model most (review: "
+        "put them in the queue; it learns first).",
         ("--suggest",),
-        {LEARN},
+        {LEARN, REVIEW},
         low=0,
+    )
+    # -- review
+    port: int = setting(
+        0,
+        "The review page's port on 127.0.0.1 (0: a free one).",
+        ("--port",),
+        {REVIEW},
+        low=0,
+        high=65535,
     )
 
     def __post_init__(self) -> None:

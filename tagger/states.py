@@ -48,6 +48,15 @@ SCAN_STATUSES = (
 )
 
 
+class Decided(StrEnum):
+    """What a person decided about a proposal in ``genretag review`` (kept in the cache)."""
+
+    ACCEPTED = "accepted"  # the proposal, as it stood
+    CHANGED = "changed"  # other genres: from the vocabulary, or the owner's own words
+    REJECTED = "rejected"  # nothing is to be written
+    STALE = "stale"  # (shown, not kept) the file changed since: the decision holds no more
+
+
 class Source(StrEnum):
     """Where a row's verdict came from: the audio heard in this run, or the cache."""
 

@@ -70,13 +70,14 @@ def build_app(plugins: bool = True) -> typer.Typer:
         help="Offline genre tagger for music libraries.",
     )
     app.callback()(_main_options)
-    from genretag.cli import config, learn, predict, report, scan, undo
+    from genretag.cli import config, learn, predict, report, review, scan, undo
 
     app.command()(scan.scan)
     app.command()(predict.predict)
     app.command()(report.report)
     app.command()(undo.undo)
     app.command()(learn.learn)
+    app.command()(review.review)
     app.command()(config.config)
     if plugins:
         _load_plugins(app)

@@ -30,6 +30,8 @@ def report(settings: Settings = SETTINGS) -> None:
             t.add_row(f"  {status} (dry run)", str(n))
     for genre, n in sorted(s["genres"].items(), key=lambda kv: -kv[1]):
         t.add_row(Text(f"  in the files: {genre}"), str(n))
+    for action, n in s["decisions"].items():
+        t.add_row(f"decided in review: {action}", str(n))
     t.add_row("writes that undo can restore", str(s["writes"]))
     out.print(t)
     for path, error in s["errors"]:

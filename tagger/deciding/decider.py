@@ -11,6 +11,8 @@ has to write it: the genres a file holds are in the cache.
 genre the file holds that the audio contradicts makes the row a ``conflict``;
 ``deciding.policy.decide`` applies the policy for existing genres (fill / overwrite /
 merge); ``tags.write_state`` writes them, after the cache has recorded what undo needs.
+Where a person decided about the file in ``genretag review``, their decision replaces all
+of that (``Decider.follow``): exactly its genres are written, and never overridden.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from genretag.deciding.policy import decide, own_genres
 from genretag.hearing.prediction import Prediction
 from genretag.hearing.windows import Coverage
 from genretag.settings import Settings
-from genretag.states import Policy, Source, Status
-from genretag.store.cache import Cache, TrackRow
+from genretag.states import Decided, Policy, Source, Status
+from genretag.store.cache import Cache, Decision, TrackRow
 from genretag.tags.base import AlbumInfo
 from genretag.tags.fingerprint import content as fingerprint
 
@@ -93,6 +95,9 @@ class Row:
     album_unnamed: int = 0  # tracks of its album that were not named, heard from the cache
     best: str | None = None  # the best genre, also when unsure (its best guess)
     detail: str = ""  # what the decoder said about an error (--verbose, reports)
+    # a person's decision in genretag review, which the verdict follows (stale: not applied)
+    decision: Decided | None = None
+    proposed: list[str] | None = None  # where a decision replaced it: the model's proposal
 
 
 @dataclass
@@ -135,6 +140,7 @@ class Decider:
         self.run = run  # this scan's id in the undo history (undo --last)
         self.options_key = options.key()
         self._written: set[str] | None = None  # paths with writes in the undo history
+        self._decisions: dict[str, Decision] | None = None  # genretag review's, by path
         self.tag_seconds = 0.0
         self.cache_seconds = 0.0
 
@@ -248,7 +254,13 @@ class Decider:
             best=choice.best or None,
             album_probabilities=self.vocab.merge(pooled) if pooled else None,
         )
+        decision = self._decision(str(path))
         try:
+            if decision is not None:
+                self.follow(heard, row, decision)
+                self.tag_seconds += time.perf_counter() - t0
+                self.remember(heard.found, heard.prediction, row, heard)
+                return row
             mine = self._mine(heard)
             users = [g for g in heard.current if g.casefold() not in mine]
             new = (
@@ -276,6 +288,39 @@ class Decider:
         self.tag_seconds += time.perf_counter() - t0
         self.remember(heard.found, heard.prediction, row, heard)
         return row
+
+    def _decision(self, path: str) -> Decision | None:
+        if self._decisions is None:
+            self._decisions = self.cache.decisions()  # one query per scan
+        return self._decisions.get(path)
+
+    def follow(self, heard: Heard, row: Row, decision: Decision) -> None:
+        """The verdict a person's decision gives: its genres written exactly (none, and the
+        file left as it is, for a rejection), whatever the policy and the model say. A
+        decision about a file that changed since it was heard is stale: nothing is
+        written, and the row says why. Raises what a write raises."""
+        found, st = heard.found, heard.found.stat
+        row.proposed, row.decision = row.genres, decision.action
+        if not decision.holds(st.st_size, st.st_mtime_ns, found.fingerprint):
+            row.status, row.genres, row.decision = Status.KEPT, list(heard.current), Decided.STALE
+            row.error = (
+                f"decided in review on {decision.when}, but the file changed since: "
+                "not applied (review it again)"
+            )
+            return
+        wanted = list(heard.current) if decision.action == Decided.REJECTED else decision.genres
+        row.genres = list(wanted)
+        if [g.casefold() for g in wanted] == [g.casefold() for g in heard.current]:
+            row.status = Status.KEPT
+        elif self.opt.settings.dry_run:
+            row.status, row.written = Status.WOULD_TAG, list(wanted)
+        else:
+            self._write(heard, list(wanted))
+            row.status, row.written = Status.TAGGED, list(wanted)
+            st = heard.found.stat  # the file as the write left it: the decision holds for it
+            self.cache.decision_applied(
+                str(found.path), st.st_size, st.st_mtime_ns, heard.found.fingerprint
+            )
 
     def _mine(self, heard: Heard) -> frozenset[str]:
         """The genres in the file that genretag added itself (case-folded): they follow the

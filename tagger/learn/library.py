@@ -1,5 +1,6 @@
 """A library as ``learn`` reads it: each file's genres (less those genretag wrote itself;
-its undo history knows which) and artist, read as a scan reads them (from the cache where
+its undo history knows which; a decision of ``genretag review`` instead, where one holds for
+the file) and artist, read as a scan reads them (from the cache where
 the file is unchanged), and its pooled backbone statistics, from the cache where a scan
 stored them, else heard now and stored."""
 
@@ -17,6 +18,7 @@ from genretag import tags
 from genretag.deciding.decider import genres_written
 from genretag.library.discover import find_audio
 from genretag.settings import Settings, tomllib
+from genretag.states import Decided
 from genretag.store.cache import Cache, Statistics
 from genretag.tags.fingerprint import audio as fingerprint_audio
 from genretag.tags.fingerprint import content as fingerprint_content
@@ -85,6 +87,7 @@ def gather(
     lib.errors.extend(walk.errors)
     known = cache.statistics(backbone)
     written = cache.written_paths()
+    decided = cache.decisions()
     to_hear = []
     for path in walk.files:
         try:
@@ -113,7 +116,14 @@ def gather(
                 )
             )
             continue
-        if current and str(path) in written:
+        decision = decided.get(str(path))
+        if (
+            decision is not None
+            and decision.action != Decided.REJECTED
+            and decision.holds(st.st_size, st.st_mtime_ns, fp)
+        ):
+            current = list(decision.genres)  # the owner's, said in review (genretag wrote them)
+        elif current and str(path) in written:
             mine = genres_written(cache, str(path), current)
             lib.own_skipped += sum(1 for g in current if g.casefold() in mine)
             current = [g for g in current if g.casefold() not in mine]

@@ -33,7 +33,7 @@ from rich.text import Text
 from genretag.deciding.decider import Row
 from genretag.library.discover import NOT_UTF8, printable
 from genretag.scan import ScanResult
-from genretag.states import SCAN_STATUSES, Source, Status
+from genretag.states import SCAN_STATUSES, Decided, Source, Status
 
 REPORT_SUFFIXES = (".json", ".csv", ".html", ".parquet")
 PARQUET_ROWS = 65_536  # rows per row group: a million-row report is written in slices
@@ -141,7 +141,11 @@ COLUMNS = (
         "status",
         lambda r: r.status,
         "status",
-        lambda r, v: r.status + (" (outlier)" if r.outlier else ""),
+        lambda r, v: (
+            r.status
+            + (" (outlier)" if r.outlier else "")
+            + (f" ({r.decision} in review)" if r.decision else "")
+        ),
     ),
     Column("source", lambda r: r.source, "from", lambda r, v: r.source or "—"),
     Column("genres", lambda r: r.genres),  # the verdict's genres (JSON, CSV)
@@ -175,6 +179,7 @@ COLUMNS = (
     Column("outlier", lambda r: r.outlier),
     Column("album_unnamed", lambda r: r.album_unnamed),
     Column("best", lambda r: r.best),
+    Column("decision", lambda r: r.decision),  # genretag review's, which the verdict follows
     Column("error", lambda r: r.error, "error", lambda r, v: r.error or "", table=False),
     Column("error_detail", lambda r: r.detail or None),
     Column("probabilities", lambda r: r.probabilities),  # the track's own audio's
@@ -334,6 +339,11 @@ def print_changes(
             console.print(f"wrote the genre of {len(written)} file(s)", markup=False)
         return
     for r in result.rows:
+        if r.decision == Decided.STALE:  # a decision the run did not follow: always said
+            console.print(
+                f"stale: {shown_path(r.path, roots)}: {r.error}", markup=False, soft_wrap=True
+            )
+            continue
         if r.status not in statuses or r.status == Status.ERROR:
             continue
         path = shown_path(r.path, roots)

@@ -12,6 +12,12 @@ file's fingerprints when it was heard (its audio's, where the format says where 
 a ``learn`` after a scan decodes nothing the scan heard, even after genretag or another
 program rewrote the file's tags.
 
+``decisions``: one row per file a person decided in ``genretag review``: accepted, changed
+(to genres of their own) or rejected, when, and the file's size, mtime and fingerprints as
+they were when it was heard. A decision is the owner's genre: a scan writes exactly it and
+never overrides it, ``learn`` reads it as a label, and a decision about a file that has
+changed since is *stale* and applied by nothing (``Decision.holds``).
+
 ``history``: one row per genre write, holding the exact genre state it replaced, so that
 ``genretag undo`` can put back what was there. A row is committed as ``pending`` *before*
 its write happens, and marked ``done`` after it. A crash between the two leaves it pending:
@@ -49,7 +55,7 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from genretag.library.discover import NOT_UTF8, resolve
-from genretag.states import Status
+from genretag.states import Decided, Status
 from genretag.tags.fingerprint import content as fingerprint
 
 if TYPE_CHECKING:
@@ -180,6 +186,32 @@ class Statistics:
         return fingerprint is not None and self.fingerprint == fingerprint
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A person's decision about one file: the genres it is to hold (none when rejected),
+    when it was made, and the file as it was then (``holds``)."""
+
+    path: str
+    action: Decided
+    genres: list[str]
+    time: float
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    audio: str | None = None
+
+    def holds(self, size: int, mtime_ns: int, fingerprint: str | None) -> bool:
+        """Whether it still holds for the file as it is now: the same size and mtime, or the
+        same content (a file copied with a new mtime). Otherwise it is stale."""
+        if (size, mtime_ns) == (self.size, self.mtime_ns):
+            return True
+        return fingerprint is not None and fingerprint == self.fingerprint
+
+    @property
+    def when(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.time))
+
+
 class CacheError(Exception):
     """A cache file this release cannot use; the message names the file."""
 
@@ -292,6 +324,15 @@ def _v6_statistics(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v7_decisions(db: sqlite_utils.Database) -> None:
+    """Version 7: the decisions of ``genretag review``."""
+    db.execute(
+        "create table if not exists decisions (path text primary key, action text not null, "
+        "genres text not null, time float not null, size integer not null, "
+        "mtime_ns integer not null, fingerprint text, audio text)"
+    )
+
+
 # MIGRATIONS[i] takes a cache from version i to i + 1; append, never edit a released step.
 # A step must be safe to run again (create ... if not exists; copy before drop): a crash
 # between its statements leaves the old version number, and the next open runs it again.
@@ -302,6 +343,7 @@ MIGRATIONS = [
     _v4_albums_and_dry_runs,
     _v5_typed_undo_states,
     _v6_statistics,
+    _v7_decisions,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -421,6 +463,17 @@ class Cache:
     def all_tracks(self) -> dict[str, TrackRow]:
         return {row.path: row for row in map(TrackRow.from_db, self.db.table("tracks").rows)}
 
+    def rows_with_ids(self) -> dict[str, tuple[int, TrackRow]]:
+        """Every track's row with its id (SQLite's rowid: it stays while the row does;
+        ``genretag review`` names tracks by it)."""
+        cursor = self.db.conn.execute("select rowid, * from tracks")
+        names = [c[0] for c in cursor.description][1:]
+        return {
+            row.path: (rid, row)
+            for rid, *values in cursor
+            for row in (TrackRow.from_db(dict(zip(names, values))),)
+        }
+
     def get(self, path: str) -> TrackRow | None:
         """One file's row: a direct primary-key lookup (a re-scan makes one per file, so a
         large cache is never loaded whole)."""
@@ -488,6 +541,10 @@ class Cache:
         self.flush()
         with self._sqlite("cannot record a moved file"), self.db.conn:
             self.db.table("tracks").delete_where("path = ?", [stored(old)])
+            self.db.execute(  # a decision goes with its file
+                "update or replace decisions set path = ? where path = ?",
+                [stored(new), stored(old)],
+            )
             self.db.execute(
                 "insert into history (path, time, model_id, before, after, undone, state) "
                 "select ?, time, model_id, before, after, undone, state from history "
@@ -540,6 +597,55 @@ class Cache:
                 [backbone],
             )
         }
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def decide(self, decisions: list[Decision]) -> None:
+        """Store ``decisions`` (replacing earlier ones of the same files) in one
+        transaction: all of them, or, if anything fails, none."""
+        with self._sqlite("cannot store the decisions"), self.db.conn:
+            self.db.conn.executemany(
+                "insert or replace into decisions (path, action, genres, time, size, "
+                "mtime_ns, fingerprint, audio) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        stored(d.path),
+                        str(d.action),
+                        json.dumps(d.genres),
+                        d.time,
+                        d.size,
+                        d.mtime_ns,
+                        d.fingerprint,
+                        d.audio,
+                    )
+                    for d in decisions
+                ],
+            )
+
+    def forget_decisions(self, paths: list[str]) -> None:
+        """Drop the decisions of ``paths``: genretag proposes for them again."""
+        with self._sqlite("cannot remove the decisions"), self.db.conn:
+            self.db.conn.executemany(
+                "delete from decisions where path = ?", [(stored(p),) for p in paths]
+            )
+
+    def decisions(self) -> dict[str, Decision]:
+        """Every decision, by path (one query: a scan or a page asks for all at once)."""
+        return {
+            loaded(path): Decision(loaded(path), Decided(action), json.loads(genres), *rest)
+            for path, action, genres, *rest in self.db.conn.execute(
+                "select path, action, genres, time, size, mtime_ns, fingerprint, audio "
+                "from decisions"
+            )
+        }
+
+    def decision_applied(self, path: str, size: int, mtime_ns: int, fp: str | None) -> None:
+        """A scan wrote a decision into ``path``: it holds for the file as it is now."""
+        with self._sqlite("cannot update the decision"), self.db.conn:
+            self.db.execute(
+                "update decisions set size = ?, mtime_ns = ?, fingerprint = ? where path = ?",
+                [size, mtime_ns, fp, stored(path)],
+            )
 
     # -- history -----------------------------------------------------------------------
 
@@ -675,8 +781,14 @@ class Cache:
         writes = self.db.execute(
             "select count(*) from history where undone = 0 and state = ?", [DONE]
         ).fetchone()[0]
+        decided: dict[str, int] = dict(
+            self.db.execute(
+                "select action, count(*) from decisions group by 1 order by 2 desc"
+            ).fetchall()
+        )
         return {
             "tracks": t.count,
+            "decisions": decided,
             "by_status": by_status,
             "dry_run": dry,
             "genres": genres,

@@ -98,6 +98,7 @@ LAYERS = [
     {"scan", "undo", "learn"},  # the pipelines
     {"render"},  # tables, reports, progress
     {"api"},  # Session, the one entry point
+    {"review"},  # the review page: a front end over Session, served over HTTP
     {"cli", "__main__", ""},  # the command line, and the package's own __init__
 ]
 
