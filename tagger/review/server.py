@@ -201,7 +201,9 @@ def build_app(review: Review, token: str) -> tuple[ASGIApp, Guard]:
         if not isinstance(body, dict):
             return JSONResponse({"error": "not a JSON object"}, 400)
         try:
-            track_id = int(body.get("id"))
+            track_id = body.get("id")
+            if not isinstance(track_id, int) or isinstance(track_id, bool):
+                raise ReviewError("id must be a track's number")
             f = Filters.parse({k: str(v) for k, v in (body.get("filters") or {}).items()})
             seen = body.get("seen") or {}
             if not isinstance(seen, dict):

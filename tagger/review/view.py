@@ -168,7 +168,8 @@ class Group:
         """The album's verdict: the proposal most of its tracks share."""
         counts: dict[tuple[str, ...], int] = {}
         for t in self.tracks:
-            counts[tuple(t.proposed)] = counts.get(tuple(t.proposed), 0) + 1
+            key: tuple[str, ...] = tuple(t.proposed)
+            counts[key] = counts.get(key, 0) + 1
         return list(max(counts, key=lambda k: (counts[k], bool(k)))) if counts else []
 
     @property
@@ -249,7 +250,7 @@ class Review:
                 artist=(row.album_artist or row.artist or "").strip(),
                 album=row.album or "",
                 status=r.status,
-                proposed=list(r.proposed if r.decision is not None else r.genres),
+                proposed=list((r.proposed or []) if r.decision is not None else r.genres),
                 current=list(r.previous),
                 confidence=r.confidence,
                 best=r.best,
