@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from genretag.api import Session
 
 GROUPS_PER_PAGE = 20
+TRACKS_PER_PAGE = 200  # rows a page shows at most: a larger group goes on over pages
 TRACKS_PER_API_PAGE = 200
 MAX_GENRES = 8  # genres one decision may give a track
 MAX_GENRE_LENGTH = 80
@@ -158,6 +159,7 @@ class Group:
     artist: str
     tracks: list[Track]
     total: int
+    part: int = 0  # 1, 2...: the parts after the first of a group larger than a page
 
     @property
     def first(self) -> Track:
@@ -282,11 +284,16 @@ class Review:
         return decisions.get(track.path)
 
     def state(self, track: Track, decisions: dict[str, Decision]) -> str:
-        """``undecided``, a decision's action, or ``stale`` (made before the file changed)."""
+        """``undecided``, a decision's action, or ``stale``: the file on disk is no longer
+        the one decided about (a scan that wrote the decision keeps it holding)."""
         d = decisions.get(track.path)
         if d is None:
             return "undecided"
-        return str(d.action) if d.holds(track.size, track.mtime_ns, None) else "stale"
+        try:
+            st = os.stat(track.path)
+        except OSError:
+            return "stale"
+        return str(d.action) if d.holds(st.st_size, st.st_mtime_ns, None) else "stale"
 
     def matching(self, f: Filters, decisions: dict[str, Decision]) -> list[Track]:
         """The tracks the filters let through, in the page's order."""
@@ -318,7 +325,9 @@ class Review:
 
     def listing(self, f: Filters, decisions: dict[str, Decision]) -> Listing:
         """One page of groups: by artist and title, or, in the queue, the groups holding
-        what is most worth a look first (then the least confident)."""
+        what is most worth a look first (then the least confident). A page holds at most
+        ``GROUPS_PER_PAGE`` groups and ``TRACKS_PER_PAGE`` tracks; a larger group (a
+        folder of a thousand untagged files) goes on over the pages after."""
         found = self.matching(f, decisions)
         by_group: dict[tuple[str, str], list[Track]] = {}
         for t in found:
@@ -338,18 +347,26 @@ class Review:
             )
         else:
             groups.sort(key=lambda g: (g.artist.casefold(), g.title.casefold()))
-        pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
-        page = min(f.page, pages)
-        start = (page - 1) * GROUPS_PER_PAGE
-        return Listing(
-            groups[start : start + GROUPS_PER_PAGE], len(groups), len(found), page, pages
-        )
+        pages: list[list[Group]] = [[]]
+        rows = 0
+        for g in groups:
+            for part in _parts(g):
+                if pages[-1] and (
+                    len(pages[-1]) >= GROUPS_PER_PAGE or rows + len(part.tracks) > TRACKS_PER_PAGE
+                ):
+                    pages.append([])
+                    rows = 0
+                pages[-1].append(part)
+                rows += len(part.tracks)
+        page = min(f.page, len(pages))
+        return Listing(pages[page - 1], len(groups), len(found), page, len(pages))
 
     def group_of(self, track: Track, decisions: dict[str, Decision], f: Filters) -> Group:
-        """The group ``track`` is in, as the page shows it under filters ``f``."""
+        """The group (the part of it) ``track`` is in, as the page shows it under ``f``."""
         key = self._group_key(track)
         mine = [t for t in self.matching(f, decisions) if self._group_key(t) == key] or [track]
-        return Group(key[0], key[1], sorted(mine, key=lambda t: t.shown), self._group_sizes()[key])
+        whole = Group(key[0], key[1], sorted(mine, key=lambda t: t.shown), self._group_sizes()[key])
+        return next((p for p in _parts(whole) if track in p.tracks), whole)
 
     def _group_key(self, t: Track) -> tuple[str, str]:
         # an album is its title and album artist (a compilation: its title alone)
@@ -507,6 +524,14 @@ class Review:
             "decided": d.genres if d else None,
             "decided_at": d.time if d else 0.0,
         }
+
+
+def _parts(g: Group) -> list[Group]:
+    """``g`` in pieces of at most ``TRACKS_PER_PAGE`` tracks."""
+    return [
+        Group(g.title, g.artist, g.tracks[i : i + TRACKS_PER_PAGE], g.total, i // TRACKS_PER_PAGE)
+        for i in range(0, len(g.tracks), TRACKS_PER_PAGE)
+    ] or [g]
 
 
 class Conflict(ReviewError):
