@@ -172,7 +172,10 @@ class Group:
         for t in self.tracks:
             key: tuple[str, ...] = tuple(t.proposed)
             counts[key] = counts.get(key, 0) + 1
-        return list(max(counts, key=lambda k: (counts[k], bool(k)))) if counts else []
+        if not counts:
+            return []
+        best, _ = max(counts.items(), key=lambda kv: (kv[1], bool(kv[0])))
+        return list(best)
 
     @property
     def current(self) -> list[str]:

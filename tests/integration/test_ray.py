@@ -241,7 +241,7 @@ def test_ctrl_c_keeps_what_was_heard_and_the_next_run_resumes(tmp_path):
     lib = tmp_path / "lib"
     lib.mkdir()
     for i in range(16):
-        write_audio(lib / f"{i:02d}.flac", music(60.0, 16000, seed=i), 16000, "flac")
+        write_audio(lib / f"{i:02d}.flac", music(30.0, 16000, seed=i), 16000, "flac")
     db = tmp_path / "c.sqlite"
     command = [
         sys.executable,
