@@ -493,13 +493,10 @@ class Review:
         """Why ``t`` cannot be decided now, or None."""
         if not t.decidable:
             return "genretag could not hear it"
-        try:
-            st = os.stat(t.path)
-        except OSError:
+        disk = self.changed_on_disk(t)
+        if disk == "deleted":
             return "deleted since it was heard"
-        if (st.st_size, st.st_mtime_ns) != (t.size, t.mtime_ns):
-            return "changed on disk since it was heard (hear the library again)"
-        return None
+        return f"{disk} since it was heard (hear the library again)" if disk else None
 
     def changed_on_disk(self, t: Track) -> str | None:
         """What the page says of a file that is not as it was heard, or None."""
