@@ -49,9 +49,7 @@ def review(
         with ScanProgress(err, False, "hearing") as progress:
             page.hear(progress.advance, progress.found, suggested)
             progress.finish(len(page.tracks), 0.0)
-    except (ModelFileError, RuntimeUnavailable) as e:
-        raise usage_error(str(e)) from None
-    except CacheError as e:
+    except (ModelFileError, RuntimeUnavailable, CacheError) as e:
         raise usage_error(str(e)) from None
     except KeyboardInterrupt:
         session.close()

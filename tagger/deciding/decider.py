@@ -258,29 +258,8 @@ class Decider:
         try:
             if decision is not None:
                 self.follow(heard, row, decision)
-                self.tag_seconds += time.perf_counter() - t0
-                self.remember(heard.found, heard.prediction, row, heard)
-                return row
-            mine = self._mine(heard)
-            users = [g for g in heard.current if g.casefold() not in mine]
-            new = (
-                None
-                if choice.unsure
-                else decide(heard.current, choice.genres, self.opt.settings.policy, mine)
-            )
-            if choice.unsure:
-                row.status = Status.UNSURE
-            elif self.opt.settings.policy != Policy.OVERWRITE and contradicted(
-                users, choice, self.vocab
-            ):
-                row.status = Status.CONFLICT  # the user's genre is left alone, and flagged
-            elif new is None:
-                row.status = Status.KEPT
-            elif self.opt.settings.dry_run:
-                row.status, row.written = Status.WOULD_TAG, new
             else:
-                self._write(heard, new)
-                row.status, row.written = Status.TAGGED, new
+                self._propose(heard, row, choice)
         except tags.TagError as e:
             row.status, row.error = Status.ERROR, str(e)
         except OSError as e:
@@ -288,6 +267,30 @@ class Decider:
         self.tag_seconds += time.perf_counter() - t0
         self.remember(heard.found, heard.prediction, row, heard)
         return row
+
+    def _propose(self, heard: Heard, row: Row, choice: Choice) -> None:
+        """The verdict the model's ``choice`` gives under the policy: unsure, a conflict,
+        kept, or written (a dry run: would be). Raises what a write raises."""
+        mine = self._mine(heard)
+        users = [g for g in heard.current if g.casefold() not in mine]
+        new = (
+            None
+            if choice.unsure
+            else decide(heard.current, choice.genres, self.opt.settings.policy, mine)
+        )
+        if choice.unsure:
+            row.status = Status.UNSURE
+        elif self.opt.settings.policy != Policy.OVERWRITE and contradicted(
+            users, choice, self.vocab
+        ):
+            row.status = Status.CONFLICT  # the user's genre is left alone, and flagged
+        elif new is None:
+            row.status = Status.KEPT
+        elif self.opt.settings.dry_run:
+            row.status, row.written = Status.WOULD_TAG, new
+        else:
+            self._write(heard, new)
+            row.status, row.written = Status.TAGGED, new
 
     def _decision(self, path: str) -> Decision | None:
         if self._decisions is None:

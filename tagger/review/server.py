@@ -37,7 +37,14 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genretag.review.evidence import Evidence
-from genretag.review.view import Conflict, Filters, Review, ReviewError
+from genretag.review.view import (
+    STATUS_FILTERS,
+    TRACKS_PER_API_PAGE,
+    Conflict,
+    Filters,
+    Review,
+    ReviewError,
+)
 
 COOKIE = "genretag_review"
 HOSTS = ("127.0.0.1", "localhost")
@@ -140,7 +147,7 @@ def build_app(review: Review, token: str) -> tuple[ASGIApp, Guard]:
             "listing": review.listing(f, decisions),
             "decisions": decisions,
             "csrf": csrf,
-            "statuses": ("", *_status_choices()),
+            "statuses": ("", *STATUS_FILTERS),
         }
 
     def filters(request: Request) -> Filters:
@@ -160,13 +167,14 @@ def build_app(review: Review, token: str) -> tuple[ASGIApp, Guard]:
             return JSONResponse({"error": str(e)}, 400)
         decisions = review.decisions()
         found = review.matching(f, decisions)
-        start = (f.page - 1) * _API_PAGE
+        start = (f.page - 1) * TRACKS_PER_API_PAGE
         return JSONResponse(
             {
                 "total": len(found),
                 "page": f.page,
                 "tracks": [
-                    review.track_data(t, decisions) for t in found[start : start + _API_PAGE]
+                    review.track_data(t, decisions)
+                    for t in found[start : start + TRACKS_PER_API_PAGE]
                 ],
             }
         )
@@ -262,15 +270,6 @@ def build_app(review: Review, token: str) -> tuple[ASGIApp, Guard]:
     guard = Guard(app, token, csrf)
     outer = TrustedHostMiddleware(guard, allowed_hosts=list(HOSTS))
     return outer, guard
-
-
-_API_PAGE = 200
-
-
-def _status_choices() -> tuple[str, ...]:
-    from genretag.review.view import STATUS_FILTERS
-
-    return STATUS_FILTERS
 
 
 def _escape(text: str) -> str:

@@ -216,7 +216,6 @@ class Review:
             {n for n in session.vocab.names.values() if n}, key=str.casefold
         )
         self.errors: list[tuple[str, str]] = []  # files the dry run could not hear
-        self.heard_at = 0.0
         self.suggested: set[str] = set()  # learn --suggest's tracks (the queue)
 
     # -- hearing ---------------------------------------------------------------------------
@@ -276,15 +275,11 @@ class Review:
             tracks[rid] = track
         self.tracks = tracks  # one assignment: a request sees the old tracks or the new
         self.suggested |= wanted
-        self.heard_at = time.time()
 
     # -- listing ---------------------------------------------------------------------------
 
     def decisions(self) -> dict[str, Decision]:
         return self.session.decisions()
-
-    def decision_of(self, track: Track, decisions: dict[str, Decision]) -> Decision | None:
-        return decisions.get(track.path)
 
     def state(self, track: Track, decisions: dict[str, Decision]) -> str:
         """``undecided``, a decision's action, or ``stale``: the file on disk is no longer
